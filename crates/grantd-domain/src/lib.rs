@@ -1,0 +1,25 @@
+//! grantd's domain: scopes and their catalog, grant authorization, audience rules, typed ids,
+//! token lifetime and the errors a token request can end in.
+//!
+//! Everything here is a pure function over data that was already loaded: no IO, no clock, no
+//! randomness, no HTTP, SQL or JWT encoding. The crate depends on `std` alone.
+
+pub mod audience;
+pub mod client;
+pub mod error;
+pub mod grant;
+pub mod ids;
+pub mod scope;
+pub mod session;
+pub mod time;
+pub mod token;
+
+pub use audience::{Audience, AudienceRequest, AudienceRules};
+pub use client::{AuthMethod, Client, ClientSecret, GrantType, Owner};
+pub use error::{ClientRejection, DomainError, InvalidRequest, ScopeProblem, TargetProblem};
+pub use grant::{Decision, Grant, ScopePolicy, ScopeVerdict, TokenPolicy, Verdict, decide};
+pub use ids::{ClientId, IdError, Jti, Kid, SessionId, UserId};
+pub use scope::{CatalogError, RequestedScopes, ScopeCatalog, ScopeDef, Tier};
+pub use session::{NewSession, RequestContext, SessionRecord, SessionSource};
+pub use time::{Timestamp, Ttl};
+pub use token::{AccessTokenClaims, SubjectMode};

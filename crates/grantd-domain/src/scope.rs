@@ -1,0 +1,363 @@
+//! Scopes: the catalog (built-in scopes plus the operator's), and parsing scope strings.
+//!
+//! The catalog is data, not a closed enum, so operators can add scopes in config. The built-in
+//! entries are fixed: they are the scopes of the system grantd replaces, with the same levels.
+
+use std::fmt;
+
+use crate::audience::Audience;
+use crate::error::ScopeProblem;
+
+/// Who must hold a scope for a client_credentials token to carry it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Tier {
+    /// Provisioned on the client; the owner is irrelevant.
+    Service,
+    /// Delegated authority of the owner: client *and* owner must hold it.
+    Delegated,
+}
+
+impl Tier {
+    pub const ALL: [Tier; 2] = [Tier::Service, Tier::Delegated];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Service => "service",
+            Tier::Delegated => "delegated",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "service" => Some(Tier::Service),
+            "delegated" => Some(Tier::Delegated),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Tier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One scope of the catalog.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScopeDef {
+    name: String,
+    tier: Tier,
+    level: u16,
+    requires_audience: Option<Audience>,
+}
+
+impl ScopeDef {
+    /// A scope definition; the name must be a valid RFC 6749 §3.3 scope token.
+    pub fn new(
+        name: &str,
+        tier: Tier,
+        level: u16,
+        requires_audience: Option<Audience>,
+    ) -> Result<Self, CatalogError> {
+        if !is_scope_token(name) {
+            return Err(CatalogError::InvalidName(name.to_owned()));
+        }
+        Ok(Self {
+            name: name.to_owned(),
+            tier,
+            level,
+            requires_audience,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn tier(&self) -> Tier {
+        self.tier
+    }
+
+    pub fn level(&self) -> u16 {
+        self.level
+    }
+
+    pub fn requires_audience(&self) -> Option<&Audience> {
+        self.requires_audience.as_ref()
+    }
+}
+
+/// Why a catalog could not be built from the operator's scopes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CatalogError {
+    InvalidName(String),
+    RedefinesBuiltin(String),
+    Duplicate(String),
+}
+
+impl fmt::Display for CatalogError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CatalogError::InvalidName(n) => write!(
+                f,
+                "scope name {n:?} is not a valid scope token (RFC 6749 §3.3: printable ASCII without space, '\"' or '\\')"
+            ),
+            CatalogError::RedefinesBuiltin(n) => {
+                write!(f, "scope {n:?} is built in and cannot be redefined")
+            }
+            CatalogError::Duplicate(n) => write!(f, "scope {n:?} is defined more than once"),
+        }
+    }
+}
+
+impl std::error::Error for CatalogError {}
+
+/// The scopes grantd knows. Lookups are by exact, case-sensitive name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScopeCatalog {
+    defs: Vec<ScopeDef>,
+}
+
+/// A reference to a scope of a catalog. Compared by name: a catalog holds each name once.
+pub type Scope<'c> = &'c ScopeDef;
+
+impl ScopeCatalog {
+    /// The built-in catalog: the seed system's scopes, levels and tiers, exactly.
+    pub fn builtin() -> Self {
+        let d = |name: &str, tier, level, aud: Option<Audience>| ScopeDef {
+            name: name.to_owned(),
+            tier,
+            level,
+            requires_audience: aud,
+        };
+        Self {
+            defs: vec![
+                d("admin", Tier::Delegated, 100, None),
+                d("user", Tier::Delegated, 50, None),
+                d("service", Tier::Service, 40, None),
+                d("a2a", Tier::Service, 30, None),
+                d("mcp", Tier::Service, 20, None),
+                d("hook:govern", Tier::Service, 15, Some(Audience::Hook)),
+                d("hook:track", Tier::Service, 15, Some(Audience::Hook)),
+                d("anonymous", Tier::Delegated, 10, None),
+            ],
+        }
+    }
+
+    /// The built-in catalog plus the operator's scopes. A custom scope may not reuse a built-in
+    /// name, and each name may appear once.
+    pub fn with_custom(custom: impl IntoIterator<Item = ScopeDef>) -> Result<Self, CatalogError> {
+        let mut catalog = Self::builtin();
+        let builtin_len = catalog.defs.len();
+        for def in custom {
+            if let Some(pos) = catalog.defs.iter().position(|d| d.name == def.name) {
+                return Err(if pos < builtin_len {
+                    CatalogError::RedefinesBuiltin(def.name)
+                } else {
+                    CatalogError::Duplicate(def.name)
+                });
+            }
+            catalog.defs.push(def);
+        }
+        Ok(catalog)
+    }
+
+    pub fn get(&self, name: &str) -> Option<Scope<'_>> {
+        self.defs.iter().find(|d| d.name == name)
+    }
+
+    /// Every scope, built-ins first, in catalog order.
+    pub fn iter(&self) -> impl Iterator<Item = Scope<'_>> {
+        self.defs.iter()
+    }
+
+    /// Parses a scope string from a request, strictly: split on whitespace, every token must be
+    /// a syntactically valid scope token and known to the catalog, otherwise the whole string is
+    /// rejected naming the first offending token. Duplicates collapse. A blank string requests
+    /// nothing ([`RequestedScopes::is_empty`]).
+    pub fn parse_request<'c>(&'c self, s: &str) -> Result<RequestedScopes<'c>, ScopeProblem> {
+        let mut scopes: Vec<Scope<'c>> = Vec::new();
+        for token in s.split([' ', '\t', '\n', '\r']).filter(|t| !t.is_empty()) {
+            if !is_scope_token(token) {
+                return Err(ScopeProblem::Malformed(token.to_owned()));
+            }
+            let Some(def) = self.get(token) else {
+                return Err(ScopeProblem::Unknown(token.to_owned()));
+            };
+            if !scopes.iter().any(|s| s.name == def.name) {
+                scopes.push(def);
+            }
+        }
+        Ok(RequestedScopes { scopes })
+    }
+
+    /// Parses stored scopes or roles leniently: unknown or malformed strings are dropped,
+    /// duplicates collapse, order is kept.
+    pub fn parse_lenient<'c, S: AsRef<str>>(&'c self, items: &[S]) -> Vec<Scope<'c>> {
+        let mut scopes: Vec<Scope<'c>> = Vec::with_capacity(items.len());
+        for item in items {
+            if let Some(def) = self.get(item.as_ref().trim())
+                && !scopes.iter().any(|s| s.name == def.name)
+            {
+                scopes.push(def);
+            }
+        }
+        scopes
+    }
+}
+
+/// Scopes named by a request, deduplicated, in the order they were given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestedScopes<'c> {
+    scopes: Vec<Scope<'c>>,
+}
+
+impl<'c> RequestedScopes<'c> {
+    pub fn is_empty(&self) -> bool {
+        self.scopes.is_empty()
+    }
+
+    pub fn as_slice(&self) -> &[Scope<'c>] {
+        &self.scopes
+    }
+
+    pub fn into_vec(self) -> Vec<Scope<'c>> {
+        self.scopes
+    }
+}
+
+/// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
+pub fn is_scope_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
+}
+
+/// Joins scope names with single spaces (the OAuth `scope` format).
+pub fn join(scopes: &[Scope<'_>]) -> String {
+    let mut out = String::new();
+    for (i, s) in scopes.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(&s.name);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(v: &[Scope<'_>]) -> Vec<String> {
+        v.iter().map(|s| s.name().to_owned()).collect()
+    }
+
+    #[test]
+    fn builtin_catalog_is_the_seed_catalog() {
+        let c = ScopeCatalog::builtin();
+        let table: &[(&str, Tier, u16, Option<Audience>)] = &[
+            ("admin", Tier::Delegated, 100, None),
+            ("user", Tier::Delegated, 50, None),
+            ("anonymous", Tier::Delegated, 10, None),
+            ("service", Tier::Service, 40, None),
+            ("a2a", Tier::Service, 30, None),
+            ("mcp", Tier::Service, 20, None),
+            ("hook:govern", Tier::Service, 15, Some(Audience::Hook)),
+            ("hook:track", Tier::Service, 15, Some(Audience::Hook)),
+        ];
+        assert_eq!(c.iter().count(), table.len());
+        for (name, tier, level, aud) in table {
+            let d = c.get(name).unwrap_or_else(|| panic!("{name} missing"));
+            assert_eq!(
+                (d.tier(), d.level(), d.requires_audience()),
+                (*tier, *level, aud.as_ref()),
+                "{name}"
+            );
+        }
+        assert!(c.get("Admin").is_none(), "names are case-sensitive");
+    }
+
+    #[test]
+    fn custom_scopes_extend_but_never_redefine() {
+        let orders = ScopeDef::new(
+            "orders:read",
+            Tier::Service,
+            25,
+            Some(Audience::parse("orders")),
+        )
+        .unwrap();
+        let c = ScopeCatalog::with_custom([orders.clone()]).unwrap();
+        assert_eq!(c.get("orders:read"), Some(&orders));
+
+        let redefine = ScopeDef::new("admin", Tier::Service, 1, None).unwrap();
+        assert_eq!(
+            ScopeCatalog::with_custom([redefine]),
+            Err(CatalogError::RedefinesBuiltin("admin".into()))
+        );
+        assert_eq!(
+            ScopeCatalog::with_custom([orders.clone(), orders]),
+            Err(CatalogError::Duplicate("orders:read".into()))
+        );
+        for bad in ["", "has space", "quote\"", "back\\slash", "é"] {
+            assert_eq!(
+                ScopeDef::new(bad, Tier::Service, 1, None),
+                Err(CatalogError::InvalidName(bad.into()))
+            );
+        }
+    }
+
+    #[test]
+    fn request_parsing_table() {
+        let c = ScopeCatalog::builtin();
+        type Case = (&'static str, Result<Vec<&'static str>, ScopeProblem>);
+        let cases: Vec<Case> = vec![
+            ("", Ok(vec![])),
+            ("   \t\n ", Ok(vec![])),
+            ("service", Ok(vec!["service"])),
+            ("service  mcp", Ok(vec!["service", "mcp"])),
+            (
+                "mcp\tservice\nadmin\r\nuser",
+                Ok(vec!["mcp", "service", "admin", "user"]),
+            ),
+            ("service service", Ok(vec!["service"])),
+            ("service bogus", Err(ScopeProblem::Unknown("bogus".into()))),
+            ("Service", Err(ScopeProblem::Unknown("Service".into()))),
+            (
+                "service \"mcp\"",
+                Err(ScopeProblem::Malformed("\"mcp\"".into())),
+            ),
+            ("a\\b", Err(ScopeProblem::Malformed("a\\b".into()))),
+            (
+                "service\u{a0}mcp",
+                Err(ScopeProblem::Malformed("service\u{a0}mcp".into())),
+            ),
+            (
+                "service\u{0}",
+                Err(ScopeProblem::Malformed("service\u{0}".into())),
+            ),
+        ];
+        for (input, want) in cases {
+            let got = c.parse_request(input).map(|r| names(r.as_slice()));
+            let want = want.map(|v| v.into_iter().map(String::from).collect::<Vec<_>>());
+            assert_eq!(got, want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn lenient_parsing_drops_unknown() {
+        let c = ScopeCatalog::builtin();
+        let got = c.parse_lenient(&["admin", "nope", "mcp", "admin", " user ", "ADMIN"]);
+        assert_eq!(names(&got), ["admin", "mcp", "user"]);
+        assert!(c.parse_lenient::<&str>(&[]).is_empty());
+    }
+
+    #[test]
+    fn scope_token_charset() {
+        for b in 0u8..=127 {
+            let s = (b as char).to_string();
+            let expected = matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E);
+            assert_eq!(is_scope_token(&s), expected, "byte {b:#x}");
+        }
+    }
+}

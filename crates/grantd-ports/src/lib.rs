@@ -1,0 +1,326 @@
+//! The ports: the few coarse traits grantd's use cases need from the outside world. Adapters
+//! (stores, the JWT signer, the clock) implement them; the app crate only ever sees these.
+//!
+//! Ports speak domain types and plain Rust. No SQL, HTTP or JWT library type appears here, and
+//! errors say *what kind* of failure happened (not found, conflict, unavailable, invalid input)
+//! without a driver's text.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use grantd_domain::{
+    AccessTokenClaims, Client, ClientId, ClientSecret, Jti, Kid, NewSession, Owner, SessionId,
+    SessionRecord, Timestamp, UserId,
+};
+
+pub mod keys;
+
+pub use keys::{KeyState, SigningAlgorithm, SigningKeyRecord};
+
+/// A store failure, by kind. The message is for logs and never contains driver text verbatim
+/// where that could carry user data or secrets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreError {
+    /// A unique constraint would be violated (e.g. duplicate email or client id).
+    Conflict(String),
+    /// A referenced row does not exist (e.g. a client's owner).
+    NotFound(String),
+    /// The input cannot be stored (too long, NUL byte, ...). A caller mistake.
+    Invalid(String),
+    /// The store cannot be reached or is overloaded (pool timeout, connection refused, SQLite
+    /// busy past its timeout, disk full). Worth retrying later: the API answers 503.
+    Unavailable(String),
+    /// Anything else.
+    Internal(String),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Conflict(m) => write!(f, "conflict: {m}"),
+            StoreError::NotFound(m) => write!(f, "not found: {m}"),
+            StoreError::Invalid(m) => write!(f, "invalid input: {m}"),
+            StoreError::Unavailable(m) => write!(f, "store unavailable: {m}"),
+            StoreError::Internal(m) => write!(f, "store failure: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// Clients and their secrets.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    /// The client with all its stored secrets (current and in grace), in one round trip.
+    /// Ids compare case-sensitively on every backend.
+    async fn find_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError>;
+
+    /// Creates the client with the secrets in `client.secrets`. The owner must exist
+    /// (`NotFound` otherwise); a taken id is a `Conflict`. All or nothing.
+    async fn create_client(&self, client: &Client) -> Result<(), StoreError>;
+
+    /// All clients, ordered by creation time then id, with their secrets.
+    async fn list_clients(&self) -> Result<Vec<Client>, StoreError>;
+
+    /// Sets `active` and `updated_at`; `Ok(false)` if there is no such client.
+    async fn set_client_active(
+        &self,
+        id: &ClientId,
+        active: bool,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// Adds `secret` as the current secret and makes every current secret expire at
+    /// `previous_valid_until` (secrets already expiring earlier keep their earlier end).
+    /// All or nothing; `Ok(false)` if there is no such client.
+    async fn rotate_secret(
+        &self,
+        id: &ClientId,
+        secret: &ClientSecret,
+        previous_valid_until: Timestamp,
+    ) -> Result<bool, StoreError>;
+}
+
+/// Users (client owners).
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    async fn find_user(&self, id: &UserId) -> Result<Option<Owner>, StoreError>;
+
+    /// A taken email is a `Conflict`.
+    async fn create_user(&self, user: &Owner) -> Result<(), StoreError>;
+
+    /// All users, ordered by creation time then id.
+    async fn list_users(&self) -> Result<Vec<Owner>, StoreError>;
+
+    /// Sets `active` and `updated_at`; `Ok(false)` if there is no such user.
+    async fn set_user_active(
+        &self,
+        id: &UserId,
+        active: bool,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+}
+
+/// Filter for listing sessions, newest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionFilter {
+    pub client_id: Option<ClientId>,
+    pub user_id: Option<UserId>,
+    pub limit: u32,
+}
+
+/// Session rows: one per issued token.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Writes the row durably before returning `Ok` (the token is handed out only after).
+    /// A taken id or jti is a `Conflict`.
+    async fn insert_session(&self, session: &NewSession) -> Result<(), StoreError>;
+
+    async fn find_session(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError>;
+
+    async fn find_session_by_jti(&self, jti: &Jti) -> Result<Option<SessionRecord>, StoreError>;
+
+    /// Marks the session revoked (keeps the first revocation's time and reason). `Ok(false)` if
+    /// there is no such session.
+    async fn revoke_session(
+        &self,
+        id: &SessionId,
+        at: Timestamp,
+        reason: &str,
+    ) -> Result<bool, StoreError>;
+
+    /// Newest first, at most `filter.limit` rows.
+    async fn list_sessions(&self, filter: &SessionFilter)
+    -> Result<Vec<SessionRecord>, StoreError>;
+
+    /// Deletes at most `batch` sessions that expired before `before`; returns how many went.
+    /// Callers loop until it returns less than `batch`.
+    async fn purge_sessions(&self, before: Timestamp, batch: u32) -> Result<u64, StoreError>;
+}
+
+/// Signing keys, shared by every replica on one database.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait SigningKeyStore: Send + Sync {
+    /// Every key not yet deleted, any state, oldest first.
+    async fn list_signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
+
+    /// First start: inserts `active` and `next` only if no key is in state `active`, atomically
+    /// with respect to other replicas doing the same. `Ok(true)` if they were inserted.
+    async fn bootstrap_signing_keys(
+        &self,
+        active: &SigningKeyRecord,
+        next: &SigningKeyRecord,
+    ) -> Result<bool, StoreError>;
+
+    /// One rotation, atomically and serialized across replicas: the `active` key becomes
+    /// `retired` (retired_at = now, not_after = `retired_not_after`), the `next` key becomes
+    /// `active` (activated_at = now), and `new_next` is inserted as `next`. Returns the kid now
+    /// active. `expected_active` guards against a concurrent rotation: if the active key is no
+    /// longer that kid, nothing changes and `Ok(None)` is returned.
+    async fn rotate_signing_keys(
+        &self,
+        expected_active: &Kid,
+        new_next: &SigningKeyRecord,
+        now: Timestamp,
+        retired_not_after: Timestamp,
+    ) -> Result<Option<Kid>, StoreError>;
+
+    /// Deletes retired keys whose `not_after` is before `now`; returns how many went.
+    async fn delete_expired_keys(&self, now: Timestamp) -> Result<u64, StoreError>;
+}
+
+/// Why a token could not be signed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SignError {
+    /// No active key is loaded (yet).
+    NoKey,
+    Failed(String),
+}
+
+impl fmt::Display for SignError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SignError::NoKey => f.write_str("no active signing key"),
+            SignError::Failed(m) => write!(f, "signing failed: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for SignError {}
+
+/// Why a presented token is not acceptable. Introspection answers `active: false` for all of
+/// them; the variant is for logs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VerifyError {
+    Malformed,
+    UnknownKey,
+    BadSignature,
+    Expired,
+    NotYetValid,
+    WrongIssuer,
+    WrongType,
+}
+
+impl fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+impl std::error::Error for VerifyError {}
+
+/// A signed access token and the key that signed it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SignedToken {
+    pub token: String,
+    pub kid: Kid,
+}
+
+impl fmt::Debug for SignedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignedToken")
+            .field("token", &"<redacted>")
+            .field("kid", &self.kid)
+            .finish()
+    }
+}
+
+/// Signs and verifies access tokens with the key ring in force.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+pub trait TokenSigner: Send + Sync {
+    /// Signs with the active key (header `typ: at+jwt`, `alg`, `kid`).
+    fn sign(&self, claims: &AccessTokenClaims) -> Result<SignedToken, SignError>;
+
+    /// Verifies signature (by `kid`, algorithm pinned to the key's), issuer, `exp` and `nbf` at
+    /// `now`, and returns the claims.
+    fn verify(&self, token: &str, now: Timestamp) -> Result<AccessTokenClaims, VerifyError>;
+
+    /// Public keys for the JWKS document, each a JSON object text (`kty`, `kid`, `alg`,
+    /// `use: sig`, public parameters only).
+    fn public_jwks(&self) -> Vec<String>;
+
+    /// Whether an active key is loaded.
+    fn ready(&self) -> bool;
+}
+
+/// A freshly generated client secret: the plaintext (shown once) and its stored form.
+#[derive(Clone, PartialEq, Eq)]
+pub struct GeneratedSecret {
+    pub plaintext: String,
+    pub hash: String,
+}
+
+impl fmt::Debug for GeneratedSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("GeneratedSecret(<redacted>)")
+    }
+}
+
+/// Why a secret could not be hashed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretError {
+    /// The operator-supplied secret is unacceptable (too short, not printable ASCII...).
+    Rejected(String),
+    Failed(String),
+}
+
+impl fmt::Display for SecretError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretError::Rejected(m) => write!(f, "secret rejected: {m}"),
+            SecretError::Failed(m) => write!(f, "secret hashing failed: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for SecretError {}
+
+/// Client-secret generation, hashing and verification.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait SecretHasher: Send + Sync {
+    /// A new random secret (≥ 256 bits, base64url) and its fast keyed hash.
+    fn generate(&self) -> GeneratedSecret;
+
+    /// Hashes an operator-supplied secret with a slow password hash (argon2id).
+    async fn hash_supplied(&self, plaintext: &str) -> Result<String, SecretError>;
+
+    /// Whether `presented` matches any of `stored`, in constant time per hash. With `stored`
+    /// empty (unknown client) it does the same work as for one generated secret, so timing does
+    /// not tell unknown clients from known ones.
+    async fn verify(&self, presented: &str, stored: &[String]) -> bool;
+}
+
+/// The current time.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+/// Fresh identifiers.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+pub trait IdSource: Send + Sync {
+    fn session_id(&self) -> SessionId;
+    fn jti(&self) -> Jti;
+    fn user_id(&self) -> UserId;
+    /// A new client id (URL-safe, unguessable).
+    fn client_id(&self) -> ClientId;
+}
+
+/// The system clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        let micros = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        Timestamp::from_micros(micros)
+    }
+}
