@@ -1,1 +1,15 @@
-//! placeholder
+//! grantd's use cases: authenticate a client, issue a client_credentials token, introspect and
+//! revoke tokens, and the operators' admin operations.
+//!
+//! Use cases orchestrate the ports in a fixed order and decide nothing themselves that the
+//! domain can decide: scope and audience rules are `grantd_domain::decide`. This crate knows no
+//! HTTP, SQL or JWT library.
+
+mod error;
+mod token;
+
+pub use error::AppError;
+pub use token::{
+    AuthenticatedClient, ClientCredentials, Introspection, IssuedToken, Ports, TokenRequest,
+    TokenService,
+};

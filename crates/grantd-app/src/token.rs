@@ -1,0 +1,355 @@
+//! Token use cases: client authentication, issuing a client_credentials token, introspection
+//! (RFC 7662) and revocation (RFC 7009).
+
+use std::fmt;
+use std::sync::Arc;
+
+use grantd_domain::{
+    AccessTokenClaims, AudienceRequest, AuthMethod, Client, ClientId, ClientRejection, DomainError,
+    InvalidRequest, NewSession, RequestContext, SessionId, SessionSource, SubjectMode, TokenPolicy,
+    UserId, decide,
+};
+use grantd_ports::{
+    ClientStore, Clock, IdSource, SecretHasher, SessionStore, TokenSigner, UserStore,
+};
+
+use crate::error::AppError;
+
+/// The ports the token use cases run on.
+#[derive(Clone)]
+pub struct Ports {
+    pub clients: Arc<dyn ClientStore>,
+    pub users: Arc<dyn UserStore>,
+    pub sessions: Arc<dyn SessionStore>,
+    pub signer: Arc<dyn TokenSigner>,
+    pub secrets: Arc<dyn SecretHasher>,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdSource>,
+}
+
+impl fmt::Debug for Ports {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Ports { .. }")
+    }
+}
+
+/// Credentials as presented by a caller, with the method it used.
+#[derive(Clone)]
+pub struct ClientCredentials {
+    pub client_id: String,
+    pub secret: String,
+    pub method: AuthMethod,
+}
+
+impl fmt::Debug for ClientCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientCredentials")
+            .field("client_id", &self.client_id)
+            .field("secret", &"<redacted>")
+            .field("method", &self.method)
+            .finish()
+    }
+}
+
+/// A client whose credentials were checked. Only [`TokenService::authenticate`] makes one, so
+/// a use case that takes it cannot be reached with a raw, unauthenticated id.
+#[derive(Clone, Debug)]
+pub struct AuthenticatedClient {
+    client: Client,
+}
+
+impl AuthenticatedClient {
+    pub fn id(&self) -> &ClientId {
+        &self.client.id
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+/// The parts of a token request beyond client authentication.
+#[derive(Clone, Debug, Default)]
+pub struct TokenRequest<'a> {
+    /// The `scope` parameter; `None` when absent (the client's full set is requested).
+    pub scope: Option<&'a str>,
+    pub audience: AudienceRequest<'a>,
+    pub plugin_id: Option<&'a str>,
+    pub context: RequestContext,
+}
+
+/// What the token endpoint returns. Never a refresh token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct IssuedToken {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u32,
+    pub scope: String,
+    pub session_id: SessionId,
+}
+
+impl fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuedToken")
+            .field("access_token", &"<redacted>")
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .field("session_id", &self.session_id)
+            .finish()
+    }
+}
+
+/// An introspection answer: `None` claims means `{"active": false}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Introspection {
+    pub claims: Option<AccessTokenClaims>,
+}
+
+impl Introspection {
+    pub fn inactive() -> Self {
+        Self { claims: None }
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.claims.is_some()
+    }
+}
+
+/// The token use cases over a set of ports and the policy in force.
+#[derive(Clone, Debug)]
+pub struct TokenService {
+    ports: Ports,
+    policy: Arc<TokenPolicy>,
+}
+
+const PLUGIN_ID_MAX: usize = 128;
+
+impl TokenService {
+    pub fn new(ports: Ports, policy: Arc<TokenPolicy>) -> Self {
+        Self { ports, policy }
+    }
+
+    pub fn policy(&self) -> &TokenPolicy {
+        &self.policy
+    }
+
+    pub fn ports(&self) -> &Ports {
+        &self.ports
+    }
+
+    /// Checks a caller's credentials. Every failure is `invalid_client`; the same hashing work
+    /// is done whether or not the client exists, so timing does not reveal which ids exist.
+    pub async fn authenticate(
+        &self,
+        creds: &ClientCredentials,
+    ) -> Result<AuthenticatedClient, AppError> {
+        let reject = |r: ClientRejection| AppError::Refused(DomainError::InvalidClient(r));
+        let Ok(id) = ClientId::parse(&creds.client_id) else {
+            self.ports.secrets.verify(&creds.secret, &[]).await;
+            return Err(reject(ClientRejection::MalformedClientId));
+        };
+        let found = self
+            .ports
+            .clients
+            .find_client(&id)
+            .await
+            .map_err(|e| AppError::from_store("loading client", e))?;
+        let Some(client) = found else {
+            self.ports.secrets.verify(&creds.secret, &[]).await;
+            return Err(reject(ClientRejection::UnknownClient));
+        };
+        let now = self.ports.clock.now();
+        let hashes: Vec<String> = client
+            .secrets
+            .iter()
+            .filter(|s| s.is_valid_at(now))
+            .map(|s| s.hash.clone())
+            .collect();
+        let secret_ok = self.ports.secrets.verify(&creds.secret, &hashes).await;
+        if !secret_ok {
+            return Err(reject(ClientRejection::WrongSecret));
+        }
+        if !client.active {
+            return Err(reject(ClientRejection::ClientDisabled));
+        }
+        if client.auth_method != creds.method {
+            return Err(reject(ClientRejection::AuthMethodNotRegistered {
+                registered: client.auth_method.as_str(),
+                used: creds.method.as_str(),
+            }));
+        }
+        Ok(AuthenticatedClient { client })
+    }
+
+    /// Issues a client_credentials token: owner, decision, claims, signature, then the session
+    /// row. The token is signed *before* the row is written and handed out only after the write
+    /// committed, so there is never a row without a token nor a delivered token without a row.
+    pub async fn issue(
+        &self,
+        client: &AuthenticatedClient,
+        req: TokenRequest<'_>,
+    ) -> Result<IssuedToken, AppError> {
+        let client = &client.client;
+        if let Some(p) = req.plugin_id {
+            validate_plugin_id(p)?;
+        }
+        let owner = match UserId::parse(&client.owner_id) {
+            Ok(id) => self
+                .ports
+                .users
+                .find_user(&id)
+                .await
+                .map_err(|e| AppError::from_store("loading owner", e))?,
+            Err(_) => None,
+        };
+        let policy = &*self.policy;
+        let decision = decide(policy, client, owner.as_ref(), req.scope, &req.audience);
+        let grant = decision.outcome?;
+
+        let now = self.ports.clock.now();
+        let (iat, exp) = AccessTokenClaims::times(now, policy.ttl);
+        let session_id = self.ports.ids.session_id();
+        let jti = self.ports.ids.jti();
+        let scope = grant.scope_string();
+        let (sub, act_sub) = match policy.subject {
+            SubjectMode::Owner => (
+                grant.owner_id.as_str().to_owned(),
+                Some(client.id.as_str().to_owned()),
+            ),
+            SubjectMode::Client => (client.id.as_str().to_owned(), None),
+        };
+        let claims = AccessTokenClaims {
+            iss: policy.issuer.clone(),
+            sub,
+            aud: grant
+                .audience
+                .iter()
+                .map(|a| a.as_str().to_owned())
+                .collect(),
+            exp,
+            iat,
+            nbf: iat,
+            jti: jti.as_str().to_owned(),
+            client_id: client.id.as_str().to_owned(),
+            scope: scope.clone(),
+            session_id: session_id.as_str().to_owned(),
+            plugin_id: req.plugin_id.map(str::to_owned),
+            act_sub,
+        };
+        let signed = self
+            .ports
+            .signer
+            .sign(&claims)
+            .map_err(AppError::from_sign)?;
+        let session = NewSession {
+            id: session_id.clone(),
+            user_id: grant.owner_id.clone(),
+            client_id: client.id.clone(),
+            source: SessionSource::Oauth,
+            jti,
+            context: req.context,
+            created_at: now,
+            expires_at: grantd_domain::Timestamp::from_secs(exp),
+        };
+        self.ports
+            .sessions
+            .insert_session(&session)
+            .await
+            .map_err(|e| AppError::from_store("writing session", e))?;
+        Ok(IssuedToken {
+            access_token: signed.token,
+            token_type: "Bearer",
+            expires_in: policy.ttl.secs(),
+            scope,
+            session_id,
+        })
+    }
+
+    /// RFC 7662 introspection. Active only if the signature, issuer, `exp` and `nbf` check out,
+    /// the session row exists, matches the token and is not revoked, and the issuing client is
+    /// still registered and active. Storage failures are errors (503), never a false `active`.
+    pub async fn introspect(
+        &self,
+        _caller: &AuthenticatedClient,
+        token: &str,
+    ) -> Result<Introspection, AppError> {
+        let now = self.ports.clock.now();
+        let Ok(claims) = self.ports.signer.verify(token, now) else {
+            return Ok(Introspection::inactive());
+        };
+        let Ok(session_id) = SessionId::parse(&claims.session_id) else {
+            return Ok(Introspection::inactive());
+        };
+        let session = self
+            .ports
+            .sessions
+            .find_session(&session_id)
+            .await
+            .map_err(|e| AppError::from_store("loading session", e))?;
+        let live = session.is_some_and(|s| {
+            s.revoked_at.is_none()
+                && s.session.jti.as_str() == claims.jti
+                && s.session.client_id.as_str() == claims.client_id
+        });
+        if !live {
+            return Ok(Introspection::inactive());
+        }
+        let Ok(client_id) = ClientId::parse(&claims.client_id) else {
+            return Ok(Introspection::inactive());
+        };
+        let client = self
+            .ports
+            .clients
+            .find_client(&client_id)
+            .await
+            .map_err(|e| AppError::from_store("loading client", e))?;
+        if !client.is_some_and(|c| c.active) {
+            return Ok(Introspection::inactive());
+        }
+        Ok(Introspection {
+            claims: Some(claims),
+        })
+    }
+
+    /// RFC 7009 revocation. A token that does not verify, or was issued to another client, is
+    /// left alone and the call still succeeds (§2.2). A storage failure is an error, never a
+    /// false success.
+    pub async fn revoke(&self, caller: &AuthenticatedClient, token: &str) -> Result<(), AppError> {
+        let now = self.ports.clock.now();
+        let Ok(claims) = self.ports.signer.verify(token, now) else {
+            return Ok(());
+        };
+        if claims.client_id != caller.client.id.as_str() {
+            return Ok(());
+        }
+        let Ok(session_id) = SessionId::parse(&claims.session_id) else {
+            return Ok(());
+        };
+        self.ports
+            .sessions
+            .revoke_session(&session_id, now, "revoked by client")
+            .await
+            .map_err(|e| AppError::from_store("revoking session", e))?;
+        Ok(())
+    }
+}
+
+fn validate_plugin_id(p: &str) -> Result<(), AppError> {
+    let ok = !p.is_empty()
+        && p.len() <= PLUGIN_ID_MAX
+        && p.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b':'));
+    if ok {
+        Ok(())
+    } else {
+        Err(AppError::Refused(DomainError::InvalidRequest(
+            InvalidRequest::InvalidParameter {
+                name: "plugin_id",
+                reason: format!("1–{PLUGIN_ID_MAX} characters of A-Z a-z 0-9 - . _ ~ :"),
+            },
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,795 @@
+//! Use-case tests against mockall mocks of every port: each error variant, each port failing,
+//! and the seed's own cases end to end through `issue`.
+
+use std::sync::{Arc, Mutex};
+
+use grantd_domain::{
+    AccessTokenClaims, Audience, AudienceRequest, AudienceRules, AuthMethod, Client, ClientId,
+    ClientRejection, ClientSecret, DomainError, InvalidRequest, Jti, NewSession, Owner,
+    RequestContext, ScopeCatalog, ScopePolicy, ScopeProblem, SessionId, SessionRecord, SubjectMode,
+    TargetProblem, Timestamp, TokenPolicy, Ttl, UserId,
+};
+use grantd_ports::{
+    MockClientStore, MockClock, MockIdSource, MockSecretHasher, MockSessionStore, MockTokenSigner,
+    MockUserStore, SignError, SignedToken, StoreError, VerifyError,
+};
+use mockall::predicate::eq;
+
+use super::*;
+
+const OWNER: &str = "0b8e2c1a-4d5f-4a6b-9c7d-8e9f0a1b2c3d";
+const NOW: i64 = 1_800_000_000;
+const SESSION: &str = "sess_00112233445566778899aabbccddeeff";
+const JTI: &str = "5f0c6a8e-1111-4222-8333-944455556666";
+
+fn policy() -> TokenPolicy {
+    TokenPolicy {
+        issuer: "https://auth.example".into(),
+        catalog: ScopeCatalog::builtin(),
+        audiences: AudienceRules::new(
+            vec![Audience::Api],
+            ["api", "mcp"].map(Audience::parse).to_vec(),
+        )
+        .unwrap(),
+        scope_policy: ScopePolicy::Narrow,
+        ttl: Ttl::from_secs(900).unwrap(),
+        subject: SubjectMode::Owner,
+    }
+}
+
+fn client(scopes: &[&str]) -> Client {
+    Client {
+        id: ClientId::parse("svc-a").unwrap(),
+        name: "Service A".into(),
+        owner_id: OWNER.into(),
+        scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        grant_types: vec!["client_credentials".into()],
+        auth_method: AuthMethod::ClientSecretBasic,
+        active: true,
+        secrets: vec![ClientSecret {
+            hash: "h-current".into(),
+            created_at: Timestamp::from_secs(0),
+            valid_until: None,
+        }],
+        created_at: Timestamp::from_secs(0),
+        updated_at: Timestamp::from_secs(0),
+    }
+}
+
+fn owner(roles: &[&str], active: bool) -> Owner {
+    Owner {
+        id: UserId::parse(OWNER).unwrap(),
+        name: "Ada".into(),
+        email: "ada@example.com".into(),
+        roles: roles.iter().map(|s| s.to_string()).collect(),
+        active,
+        created_at: Timestamp::from_secs(0),
+        updated_at: Timestamp::from_secs(0),
+    }
+}
+
+fn claims_for(client_id: &str) -> AccessTokenClaims {
+    AccessTokenClaims {
+        iss: "https://auth.example".into(),
+        sub: OWNER.into(),
+        aud: vec!["api".into()],
+        exp: NOW + 900,
+        iat: NOW,
+        nbf: NOW,
+        jti: JTI.into(),
+        client_id: client_id.into(),
+        scope: "service".into(),
+        session_id: SESSION.into(),
+        plugin_id: None,
+        act_sub: Some(client_id.into()),
+    }
+}
+
+fn session_record(revoked: bool, jti: &str) -> SessionRecord {
+    SessionRecord {
+        session: NewSession {
+            id: SessionId::parse(SESSION).unwrap(),
+            user_id: UserId::parse(OWNER).unwrap(),
+            client_id: ClientId::parse("svc-a").unwrap(),
+            source: grantd_domain::SessionSource::Oauth,
+            jti: Jti::parse(jti).unwrap(),
+            context: RequestContext::default(),
+            created_at: Timestamp::from_secs(NOW),
+            expires_at: Timestamp::from_secs(NOW + 900),
+        },
+        revoked_at: revoked.then(|| Timestamp::from_secs(NOW)),
+        revoke_reason: revoked.then(|| "x".to_owned()),
+    }
+}
+
+/// Mocks with no expectations: a call nobody expected fails the test.
+struct Fx {
+    clients: MockClientStore,
+    users: MockUserStore,
+    sessions: MockSessionStore,
+    signer: MockTokenSigner,
+    secrets: MockSecretHasher,
+    clock: MockClock,
+    ids: MockIdSource,
+    policy: TokenPolicy,
+}
+
+impl Fx {
+    fn new() -> Self {
+        let mut clock = MockClock::new();
+        clock
+            .expect_now()
+            .return_const(Timestamp::from_micros(NOW * 1_000_000 + 250_000));
+        Self {
+            clients: MockClientStore::new(),
+            users: MockUserStore::new(),
+            sessions: MockSessionStore::new(),
+            signer: MockTokenSigner::new(),
+            secrets: MockSecretHasher::new(),
+            clock,
+            ids: MockIdSource::new(),
+            policy: policy(),
+        }
+    }
+
+    fn with_ids(mut self) -> Self {
+        self.ids
+            .expect_session_id()
+            .returning(|| SessionId::parse(SESSION).unwrap());
+        self.ids.expect_jti().returning(|| Jti::parse(JTI).unwrap());
+        self
+    }
+
+    fn with_owner(mut self, o: Option<Owner>) -> Self {
+        self.users
+            .expect_find_user()
+            .returning(move |_| Ok(o.clone()));
+        self
+    }
+
+    /// Signer that records the claims it signed.
+    fn with_signer(mut self) -> (Self, Arc<Mutex<Vec<AccessTokenClaims>>>) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        self.signer.expect_sign().returning(move |c| {
+            s.lock().unwrap().push(c.clone());
+            Ok(SignedToken {
+                token: "signed.jwt.token".into(),
+                kid: grantd_domain::Kid::parse("k1").unwrap(),
+            })
+        });
+        (self, seen)
+    }
+
+    /// Session store that records inserted rows.
+    fn with_sessions_ok(mut self) -> (Self, Arc<Mutex<Vec<NewSession>>>) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        self.sessions.expect_insert_session().returning(move |row| {
+            s.lock().unwrap().push(row.clone());
+            Ok(())
+        });
+        (self, seen)
+    }
+
+    fn service(self) -> TokenService {
+        let ports = Ports {
+            clients: Arc::new(self.clients),
+            users: Arc::new(self.users),
+            sessions: Arc::new(self.sessions),
+            signer: Arc::new(self.signer),
+            secrets: Arc::new(self.secrets),
+            clock: Arc::new(self.clock),
+            ids: Arc::new(self.ids),
+        };
+        TokenService::new(ports, Arc::new(self.policy))
+    }
+}
+
+fn authed(c: Client) -> AuthenticatedClient {
+    AuthenticatedClient { client: c }
+}
+
+fn creds(id: &str, method: AuthMethod) -> ClientCredentials {
+    ClientCredentials {
+        client_id: id.into(),
+        secret: "s3cret".into(),
+        method,
+    }
+}
+
+fn refused_client(r: ClientRejection) -> Result<(), AppError> {
+    Err(AppError::Refused(DomainError::InvalidClient(r)))
+}
+
+// ---------- authenticate ----------
+
+#[tokio::test]
+async fn authenticate_accepts_current_secret_and_registered_method() {
+    let mut fx = Fx::new();
+    fx.clients
+        .expect_find_client()
+        .with(eq(ClientId::parse("svc-a").unwrap()))
+        .times(1)
+        .returning(|_| Ok(Some(client(&["service"]))));
+    fx.secrets
+        .expect_verify()
+        .withf(|p, stored| p == "s3cret" && stored == ["h-current".to_owned()])
+        .times(1)
+        .return_const(true);
+    let got = fx
+        .service()
+        .authenticate(&creds("svc-a", AuthMethod::ClientSecretBasic))
+        .await;
+    assert_eq!(
+        got.map(|c| c.id().as_str().to_owned()),
+        Ok("svc-a".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn authenticate_does_equal_hash_work_for_unknown_and_malformed_ids() {
+    for (id, reason) in [
+        ("nobody", ClientRejection::UnknownClient),
+        ("bad id!", ClientRejection::MalformedClientId),
+    ] {
+        let mut fx = Fx::new();
+        fx.clients.expect_find_client().returning(|_| Ok(None));
+        fx.secrets
+            .expect_verify()
+            .withf(|_, stored| stored.is_empty())
+            .times(1)
+            .return_const(false);
+        let got = fx
+            .service()
+            .authenticate(&creds(id, AuthMethod::ClientSecretBasic))
+            .await
+            .map(|_| ());
+        assert_eq!(got, refused_client(reason), "{id}");
+    }
+}
+
+#[tokio::test]
+async fn authenticate_rejections() {
+    type Setup = fn(&mut Client);
+    let cases: Vec<(&str, Setup, bool, AuthMethod, ClientRejection)> = vec![
+        (
+            "wrong secret",
+            |_| {},
+            false,
+            AuthMethod::ClientSecretBasic,
+            ClientRejection::WrongSecret,
+        ),
+        (
+            "disabled",
+            |c| c.active = false,
+            true,
+            AuthMethod::ClientSecretBasic,
+            ClientRejection::ClientDisabled,
+        ),
+        (
+            "method not registered",
+            |_| {},
+            true,
+            AuthMethod::ClientSecretPost,
+            ClientRejection::AuthMethodNotRegistered {
+                registered: "client_secret_basic",
+                used: "client_secret_post",
+            },
+        ),
+    ];
+    for (what, setup, secret_ok, method, reason) in cases {
+        let mut fx = Fx::new();
+        let mut c = client(&["service"]);
+        setup(&mut c);
+        fx.clients
+            .expect_find_client()
+            .returning(move |_| Ok(Some(c.clone())));
+        fx.secrets.expect_verify().times(1).return_const(secret_ok);
+        let got = fx
+            .service()
+            .authenticate(&creds("svc-a", method))
+            .await
+            .map(|_| ());
+        assert_eq!(got, refused_client(reason), "{what}");
+    }
+}
+
+#[tokio::test]
+async fn authenticate_skips_secrets_past_their_grace() {
+    let mut fx = Fx::new();
+    let mut c = client(&["service"]);
+    c.secrets.push(ClientSecret {
+        hash: "h-old".into(),
+        created_at: Timestamp::from_secs(0),
+        valid_until: Some(Timestamp::from_secs(NOW)),
+    });
+    c.secrets.push(ClientSecret {
+        hash: "h-grace".into(),
+        created_at: Timestamp::from_secs(0),
+        valid_until: Some(Timestamp::from_secs(NOW + 1)),
+    });
+    fx.clients
+        .expect_find_client()
+        .returning(move |_| Ok(Some(c.clone())));
+    fx.secrets
+        .expect_verify()
+        .withf(|_, stored| stored == ["h-current".to_owned(), "h-grace".to_owned()])
+        .times(1)
+        .return_const(true);
+    assert!(
+        fx.service()
+            .authenticate(&creds("svc-a", AuthMethod::ClientSecretBasic))
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn authenticate_store_failures_are_not_client_errors() {
+    for (err, unavailable) in [
+        (StoreError::Unavailable("pool timeout".into()), true),
+        (StoreError::Internal("boom".into()), false),
+    ] {
+        let mut fx = Fx::new();
+        let e = err.clone();
+        fx.clients
+            .expect_find_client()
+            .returning(move |_| Err(e.clone()));
+        let got = fx
+            .service()
+            .authenticate(&creds("svc-a", AuthMethod::ClientSecretBasic))
+            .await;
+        match got {
+            Err(AppError::Unavailable(_)) => assert!(unavailable, "{err:?}"),
+            Err(AppError::Internal(_)) => assert!(!unavailable, "{err:?}"),
+            other => panic!("{err:?} gave {other:?}"),
+        }
+    }
+}
+
+// ---------- issue ----------
+
+#[tokio::test]
+async fn issue_signs_then_writes_the_session() {
+    let fx = Fx::new()
+        .with_ids()
+        .with_owner(Some(owner(&["admin"], true)));
+    let (fx, signed) = fx.with_signer();
+    let (fx, rows) = fx.with_sessions_ok();
+    let svc = fx.service();
+    let req = TokenRequest {
+        scope: Some("mcp admin service"),
+        plugin_id: Some("plug-1"),
+        context: RequestContext {
+            ip: Some("10.0.0.7".into()),
+            user_agent: Some("curl/8".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let got = svc
+        .issue(&authed(client(&["service", "mcp", "admin"])), req)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            got.access_token.as_str(),
+            got.token_type,
+            got.expires_in,
+            got.scope.as_str()
+        ),
+        ("signed.jwt.token", "Bearer", 900, "admin service mcp")
+    );
+
+    let claims = signed.lock().unwrap().pop().unwrap();
+    let want = AccessTokenClaims {
+        scope: "admin service mcp".into(),
+        plugin_id: Some("plug-1".into()),
+        ..claims_for("svc-a")
+    };
+    assert_eq!(claims, want);
+    assert_eq!(claims.exp - claims.iat, 900);
+
+    let row = rows.lock().unwrap().pop().unwrap();
+    assert_eq!(row.id.as_str(), SESSION);
+    assert_eq!(row.jti.as_str(), JTI);
+    assert_eq!(row.user_id.as_str(), OWNER);
+    assert_eq!(row.client_id.as_str(), "svc-a");
+    assert_eq!(row.context.ip.as_deref(), Some("10.0.0.7"));
+    assert_eq!(row.expires_at, Timestamp::from_secs(claims.exp));
+    assert_eq!(
+        row.created_at,
+        Timestamp::from_micros(NOW * 1_000_000 + 250_000)
+    );
+}
+
+#[tokio::test]
+async fn issue_with_client_subject_has_no_actor() {
+    let mut fx = Fx::new().with_ids().with_owner(Some(owner(&[], true)));
+    fx.policy.subject = SubjectMode::Client;
+    let (fx, signed) = fx.with_signer();
+    let (fx, _) = fx.with_sessions_ok();
+    fx.service()
+        .issue(&authed(client(&["service"])), TokenRequest::default())
+        .await
+        .unwrap();
+    let claims = signed.lock().unwrap().pop().unwrap();
+    assert_eq!((claims.sub.as_str(), claims.act_sub), ("svc-a", None));
+}
+
+/// Refusals: nothing is signed, nothing is written (the mocks have no such expectations).
+#[tokio::test]
+async fn issue_refusals_sign_and_write_nothing() {
+    type Case = (
+        &'static str,
+        Client,
+        Option<Owner>,
+        Option<&'static str>,
+        Option<&'static str>,
+        DomainError,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "owner missing",
+            client(&["service"]),
+            None,
+            None,
+            None,
+            DomainError::InvalidClient(ClientRejection::OwnerMissing),
+        ),
+        (
+            "owner inactive",
+            client(&["service"]),
+            Some(owner(&[], false)),
+            None,
+            None,
+            DomainError::InvalidClient(ClientRejection::OwnerInactive),
+        ),
+        (
+            "delegated not held",
+            client(&["admin"]),
+            Some(owner(&["user"], true)),
+            Some("admin"),
+            None,
+            DomainError::InvalidScope(ScopeProblem::NotHeldByOwner(vec!["admin".into()])),
+        ),
+        (
+            "not in grant",
+            client(&["mcp"]),
+            Some(owner(&[], true)),
+            Some("service"),
+            None,
+            DomainError::InvalidScope(ScopeProblem::NotInClientGrant(vec!["service".into()])),
+        ),
+        (
+            "unknown scope",
+            client(&["mcp"]),
+            Some(owner(&[], true)),
+            Some("mcp bogus"),
+            None,
+            DomainError::InvalidScope(ScopeProblem::Unknown("bogus".into())),
+        ),
+        (
+            "hook needs hook audience",
+            client(&["hook:govern"]),
+            Some(owner(&[], true)),
+            None,
+            None,
+            DomainError::InvalidScope(ScopeProblem::AudienceRequired {
+                scopes: vec!["hook:govern".into()],
+                audience: "hook".into(),
+            }),
+        ),
+        (
+            "audience not allowed",
+            client(&["mcp"]),
+            Some(owner(&[], true)),
+            None,
+            Some("web"),
+            DomainError::InvalidTarget(TargetProblem::NotAllowed("web".into())),
+        ),
+    ];
+    for (what, c, o, scope, audience, want) in cases {
+        let fx = Fx::new().with_owner(o);
+        let req = TokenRequest {
+            scope,
+            audience: AudienceRequest {
+                audience,
+                resources: vec![],
+            },
+            ..Default::default()
+        };
+        let got = fx.service().issue(&authed(c), req).await;
+        assert_eq!(got, Err(AppError::Refused(want)), "{what}");
+    }
+}
+
+#[tokio::test]
+async fn issue_with_malformed_owner_id_never_looks_the_owner_up() {
+    let fx = Fx::new(); // no find_user expectation: a lookup would panic
+    let mut c = client(&["service"]);
+    c.owner_id = "owner-7".into();
+    let got = fx
+        .service()
+        .issue(&authed(c), TokenRequest::default())
+        .await;
+    assert_eq!(
+        got,
+        Err(AppError::Refused(DomainError::InvalidClient(
+            ClientRejection::OwnerIdMalformed
+        )))
+    );
+}
+
+#[tokio::test]
+async fn issue_default_and_requested_audiences() {
+    for (audience, want) in [
+        (None, vec!["api".to_owned()]),
+        (Some("mcp"), vec!["mcp".to_owned()]),
+        (Some("hook"), vec!["hook".to_owned()]),
+    ] {
+        let fx = Fx::new().with_ids().with_owner(Some(owner(&[], true)));
+        let (fx, signed) = fx.with_signer();
+        let (fx, _) = fx.with_sessions_ok();
+        let req = TokenRequest {
+            audience: AudienceRequest {
+                audience,
+                resources: vec![],
+            },
+            ..Default::default()
+        };
+        fx.service()
+            .issue(&authed(client(&["mcp"])), req)
+            .await
+            .unwrap();
+        assert_eq!(signed.lock().unwrap().pop().unwrap().aud, want);
+    }
+}
+
+#[tokio::test]
+async fn issue_rejects_bad_plugin_ids_before_any_io() {
+    for bad in ["", "has space", &"p".repeat(129), "semi;colon"] {
+        let fx = Fx::new();
+        let req = TokenRequest {
+            plugin_id: Some(bad),
+            ..Default::default()
+        };
+        let got = fx.service().issue(&authed(client(&["service"])), req).await;
+        assert!(
+            matches!(
+                got,
+                Err(AppError::Refused(DomainError::InvalidRequest(
+                    InvalidRequest::InvalidParameter {
+                        name: "plugin_id",
+                        ..
+                    }
+                )))
+            ),
+            "{bad:?}: {got:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn issue_port_failures() {
+    // owner store down
+    let mut fx = Fx::new();
+    fx.users
+        .expect_find_user()
+        .returning(|_| Err(StoreError::Unavailable("refused".into())));
+    assert!(matches!(
+        fx.service()
+            .issue(&authed(client(&["service"])), TokenRequest::default())
+            .await,
+        Err(AppError::Unavailable(_))
+    ));
+
+    // no signing key: 503 class, and no session written
+    let mut fx = Fx::new().with_ids().with_owner(Some(owner(&[], true)));
+    fx.signer.expect_sign().returning(|_| Err(SignError::NoKey));
+    assert!(matches!(
+        fx.service()
+            .issue(&authed(client(&["service"])), TokenRequest::default())
+            .await,
+        Err(AppError::Unavailable(_))
+    ));
+
+    // signing broken: 500 class, and no session written
+    let mut fx = Fx::new().with_ids().with_owner(Some(owner(&[], true)));
+    fx.signer
+        .expect_sign()
+        .returning(|_| Err(SignError::Failed("hsm".into())));
+    assert!(matches!(
+        fx.service()
+            .issue(&authed(client(&["service"])), TokenRequest::default())
+            .await,
+        Err(AppError::Internal(_))
+    ));
+
+    // session write fails: the signed token is not returned
+    for (err, unavailable) in [
+        (StoreError::Unavailable("busy".into()), true),
+        (StoreError::Conflict("jti".into()), false),
+    ] {
+        let fx = Fx::new().with_ids().with_owner(Some(owner(&[], true)));
+        let (mut fx, _) = fx.with_signer();
+        let e = err.clone();
+        fx.sessions
+            .expect_insert_session()
+            .times(1)
+            .returning(move |_| Err(e.clone()));
+        let got = fx
+            .service()
+            .issue(&authed(client(&["service"])), TokenRequest::default())
+            .await;
+        assert_eq!(
+            matches!(got, Err(AppError::Unavailable(_))),
+            unavailable,
+            "{err:?}: {got:?}"
+        );
+        assert!(got.is_err());
+    }
+}
+
+// ---------- introspect ----------
+
+fn introspect_fx(session: Option<SessionRecord>, client_active: Option<bool>) -> Fx {
+    let mut fx = Fx::new();
+    fx.signer
+        .expect_verify()
+        .returning(|_, _| Ok(claims_for("svc-a")));
+    fx.sessions
+        .expect_find_session()
+        .returning(move |_| Ok(session.clone()));
+    fx.clients.expect_find_client().returning(move |_| {
+        Ok(client_active.map(|active| Client {
+            active,
+            ..client(&["service"])
+        }))
+    });
+    fx
+}
+
+#[tokio::test]
+async fn introspect_table() {
+    let caller = authed(client(&["service"]));
+    let cases: Vec<(&str, Fx, bool)> = vec![
+        (
+            "live",
+            introspect_fx(Some(session_record(false, JTI)), Some(true)),
+            true,
+        ),
+        (
+            "revoked",
+            introspect_fx(Some(session_record(true, JTI)), Some(true)),
+            false,
+        ),
+        ("purged", introspect_fx(None, Some(true)), false),
+        (
+            "jti mismatch",
+            introspect_fx(Some(session_record(false, "other-jti")), Some(true)),
+            false,
+        ),
+        (
+            "client disabled since",
+            introspect_fx(Some(session_record(false, JTI)), Some(false)),
+            false,
+        ),
+        (
+            "client deleted",
+            introspect_fx(Some(session_record(false, JTI)), None),
+            false,
+        ),
+    ];
+    for (what, fx, active) in cases {
+        let got = fx.service().introspect(&caller, "tok").await.unwrap();
+        assert_eq!(got.is_active(), active, "{what}");
+        if active {
+            assert_eq!(got.claims.map(|c| c.client_id), Some("svc-a".to_owned()));
+        }
+    }
+    for err in [
+        VerifyError::Expired,
+        VerifyError::BadSignature,
+        VerifyError::UnknownKey,
+        VerifyError::WrongIssuer,
+    ] {
+        let mut fx = Fx::new();
+        let e = err.clone();
+        fx.signer
+            .expect_verify()
+            .returning(move |_, _| Err(e.clone()));
+        assert_eq!(
+            fx.service().introspect(&caller, "tok").await,
+            Ok(Introspection::inactive()),
+            "{err:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn introspect_store_failure_is_an_error_not_inactive() {
+    let mut fx = Fx::new();
+    fx.signer
+        .expect_verify()
+        .returning(|_, _| Ok(claims_for("svc-a")));
+    fx.sessions
+        .expect_find_session()
+        .returning(|_| Err(StoreError::Unavailable("down".into())));
+    let got = fx.service().introspect(&authed(client(&[])), "tok").await;
+    assert!(matches!(got, Err(AppError::Unavailable(_))), "{got:?}");
+}
+
+// ---------- revoke ----------
+
+#[tokio::test]
+async fn revoke_own_token_marks_the_session() {
+    let mut fx = Fx::new();
+    fx.signer
+        .expect_verify()
+        .returning(|_, _| Ok(claims_for("svc-a")));
+    fx.sessions
+        .expect_revoke_session()
+        .withf(|id, at, reason| id.as_str() == SESSION && at.as_secs() == NOW && !reason.is_empty())
+        .times(1)
+        .returning(|_, _, _| Ok(true));
+    assert_eq!(
+        fx.service().revoke(&authed(client(&[])), "tok").await,
+        Ok(())
+    );
+}
+
+#[tokio::test]
+async fn revoke_is_a_no_op_for_foreign_or_invalid_tokens() {
+    let mut fx = Fx::new(); // no revoke_session expectation
+    fx.signer
+        .expect_verify()
+        .returning(|_, _| Ok(claims_for("svc-b")));
+    assert_eq!(
+        fx.service().revoke(&authed(client(&[])), "tok").await,
+        Ok(())
+    );
+
+    let mut fx = Fx::new();
+    fx.signer
+        .expect_verify()
+        .returning(|_, _| Err(VerifyError::Malformed));
+    assert_eq!(
+        fx.service().revoke(&authed(client(&[])), "garbage").await,
+        Ok(())
+    );
+}
+
+#[tokio::test]
+async fn revoke_storage_failure_is_never_a_false_success() {
+    let mut fx = Fx::new();
+    fx.signer
+        .expect_verify()
+        .returning(|_, _| Ok(claims_for("svc-a")));
+    fx.sessions
+        .expect_revoke_session()
+        .returning(|_, _, _| Err(StoreError::Unavailable("down".into())));
+    assert!(matches!(
+        fx.service().revoke(&authed(client(&[])), "tok").await,
+        Err(AppError::Unavailable(_))
+    ));
+}
+
+#[test]
+fn debug_never_shows_secrets_or_tokens() {
+    let c = ClientCredentials {
+        client_id: "svc-a".into(),
+        secret: "TOPSECRET".into(),
+        method: AuthMethod::ClientSecretPost,
+    };
+    assert!(!format!("{c:?}").contains("TOPSECRET"));
+    let t = IssuedToken {
+        access_token: "eyJTOKEN".into(),
+        token_type: "Bearer",
+        expires_in: 1,
+        scope: String::new(),
+        session_id: SessionId::parse(SESSION).unwrap(),
+    };
+    assert!(!format!("{t:?}").contains("eyJTOKEN"));
+}
