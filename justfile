@@ -1,0 +1,32 @@
+# grantd's front door: `just` lists the recipes. README's two commands work with cargo alone.
+
+# Postgres for the tests (override to use another server)
+export TEST_DATABASE_URL := env_var_or_default("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+
+default:
+    @just --list
+
+# Run the server on the embedded SQLite default (grantd.db + grantd.key in this folder)
+run *ARGS:
+    cargo run --release -p grantd -- serve {{ARGS}}
+
+# Format all code
+fmt:
+    cargo fmt --all
+
+# Formatting check + clippy with warnings denied
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# The layer guards: inner crates must not depend on outer ones or on frameworks
+guards:
+    bash .ci/guards.sh
+
+# The whole test suite (needs Postgres at TEST_DATABASE_URL)
+test:
+    cargo test --workspace
+
+# What CI runs
+ci:
+    bash .ci/run
