@@ -1,0 +1,132 @@
+//! The access token's JSON payload (RFC 9068), to and from `AccessTokenClaims`.
+
+use grantd_domain::AccessTokenClaims;
+use serde::{Deserialize, Serialize};
+
+/// What `sign` serializes, borrowing from the domain claims (no copies on the hot path).
+/// `aud` is always an array; `plugin_id` and `act` appear only when set.
+#[derive(Serialize)]
+pub(crate) struct OutClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a [String],
+    exp: i64,
+    iat: i64,
+    nbf: i64,
+    jti: &'a str,
+    client_id: &'a str,
+    scope: &'a str,
+    session_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plugin_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    act: Option<Actor<&'a str>>,
+}
+
+/// RFC 8693 `act` claim: the party acting for the subject.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Actor<S> {
+    sub: S,
+}
+
+impl<'a> From<&'a AccessTokenClaims> for OutClaims<'a> {
+    fn from(c: &'a AccessTokenClaims) -> Self {
+        OutClaims {
+            iss: &c.iss,
+            sub: &c.sub,
+            aud: &c.aud,
+            exp: c.exp,
+            iat: c.iat,
+            nbf: c.nbf,
+            jti: &c.jti,
+            client_id: &c.client_id,
+            scope: &c.scope,
+            session_id: &c.session_id,
+            plugin_id: c.plugin_id.as_deref(),
+            act: c.act_sub.as_deref().map(|sub| Actor { sub }),
+        }
+    }
+}
+
+/// What `verify` reads back. Every claim grantd always issues is required; a token signed by
+/// one of our keys without them is malformed.
+#[derive(Deserialize)]
+pub(crate) struct InClaims {
+    iss: String,
+    sub: String,
+    aud: Vec<String>,
+    exp: i64,
+    iat: i64,
+    nbf: i64,
+    jti: String,
+    client_id: String,
+    scope: String,
+    session_id: String,
+    #[serde(default)]
+    plugin_id: Option<String>,
+    #[serde(default)]
+    act: Option<Actor<String>>,
+}
+
+impl From<InClaims> for AccessTokenClaims {
+    fn from(c: InClaims) -> Self {
+        AccessTokenClaims {
+            iss: c.iss,
+            sub: c.sub,
+            aud: c.aud,
+            exp: c.exp,
+            iat: c.iat,
+            nbf: c.nbf,
+            jti: c.jti,
+            client_id: c.client_id,
+            scope: c.scope,
+            session_id: c.session_id,
+            plugin_id: c.plugin_id,
+            act_sub: c.act.map(|a| a.sub),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(plugin: Option<&str>, act: Option<&str>) -> AccessTokenClaims {
+        AccessTokenClaims {
+            iss: "https://issuer.test".into(),
+            sub: "7f9c24e8-3b12-4fef-91e0-3a6b6b1c2d4e".into(),
+            aud: vec!["api".into()],
+            exp: 1_700_003_600,
+            iat: 1_700_000_000,
+            nbf: 1_700_000_000,
+            jti: "0b7d4c1e-6f1a-4b8e-9a39-2a4c5f7d8e90".into(),
+            client_id: "cl_abc".into(),
+            scope: "a b".into(),
+            session_id: "sess_0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f".into(),
+            plugin_id: plugin.map(str::to_owned),
+            act_sub: act.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn optional_claims_appear_only_when_set() {
+        let bare = serde_json::to_value(OutClaims::from(&claims(None, None))).unwrap();
+        assert!(bare.get("plugin_id").is_none());
+        assert!(bare.get("act").is_none());
+        assert_eq!(bare["aud"], serde_json::json!(["api"]));
+
+        let full =
+            serde_json::to_value(OutClaims::from(&claims(Some("p1"), Some("cl_abc")))).unwrap();
+        assert_eq!(full["plugin_id"], "p1");
+        assert_eq!(full["act"], serde_json::json!({"sub": "cl_abc"}));
+    }
+
+    #[test]
+    fn claims_round_trip() {
+        for c in [claims(None, None), claims(Some("p"), Some("cl_abc"))] {
+            let text = serde_json::to_string(&OutClaims::from(&c)).unwrap();
+            let back: InClaims = serde_json::from_str(&text).unwrap();
+            assert_eq!(AccessTokenClaims::from(back), c);
+        }
+    }
+}

@@ -1,0 +1,273 @@
+//! Signing-key material: generation (PKCS#8, via aws-lc-rs), key ids, and turning a decrypted
+//! PKCS#8 key into jsonwebtoken's signing and verifying keys plus its public JWK.
+//!
+//! The public JWK and the verifying key are derived from the private key itself, not read
+//! from the store's `public_jwk` column, so what grantd publishes always matches what it signs
+//! with.
+
+use aws_lc_rs::encoding::AsDer as _;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _,
+};
+use base64::Engine as _;
+use grantd_domain::Kid;
+use grantd_ports::SigningAlgorithm;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use crate::error::KeyError;
+use crate::random;
+
+/// RSA modulus size for new RS256 keys. 2048 bits is the RFC 7518 minimum and NIST's floor
+/// through 2030; RS256 is the compatibility option, and 3072-bit keys sign about 3× slower.
+const RSA_KEY_SIZE: aws_lc_rs::rsa::KeySize = aws_lc_rs::rsa::KeySize::Rsa2048;
+
+/// jsonwebtoken's name for one of our algorithms.
+pub(crate) fn jwt_algorithm(alg: SigningAlgorithm) -> Algorithm {
+    match alg {
+        SigningAlgorithm::Es256 => Algorithm::ES256,
+        SigningAlgorithm::EdDsa => Algorithm::EdDSA,
+        SigningAlgorithm::Rs256 => Algorithm::RS256,
+    }
+}
+
+/// A new key id: 16 random bytes, base64url (22 characters). Random rather than a thumbprint:
+/// it says nothing about the key and never collides across algorithms.
+pub(crate) fn new_kid() -> Kid {
+    let kid = random::b64url(&random::bytes::<16>());
+    // Base64url output is always within Kid's alphabet and length.
+    Kid::parse(&kid).unwrap_or_else(|e| unreachable!("generated kid rejected: {e}"))
+}
+
+/// A new private key for `alg`, PKCS#8 DER. CPU-bound (RSA: tens of milliseconds); call it off
+/// the async threads.
+pub(crate) fn generate_pkcs8(alg: SigningAlgorithm) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    let failed = || KeyError::Crypto(format!("generating a {alg} key failed"));
+    let der = match alg {
+        SigningAlgorithm::Es256 => {
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+                .map_err(|_| failed())?
+                .as_ref()
+                .to_vec()
+        }
+        SigningAlgorithm::EdDsa => Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
+            .map_err(|_| failed())?
+            .as_ref()
+            .to_vec(),
+        SigningAlgorithm::Rs256 => aws_lc_rs::rsa::KeyPair::generate(RSA_KEY_SIZE)
+            .map_err(|_| failed())?
+            .as_der()
+            .map_err(|_| failed())?
+            .as_ref()
+            .to_vec(),
+    };
+    Ok(Zeroizing::new(der))
+}
+
+/// Everything needed to sign with and verify for one key, parsed once.
+pub(crate) struct KeyMaterial {
+    pub(crate) encoding: EncodingKey,
+    pub(crate) decoding: DecodingKey,
+    /// The public JWK as JSON text: `kty`, curve or modulus parameters, `kid`, `alg`, `use`.
+    pub(crate) jwk: String,
+}
+
+/// The public JWK. Private members (`d`, `p`, `q`, `dp`, `dq`, `qi`) have no field here, so
+/// they cannot be serialized by mistake.
+#[derive(Serialize)]
+struct PublicJwk<'a> {
+    kty: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    crv: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    x: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    y: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    n: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    e: Option<String>,
+    kid: &'a str,
+    alg: &'static str,
+    #[serde(rename = "use")]
+    use_: &'static str,
+}
+
+impl<'a> PublicJwk<'a> {
+    fn new(kty: &'static str, kid: &'a Kid, alg: SigningAlgorithm) -> Self {
+        PublicJwk {
+            kty,
+            crv: None,
+            x: None,
+            y: None,
+            n: None,
+            e: None,
+            kid: kid.as_str(),
+            alg: alg.as_str(),
+            use_: "sig",
+        }
+    }
+}
+
+/// Parses a decrypted PKCS#8 key of algorithm `alg`.
+pub(crate) fn material(
+    kid: &Kid,
+    alg: SigningAlgorithm,
+    pkcs8: &[u8],
+) -> Result<KeyMaterial, KeyError> {
+    let bad = |what: &str| KeyError::BadKey {
+        kid: kid.to_string(),
+        reason: format!("the private key is not a valid {alg} PKCS#8 key ({what})"),
+    };
+    let (encoding, decoding, jwk) = match alg {
+        SigningAlgorithm::Es256 => {
+            let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8)
+                .map_err(|_| bad("P-256"))?;
+            // Uncompressed SEC1 point: 0x04 | x (32 bytes) | y (32 bytes).
+            let point = pair.public_key().as_ref();
+            if point.len() != 65 || point[0] != 4 {
+                return Err(bad("public point"));
+            }
+            let mut jwk = PublicJwk::new("EC", kid, alg);
+            jwk.crv = Some("P-256");
+            jwk.x = Some(random::b64url(&point[1..33]));
+            jwk.y = Some(random::b64url(&point[33..65]));
+            (
+                EncodingKey::from_ec_der(pkcs8),
+                DecodingKey::from_ec_der(point),
+                jwk_text(&jwk)?,
+            )
+        }
+        SigningAlgorithm::EdDsa => {
+            let pair = Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|_| bad("Ed25519"))?;
+            let public = pair.public_key().as_ref();
+            let mut jwk = PublicJwk::new("OKP", kid, alg);
+            jwk.crv = Some("Ed25519");
+            jwk.x = Some(random::b64url(public));
+            (
+                EncodingKey::from_ed_der(pkcs8),
+                DecodingKey::from_ed_der(public),
+                jwk_text(&jwk)?,
+            )
+        }
+        SigningAlgorithm::Rs256 => {
+            let pair = aws_lc_rs::rsa::KeyPair::from_pkcs8(pkcs8).map_err(|_| bad("RSA"))?;
+            let public = pair.public_key();
+            let n = public.modulus().big_endian_without_leading_zero();
+            let e = public.exponent().big_endian_without_leading_zero();
+            let mut jwk = PublicJwk::new("RSA", kid, alg);
+            jwk.n = Some(random::b64url(n));
+            jwk.e = Some(random::b64url(e));
+            // jsonwebtoken's aws-lc signer wants PKCS#1 DER; its PEM reader unwraps PKCS#8
+            // into that, so the key goes through PEM once, here, and never on the hot path.
+            let pem = pkcs8_pem(pkcs8);
+            let encoding = EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|_| bad("PEM"))?;
+            (
+                encoding,
+                DecodingKey::from_rsa_raw_components(n, e),
+                jwk_text(&jwk)?,
+            )
+        }
+    };
+    Ok(KeyMaterial {
+        encoding,
+        decoding,
+        jwk,
+    })
+}
+
+fn jwk_text(jwk: &PublicJwk<'_>) -> Result<String, KeyError> {
+    serde_json::to_string(jwk).map_err(|e| KeyError::Crypto(format!("JWK serialization: {e}")))
+}
+
+fn pkcs8_pem(der: &[u8]) -> Zeroizing<String> {
+    let b64 = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(der));
+    let mut pem = Zeroizing::new(String::with_capacity(b64.len() + b64.len() / 64 + 64));
+    pem.push_str("-----BEGIN PRIVATE KEY-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        // Base64 output is ASCII, so every chunk is valid UTF-8.
+        pem.push_str(std::str::from_utf8(line).unwrap_or_default());
+        pem.push('\n');
+    }
+    pem.push_str("-----END PRIVATE KEY-----\n");
+    pem
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PRIVATE_MEMBERS: [&str; 6] = ["d", "p", "q", "dp", "dq", "qi"];
+
+    #[test]
+    fn generated_keys_parse_and_publish_only_public_members() {
+        for alg in SigningAlgorithm::ALL {
+            let kid = new_kid();
+            let der = generate_pkcs8(alg).unwrap();
+            let m = material(&kid, alg, &der).unwrap();
+            let jwk: serde_json::Value = serde_json::from_str(&m.jwk).unwrap();
+            let obj = jwk.as_object().unwrap();
+            for member in PRIVATE_MEMBERS {
+                assert!(!obj.contains_key(member), "{alg}: {member} in {}", m.jwk);
+            }
+            assert_eq!(jwk["kid"], kid.as_str());
+            assert_eq!(jwk["alg"], alg.as_str());
+            assert_eq!(jwk["use"], "sig");
+            let expected_members: &[&str] = match alg {
+                SigningAlgorithm::Es256 => &["kty", "crv", "x", "y", "kid", "alg", "use"],
+                SigningAlgorithm::EdDsa => &["kty", "crv", "x", "kid", "alg", "use"],
+                SigningAlgorithm::Rs256 => &["kty", "n", "e", "kid", "alg", "use"],
+            };
+            let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+            let mut expected = expected_members.to_vec();
+            keys.sort_unstable();
+            expected.sort_unstable();
+            assert_eq!(keys, expected, "{alg}");
+            match alg {
+                SigningAlgorithm::Es256 => {
+                    assert_eq!(
+                        (jwk["kty"].as_str(), jwk["crv"].as_str()),
+                        (Some("EC"), Some("P-256"))
+                    );
+                    assert_eq!(jwk["x"].as_str().unwrap().len(), 43);
+                    assert_eq!(jwk["y"].as_str().unwrap().len(), 43);
+                }
+                SigningAlgorithm::EdDsa => {
+                    assert_eq!(
+                        (jwk["kty"].as_str(), jwk["crv"].as_str()),
+                        (Some("OKP"), Some("Ed25519"))
+                    );
+                    assert_eq!(jwk["x"].as_str().unwrap().len(), 43);
+                }
+                SigningAlgorithm::Rs256 => {
+                    assert_eq!(jwk["kty"], "RSA");
+                    assert_eq!(jwk["e"], "AQAB");
+                    // 2048-bit modulus: 256 bytes, 342 base64url characters.
+                    assert_eq!(jwk["n"].as_str().unwrap().len(), 342);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_key_of_another_algorithm_is_refused() {
+        let ed = generate_pkcs8(SigningAlgorithm::EdDsa).unwrap();
+        let kid = new_kid();
+        for alg in [SigningAlgorithm::Es256, SigningAlgorithm::Rs256] {
+            assert!(matches!(
+                material(&kid, alg, &ed),
+                Err(KeyError::BadKey { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn kids_are_url_safe_and_distinct() {
+        let a = new_kid();
+        let b = new_kid();
+        assert_ne!(a, b);
+        assert_eq!(a.as_str().len(), 22);
+    }
+}
