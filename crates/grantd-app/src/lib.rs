@@ -5,9 +5,14 @@
 //! domain can decide: scope and audience rules are `grantd_domain::decide`. This crate knows no
 //! HTTP, SQL or JWT library.
 
+mod admin;
 mod error;
 mod token;
 
+pub use admin::{
+    Admin, AdminError, ClientCreated, ExplainOutcome, Explanation, NewClientSpec, NewUserSpec,
+    ScopeExplanation, SecretRotated, SessionQuery,
+};
 pub use error::AppError;
 pub use token::{
     AuthenticatedClient, ClientCredentials, Introspection, IssuedToken, Ports, TokenRequest,
