@@ -1,0 +1,136 @@
+//! Criterion micro-benchmarks for the pure parts of the hot path: scope parsing plus grant
+//! authorization, claims encoding plus signing (and verification) per algorithm, and HTTP Basic
+//! credential parsing. Run with `cargo bench -p grantd-bench` (or `just bench-micro`).
+#![expect(clippy::expect_used, reason = "benchmark set-up: a failure should abort the run loudly")]
+
+use std::hint::black_box;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use criterion::{Criterion, criterion_group, criterion_main};
+use grantd_domain::{
+    AccessTokenClaims, Audience, AudienceRequest, AudienceRules, AuthMethod, Client, ClientId, Kid,
+    Owner, ScopeCatalog, ScopePolicy, SubjectMode, Timestamp, TokenPolicy, Ttl, UserId, decide,
+};
+use grantd_jwt::{JwtConfig, JwtService, MasterKey};
+use grantd_ports::{KeyState, SigningAlgorithm, SigningKeyRecord, SigningKeyStore, StoreError, TokenSigner};
+
+const OWNER: &str = "0b8e2c1a-4d5f-4a6b-9c7d-8e9f0a1b2c3d";
+
+fn policy() -> TokenPolicy {
+    TokenPolicy {
+        issuer: "http://127.0.0.1:8080".into(),
+        catalog: ScopeCatalog::builtin(),
+        audiences: AudienceRules::new(vec![Audience::Api], ["api", "mcp", "a2a", "hook"].map(Audience::parse).to_vec()).expect("rules"),
+        scope_policy: ScopePolicy::Narrow,
+        ttl: Ttl::from_secs(3600).expect("ttl"),
+        subject: SubjectMode::Owner,
+    }
+}
+
+fn client() -> Client {
+    Client {
+        id: ClientId::parse("cl_benchmarkclient000001").expect("id"),
+        name: "bench".into(),
+        owner_id: OWNER.into(),
+        scopes: ["admin", "service", "mcp", "a2a", "hook:track"].map(String::from).to_vec(),
+        grant_types: vec!["client_credentials".into()],
+        auth_method: AuthMethod::ClientSecretBasic,
+        active: true,
+        secrets: vec![],
+        created_at: Timestamp::from_secs(0),
+        updated_at: Timestamp::from_secs(0),
+    }
+}
+
+fn owner() -> Owner {
+    Owner {
+        id: UserId::parse(OWNER).expect("uuid"),
+        name: "bench".into(),
+        email: "bench@example.com".into(),
+        roles: vec!["admin".into(), "user".into()],
+        active: true,
+        created_at: Timestamp::from_secs(0),
+        updated_at: Timestamp::from_secs(0),
+    }
+}
+
+fn bench_authorization(c: &mut Criterion) {
+    let p = policy();
+    let cl = client();
+    let ow = owner();
+    let mut g = c.benchmark_group("authorize");
+    g.bench_function("client full set (no scope param)", |b| {
+        b.iter(|| decide(black_box(&p), black_box(&cl), Some(&ow), None, &AudienceRequest::default()).outcome.is_ok())
+    });
+    g.bench_function("scope=\"service mcp admin\"", |b| {
+        b.iter(|| decide(black_box(&p), black_box(&cl), Some(&ow), Some(black_box("service mcp admin")), &AudienceRequest::default()).outcome.is_ok())
+    });
+    g.bench_function("parse 5 scopes", |b| b.iter(|| p.catalog.parse_request(black_box("admin service mcp a2a hook:track")).is_ok()));
+    g.finish();
+}
+
+/// An in-memory key store: enough for `JwtService::init`.
+#[derive(Default)]
+struct MemKeys(Mutex<Vec<SigningKeyRecord>>);
+
+#[async_trait]
+impl SigningKeyStore for MemKeys {
+    async fn list_signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
+        Ok(self.0.lock().map_err(|_| StoreError::Internal("poisoned".into()))?.clone())
+    }
+    async fn bootstrap_signing_keys(&self, active: &SigningKeyRecord, next: &SigningKeyRecord) -> Result<bool, StoreError> {
+        let mut keys = self.0.lock().map_err(|_| StoreError::Internal("poisoned".into()))?;
+        if keys.iter().any(|k| k.state == KeyState::Active) {
+            return Ok(false);
+        }
+        keys.push(active.clone());
+        keys.push(next.clone());
+        Ok(true)
+    }
+    async fn rotate_signing_keys(&self, _: &Kid, _: &SigningKeyRecord, _: Timestamp, _: Timestamp) -> Result<Option<Kid>, StoreError> {
+        Err(StoreError::Internal("not used in benchmarks".into()))
+    }
+    async fn delete_expired_keys(&self, _: Timestamp) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+}
+
+fn claims() -> AccessTokenClaims {
+    AccessTokenClaims {
+        iss: "http://127.0.0.1:8080".into(),
+        sub: OWNER.into(),
+        aud: vec!["api".into()],
+        exp: 4_000_000_000,
+        iat: 1_800_000_000,
+        nbf: 1_800_000_000,
+        jti: "5f0c6a8e-1111-4222-8333-944455556666".into(),
+        client_id: "cl_benchmarkclient000001".into(),
+        scope: "admin service mcp a2a".into(),
+        session_id: "sess_00112233445566778899aabbccddeeff".into(),
+        plugin_id: None,
+        act_sub: Some("cl_benchmarkclient000001".into()),
+    }
+}
+
+fn bench_signing(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let mut g = c.benchmark_group("jwt");
+    for alg in SigningAlgorithm::ALL {
+        let svc = JwtService::new(
+            JwtConfig { issuer: "http://127.0.0.1:8080".into(), algorithm: alg, max_token_ttl_secs: 3600 },
+            MasterKey::generate(),
+            Arc::new(MemKeys::default()),
+        );
+        rt.block_on(svc.init(Timestamp::from_secs(1_800_000_000))).expect("init");
+        let cl = claims();
+        g.bench_function(format!("encode+sign {alg}"), |b| b.iter(|| svc.sign(black_box(&cl)).is_ok()));
+        let token = svc.sign(&cl).expect("sign").token;
+        let now = Timestamp::from_secs(1_800_000_100);
+        g.bench_function(format!("verify+decode {alg}"), |b| b.iter(|| svc.verify(black_box(&token), now).is_ok()));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_authorization, bench_signing);
+criterion_main!(benches);
