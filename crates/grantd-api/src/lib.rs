@@ -1,1 +1,249 @@
-//! placeholder
+//! grantd's HTTP API on actix-web: the token endpoint, introspection, revocation, RFC 8414
+//! metadata, the JWKS and health checks. The only crate that knows HTTP and JSON.
+//!
+//! Handlers turn a request into use-case input (strict form parsing, client credentials,
+//! request context) and use-case output into responses; every failure is mapped to status and
+//! OAuth error JSON in one place (`error.rs`). Nothing is derived from `Host` or
+//! `X-Forwarded-*` except the session row's client IP, and that only through configured
+//! trusted proxies.
+//!
+//! Choices where the RFCs and the issue leave room:
+//! - Order of checks on the POST endpoints: declared `Content-Length` over the limit (413,
+//!   before any body byte is read), `Content-Encoding` (415), `Content-Type`/charset (400),
+//!   credentials in the query string (400), body read under the cap (413), strict form
+//!   decoding (400), repeated parameters (400), then `grant_type` (missing: `invalid_request`,
+//!   other: `unsupported_grant_type`) or `token` (missing: `invalid_request`), then the
+//!   credentials' shape (two methods or a mismatching body `client_id`: 400; none or unusable:
+//!   401), then authentication, then the use case. So an unsupported grant type is answered
+//!   as such without credentials: it is public in the metadata and cannot succeed anyway.
+//! - A compressed body is refused with 415 `invalid_request` and `Accept-Encoding: identity`
+//!   (RFC 7694 §3); a media-type/charset mistake is 400 `invalid_request` as the issue says.
+//! - 405 and 413 bodies use the OAuth shape with `invalid_request`; the 404 body says
+//!   `not_found`. HEAD is not served (405), the endpoints are GET or POST only.
+//! - `token_type_hint` is checked for repeats and otherwise ignored (one token type; never
+//!   `unsupported_token_type`).
+//! - `response_types_supported` is `[]` in the metadata: RFC 8414 requires the member, and
+//!   grantd has no authorization endpoint.
+//! - `Retry-After: 1` on 503; JWKS and metadata are cacheable for 300 s.
+
+mod cidr;
+mod client_ip;
+mod error;
+mod form;
+mod handlers;
+mod request;
+
+use std::fmt;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::web::{self, Bytes, Data, ServiceConfig};
+use actix_web::{App, HttpServer};
+use async_trait::async_trait;
+use grantd_app::TokenService;
+use grantd_domain::{AuthMethod, GrantType};
+use serde::Serialize;
+
+pub use cidr::{InvalidCidr, IpCidr};
+
+/// The token endpoint.
+pub const TOKEN_PATH: &str = "/oauth/token";
+/// The token endpoint under the path of the system grantd replaces.
+pub const LEGACY_TOKEN_PATH: &str = "/api/v1/core/oauth/token";
+/// RFC 7662 introspection.
+pub const INTROSPECT_PATH: &str = "/oauth/introspect";
+/// RFC 7009 revocation.
+pub const REVOKE_PATH: &str = "/oauth/revoke";
+/// RFC 8414 metadata.
+pub const METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
+/// The public signing keys.
+pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+/// Liveness.
+pub const HEALTHZ_PATH: &str = "/healthz";
+/// Readiness.
+pub const READYZ_PATH: &str = "/readyz";
+
+/// Default request body limit: 16 KiB.
+pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024;
+
+/// HTTP-layer configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiConfig {
+    /// The issuer identifier (a URL). Every URL in the metadata is built from it.
+    pub issuer: String,
+    /// Proxies whose `X-Forwarded-For` is believed when finding the client IP.
+    pub trusted_proxies: Vec<IpCidr>,
+    /// Largest accepted request body, in bytes.
+    pub body_limit: usize,
+    /// How long an idle keep-alive connection stays open.
+    pub keep_alive: Duration,
+    /// How long a client may take to send the request head (slow-loris guard).
+    pub client_request_timeout: Duration,
+    /// How long a graceful shutdown waits for in-flight requests.
+    pub shutdown_timeout: Duration,
+}
+
+impl ApiConfig {
+    /// A configuration with the given issuer and defaults for the rest: no trusted proxies,
+    /// 16 KiB bodies, 30 s keep-alive, 5 s to send the head, 30 s to drain on shutdown.
+    pub fn new(issuer: impl Into<String>) -> Self {
+        Self {
+            issuer: issuer.into(),
+            trusted_proxies: Vec::new(),
+            body_limit: DEFAULT_BODY_LIMIT,
+            keep_alive: Duration::from_secs(30),
+            client_request_timeout: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Whether the server can take traffic: the database is reachable and a signing key is
+/// loaded. The binary implements it; `/readyz` asks it (and the signer) on every call.
+#[async_trait]
+pub trait Readiness: Send + Sync {
+    async fn ready(&self) -> bool;
+}
+
+/// Everything the handlers share. Cheap to clone (reference-counted parts).
+#[derive(Clone)]
+pub struct ApiState {
+    service: Arc<TokenService>,
+    readiness: Arc<dyn Readiness>,
+    config: Arc<ApiConfig>,
+    /// The RFC 8414 document, serialized once.
+    discovery: Bytes,
+}
+
+impl fmt::Debug for ApiState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiState")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Serialize)]
+struct Metadata<'a> {
+    issuer: &'a str,
+    token_endpoint: String,
+    jwks_uri: String,
+    introspection_endpoint: String,
+    revocation_endpoint: String,
+    grant_types_supported: Vec<&'static str>,
+    /// RFC 8414 §2 marks it REQUIRED; grantd has no authorization endpoint, so: none.
+    response_types_supported: [&'static str; 0],
+    token_endpoint_auth_methods_supported: Vec<&'static str>,
+    introspection_endpoint_auth_methods_supported: Vec<&'static str>,
+    revocation_endpoint_auth_methods_supported: Vec<&'static str>,
+    scopes_supported: Vec<&'a str>,
+}
+
+fn discovery_document(issuer: &str, service: &TokenService) -> Bytes {
+    let base = issuer.trim_end_matches('/');
+    let methods: Vec<&'static str> = AuthMethod::ALL.iter().map(|m| m.as_str()).collect();
+    let doc = Metadata {
+        issuer,
+        token_endpoint: format!("{base}{TOKEN_PATH}"),
+        jwks_uri: format!("{base}{JWKS_PATH}"),
+        introspection_endpoint: format!("{base}{INTROSPECT_PATH}"),
+        revocation_endpoint: format!("{base}{REVOKE_PATH}"),
+        grant_types_supported: GrantType::ALL.iter().map(|g| g.as_str()).collect(),
+        response_types_supported: [],
+        token_endpoint_auth_methods_supported: methods.clone(),
+        introspection_endpoint_auth_methods_supported: methods.clone(),
+        revocation_endpoint_auth_methods_supported: methods,
+        scopes_supported: service.policy().catalog.iter().map(|s| s.name()).collect(),
+    };
+    match serde_json::to_vec(&doc) {
+        Ok(v) => Bytes::from(v),
+        Err(e) => {
+            // Only strings and arrays of strings: cannot happen. Serve an empty object rather
+            // than abort start-up.
+            tracing::error!(error = %e, "serializing the metadata document");
+            Bytes::from_static(b"{}")
+        }
+    }
+}
+
+impl ApiState {
+    pub fn new(service: TokenService, readiness: Arc<dyn Readiness>, config: ApiConfig) -> Self {
+        let discovery = discovery_document(&config.issuer, &service);
+        Self {
+            service: Arc::new(service),
+            readiness,
+            config: Arc::new(config),
+            discovery,
+        }
+    }
+
+    pub fn service(&self) -> &TokenService {
+        &self.service
+    }
+
+    pub fn config(&self) -> &ApiConfig {
+        &self.config
+    }
+}
+
+/// Registers every route, the 405 answers for wrong methods and a JSON 404 for unknown paths.
+pub fn configure(cfg: &mut ServiceConfig, state: ApiState) {
+    cfg.app_data(Data::new(state))
+        .service(
+            web::resource([TOKEN_PATH, LEGACY_TOKEN_PATH])
+                .route(web::post().to(handlers::token))
+                .default_service(web::to(handlers::post_only)),
+        )
+        .service(
+            web::resource(INTROSPECT_PATH)
+                .route(web::post().to(handlers::introspect))
+                .default_service(web::to(handlers::post_only)),
+        )
+        .service(
+            web::resource(REVOKE_PATH)
+                .route(web::post().to(handlers::revoke))
+                .default_service(web::to(handlers::post_only)),
+        )
+        .service(
+            web::resource(METADATA_PATH)
+                .route(web::get().to(handlers::metadata))
+                .default_service(web::to(handlers::get_only)),
+        )
+        .service(
+            web::resource(JWKS_PATH)
+                .route(web::get().to(handlers::jwks))
+                .default_service(web::to(handlers::get_only)),
+        )
+        .service(
+            web::resource(HEALTHZ_PATH)
+                .route(web::get().to(handlers::healthz))
+                .default_service(web::to(handlers::get_only)),
+        )
+        .service(
+            web::resource(READYZ_PATH)
+                .route(web::get().to(handlers::readyz))
+                .default_service(web::to(handlers::get_only)),
+        )
+        .default_service(web::to(handlers::not_found));
+}
+
+/// The HTTP server on `listener` with `workers` worker threads (at least one). It stops
+/// gracefully on SIGTERM/SIGINT (actix's default signal handling), draining in-flight requests
+/// for up to `config.shutdown_timeout`. Must be polled (awaited or spawned) on an actix/tokio
+/// runtime.
+pub fn server(state: ApiState, listener: TcpListener, workers: usize) -> std::io::Result<Server> {
+    let config = state.config.clone();
+    let server = HttpServer::new(move || {
+        let state = state.clone();
+        App::new().configure(move |cfg| configure(cfg, state))
+    })
+    .workers(workers.max(1))
+    .keep_alive(config.keep_alive)
+    .client_request_timeout(config.client_request_timeout)
+    .shutdown_timeout(config.shutdown_timeout.as_secs())
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

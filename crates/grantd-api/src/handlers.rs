@@ -1,0 +1,295 @@
+//! The endpoint handlers: token, introspection, revocation, metadata, JWKS and health.
+//!
+//! Each POST handler runs the same shape: read and check the body, pull the parameters it
+//! knows (repeats refused), check the request's own shape, then client authentication, then
+//! the use case. Every outcome leaves through `error::ApiError::respond` or a success builder
+//! here, both of which set the no-store headers.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::web::{Data, Payload};
+use actix_web::{HttpRequest, HttpResponse};
+use grantd_app::TokenRequest;
+use grantd_domain::{AudienceRequest, DomainError, GrantType, InvalidRequest};
+use serde::Serialize;
+
+use crate::ApiState;
+use crate::error::{ApiError, json, no_store};
+use crate::form::Form;
+use crate::request::{authorization_used, credentials, read_form_body, request_context};
+
+/// How long resource servers may cache the JWKS. Short, so a rotation is seen quickly; the
+/// `next` key is published ahead of use, so a cached copy never misses a signing key.
+pub(crate) const JWKS_MAX_AGE_SECS: u32 = 300;
+
+#[derive(Serialize)]
+struct TokenBody<'a> {
+    access_token: &'a str,
+    token_type: &'a str,
+    expires_in: u32,
+    scope: &'a str,
+}
+
+fn missing(name: &'static str) -> ApiError {
+    ApiError::Refused(DomainError::InvalidRequest(
+        InvalidRequest::MissingParameter(name),
+    ))
+}
+
+fn serialize<T: Serialize>(value: &T) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_vec(value).map_err(|e| ApiError::Internal(format!("serializing response: {e}")))
+}
+
+/// `POST /oauth/token` and `POST /api/v1/core/oauth/token`.
+pub(crate) async fn token(
+    state: Data<ApiState>,
+    req: HttpRequest,
+    payload: Payload,
+) -> HttpResponse {
+    match token_inner(&state, &req, payload).await {
+        Ok(resp) => resp,
+        Err(e) => e.respond(true, authorization_used(&req)),
+    }
+}
+
+/// Order of checks: body and parameters (400/413/415), then `grant_type` (missing →
+/// `invalid_request`, other → `unsupported_grant_type`, both answered without credentials:
+/// the grant types are public in the metadata and the request cannot succeed anyway), then the
+/// shape of the credentials, then authentication (401), then the grant itself (whose
+/// `unauthorized_client`, scope and audience refusals come from the domain).
+async fn token_inner(
+    state: &ApiState,
+    req: &HttpRequest,
+    payload: Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_form_body(req, payload, state.config.body_limit).await?;
+    let form = Form::parse(&body)?;
+    let grant_type = form.single("grant_type")?;
+    let client_id = form.single("client_id")?;
+    let client_secret = form.single("client_secret")?;
+    let scope = form.single("scope")?;
+    let audience = form.single("audience")?;
+    let plugin_id = form.single("plugin_id")?;
+    let resources = form.all("resource");
+
+    match grant_type {
+        None => return Err(missing("grant_type")),
+        Some(g) if GrantType::parse(g) == Some(GrantType::ClientCredentials) => {}
+        Some(other) => {
+            return Err(ApiError::Refused(DomainError::UnsupportedGrantType(
+                other.to_owned(),
+            )));
+        }
+    }
+    let creds = credentials(req, client_id, client_secret)?;
+    let service = &state.service;
+    let client = service.authenticate(&creds).await?;
+    let request = TokenRequest {
+        scope,
+        audience: AudienceRequest {
+            audience,
+            resources,
+        },
+        plugin_id,
+        context: request_context(req, &state.config.trusted_proxies),
+    };
+    let issued = service.issue(&client, request).await?;
+    let body = serialize(&TokenBody {
+        access_token: &issued.access_token,
+        token_type: issued.token_type,
+        expires_in: issued.expires_in,
+        scope: &issued.scope,
+    })?;
+    Ok(json(StatusCode::OK, body, true))
+}
+
+/// The parameters of introspection and revocation: `token` (required) and `token_type_hint`
+/// (checked for repeats, otherwise ignored: grantd has one token type, and RFC 7009 §2.1 / RFC
+/// 7662 §2.1 let a server ignore the hint).
+struct TokenParam<'a> {
+    token: &'a str,
+    client_id: Option<&'a str>,
+    client_secret: Option<&'a str>,
+}
+
+fn token_param<'a>(form: &'a Form<'a>) -> Result<TokenParam<'a>, ApiError> {
+    let token = form.single("token")?;
+    let _hint = form.single("token_type_hint")?;
+    let client_id = form.single("client_id")?;
+    let client_secret = form.single("client_secret")?;
+    let token = token.ok_or_else(|| missing("token"))?;
+    Ok(TokenParam {
+        token,
+        client_id,
+        client_secret,
+    })
+}
+
+#[derive(Serialize)]
+struct Actor<'a> {
+    sub: &'a str,
+}
+
+#[derive(Serialize)]
+struct ActiveToken<'a> {
+    active: bool,
+    scope: &'a str,
+    client_id: &'a str,
+    token_type: &'a str,
+    sub: &'a str,
+    aud: &'a [String],
+    iss: &'a str,
+    exp: i64,
+    iat: i64,
+    nbf: i64,
+    jti: &'a str,
+    session_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plugin_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    act: Option<Actor<'a>>,
+}
+
+const INACTIVE: &[u8] = br#"{"active":false}"#;
+
+/// `POST /oauth/introspect` (RFC 7662).
+pub(crate) async fn introspect(
+    state: Data<ApiState>,
+    req: HttpRequest,
+    payload: Payload,
+) -> HttpResponse {
+    match introspect_inner(&state, &req, payload).await {
+        Ok(resp) => resp,
+        Err(e) => e.respond(true, authorization_used(&req)),
+    }
+}
+
+async fn introspect_inner(
+    state: &ApiState,
+    req: &HttpRequest,
+    payload: Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_form_body(req, payload, state.config.body_limit).await?;
+    let form = Form::parse(&body)?;
+    let p = token_param(&form)?;
+    let creds = credentials(req, p.client_id, p.client_secret)?;
+    let caller = state.service.authenticate(&creds).await?;
+    let answer = state.service.introspect(&caller, p.token).await?;
+    let Some(c) = &answer.claims else {
+        return Ok(json(StatusCode::OK, INACTIVE.to_vec(), true));
+    };
+    let body = serialize(&ActiveToken {
+        active: true,
+        scope: &c.scope,
+        client_id: &c.client_id,
+        token_type: "Bearer",
+        sub: &c.sub,
+        aud: &c.aud,
+        iss: &c.iss,
+        exp: c.exp,
+        iat: c.iat,
+        nbf: c.nbf,
+        jti: &c.jti,
+        session_id: &c.session_id,
+        plugin_id: c.plugin_id.as_deref(),
+        act: c.act_sub.as_deref().map(|sub| Actor { sub }),
+    })?;
+    Ok(json(StatusCode::OK, body, true))
+}
+
+/// `POST /oauth/revoke` (RFC 7009): 200 with an empty body whether or not the token was one
+/// the caller could revoke; a storage failure is a 503, never a false 200.
+pub(crate) async fn revoke(
+    state: Data<ApiState>,
+    req: HttpRequest,
+    payload: Payload,
+) -> HttpResponse {
+    match revoke_inner(&state, &req, payload).await {
+        Ok(resp) => resp,
+        Err(e) => e.respond(true, authorization_used(&req)),
+    }
+}
+
+async fn revoke_inner(
+    state: &ApiState,
+    req: &HttpRequest,
+    payload: Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_form_body(req, payload, state.config.body_limit).await?;
+    let form = Form::parse(&body)?;
+    let p = token_param(&form)?;
+    let creds = credentials(req, p.client_id, p.client_secret)?;
+    let caller = state.service.authenticate(&creds).await?;
+    state.service.revoke(&caller, p.token).await?;
+    Ok(no_store(&mut HttpResponse::Ok()).finish())
+}
+
+/// `GET /.well-known/oauth-authorization-server`: precomputed at start-up.
+pub(crate) async fn metadata(state: Data<ApiState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=300"),
+        ))
+        .content_type("application/json")
+        .body(state.discovery.clone())
+}
+
+/// `GET /.well-known/jwks.json`: the signer's public keys, read on every request so a rotation
+/// shows at once (the port hands out prepared JSON texts; only the envelope is built here).
+pub(crate) async fn jwks(state: Data<ApiState>) -> HttpResponse {
+    let keys = state.service.ports().signer.public_jwks();
+    let mut body = String::with_capacity(12 + keys.iter().map(|k| k.len() + 1).sum::<usize>());
+    body.push_str(r#"{"keys":["#);
+    for (i, k) in keys.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(k);
+    }
+    body.push_str("]}");
+    HttpResponse::Ok()
+        .insert_header((
+            header::CACHE_CONTROL,
+            format!("public, max-age={JWKS_MAX_AGE_SECS}"),
+        ))
+        .content_type("application/json")
+        .body(body)
+}
+
+fn status_json(status: StatusCode, text: &'static str) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .content_type("application/json")
+        .body(text)
+}
+
+/// `GET /healthz`: the process answers.
+pub(crate) async fn healthz() -> HttpResponse {
+    status_json(StatusCode::OK, r#"{"status":"ok"}"#)
+}
+
+/// `GET /readyz`: a signing key is loaded and the binary's readiness check (database) passes.
+pub(crate) async fn readyz(state: Data<ApiState>) -> HttpResponse {
+    let ready = state.service.ports().signer.ready() && state.readiness.ready().await;
+    if ready {
+        status_json(StatusCode::OK, r#"{"status":"ready"}"#)
+    } else {
+        status_json(StatusCode::SERVICE_UNAVAILABLE, r#"{"status":"not ready"}"#)
+    }
+}
+
+/// Default service of the POST-only resources.
+pub(crate) async fn post_only(req: HttpRequest) -> HttpResponse {
+    ApiError::MethodNotAllowed("POST").respond(true, authorization_used(&req))
+}
+
+/// Default service of the GET-only resources.
+pub(crate) async fn get_only() -> HttpResponse {
+    ApiError::MethodNotAllowed("GET").respond(false, false)
+}
+
+/// Default service of the whole API.
+pub(crate) async fn not_found() -> HttpResponse {
+    ApiError::NotFound.respond(false, false)
+}

@@ -1,0 +1,311 @@
+//! What the POST endpoints take from a request before any use case runs: the checked, bounded
+//! form body, the client credentials (Basic header or body, exactly one), and the request
+//! context for the session row.
+
+use actix_web::HttpRequest;
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::web::{Bytes, Payload};
+use base64::Engine as _;
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use grantd_app::ClientCredentials;
+use grantd_domain::{AuthMethod, DomainError, InvalidRequest, RequestContext};
+
+use crate::cidr::IpCidr;
+use crate::client_ip::client_ip;
+use crate::error::ApiError;
+use crate::form::{decode, query_has_any};
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// Standard base64 with or without padding: clients differ, and both are unambiguous.
+const BASIC_B64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+fn invalid_request(reason: &str) -> ApiError {
+    ApiError::Refused(DomainError::InvalidRequest(InvalidRequest::Body(
+        reason.to_owned(),
+    )))
+}
+
+/// `Content-Encoding` absent or only `identity`.
+fn check_encoding(headers: &HeaderMap) -> Result<(), ApiError> {
+    for value in headers.get_all(header::CONTENT_ENCODING) {
+        let ok = value.to_str().is_ok_and(|s| {
+            s.split(',')
+                .map(str::trim)
+                .all(|c| c.is_empty() || c.eq_ignore_ascii_case("identity"))
+        });
+        if !ok {
+            return Err(ApiError::UnsupportedEncoding);
+        }
+    }
+    Ok(())
+}
+
+/// `application/x-www-form-urlencoded`, with `charset=utf-8` tolerated and any other charset
+/// refused. Other media-type parameters are ignored.
+fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let wrong = || invalid_request("content type must be application/x-www-form-urlencoded");
+    let mut values = headers.get_all(header::CONTENT_TYPE);
+    let value = values.next().ok_or_else(wrong)?;
+    if values.next().is_some() {
+        return Err(wrong());
+    }
+    let value = value.to_str().map_err(|_| wrong())?;
+    let mut parts = value.split(';');
+    let essence = parts.next().unwrap_or_default().trim();
+    if !essence.eq_ignore_ascii_case(FORM) {
+        return Err(wrong());
+    }
+    for param in parts {
+        let Some((name, v)) = param.split_once('=') else {
+            continue;
+        };
+        if name.trim().eq_ignore_ascii_case("charset") {
+            let v = v.trim();
+            let v = v
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(v);
+            if !v.eq_ignore_ascii_case("utf-8") {
+                return Err(invalid_request("only charset=utf-8 is accepted"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The declared body length, if any. A length that does not parse was already refused by the
+/// HTTP parser; treat it as absent and let the streaming cap decide.
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.trim().parse().ok())
+}
+
+/// Checks headers and query, then reads the body under `limit`. Order: declared size (413
+/// before a byte of body is read), content coding (415), content type (400), credentials in the
+/// query string (400), then the body itself, cut off as soon as it passes `limit` (413).
+pub(crate) async fn read_form_body(
+    req: &HttpRequest,
+    payload: Payload,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    let headers = req.headers();
+    if content_length(headers).is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::PayloadTooLarge(limit));
+    }
+    check_encoding(headers)?;
+    check_content_type(headers)?;
+    if query_has_any(req.query_string(), &["client_id", "client_secret"]) {
+        return Err(ApiError::Refused(DomainError::InvalidRequest(
+            InvalidRequest::CredentialsInQuery,
+        )));
+    }
+    match payload.to_bytes_limited(limit).await {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "request body could not be read");
+            Err(invalid_request("request body could not be read"))
+        }
+        Err(_) => Err(ApiError::PayloadTooLarge(limit)),
+    }
+}
+
+/// Whether the request carries an `Authorization` header (it then gets a Basic challenge with
+/// any 401).
+pub(crate) fn authorization_used(req: &HttpRequest) -> bool {
+    req.headers().contains_key(header::AUTHORIZATION)
+}
+
+/// `Authorization: Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 §2.3.1): split
+/// at the first colon of the decoded bytes, then form-url-decode each side, so `+`, `%` and `:`
+/// in a secret survive.
+fn parse_basic(value: &[u8]) -> Result<(String, String), ApiError> {
+    let value = std::str::from_utf8(value)
+        .map_err(|_| ApiError::ClientAuth("Authorization header is not text"))?;
+    let (scheme, token) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(ApiError::ClientAuth("Authorization scheme is not Basic"));
+    }
+    let raw = BASIC_B64
+        .decode(token.trim())
+        .map_err(|_| ApiError::ClientAuth("Basic credentials are not base64"))?;
+    let colon = raw
+        .iter()
+        .position(|&b| b == b':')
+        .ok_or(ApiError::ClientAuth("Basic credentials have no colon"))?;
+    let id = decode(&raw[..colon])
+        .map_err(|_| ApiError::ClientAuth("Basic client id is not form-url-encoded UTF-8"))?;
+    let secret = decode(&raw[colon + 1..])
+        .map_err(|_| ApiError::ClientAuth("Basic secret is not form-url-encoded UTF-8"))?;
+    if id.is_empty() || secret.is_empty() {
+        return Err(ApiError::ClientAuth("Basic credentials have an empty part"));
+    }
+    Ok((id.into_owned(), secret.into_owned()))
+}
+
+/// The client credentials of a request: exactly one method. `body_id`/`body_secret` are the
+/// form's `client_id`/`client_secret` (empty values already count as absent).
+///
+/// * `Authorization` plus a body `client_secret`: two methods, `invalid_request`;
+/// * `Authorization` plus a body `client_id` naming another client: `invalid_request` (the same
+///   id is allowed, RFC 6749 §3.2.1 lets clients send it);
+/// * an `Authorization` header that is not usable Basic, or no credentials: `invalid_client`.
+pub(crate) fn credentials(
+    req: &HttpRequest,
+    body_id: Option<&str>,
+    body_secret: Option<&str>,
+) -> Result<ClientCredentials, ApiError> {
+    let mut auth = req.headers().get_all(header::AUTHORIZATION);
+    if let Some(value) = auth.next() {
+        if auth.next().is_some() {
+            return Err(ApiError::Refused(DomainError::InvalidRequest(
+                InvalidRequest::RepeatedParameter("Authorization".to_owned()),
+            )));
+        }
+        if body_secret.is_some() {
+            return Err(ApiError::Refused(DomainError::InvalidRequest(
+                InvalidRequest::MultipleClientAuthMethods,
+            )));
+        }
+        let (client_id, secret) = parse_basic(value.as_bytes())?;
+        if body_id.is_some_and(|b| b != client_id) {
+            return Err(ApiError::Refused(DomainError::InvalidRequest(
+                InvalidRequest::InvalidParameter {
+                    name: "client_id",
+                    reason: "differs from the client in the Authorization header".to_owned(),
+                },
+            )));
+        }
+        return Ok(ClientCredentials {
+            client_id,
+            secret,
+            method: AuthMethod::ClientSecretBasic,
+        });
+    }
+    match (body_id, body_secret) {
+        (Some(id), Some(secret)) => Ok(ClientCredentials {
+            client_id: id.to_owned(),
+            secret: secret.to_owned(),
+            method: AuthMethod::ClientSecretPost,
+        }),
+        (Some(_), None) => Err(ApiError::ClientAuth(
+            "client_id without a secret (public clients are not supported)",
+        )),
+        (None, Some(_)) => Err(ApiError::ClientAuth("client_secret without client_id")),
+        (None, None) => Err(ApiError::ClientAuth("no client credentials")),
+    }
+}
+
+fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers
+        .get(name)
+        .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
+}
+
+/// Who asked and from where, for the session row. Every field is cleaned and bounded by
+/// [`RequestContext::clean`].
+pub(crate) fn request_context(req: &HttpRequest, trusted: &[IpCidr]) -> RequestContext {
+    let headers = req.headers();
+    let ip = client_ip(
+        req.peer_addr().map(|a| a.ip()),
+        headers
+            .get_all(header::X_FORWARDED_FOR)
+            .map(|v| v.as_bytes()),
+        trusted,
+    );
+    RequestContext {
+        ip: ip.map(|ip| ip.to_string()),
+        user_agent: RequestContext::clean(header_text(headers, header::USER_AGENT)),
+        accept_language: RequestContext::clean(header_text(headers, header::ACCEPT_LANGUAGE)),
+        referer: RequestContext::clean(header_text(headers, header::REFERER)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn basic(s: &str) -> Result<(String, String), &'static str> {
+        parse_basic(s.as_bytes()).map_err(|e| match e {
+            ApiError::ClientAuth(r) => r,
+            _ => "other",
+        })
+    }
+
+    fn b64(s: &[u8]) -> String {
+        base64::engine::general_purpose::STANDARD.encode(s)
+    }
+
+    #[test]
+    fn basic_decoding() {
+        let ok = |id: &str, secret: &str| Ok((id.to_owned(), secret.to_owned()));
+        assert_eq!(
+            basic(&format!("Basic {}", b64(b"svc:s3cret"))),
+            ok("svc", "s3cret")
+        );
+        assert_eq!(
+            basic(&format!("basic   {}", b64(b"svc:s3cret"))),
+            ok("svc", "s3cret")
+        );
+        // form-url-decoded after base64: '+' is a space, %2B a plus, %3A a colon
+        assert_eq!(
+            basic(&format!("Basic {}", b64(b"svc:a%2Bb%25c%3Ad+e"))),
+            ok("svc", "a+b%c:d e")
+        );
+        // split at the FIRST colon: later raw colons belong to the secret
+        assert_eq!(
+            basic(&format!("Basic {}", b64(b"svc:a:b"))),
+            ok("svc", "a:b")
+        );
+        // padding optional
+        assert_eq!(basic("Basic c3ZjOnM"), ok("svc", "s"));
+        for bad in [
+            "Bearer abc".to_owned(),
+            "Basic".to_owned(),
+            "Basic !!!".to_owned(),
+            format!("Basic {}", b64(b"no-colon")),
+            format!("Basic {}", b64(b":secret")),
+            format!("Basic {}", b64(b"svc:")),
+            format!("Basic {}", b64(b"svc:%zz")),
+            format!("Basic {}", b64(b"svc:\xff")),
+        ] {
+            assert!(basic(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn content_types() {
+        use actix_web::http::header::{HeaderName, HeaderValue};
+        let check = |v: Option<&'static str>| {
+            let mut h = HeaderMap::new();
+            if let Some(v) = v {
+                h.insert(
+                    HeaderName::from_static("content-type"),
+                    HeaderValue::from_static(v),
+                );
+            }
+            check_content_type(&h).is_ok()
+        };
+        assert!(check(Some("application/x-www-form-urlencoded")));
+        assert!(check(Some(
+            "Application/X-WWW-Form-URLEncoded ; charset=UTF-8"
+        )));
+        assert!(check(Some(
+            "application/x-www-form-urlencoded; charset=\"utf-8\""
+        )));
+        assert!(check(Some("application/x-www-form-urlencoded; foo=bar")));
+        assert!(!check(Some(
+            "application/x-www-form-urlencoded; charset=iso-8859-1"
+        )));
+        assert!(!check(Some("application/json")));
+        assert!(!check(Some("multipart/form-data; boundary=x")));
+        assert!(!check(Some("text/plain")));
+        assert!(!check(None));
+    }
+}
