@@ -86,9 +86,25 @@ pub struct ApiConfig {
 }
 
 impl ApiConfig {
-    /// A configuration with the given issuer and defaults for the rest: no trusted proxies,
+    /// A configuration with the given issuer and trusted proxies (each `a.b.c.d/n`, `v6/n` or a
+    /// bare address; the first that does not parse is the error) and defaults for the rest:
     /// 16 KiB bodies, 30 s keep-alive, 5 s to send the head, 30 s to drain on shutdown.
-    pub fn new(issuer: impl Into<String>) -> Self {
+    pub fn new(
+        issuer: impl Into<String>,
+        trusted_proxies: impl IntoIterator<Item = impl AsRef<str>>,
+    ) -> Result<Self, InvalidCidr> {
+        let trusted_proxies = trusted_proxies
+            .into_iter()
+            .map(|p| p.as_ref().parse::<IpCidr>())
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            trusted_proxies,
+            ..Self::with_issuer(issuer)
+        })
+    }
+
+    /// [`ApiConfig::new`] without trusted proxies.
+    pub fn with_issuer(issuer: impl Into<String>) -> Self {
         Self {
             issuer: issuer.into(),
             trusted_proxies: Vec::new(),

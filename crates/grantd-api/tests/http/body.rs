@@ -94,7 +94,7 @@ async fn streamed_body_over_the_limit_is_413_and_the_limit_itself_passes() {
 
 #[actix_web::test]
 async fn body_limit_is_configurable() {
-    let mut config = grantd_api::ApiConfig::new(ISSUER);
+    let mut config = grantd_api::ApiConfig::with_issuer(ISSUER);
     config.body_limit = 64;
     let w = World::with_config(config);
     let r = w

@@ -54,7 +54,7 @@ async fn metadata_is_accurate_and_built_from_the_configured_issuer() {
 
 #[actix_web::test]
 async fn metadata_urls_do_not_double_a_trailing_slash() {
-    let w = World::with_config(ApiConfig::new("https://auth.example/tenant/"));
+    let w = World::with_config(ApiConfig::with_issuer("https://auth.example/tenant/"));
     let j = w
         .send(atest::TestRequest::get().uri("/.well-known/oauth-authorization-server"))
         .await

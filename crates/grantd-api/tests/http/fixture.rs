@@ -315,7 +315,7 @@ pub struct World {
 
 impl World {
     pub fn new() -> Self {
-        Self::with_config(ApiConfig::new(ISSUER))
+        Self::with_config(ApiConfig::with_issuer(ISSUER))
     }
 
     /// Clients: `svc-basic` (Basic, `s3cret`), `svc-post` (post, `p0st-secret`), `svc-odd`

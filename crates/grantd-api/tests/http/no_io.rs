@@ -34,7 +34,11 @@ fn untouchable() -> ApiState {
         ids: Arc::new(MockIdSource::new()),
     };
     let service = TokenService::new(ports, Arc::new(policy()));
-    ApiState::new(service, Arc::new(NeverAsked), ApiConfig::new(ISSUER))
+    ApiState::new(
+        service,
+        Arc::new(NeverAsked),
+        ApiConfig::with_issuer(ISSUER),
+    )
 }
 
 #[actix_web::test]

@@ -273,12 +273,7 @@ async fn session_row_gets_cleaned_request_context() {
 }
 
 async fn ip_via(trusted: &[&str], peer: &str, xff: &[&str]) -> Option<String> {
-    let mut config = ApiConfig::new(ISSUER);
-    config.trusted_proxies = trusted
-        .iter()
-        .map(|t| t.parse::<IpCidr>().unwrap())
-        .collect();
-    let w = World::with_config(config);
+    let w = World::with_config(ApiConfig::new(ISSUER, trusted).unwrap());
     let mut req =
         basic_post("/oauth/token", CC, "svc-basic", "s3cret").peer_addr(peer.parse().unwrap());
     for h in xff {
@@ -327,6 +322,23 @@ async fn client_ip_walks_forwarded_for_only_through_trusted_proxies() {
             .as_deref(),
         Some("10.0.0.3")
     );
+}
+
+#[test]
+fn trusted_proxy_config_is_parsed_and_checked() {
+    let c = ApiConfig::new(ISSUER, ["10.0.0.0/8", "::1"]).unwrap();
+    assert_eq!(
+        c.trusted_proxies,
+        [
+            "10.0.0.0/8".parse::<IpCidr>().unwrap(),
+            "::1/128".parse().unwrap()
+        ]
+    );
+    let e = ApiConfig::new(
+        ISSUER,
+        vec!["10.0.0.0/8".to_owned(), "proxy.local".to_owned()],
+    );
+    assert!(e.unwrap_err().to_string().contains("proxy.local"));
 }
 
 #[actix_web::test]
