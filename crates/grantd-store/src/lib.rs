@@ -1,1 +1,297 @@
-//! placeholder
+//! grantd's storage adapter: the four store ports ([`ClientStore`], [`UserStore`],
+//! [`SessionStore`], [`SigningKeyStore`]) on PostgreSQL or SQLite, chosen by the URL scheme.
+//!
+//! # How the two backends share code
+//!
+//! diesel-async has no `MultiConnection` in a released version, and queries written once as
+//! functions generic over `C: AsyncConnection` need a `where` clause naming each query's full
+//! type. So the backend is an enum over the pools (`Db::Pg` / `Db::Sqlite`), and three small
+//! macros (`with_read!`, `with_write!`, `with_tx!`) expand each query body once per arm with
+//! the connection bound to its concrete type: every query is written once and type-checked
+//! against both backends. One `schema.rs` serves both, because every column uses a portable
+//! SQL type (TEXT, BOOLEAN, TIMESTAMP, BIGINT, BYTEA/BLOB); the DDL differs (collations,
+//! identity columns), hence two migration folders. Row structs are private and convert to and
+//! from domain types; no diesel type crosses the ports.
+//!
+//! # Runtime
+//!
+//! The store owns a small multi-thread tokio runtime, and every database operation runs there
+//! as a task the caller awaits. This makes the store indifferent to the caller's runtime:
+//! - the migration harness blocks (`block_in_place`), which panics on a current-thread runtime
+//!   such as actix-web's workers or `#[tokio::test]`;
+//! - diesel-async's SQLite wrapper also calls `block_in_place` when a query future is dropped
+//!   mid-flight (a client hanging up on actix drops the handler future); as a task on the
+//!   store's runtime, an operation is never dropped half-way, so neither a panic nor a
+//!   transaction left open on a pooled connection can happen;
+//! - Postgres connection tasks live on a runtime that lives as long as the pool.
+//!
+//! The cost is one hop between runtimes per operation (a few microseconds).
+//!
+//! # Writes
+//!
+//! - SQLite: all writes of the process go through one writer connection (a pool of size one;
+//!   writers queue in it in order) while readers use their own pool in parallel (WAL). So
+//!   "database is locked" cannot come from inside the process; `busy_timeout` covers other
+//!   processes. Transactions start with `BEGIN IMMEDIATE`.
+//! - Sessions (the one write per issued token) are group-committed: concurrent
+//!   [`SessionStore::insert_session`] calls are gathered for up to
+//!   [`StoreOptions::batch_window`] (or [`StoreOptions::max_batch`] rows) and written as one
+//!   multi-row `INSERT` (one commit); each caller's future resolves after that commit. If the
+//!   batch fails because of one row (say a duplicate jti), its rows are retried one by one so
+//!   each caller gets its own answer. See `batch.rs`.
+//! - Signing-key bootstrap and rotation are serialized across replicas with
+//!   `pg_advisory_xact_lock` on Postgres and the write lock of `BEGIN IMMEDIATE` on SQLite.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use grantd_ports::StoreError;
+
+mod batch;
+mod clients;
+mod db;
+mod error;
+mod keys;
+mod migrate;
+mod rows;
+mod schema;
+mod sessions;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod tls;
+mod users;
+
+pub use grantd_ports::{ClientStore, SessionStore, SigningKeyStore, UserStore};
+
+use crate::db::{Db, Target};
+use crate::error::Error;
+
+/// Which database a [`Store`] talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// Tuning knobs. `Default` suits a single grantd instance.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// Postgres: pool size. SQLite: number of reader connections (plus one writer).
+    pub max_connections: usize,
+    /// How long an operation waits for a connection (or for one to be opened) before failing
+    /// with `StoreError::Unavailable`.
+    pub acquire_timeout: Duration,
+    /// SQLite `busy_timeout`: how long a statement waits for another process's lock.
+    pub sqlite_busy_timeout: Duration,
+    /// Group commit: how long the session writer waits for more rows after the first one of a
+    /// batch. Zero means "whatever is already queued".
+    pub batch_window: Duration,
+    /// Group commit: the most session rows written in one statement (at most 2000).
+    pub max_batch: usize,
+    /// Postgres: how many session batches may be committing at once, each on its own pooled
+    /// connection (SQLite always has one: its single writer).
+    pub max_inflight_batches: usize,
+    /// Worker threads of the store's own runtime.
+    pub runtime_threads: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(5),
+            sqlite_busy_timeout: Duration::from_secs(5),
+            batch_window: Duration::from_millis(1),
+            max_batch: 256,
+            max_inflight_batches: 2,
+            runtime_threads: 2,
+        }
+    }
+}
+
+impl StoreOptions {
+    /// Clamps values that would break the store (a pool of zero, a batch over the bind-parameter
+    /// limits) into range.
+    fn normalized(mut self) -> Self {
+        self.max_connections = self.max_connections.max(1);
+        self.max_batch = self.max_batch.clamp(1, 2000);
+        self.max_inflight_batches = self.max_inflight_batches.max(1);
+        self.runtime_threads = self.runtime_threads.max(1);
+        self
+    }
+}
+
+/// Counters of the session group commit, for metrics and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Multi-row inserts attempted (one commit each).
+    pub session_batches: u64,
+    /// Session rows submitted through them.
+    pub session_rows: u64,
+    /// Batches that failed because of a row and were retried row by row.
+    pub session_batch_fallbacks: u64,
+}
+
+#[derive(Default)]
+pub(crate) struct Stats {
+    pub batches: AtomicU64,
+    pub rows: AtomicU64,
+    pub fallbacks: AtomicU64,
+}
+
+/// What the store's tasks share.
+pub(crate) struct Shared {
+    pub db: Db,
+    pub stats: Stats,
+}
+
+/// The store: every port, on one database. Cheap to clone (one `Arc`).
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    backend: Backend,
+    shared: Arc<Shared>,
+    sessions: batch::SessionWriter,
+    /// Dropped last: shutting it down ends the writer and connection tasks.
+    runtime: StoreRuntime,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.inner.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The store's own runtime (see the crate docs).
+struct StoreRuntime {
+    handle: tokio::runtime::Handle,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl StoreRuntime {
+    fn new(threads: usize) -> Result<StoreRuntime, StoreError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("grantd-store")
+            .enable_all()
+            .build()
+            .map_err(|_| StoreError::Internal("cannot start the store runtime".into()))?;
+        Ok(StoreRuntime {
+            handle: runtime.handle().clone(),
+            runtime: Some(runtime),
+        })
+    }
+}
+
+impl Drop for StoreRuntime {
+    fn drop(&mut self) {
+        // A plain drop blocks, and panics when done from async code (where the last `Store`
+        // clone usually goes).
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl Store {
+    /// Connects to `url`: `postgres://…` / `postgresql://…` (TLS with `sslmode=require`, see
+    /// below) or `sqlite://path` / a bare path (the file is created if missing; WAL,
+    /// `busy_timeout`, foreign keys on, `synchronous=NORMAL`). One connection is opened before
+    /// returning, so a wrong URL fails here.
+    ///
+    /// Postgres URL options handled by grantd: `sslmode` (`disable`, the default, or
+    /// `require` / `verify-ca` / `verify-full`, which all verify the certificate and host name)
+    /// and `sslrootcert=/path/ca.pem` (trust these roots instead of the Mozilla set).
+    pub async fn connect(url: &str, opts: StoreOptions) -> Result<Store, StoreError> {
+        let target = Target::parse(url)?;
+        let opts = opts.normalized();
+        let runtime = StoreRuntime::new(opts.runtime_threads)?;
+        let open_opts = opts.clone();
+        let db = runtime
+            .handle
+            .spawn(async move { Db::open(target, &open_opts).await })
+            .await
+            .map_err(|_| StoreError::Internal("store start-up task failed".into()))??;
+        let backend = db.backend();
+        let shared = Arc::new(Shared {
+            db,
+            stats: Stats::default(),
+        });
+        let sessions = batch::SessionWriter::start(&runtime.handle, shared.clone(), &opts);
+        tracing::debug!(?backend, "store connected");
+        Ok(Store {
+            inner: Arc::new(Inner {
+                backend,
+                shared,
+                sessions,
+                runtime,
+            }),
+        })
+    }
+
+    /// Applies pending migrations; returns the versions applied (empty when up to date). Safe
+    /// to call from any runtime, and from several replicas at once on Postgres (they take
+    /// turns on an advisory lock).
+    pub async fn migrate(&self) -> Result<Vec<String>, StoreError> {
+        self.run(migrate::run_pending).await
+    }
+
+    /// Readiness: the database answers a trivial query and the session writer is running.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        if self.inner.sessions.is_closed() {
+            return Err(StoreError::Unavailable(
+                "the session writer has stopped".into(),
+            ));
+        }
+        self.run(|db| async move { migrate::ping(&db).await }).await
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.inner.backend
+    }
+
+    /// Group-commit counters since connect.
+    pub fn stats(&self) -> StoreStats {
+        let s = &self.inner.shared.stats;
+        StoreStats {
+            session_batches: s.batches.load(Ordering::Relaxed),
+            session_rows: s.rows.load(Ordering::Relaxed),
+            session_batch_fallbacks: s.fallbacks.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Runs a database operation as a task on the store's runtime and waits for it. The task
+    /// runs to completion even if the caller stops waiting.
+    async fn run<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(Db) -> Fut,
+        Fut: Future<Output = Result<T, Error>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let task = op(self.inner.shared.db.clone());
+        match self.inner.runtime.handle.spawn(task).await {
+            Ok(result) => result.map_err(StoreError::from),
+            Err(e) if e.is_panic() => {
+                tracing::error!("a store task panicked");
+                Err(StoreError::Internal("a store task panicked".into()))
+            }
+            Err(_) => Err(StoreError::Unavailable("the store is shutting down".into())),
+        }
+    }
+}
+
+#[cfg(feature = "testing")]
+impl Store {
+    /// Reverts every migration (each `down.sql`, newest first). For tests of the migrations.
+    pub async fn revert_all_migrations(&self) -> Result<Vec<String>, StoreError> {
+        self.run(migrate::revert_all).await
+    }
+}

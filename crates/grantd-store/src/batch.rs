@@ -1,0 +1,186 @@
+//! Group commit for session rows: the one write per issued token.
+//!
+//! A commit costs an fsync (Postgres WAL flush, SQLite WAL write), so one commit per token caps
+//! throughput at a few thousand tokens per second on ordinary disks. Instead,
+//! `insert_session` hands its row to a collector task and waits. The collector takes the first
+//! row, gathers more for up to `batch_window` or until `max_batch` rows, waits for a free
+//! commit slot (one on SQLite, its single writer; `max_inflight_batches` on Postgres) while
+//! still taking whatever arrives, and writes the batch as ONE multi-row `INSERT`: one statement,
+//! one implicit transaction, one commit. Every caller's future resolves only after that commit,
+//! so "written durably before the token is handed out" still holds.
+//!
+//! While a batch commits, the next one fills: under load batches grow by themselves, and at low
+//! load a row waits at most `batch_window`.
+//!
+//! If a batch fails because of one row (a duplicate id or jti), the statement wrote nothing;
+//! its rows are then inserted one by one so each caller gets its own answer. Any other failure
+//! (database down) is every caller's answer.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use grantd_ports::StoreError;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use crate::db::Db;
+use crate::error::{Error, is_row_specific};
+use crate::rows::SessionRow;
+use crate::schema::sessions;
+use crate::{Shared, StoreOptions};
+
+struct Pending {
+    row: SessionRow,
+    reply: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// The callers' end of the collector.
+pub(crate) struct SessionWriter {
+    tx: mpsc::Sender<Pending>,
+}
+
+impl SessionWriter {
+    /// Starts the collector on `runtime`.
+    pub(crate) fn start(
+        runtime: &tokio::runtime::Handle,
+        shared: Arc<Shared>,
+        opts: &StoreOptions,
+    ) -> SessionWriter {
+        // Bounded: when the database falls behind, callers wait here (back-pressure) instead of
+        // piling up rows in memory.
+        let (tx, rx) = mpsc::channel(opts.max_batch.saturating_mul(4));
+        let slots = match shared.db {
+            Db::Pg(_) => opts.max_inflight_batches,
+            Db::Sqlite(_) => 1,
+        };
+        let collector = Collector {
+            rx,
+            shared,
+            window: opts.batch_window,
+            max_batch: opts.max_batch,
+            slots: Arc::new(Semaphore::new(slots)),
+        };
+        runtime.spawn(collector.run());
+        SessionWriter { tx }
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
+    /// Queues `row` and waits until the batch holding it is committed (or failed).
+    pub(crate) async fn insert(&self, row: SessionRow) -> Result<(), StoreError> {
+        let stopped = || StoreError::Unavailable("the session writer has stopped".into());
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Pending { row, reply })
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+struct Collector {
+    rx: mpsc::Receiver<Pending>,
+    shared: Arc<Shared>,
+    window: std::time::Duration,
+    max_batch: usize,
+    slots: Arc<Semaphore>,
+}
+
+impl Collector {
+    async fn run(mut self) {
+        while let Some(first) = self.rx.recv().await {
+            let mut batch = Vec::with_capacity(self.max_batch.min(64));
+            batch.push(first);
+            let deadline = tokio::time::sleep(self.window);
+            tokio::pin!(deadline);
+            while batch.len() < self.max_batch {
+                tokio::select! {
+                    biased;
+                    next = self.rx.recv() => match next {
+                        Some(p) => batch.push(p),
+                        None => break,
+                    },
+                    () = &mut deadline => break,
+                }
+            }
+            // Waiting for a commit slot is time the batch can keep filling.
+            let Ok(slot) = self.slots.clone().acquire_owned().await else {
+                break;
+            };
+            while batch.len() < self.max_batch {
+                match self.rx.try_recv() {
+                    Ok(p) => batch.push(p),
+                    Err(_) => break,
+                }
+            }
+            let shared = self.shared.clone();
+            tokio::spawn(async move {
+                flush(&shared, batch).await;
+                drop(slot);
+            });
+        }
+    }
+}
+
+async fn flush(shared: &Shared, batch: Vec<Pending>) {
+    let stats = &shared.stats;
+    stats.batches.fetch_add(1, Ordering::Relaxed);
+    stats.rows.fetch_add(batch.len() as u64, Ordering::Relaxed);
+    let (rows, replies): (Vec<SessionRow>, Vec<_>) =
+        batch.into_iter().map(|p| (p.row, p.reply)).unzip();
+    let rows = Arc::new(rows);
+    match insert(&shared.db, rows.clone()).await {
+        Ok(()) => {
+            for reply in replies {
+                // A caller that stopped waiting has nothing to be told.
+                let _ = reply.send(Ok(()));
+            }
+        }
+        Err(Error(e)) if rows.len() > 1 && is_row_specific(&e) => {
+            stats.fallbacks.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(
+                rows = rows.len(),
+                "session batch rejected a row; retrying one by one"
+            );
+            let rows = Arc::unwrap_or_clone(rows);
+            for (row, reply) in rows.into_iter().zip(replies) {
+                let result = insert(&shared.db, Arc::new(vec![row]))
+                    .await
+                    .map_err(StoreError::from);
+                let _ = reply.send(result);
+            }
+        }
+        Err(Error(e)) => {
+            for reply in replies {
+                let _ = reply.send(Err(e.clone()));
+            }
+        }
+    }
+}
+
+/// One statement: `INSERT INTO sessions (...) VALUES (...), (...), ...`.
+///
+/// Written per backend, the one exception to "each query once": diesel implements SQLite's
+/// multi-row INSERT only for synchronous connections, so on SQLite it runs on the writer's
+/// underlying connection in the blocking pool.
+async fn insert(db: &Db, rows: Arc<Vec<SessionRow>>) -> Result<(), Error> {
+    match db {
+        Db::Pg(pg) => {
+            let mut conn = pg.get().await?;
+            diesel_async::RunQueryDsl::execute(
+                diesel::insert_into(sessions::table).values(&*rows),
+                &mut *conn,
+            )
+            .await?;
+        }
+        Db::Sqlite(lite) => {
+            let mut conn = lite.write().await?;
+            conn.spawn_blocking(move |c| {
+                diesel::RunQueryDsl::execute(diesel::insert_into(sessions::table).values(&*rows), c)
+            })
+            .await?;
+        }
+    }
+    Ok(())
+}

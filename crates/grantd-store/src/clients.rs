@@ -1,0 +1,140 @@
+//! [`ClientStore`] on both backends.
+
+use async_trait::async_trait;
+use diesel::{ExpressionMethods, NullableExpressionMethods, QueryDsl, SelectableHelper};
+use diesel_async::RunQueryDsl;
+use grantd_domain::{Client, ClientId, ClientSecret, Timestamp};
+use grantd_ports::{ClientStore, StoreError};
+
+use crate::Store;
+use crate::db::{with_read, with_tx, with_write};
+use crate::error::to_db_time;
+use crate::rows::{ClientRow, NewSecretRow, SecretRow, clients_from_join};
+use crate::schema::{client_secrets, clients};
+
+#[async_trait]
+impl ClientStore for Store {
+    async fn find_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
+        let id = id.as_str().to_owned();
+        self.run(|db| async move {
+            // One round trip: the client and its secrets through a LEFT JOIN.
+            let rows = with_read!(&db, |c| {
+                clients::table
+                    .left_join(client_secrets::table)
+                    .filter(clients::id.eq(&id))
+                    .order_by((
+                        client_secrets::created_at.nullable().asc(),
+                        client_secrets::id.nullable().asc(),
+                    ))
+                    .select((ClientRow::as_select(), Option::<SecretRow>::as_select()))
+                    .load::<(ClientRow, Option<SecretRow>)>(c)
+                    .await?
+            });
+            Ok(clients_from_join(rows)?.pop())
+        })
+        .await
+    }
+
+    async fn create_client(&self, client: &Client) -> Result<(), StoreError> {
+        let (row, secrets) = ClientRow::from_domain(client)?;
+        self.run(|db| async move {
+            with_tx!(&db, |c| {
+                diesel::insert_into(clients::table)
+                    .values(&row)
+                    .execute(c)
+                    .await?;
+                // Row by row: diesel-async has no multi-row INSERT for SQLite, and a client has
+                // one or two secrets.
+                for secret in &secrets {
+                    diesel::insert_into(client_secrets::table)
+                        .values(secret)
+                        .execute(c)
+                        .await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
+        self.run(|db| async move {
+            let rows = with_read!(&db, |c| {
+                clients::table
+                    .left_join(client_secrets::table)
+                    .order_by((
+                        clients::created_at.asc(),
+                        clients::id.asc(),
+                        client_secrets::created_at.nullable().asc(),
+                        client_secrets::id.nullable().asc(),
+                    ))
+                    .select((ClientRow::as_select(), Option::<SecretRow>::as_select()))
+                    .load::<(ClientRow, Option<SecretRow>)>(c)
+                    .await?
+            });
+            clients_from_join(rows)
+        })
+        .await
+    }
+
+    async fn set_client_active(
+        &self,
+        id: &ClientId,
+        active: bool,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let id = id.as_str().to_owned();
+        let now = to_db_time("updated_at", now)?;
+        self.run(|db| async move {
+            let n = with_write!(&db, |c| {
+                diesel::update(clients::table.find(&id))
+                    .set((clients::active.eq(active), clients::updated_at.eq(now)))
+                    .execute(c)
+                    .await?
+            });
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn rotate_secret(
+        &self,
+        id: &ClientId,
+        secret: &ClientSecret,
+        previous_valid_until: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let new = NewSecretRow::from_domain(id, secret)?;
+        let until = to_db_time("previous_valid_until", previous_valid_until)?;
+        let id = id.as_str().to_owned();
+        self.run(|db| async move {
+            with_tx!(&db, |c| {
+                // Touching the client first both checks it exists and, on Postgres, locks its
+                // row, so two concurrent rotations of one client run one after the other (each
+                // then sees the other's new secret as current). The new secret's creation time
+                // is the rotation time.
+                let found = diesel::update(clients::table.find(&id))
+                    .set(clients::updated_at.eq(new.created_at))
+                    .execute(c)
+                    .await?;
+                if found == 0 {
+                    return Ok(false);
+                }
+                // Only current secrets get an end; secrets already in a grace period keep theirs.
+                diesel::update(
+                    client_secrets::table
+                        .filter(client_secrets::client_id.eq(&id))
+                        .filter(client_secrets::valid_until.is_null()),
+                )
+                .set(client_secrets::valid_until.eq(Some(until)))
+                .execute(c)
+                .await?;
+                diesel::insert_into(client_secrets::table)
+                    .values(&new)
+                    .execute(c)
+                    .await?;
+                Ok(true)
+            })
+        })
+        .await
+    }
+}

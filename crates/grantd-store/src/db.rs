@@ -1,0 +1,318 @@
+//! The two backends behind one enum, the pools, and the macros that write each query once.
+//!
+//! `Db` holds either a Postgres pool or SQLite's pair of pools (many readers, one writer). The
+//! `with_read!`, `with_write!` and `with_tx!` macros expand a query body once per arm, with the
+//! connection bound to the concrete type, so the body is type-checked against both backends
+//! and written once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel::SqliteConnection;
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
+use diesel_async::pooled_connection::deadpool::{Object, Pool, PoolError};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, PoolError as ManagerError, RecyclingMethod,
+};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use grantd_ports::StoreError;
+
+use crate::error::{Error, classify_connection, internal};
+use crate::tls::PgConnector;
+use crate::{Backend, StoreOptions};
+
+pub(crate) type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+
+/// Where to connect, parsed from the URL.
+#[derive(Debug)]
+pub(crate) enum Target {
+    Postgres(PgConnector),
+    Sqlite { path: String },
+}
+
+impl Target {
+    /// `postgres://` / `postgresql://` → Postgres; `sqlite://path` or a bare path → SQLite.
+    pub(crate) fn parse(url: &str) -> Result<Target, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return PgConnector::from_url(url).map(Target::Postgres);
+        }
+        let path = url.strip_prefix("sqlite://").unwrap_or(url);
+        let path = path.strip_prefix("sqlite:").unwrap_or(path);
+        if path.is_empty() {
+            return Err(StoreError::Invalid(
+                "the SQLite database path is empty".into(),
+            ));
+        }
+        if path.contains("://") {
+            return Err(StoreError::Invalid(
+                "unsupported database URL scheme (use postgres://, postgresql:// or sqlite://)"
+                    .into(),
+            ));
+        }
+        if path == ":memory:" || path.contains("mode=memory") {
+            // Each pooled connection would get its own empty database.
+            return Err(StoreError::Invalid(
+                "in-memory SQLite is not supported: give a file path".into(),
+            ));
+        }
+        if path.contains('?') || path.contains('\0') {
+            return Err(StoreError::Invalid(
+                "the SQLite path must be a plain file path (no '?' options)".into(),
+            ));
+        }
+        Ok(Target::Sqlite {
+            path: path.to_owned(),
+        })
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct PgDb {
+    pub pool: Pool<AsyncPgConnection>,
+    pub timeout: Duration,
+    pub connector: Arc<PgConnector>,
+}
+
+#[derive(Clone)]
+pub(crate) struct SqliteDb {
+    pub readers: Pool<SqliteConn>,
+    /// Size 1: every write in this process goes through this one connection, so writers queue
+    /// in the pool (fairly, in order) instead of failing with "database is locked".
+    pub writer: Pool<SqliteConn>,
+    pub timeout: Duration,
+}
+
+#[derive(Clone)]
+pub(crate) enum Db {
+    Pg(PgDb),
+    Sqlite(SqliteDb),
+}
+
+impl Db {
+    pub(crate) fn backend(&self) -> Backend {
+        match self {
+            Db::Pg(_) => Backend::Postgres,
+            Db::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// Builds the pools and checks that a connection can be made (fail fast at start-up).
+    /// Runs on the store's runtime, so connection tasks live there.
+    pub(crate) async fn open(target: Target, opts: &StoreOptions) -> Result<Db, Error> {
+        match target {
+            Target::Postgres(connector) => {
+                let connector = Arc::new(connector);
+                let mut config = ManagerConfig::<AsyncPgConnection>::default();
+                // `Verified` would add a `SELECT 1` round trip to every checkout; a dead
+                // connection instead fails its first query (→ Unavailable) and is dropped.
+                config.recycling_method = RecyclingMethod::Fast;
+                let setup = connector.clone();
+                config.custom_setup = Box::new(move |_url| {
+                    let setup = setup.clone();
+                    Box::pin(async move { setup.connect().await })
+                });
+                let manager =
+                    AsyncDieselConnectionManager::new_with_config(connector.url(), config);
+                let pool = Pool::builder(manager)
+                    .max_size(opts.max_connections)
+                    .build()
+                    .map_err(|_| internal("cannot build the connection pool"))?;
+                let db = PgDb {
+                    pool,
+                    timeout: opts.acquire_timeout,
+                    connector,
+                };
+                drop(db.get().await?);
+                Ok(Db::Pg(db))
+            }
+            Target::Sqlite { path } => {
+                let busy_ms = opts.sqlite_busy_timeout.as_millis();
+                let writer_pragmas = format!(
+                    "PRAGMA busy_timeout = {busy_ms}; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
+                );
+                // query_only: a write routed to a reader by mistake fails loudly instead of
+                // competing with the writer for the lock.
+                let reader_pragmas = format!(
+                    "PRAGMA busy_timeout = {busy_ms}; PRAGMA foreign_keys = ON; \
+                     PRAGMA query_only = ON;"
+                );
+                let writer = sqlite_pool(&path, writer_pragmas, 1)?;
+                let readers = sqlite_pool(&path, reader_pragmas, opts.max_connections)?;
+                let db = SqliteDb {
+                    readers,
+                    writer,
+                    timeout: opts.acquire_timeout,
+                };
+                // The writer first: it creates the file and switches it to WAL.
+                drop(db.write().await?);
+                drop(db.read().await?);
+                Ok(Db::Sqlite(db))
+            }
+        }
+    }
+}
+
+fn sqlite_pool(path: &str, pragmas: String, size: usize) -> Result<Pool<SqliteConn>, Error> {
+    let mut config = ManagerConfig::<SqliteConn>::default();
+    config.recycling_method = RecyclingMethod::Fast;
+    let pragmas = Arc::new(pragmas);
+    config.custom_setup = Box::new(move |url| {
+        let url = url.to_owned();
+        let pragmas = pragmas.clone();
+        Box::pin(async move {
+            let mut conn = SqliteConn::establish(&url).await?;
+            conn.batch_execute(&pragmas)
+                .await
+                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+            Ok(conn)
+        })
+    });
+    let manager = AsyncDieselConnectionManager::new_with_config(path, config);
+    Pool::builder(manager)
+        .max_size(size)
+        .build()
+        .map_err(|_| internal("cannot build the connection pool"))
+}
+
+/// Pool checkout with the configured timeout. The timeout covers creating a connection too,
+/// so an unreachable server cannot hang a request.
+fn checked_out<T>(
+    r: Result<Result<T, PoolError>, tokio::time::error::Elapsed>,
+) -> Result<T, Error> {
+    match r {
+        Err(_) | Ok(Err(PoolError::Timeout(_))) => Err(Error(StoreError::Unavailable(
+            "timed out waiting for a database connection".into(),
+        ))),
+        Ok(Ok(obj)) => Ok(obj),
+        Ok(Err(PoolError::Backend(ManagerError::ConnectionError(e)))) => {
+            Err(Error(classify_connection(&e)))
+        }
+        Ok(Err(PoolError::Backend(ManagerError::QueryError(e)))) => Err(Error::from(e)),
+        Ok(Err(PoolError::Closed)) => Err(Error(StoreError::Unavailable(
+            "the connection pool is closed".into(),
+        ))),
+        Ok(Err(_)) => Err(internal("connection pool failure")),
+    }
+}
+
+impl PgDb {
+    pub(crate) async fn get(&self) -> Result<Object<AsyncPgConnection>, Error> {
+        checked_out(tokio::time::timeout(self.timeout, self.pool.get()).await)
+    }
+}
+
+impl SqliteDb {
+    pub(crate) async fn read(&self) -> Result<Object<SqliteConn>, Error> {
+        checked_out(tokio::time::timeout(self.timeout, self.readers.get()).await)
+    }
+
+    pub(crate) async fn write(&self) -> Result<Object<SqliteConn>, Error> {
+        checked_out(tokio::time::timeout(self.timeout, self.writer.get()).await)
+    }
+}
+
+/// `BEGIN IMMEDIATE`: takes SQLite's write lock up front, so a transaction that reads before
+/// it writes waits for another process's writer (busy_timeout) instead of failing when it
+/// tries to upgrade. Goes through diesel's transaction manager so its bookkeeping (and the
+/// pool's broken-connection check) stays right.
+pub(crate) async fn sqlite_begin_immediate(conn: &mut SqliteConn) -> Result<(), Error> {
+    conn.spawn_blocking(|c| AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE"))
+        .await
+        .map_err(Error::from)
+}
+
+/// Commits on `Ok`, rolls back on `Err`, and returns the body's result (or the commit error).
+pub(crate) async fn sqlite_finish<T>(
+    conn: &mut SqliteConn,
+    result: Result<T, Error>,
+) -> Result<T, Error> {
+    match result {
+        Ok(value) => {
+            conn.spawn_blocking(|c| {
+                <AnsiTransactionManager as TransactionManager<SqliteConnection>>::commit_transaction(c)
+            })
+            .await?;
+            Ok(value)
+        }
+        Err(e) => {
+            let rolled_back = conn
+                .spawn_blocking(|c| {
+                    <AnsiTransactionManager as TransactionManager<SqliteConnection>>::rollback_transaction(c)
+                })
+                .await;
+            if let Err(re) = rolled_back {
+                // The connection is now marked broken and the pool will drop it.
+                tracing::warn!(error = %re, "SQLite rollback failed");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Runs `$body` with `$c` bound to a reading connection (`&mut AsyncPgConnection` or
+/// `&mut SqliteConn`); evaluates to the body's value. Use `?` inside for errors.
+macro_rules! with_read {
+    ($db:expr, |$c:ident| $body:expr) => {
+        match $db {
+            $crate::db::Db::Pg(pg) => {
+                let mut obj = pg.get().await?;
+                let $c: &mut ::diesel_async::AsyncPgConnection = &mut obj;
+                $body
+            }
+            $crate::db::Db::Sqlite(lite) => {
+                let mut obj = lite.read().await?;
+                let $c: &mut $crate::db::SqliteConn = &mut obj;
+                $body
+            }
+        }
+    };
+}
+
+/// Like `with_read!` but on a connection that may write: the pool on Postgres, the single
+/// writer on SQLite.
+macro_rules! with_write {
+    ($db:expr, |$c:ident| $body:expr) => {
+        match $db {
+            $crate::db::Db::Pg(pg) => {
+                let mut obj = pg.get().await?;
+                let $c: &mut ::diesel_async::AsyncPgConnection = &mut obj;
+                $body
+            }
+            $crate::db::Db::Sqlite(lite) => {
+                let mut obj = lite.write().await?;
+                let $c: &mut $crate::db::SqliteConn = &mut obj;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs `$body` (which evaluates to `Result<T, Error>`) in one transaction on a writing
+/// connection: diesel-async's transaction on Postgres, `BEGIN IMMEDIATE` on SQLite's writer.
+/// Commits on `Ok`, rolls back on `Err`; evaluates to the `Result`.
+macro_rules! with_tx {
+    ($db:expr, |$c:ident| $body:expr) => {
+        match $db {
+            $crate::db::Db::Pg(pg) => {
+                let mut obj = pg.get().await?;
+                let conn: &mut ::diesel_async::AsyncPgConnection = &mut obj;
+                ::diesel_async::AsyncConnection::transaction::<_, $crate::error::Error, _>(
+                    conn,
+                    async |$c| $body,
+                )
+                .await
+            }
+            $crate::db::Db::Sqlite(lite) => {
+                let mut obj = lite.write().await?;
+                let $c: &mut $crate::db::SqliteConn = &mut obj;
+                $crate::db::sqlite_begin_immediate($c).await?;
+                let result = async { $body }.await;
+                $crate::db::sqlite_finish($c, result).await
+            }
+        }
+    };
+}
+
+pub(crate) use {with_read, with_tx, with_write};

@@ -1,0 +1,327 @@
+//! Row structs, private to the crate, and their conversions to and from domain types.
+//!
+//! Writing a row validates it (lengths, NUL bytes, list syntax, timestamp range) so the
+//! database never sees input it would reject; reading one re-parses every typed field, and a
+//! value that does not parse is reported as corrupt (`StoreError::Internal`), never a panic.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use grantd_domain::{
+    AuthMethod, Client, ClientId, ClientSecret, Jti, Kid, NewSession, Owner, RequestContext,
+    SessionId, SessionRecord, SessionSource, UserId,
+};
+use grantd_ports::{KeyState, SigningAlgorithm, SigningKeyRecord};
+
+use crate::error::{
+    Error, MAX_CONTEXT, MAX_EMAIL, MAX_HASH, MAX_JWK, MAX_NAME, MAX_OWNER_ID, MAX_PRIVATE_KEY,
+    check_opt_text, check_text, corrupt, from_db_time, join_list, split_list, to_db_time,
+    to_opt_db_time,
+};
+use crate::schema::{client_secrets, clients, sessions, signing_keys, users};
+
+// ---------------------------------------------------------------------------------------------
+// users
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = users)]
+#[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub(crate) struct UserRow {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub roles: String,
+    pub active: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl UserRow {
+    pub(crate) fn from_domain(u: &Owner) -> Result<Self, Error> {
+        check_text("user name", &u.name, MAX_NAME)?;
+        check_text("email", &u.email, MAX_EMAIL)?;
+        Ok(UserRow {
+            id: u.id.as_str().to_owned(),
+            name: u.name.clone(),
+            email: u.email.clone(),
+            roles: join_list("roles", &u.roles)?,
+            active: u.active,
+            created_at: to_db_time("created_at", u.created_at)?,
+            updated_at: to_db_time("updated_at", u.updated_at)?,
+        })
+    }
+
+    pub(crate) fn into_domain(self) -> Result<Owner, Error> {
+        Ok(Owner {
+            id: UserId::parse(&self.id).map_err(|_| corrupt("users", "id"))?,
+            name: self.name,
+            email: self.email,
+            roles: split_list(&self.roles),
+            active: self.active,
+            created_at: from_db_time(self.created_at),
+            updated_at: from_db_time(self.updated_at),
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// clients and secrets
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = clients)]
+#[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub(crate) struct ClientRow {
+    pub id: String,
+    pub name: String,
+    pub owner_id: String,
+    pub scopes: String,
+    pub grant_types: String,
+    pub auth_method: String,
+    pub active: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A secret as read back with its client.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = client_secrets)]
+#[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub(crate) struct SecretRow {
+    pub hash: String,
+    pub created_at: NaiveDateTime,
+    pub valid_until: Option<NaiveDateTime>,
+}
+
+/// A secret to insert. `None` is written as NULL (not `DEFAULT`), which also lets SQLite insert
+/// several rows in one statement.
+#[derive(Insertable)]
+#[diesel(table_name = client_secrets)]
+#[diesel(treat_none_as_default_value = false)]
+#[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub(crate) struct NewSecretRow {
+    pub client_id: String,
+    pub hash: String,
+    pub created_at: NaiveDateTime,
+    pub valid_until: Option<NaiveDateTime>,
+}
+
+impl NewSecretRow {
+    pub(crate) fn from_domain(client_id: &ClientId, s: &ClientSecret) -> Result<Self, Error> {
+        check_text("secret hash", &s.hash, MAX_HASH)?;
+        Ok(NewSecretRow {
+            client_id: client_id.as_str().to_owned(),
+            hash: s.hash.clone(),
+            created_at: to_db_time("secret created_at", s.created_at)?,
+            valid_until: to_opt_db_time("secret valid_until", s.valid_until)?,
+        })
+    }
+}
+
+impl SecretRow {
+    fn into_domain(self) -> ClientSecret {
+        ClientSecret {
+            hash: self.hash,
+            created_at: from_db_time(self.created_at),
+            valid_until: self.valid_until.map(from_db_time),
+        }
+    }
+}
+
+impl ClientRow {
+    pub(crate) fn from_domain(c: &Client) -> Result<(Self, Vec<NewSecretRow>), Error> {
+        check_text("client name", &c.name, MAX_NAME)?;
+        check_text("owner id", &c.owner_id, MAX_OWNER_ID)?;
+        let row = ClientRow {
+            id: c.id.as_str().to_owned(),
+            name: c.name.clone(),
+            owner_id: c.owner_id.clone(),
+            scopes: join_list("scopes", &c.scopes)?,
+            grant_types: join_list("grant types", &c.grant_types)?,
+            auth_method: c.auth_method.as_str().to_owned(),
+            active: c.active,
+            created_at: to_db_time("created_at", c.created_at)?,
+            updated_at: to_db_time("updated_at", c.updated_at)?,
+        };
+        let secrets = c
+            .secrets
+            .iter()
+            .map(|s| NewSecretRow::from_domain(&c.id, s))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((row, secrets))
+    }
+
+    fn into_domain(self, secrets: Vec<ClientSecret>) -> Result<Client, Error> {
+        Ok(Client {
+            id: ClientId::parse(&self.id).map_err(|_| corrupt("clients", "id"))?,
+            auth_method: AuthMethod::parse(&self.auth_method)
+                .ok_or_else(|| corrupt("clients", "auth_method"))?,
+            name: self.name,
+            owner_id: self.owner_id,
+            scopes: split_list(&self.scopes),
+            grant_types: split_list(&self.grant_types),
+            active: self.active,
+            secrets,
+            created_at: from_db_time(self.created_at),
+            updated_at: from_db_time(self.updated_at),
+        })
+    }
+}
+
+/// Folds the rows of `clients LEFT JOIN client_secrets`, ordered by client then secret, into
+/// clients with their secrets.
+pub(crate) fn clients_from_join(
+    rows: Vec<(ClientRow, Option<SecretRow>)>,
+) -> Result<Vec<Client>, Error> {
+    let mut out: Vec<Client> = Vec::new();
+    let mut current: Option<(ClientRow, Vec<ClientSecret>)> = None;
+    for (client, secret) in rows {
+        match &mut current {
+            Some((c, secrets)) if c.id == client.id => {
+                secrets.extend(secret.map(SecretRow::into_domain))
+            }
+            _ => {
+                if let Some((c, secrets)) = current.take() {
+                    out.push(c.into_domain(secrets)?);
+                }
+                let secrets = secret.map(SecretRow::into_domain).into_iter().collect();
+                current = Some((client, secrets));
+            }
+        }
+    }
+    if let Some((c, secrets)) = current {
+        out.push(c.into_domain(secrets)?);
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// sessions
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sessions)]
+#[diesel(treat_none_as_default_value = false)]
+#[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub(crate) struct SessionRow {
+    pub id: String,
+    pub user_id: String,
+    pub client_id: String,
+    pub source: String,
+    pub jti: String,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub accept_language: Option<String>,
+    pub referer: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub revoked_at: Option<NaiveDateTime>,
+    pub revoke_reason: Option<String>,
+}
+
+impl SessionRow {
+    pub(crate) fn from_domain(s: &NewSession) -> Result<Self, Error> {
+        let ctx = &s.context;
+        check_opt_text("client ip", ctx.ip.as_deref(), MAX_CONTEXT)?;
+        check_opt_text("user agent", ctx.user_agent.as_deref(), MAX_CONTEXT)?;
+        check_opt_text(
+            "accept-language",
+            ctx.accept_language.as_deref(),
+            MAX_CONTEXT,
+        )?;
+        check_opt_text("referer", ctx.referer.as_deref(), MAX_CONTEXT)?;
+        Ok(SessionRow {
+            id: s.id.as_str().to_owned(),
+            user_id: s.user_id.as_str().to_owned(),
+            client_id: s.client_id.as_str().to_owned(),
+            source: s.source.as_str().to_owned(),
+            jti: s.jti.as_str().to_owned(),
+            client_ip: ctx.ip.clone(),
+            user_agent: ctx.user_agent.clone(),
+            accept_language: ctx.accept_language.clone(),
+            referer: ctx.referer.clone(),
+            created_at: to_db_time("session created_at", s.created_at)?,
+            expires_at: to_db_time("session expires_at", s.expires_at)?,
+            revoked_at: None,
+            revoke_reason: None,
+        })
+    }
+
+    pub(crate) fn into_domain(self) -> Result<SessionRecord, Error> {
+        let session = NewSession {
+            id: SessionId::parse(&self.id).map_err(|_| corrupt("sessions", "id"))?,
+            user_id: UserId::parse(&self.user_id).map_err(|_| corrupt("sessions", "user_id"))?,
+            client_id: ClientId::parse(&self.client_id)
+                .map_err(|_| corrupt("sessions", "client_id"))?,
+            source: SessionSource::parse(&self.source)
+                .ok_or_else(|| corrupt("sessions", "source"))?,
+            jti: Jti::parse(&self.jti).map_err(|_| corrupt("sessions", "jti"))?,
+            context: RequestContext {
+                ip: self.client_ip,
+                user_agent: self.user_agent,
+                accept_language: self.accept_language,
+                referer: self.referer,
+            },
+            created_at: from_db_time(self.created_at),
+            expires_at: from_db_time(self.expires_at),
+        };
+        Ok(SessionRecord {
+            session,
+            revoked_at: self.revoked_at.map(from_db_time),
+            revoke_reason: self.revoke_reason,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// signing keys
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = signing_keys)]
+#[diesel(treat_none_as_default_value = false)]
+#[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub(crate) struct KeyRow {
+    pub kid: String,
+    pub algorithm: String,
+    pub encrypted_private_key: Vec<u8>,
+    pub public_jwk: String,
+    pub state: String,
+    pub created_at: NaiveDateTime,
+    pub activated_at: Option<NaiveDateTime>,
+    pub retired_at: Option<NaiveDateTime>,
+    pub not_after: Option<NaiveDateTime>,
+}
+
+impl KeyRow {
+    pub(crate) fn from_domain(k: &SigningKeyRecord) -> Result<Self, Error> {
+        check_text("public jwk", &k.public_jwk, MAX_JWK)?;
+        if k.encrypted_private_key.len() > MAX_PRIVATE_KEY {
+            return Err(Error(grantd_ports::StoreError::Invalid(format!(
+                "encrypted private key is longer than {MAX_PRIVATE_KEY} bytes"
+            ))));
+        }
+        Ok(KeyRow {
+            kid: k.kid.as_str().to_owned(),
+            algorithm: k.algorithm.as_str().to_owned(),
+            encrypted_private_key: k.encrypted_private_key.clone(),
+            public_jwk: k.public_jwk.clone(),
+            state: k.state.as_str().to_owned(),
+            created_at: to_db_time("key created_at", k.created_at)?,
+            activated_at: to_opt_db_time("key activated_at", k.activated_at)?,
+            retired_at: to_opt_db_time("key retired_at", k.retired_at)?,
+            not_after: to_opt_db_time("key not_after", k.not_after)?,
+        })
+    }
+
+    pub(crate) fn into_domain(self) -> Result<SigningKeyRecord, Error> {
+        Ok(SigningKeyRecord {
+            kid: Kid::parse(&self.kid).map_err(|_| corrupt("signing_keys", "kid"))?,
+            algorithm: SigningAlgorithm::parse(&self.algorithm)
+                .ok_or_else(|| corrupt("signing_keys", "algorithm"))?,
+            encrypted_private_key: self.encrypted_private_key,
+            public_jwk: self.public_jwk,
+            state: KeyState::parse(&self.state).ok_or_else(|| corrupt("signing_keys", "state"))?,
+            created_at: from_db_time(self.created_at),
+            activated_at: self.activated_at.map(from_db_time),
+            retired_at: self.retired_at.map(from_db_time),
+            not_after: self.not_after.map(from_db_time),
+        })
+    }
+}

@@ -1,0 +1,353 @@
+//! Store behaviour beyond single port calls, on both backends: migrations down and up again,
+//! concurrent writers, group commit (and its row-by-row fallback), connection failures and TLS.
+
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "integration tests: helper functions outside #[test] count too"
+)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use grantd_domain::{ClientId, NewSession};
+use grantd_ports::{SessionFilter, SessionStore, StoreError, UserStore};
+use grantd_store::testing::TestDb;
+use grantd_store::{Backend, Store, StoreOptions};
+
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(grantd_store::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(grantd_store::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both!(
+    migrations_go_down_and_up_again,
+    concurrent_session_inserts_all_land,
+    mixed_concurrent_writers_never_fail,
+    a_bad_row_in_a_batch_fails_alone,
+    store_works_from_a_current_thread_runtime,
+);
+
+async fn count_sessions(store: &Store) -> usize {
+    store
+        .list_sessions(&SessionFilter {
+            limit: 1_000_000,
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .len()
+}
+
+async fn migrations_go_down_and_up_again(backend: Backend) {
+    let (db, store) = open(backend).await;
+    let u = user(1);
+    store.create_user(&u).await.expect("user");
+
+    let reverted = store.revert_all_migrations().await.expect("down");
+    assert_eq!(reverted.len(), 3, "{reverted:?}");
+    // The tables are gone (not just emptied).
+    let r = store.list_users().await;
+    assert!(matches!(r, Err(StoreError::Internal(_))), "{r:?}");
+    for table in [
+        "users",
+        "clients",
+        "client_secrets",
+        "sessions",
+        "signing_keys",
+    ] {
+        raw_sql(&db, &format!("SELECT 1 FROM {table}"))
+            .await
+            .expect_err(table);
+    }
+
+    // A fresh store: prepared statements of the old tables must not linger in pooled
+    // connections (Postgres caches them per connection).
+    drop(store);
+    let store = Store::connect(&db.url, StoreOptions::default())
+        .await
+        .expect("reconnect");
+    let applied = store.migrate().await.expect("up again");
+    assert_eq!(applied, reverted.iter().rev().cloned().collect::<Vec<_>>());
+    assert_eq!(store.list_users().await, Ok(vec![]));
+    store.create_user(&u).await.expect("user again");
+    let cid = ClientId::parse("svc").expect("id");
+    store
+        .insert_session(&session(&cid, &u.id, 1))
+        .await
+        .expect("session");
+    assert_eq!(store.migrate().await, Ok(vec![]));
+}
+
+/// 8 tasks × 500 inserts, each awaited before the next (like 8 busy request handlers).
+async fn concurrent_session_inserts_all_land(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let u = user(1);
+    let cid = ClientId::parse("svc-load").expect("id");
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in 0..8 {
+        let store = store.clone();
+        let uid = u.id.clone();
+        let cid = cid.clone();
+        tasks.spawn(async move {
+            for i in 0..500 {
+                let s = session(&cid, &uid, t * 1000 + i);
+                store.insert_session(&s).await.expect("insert");
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("task");
+    }
+    let elapsed = started.elapsed();
+    assert_eq!(count_sessions(&store).await, 4000);
+    let stats = store.stats();
+    assert_eq!(stats.session_rows, 4000);
+    assert_eq!(stats.session_batch_fallbacks, 0);
+    // Group commit at work: far fewer commits than rows.
+    assert!(
+        stats.session_batches < 4000 / 2,
+        "{} batches for 4000 rows",
+        stats.session_batches
+    );
+    eprintln!(
+        "{backend:?}: 4000 session inserts by 8 tasks in {elapsed:?} ({:.0}/s), {} batches",
+        4000.0 / elapsed.as_secs_f64(),
+        stats.session_batches
+    );
+}
+
+/// Every kind of write at once: on SQLite none may surface "database is locked".
+async fn mixed_concurrent_writers_never_fail(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in 0..8 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let cid = ClientId::parse(&format!("svc-{t}")).expect("id");
+            for i in 0..25 {
+                let u = user(t * 100 + i);
+                store.create_user(&u).await.expect("user");
+                store
+                    .set_user_active(&u.id, false, at(i))
+                    .await
+                    .expect("deactivate");
+                let s = session(&cid, &u.id, i);
+                store.insert_session(&s).await.expect("session");
+                store
+                    .revoke_session(&s.id, at(i), "test")
+                    .await
+                    .expect("revoke");
+                store.purge_sessions(at(-1), 10).await.expect("purge");
+                store.find_user(&u.id).await.expect("read");
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("task");
+    }
+    assert_eq!(store.list_users().await.map(|u| u.len()), Ok(200));
+    assert_eq!(count_sessions(&store).await, 200);
+}
+
+/// A duplicate jti in a batch: the batch is retried row by row and only that caller fails.
+async fn a_bad_row_in_a_batch_fails_alone(backend: Backend) {
+    let opts = StoreOptions {
+        // A wide window so every insert below lands in one batch.
+        batch_window: Duration::from_millis(300),
+        ..StoreOptions::default()
+    };
+    let (_db, store) = open_with(backend, opts).await;
+    let u = user(1);
+    let cid = ClientId::parse("svc").expect("id");
+    let existing = session(&cid, &u.id, 0);
+    store.insert_session(&existing).await.expect("first");
+    let before = store.stats();
+
+    let mut sessions: Vec<NewSession> = (1..=9).map(|i| session(&cid, &u.id, i)).collect();
+    sessions[4].jti = existing.jti.clone();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, s) in sessions.iter().cloned().enumerate() {
+        let store = store.clone();
+        tasks.spawn(async move { (i, store.insert_session(&s).await) });
+    }
+    let mut results = vec![None; sessions.len()];
+    while let Some(done) = tasks.join_next().await {
+        let (i, r) = done.expect("task");
+        results[i] = Some(r);
+    }
+    for (i, r) in results.into_iter().enumerate() {
+        let r = r.expect("answered");
+        if i == 4 {
+            assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
+        } else {
+            assert_eq!(r, Ok(()), "row {i}");
+        }
+    }
+    let after = store.stats();
+    assert_eq!(
+        after.session_batches - before.session_batches,
+        1,
+        "{after:?}"
+    );
+    assert_eq!(
+        after.session_batch_fallbacks - before.session_batch_fallbacks,
+        1
+    );
+    assert_eq!(count_sessions(&store).await, 9);
+}
+
+async fn store_works_from_a_current_thread_runtime(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let url = db.url.clone();
+    // actix-web's main and workers run current-thread runtimes; so does #[tokio::test].
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let store = Store::connect(&url, StoreOptions::default())
+                .await
+                .expect("connect");
+            assert_eq!(store.migrate().await, Ok(vec![]));
+            let u = user(1);
+            store.create_user(&u).await.expect("user");
+            let s = session(&ClientId::parse("svc").expect("id"), &u.id, 1);
+            store.insert_session(&s).await.expect("session");
+            assert!(store.find_session(&s.id).await.expect("find").is_some());
+            // A dropped (cancelled) call must not break anything: start one and abandon it.
+            let slow = store.list_users();
+            drop(slow);
+            let cancelled =
+                tokio::time::timeout(Duration::from_micros(1), store.list_users()).await;
+            drop(cancelled);
+            assert_eq!(store.list_users().await.map(|u| u.len()), Ok(1));
+        });
+    })
+    .join()
+    .expect("current-thread run");
+}
+
+// ------------------------------------------------------------------------------------------
+// connecting
+
+#[tokio::test]
+async fn a_fresh_sqlite_database_migrates_from_nothing() {
+    let path = std::env::temp_dir().join(format!(
+        "grantd-fresh-{}-{}.db",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ));
+    for url in [
+        format!("sqlite://{}", path.display()),
+        path.display().to_string(),
+    ] {
+        let store = Store::connect(&url, StoreOptions::default())
+            .await
+            .expect("connect");
+        assert_eq!(store.backend(), Backend::Sqlite);
+        let applied = store.migrate().await.expect("migrate");
+        // The first URL creates and migrates the file; the bare path finds it migrated.
+        assert!(applied.len() == 3 || applied.is_empty(), "{applied:?}");
+        assert_eq!(store.ping().await, Ok(()));
+        // WAL mode: the write-ahead log sits next to the file while connections are open.
+        let wal = std::path::PathBuf::from(format!("{}-wal", path.display()));
+        assert!(wal.exists(), "{} missing: not in WAL mode", wal.display());
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
+#[tokio::test]
+async fn unusable_urls_are_invalid() {
+    for url in [
+        "sqlite://:memory:",
+        "sqlite://",
+        "mysql://localhost/db",
+        "sqlite://x.db?mode=rwc",
+        "postgres://localhost/db?sslmode=prefer",
+        "postgres://localhost/db?sslmode=require&sslrootcert=/nonexistent/ca.pem",
+    ] {
+        let r = Store::connect(url, StoreOptions::default()).await;
+        assert!(matches!(r, Err(StoreError::Invalid(_))), "{url}: {r:?}");
+    }
+}
+
+#[tokio::test]
+async fn unreachable_databases_are_unavailable() {
+    let opts = StoreOptions {
+        acquire_timeout: Duration::from_secs(2),
+        ..StoreOptions::default()
+    };
+    // Nothing listens on port 1.
+    let r = Store::connect("postgres://postgres@127.0.0.1:1/postgres", opts.clone()).await;
+    assert!(
+        matches!(&r, Err(StoreError::Unavailable(m)) if m.contains("refused")),
+        "{r:?}"
+    );
+    let r = Store::connect("/nonexistent-dir/grantd.db", opts).await;
+    assert!(matches!(r, Err(StoreError::Unavailable(_))), "{r:?}");
+}
+
+/// No TLS server here: `sslmode=require` against the local server must fail clearly (it has no
+/// TLS, or a self-signed certificate rustls will not trust), never fall back to plain text.
+#[tokio::test]
+async fn sslmode_require_refuses_an_untrusted_server() {
+    let server = std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| grantd_store::testing::DEFAULT_TEST_DATABASE_URL.to_owned());
+    // The server must be reachable in plain text, or this test would prove nothing.
+    Store::connect(&server, StoreOptions::default())
+        .await
+        .expect("plain connection");
+    let sep = if server.contains('?') { '&' } else { '?' };
+    let tls = format!("{server}{sep}sslmode=require");
+    let r = Store::connect(&tls, StoreOptions::default()).await;
+    assert!(
+        matches!(&r, Err(StoreError::Unavailable(m)) if m.contains("TLS")),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn every_migration_has_up_and_down() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
+    let mut names = Vec::new();
+    for backend in ["postgres", "sqlite"] {
+        let mut dirs: Vec<String> = std::fs::read_dir(root.join(backend))
+            .expect("migrations dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        dirs.sort();
+        for dir in &dirs {
+            for file in ["up.sql", "down.sql"] {
+                let path = root.join(backend).join(dir).join(file);
+                let sql = std::fs::read_to_string(&path).expect("migration file");
+                assert!(!sql.trim().is_empty(), "{} is empty", path.display());
+            }
+        }
+        names.push(dirs);
+    }
+    assert_eq!(names[0], names[1], "both backends have the same migrations");
+    assert!(!names[0].is_empty());
+}
