@@ -51,6 +51,7 @@ use std::time::Duration;
 use grantd_ports::StoreError;
 
 mod batch;
+pub mod cache;
 mod clients;
 mod db;
 mod error;
