@@ -1,0 +1,608 @@
+//! Configuration: `grantd.toml` plus `GRANTD_<SECTION>__<KEY>` environment overrides, checked
+//! strictly (unknown keys and invalid values fail start-up naming the key) and resolved into
+//! [`Settings`], the typed values the rest of the binary uses.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use grantd_domain::{
+    Audience, AudienceRules, ScopeCatalog, ScopeDef, ScopePolicy, SubjectMode, Tier, TokenPolicy,
+    Ttl,
+};
+use grantd_ports::SigningAlgorithm;
+use serde::Deserialize;
+
+/// The file format, section by section. Every field has a default, so an empty file (or none)
+/// is a valid configuration: the embedded SQLite default on 127.0.0.1:8080.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileConfig {
+    pub server: ServerSection,
+    pub database: DatabaseSection,
+    pub token: TokenSection,
+    pub signing: SigningSection,
+    pub sessions: SessionsSection,
+    pub cache: CacheSection,
+    pub scopes: Vec<ScopeEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    pub bind: String,
+    pub trusted_proxies: Vec<String>,
+    /// HTTP worker threads; default: the number of cores.
+    pub workers: Option<usize>,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            trusted_proxies: Vec::new(),
+            workers: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSection {
+    pub url: String,
+    pub max_connections: Option<usize>,
+}
+
+impl Default for DatabaseSection {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://grantd.db".into(),
+            max_connections: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenSection {
+    pub issuer: String,
+    pub access_token_ttl: u64,
+    pub audiences: Vec<String>,
+    pub allowed_resource_audiences: Vec<String>,
+    pub subject: String,
+    pub scope_policy: String,
+}
+
+impl Default for TokenSection {
+    fn default() -> Self {
+        Self {
+            issuer: "http://127.0.0.1:8080".into(),
+            access_token_ttl: 3600,
+            audiences: vec!["api".into()],
+            allowed_resource_audiences: ["api", "mcp", "a2a", "hook"].map(String::from).to_vec(),
+            subject: "owner".into(),
+            scope_policy: "narrow".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SigningSection {
+    pub algorithm: String,
+    pub master_key_file: Option<PathBuf>,
+    /// Scheduled key rotation, e.g. "30d"; absent = only `grantd key rotate`.
+    pub rotate_every: Option<String>,
+    /// How often each node reloads the key ring from the database (bounds how late a node
+    /// notices a rotation made elsewhere).
+    pub refresh_every: String,
+}
+
+impl Default for SigningSection {
+    fn default() -> Self {
+        Self {
+            algorithm: "ES256".into(),
+            master_key_file: None,
+            rotate_every: None,
+            refresh_every: "30s".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionsSection {
+    pub retention: String,
+    pub purge_every: String,
+}
+
+impl Default for SessionsSection {
+    fn default() -> Self {
+        Self {
+            retention: "7d".into(),
+            purge_every: "10m".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheSection {
+    /// How long a client or owner looked up for a token request may be reused before it is
+    /// read again: the bound on how stale a disable/rotate/deactivate made by another node can
+    /// be. "0s" turns the cache off.
+    pub ttl: String,
+}
+
+impl Default for CacheSection {
+    fn default() -> Self {
+        Self { ttl: "2s".into() }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeEntry {
+    pub name: String,
+    pub tier: String,
+    pub level: u16,
+    pub requires_audience: Option<String>,
+}
+
+/// The typed, checked configuration.
+#[derive(Debug)]
+pub struct Settings {
+    pub bind: SocketAddr,
+    pub trusted_proxies: Vec<String>,
+    pub workers: usize,
+    pub database_url: String,
+    pub max_connections: Option<usize>,
+    pub policy: TokenPolicy,
+    pub algorithm: SigningAlgorithm,
+    pub master_key_file: Option<PathBuf>,
+    pub rotate_every: Option<Duration>,
+    pub refresh_every: Duration,
+    pub retention: Duration,
+    pub purge_every: Duration,
+    pub cache_ttl: Duration,
+}
+
+const ENV_PREFIX: &str = "GRANTD_";
+
+/// Loads the file (if given) and applies the environment.
+pub fn load(path: Option<&Path>, env: &BTreeMap<String, String>) -> anyhow::Result<Settings> {
+    let mut root = match path {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read config file {}", p.display()))?;
+            text.parse::<toml::Table>()
+                .with_context(|| format!("config file {} is not valid TOML", p.display()))?
+        }
+        None => toml::Table::new(),
+    };
+    apply_env(&mut root, env)?;
+    let file: FileConfig =
+        serde_path_to_error::deserialize(toml::Value::Table(root)).map_err(|e| {
+            let path = e.path().to_string();
+            anyhow::anyhow!("invalid configuration at `{path}`: {}", e.inner())
+        })?;
+    resolve(file)
+}
+
+/// `GRANTD_TOKEN__ACCESS_TOKEN_TTL=60` sets `token.access_token_ttl`. Values are read as TOML
+/// (numbers, booleans, arrays) and fall back to a plain string.
+fn apply_env(root: &mut toml::Table, env: &BTreeMap<String, String>) -> anyhow::Result<()> {
+    for (name, raw) in env {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        let Some((section, key)) = rest.split_once("__") else {
+            continue;
+        };
+        if section.is_empty() || key.is_empty() || key.contains("__") {
+            bail!("environment variable {name}: expected GRANTD_<SECTION>__<KEY>");
+        }
+        let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
+        let value = parse_env_value(raw);
+        let table = root
+            .entry(section.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .with_context(|| {
+                format!("environment variable {name}: `{section}` is not a section")
+            })?;
+        table.insert(key, value);
+    }
+    Ok(())
+}
+
+fn parse_env_value(raw: &str) -> toml::Value {
+    match format!("v = {raw}").parse::<toml::Table>() {
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.to_owned())),
+        Err(_) => toml::Value::String(raw.to_owned()),
+    }
+}
+
+fn duration(key: &str, s: &str) -> anyhow::Result<Duration> {
+    let s = s.trim();
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(s).with_context(|| {
+        format!("invalid duration for `{key}`: {s:?} (use e.g. \"45s\", \"10m\", \"7d\")")
+    })
+}
+
+fn resolve(f: FileConfig) -> anyhow::Result<Settings> {
+    let bind: SocketAddr = f
+        .server
+        .bind
+        .parse()
+        .with_context(|| format!("invalid `server.bind`: {:?} (use IP:PORT)", f.server.bind))?;
+    let workers = match f.server.workers {
+        Some(0) => bail!("invalid `server.workers`: must be at least 1"),
+        Some(n) => n,
+        None => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2),
+    };
+    if f.database.url.trim().is_empty() {
+        bail!("invalid `database.url`: empty");
+    }
+    if f.database.max_connections == Some(0) {
+        bail!("invalid `database.max_connections`: must be at least 1");
+    }
+
+    let issuer = f.token.issuer.trim_end_matches('/').to_owned();
+    if !(issuer.starts_with("https://") || issuer.starts_with("http://"))
+        || issuer.contains(['?', '#', ' '])
+    {
+        bail!(
+            "invalid `token.issuer`: {:?} must be an http(s) URL without query or fragment",
+            f.token.issuer
+        );
+    }
+    let ttl = Ttl::from_secs(f.token.access_token_ttl)
+        .map_err(|e| anyhow::anyhow!("invalid `token.access_token_ttl`: {e}"))?;
+    let subject = SubjectMode::parse(&f.token.subject).with_context(|| {
+        format!(
+            "invalid `token.subject`: {:?} (expected \"owner\" or \"client\")",
+            f.token.subject
+        )
+    })?;
+    let scope_policy = ScopePolicy::parse(&f.token.scope_policy).with_context(|| {
+        format!(
+            "invalid `token.scope_policy`: {:?} (expected \"narrow\" or \"strict\")",
+            f.token.scope_policy
+        )
+    })?;
+    let audiences = AudienceRules::new(
+        f.token
+            .audiences
+            .iter()
+            .map(|a| Audience::parse(a))
+            .collect(),
+        f.token
+            .allowed_resource_audiences
+            .iter()
+            .map(|a| Audience::parse(a))
+            .collect(),
+    )
+    .map_err(|e| {
+        anyhow::anyhow!("invalid `token.audiences`/`token.allowed_resource_audiences`: {e}")
+    })?;
+
+    let mut custom = Vec::with_capacity(f.scopes.len());
+    for (i, s) in f.scopes.iter().enumerate() {
+        let tier = Tier::parse(&s.tier).with_context(|| {
+            format!(
+                "invalid `scopes[{i}].tier`: {:?} (expected \"service\" or \"delegated\")",
+                s.tier
+            )
+        })?;
+        if let Some(a) = &s.requires_audience
+            && !Audience::is_valid(a)
+        {
+            bail!("invalid `scopes[{i}].requires_audience`: {a:?}");
+        }
+        let def = ScopeDef::new(
+            &s.name,
+            tier,
+            s.level,
+            s.requires_audience.as_deref().map(Audience::parse),
+        )
+        .map_err(|e| anyhow::anyhow!("invalid `scopes[{i}].name`: {e}"))?;
+        custom.push(def);
+    }
+    let catalog =
+        ScopeCatalog::with_custom(custom).map_err(|e| anyhow::anyhow!("invalid `scopes`: {e}"))?;
+
+    let algorithm = SigningAlgorithm::parse(&f.signing.algorithm).with_context(|| {
+        format!(
+            "invalid `signing.algorithm`: {:?} (expected ES256, EdDSA or RS256)",
+            f.signing.algorithm
+        )
+    })?;
+    let rotate_every = f
+        .signing
+        .rotate_every
+        .as_deref()
+        .map(|s| duration("signing.rotate_every", s))
+        .transpose()?;
+    if rotate_every.is_some_and(|d| d < Duration::from_secs(60)) {
+        bail!("invalid `signing.rotate_every`: must be at least 60s");
+    }
+    let refresh_every = duration("signing.refresh_every", &f.signing.refresh_every)?;
+    // A retired key stays valid for ROTATION_MARGIN_SECS past the longest token lifetime, so
+    // every node must have reloaded its ring well within that margin.
+    if refresh_every.is_zero() || refresh_every > Duration::from_secs(240) {
+        bail!("invalid `signing.refresh_every`: must be between 1s and 240s");
+    }
+    let retention = duration("sessions.retention", &f.sessions.retention)?;
+    let purge_every = duration("sessions.purge_every", &f.sessions.purge_every)?;
+    if purge_every.is_zero() {
+        bail!("invalid `sessions.purge_every`: must be more than 0s");
+    }
+    let cache_ttl = duration("cache.ttl", &f.cache.ttl)?;
+    if cache_ttl > Duration::from_secs(60) {
+        bail!(
+            "invalid `cache.ttl`: at most 60s (it bounds how long a disabled client keeps getting tokens)"
+        );
+    }
+
+    Ok(Settings {
+        bind,
+        trusted_proxies: f.server.trusted_proxies,
+        workers,
+        database_url: f.database.url,
+        max_connections: f.database.max_connections,
+        policy: TokenPolicy {
+            issuer,
+            catalog,
+            audiences,
+            scope_policy,
+            ttl,
+            subject,
+        },
+        algorithm,
+        master_key_file: f.signing.master_key_file,
+        rotate_every,
+        refresh_every,
+        retention,
+        purge_every,
+        cache_ttl,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn from_toml(text: &str, vars: &[(&str, &str)]) -> anyhow::Result<Settings> {
+        let dir = std::env::temp_dir().join(format!(
+            "grantd-config-test-{}-{}",
+            std::process::id(),
+            rand_suffix()
+        ));
+        std::fs::create_dir_all(&dir)?;
+        let p = dir.join("grantd.toml");
+        std::fs::write(&p, text)?;
+        let r = load(Some(&p), &env(vars));
+        let _ = std::fs::remove_dir_all(&dir);
+        r
+    }
+
+    fn rand_suffix() -> u128 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn defaults_without_a_file() {
+        let s = load(None, &BTreeMap::new()).unwrap();
+        assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.database_url, "sqlite://grantd.db");
+        assert_eq!(s.policy.ttl.secs(), 3600);
+        assert_eq!(s.policy.issuer, "http://127.0.0.1:8080");
+        assert_eq!(s.policy.audiences.defaults(), &[Audience::Api]);
+        assert_eq!(s.policy.scope_policy, ScopePolicy::Narrow);
+        assert_eq!(s.policy.subject, SubjectMode::Owner);
+        assert_eq!(s.algorithm, SigningAlgorithm::Es256);
+        assert_eq!(s.retention, Duration::from_secs(7 * 86_400));
+        assert_eq!(s.purge_every, Duration::from_secs(600));
+        assert!(s.rotate_every.is_none());
+    }
+
+    #[test]
+    fn the_documented_example_file_loads() {
+        let s = from_toml(
+            r#"
+[server]
+bind = "0.0.0.0:9000"
+trusted_proxies = ["10.0.0.0/8"]
+[database]
+url = "postgres://grantd@db/grantd"
+[token]
+issuer = "https://auth.example.com/"
+access_token_ttl = 90
+audiences = ["api"]
+allowed_resource_audiences = ["api", "mcp", "a2a", "hook", "orders"]
+subject = "client"
+scope_policy = "strict"
+[signing]
+algorithm = "EdDSA"
+master_key_file = "/etc/grantd/master.key"
+rotate_every = "30d"
+[sessions]
+retention = "7d"
+purge_every = "10m"
+[[scopes]]
+name = "orders:read"
+tier = "service"
+level = 25
+requires_audience = "orders"
+"#,
+            &[],
+        )
+        .unwrap();
+        assert_eq!(s.bind.port(), 9000);
+        assert_eq!(s.policy.issuer, "https://auth.example.com");
+        assert_eq!(s.policy.ttl.secs(), 90);
+        assert_eq!(s.policy.subject, SubjectMode::Client);
+        assert_eq!(s.policy.scope_policy, ScopePolicy::Strict);
+        assert_eq!(s.algorithm, SigningAlgorithm::EdDsa);
+        assert_eq!(s.rotate_every, Some(Duration::from_secs(30 * 86_400)));
+        let orders = s.policy.catalog.get("orders:read").unwrap();
+        assert_eq!(
+            (
+                orders.tier(),
+                orders.level(),
+                orders.requires_audience().map(|a| a.as_str())
+            ),
+            (Tier::Service, 25, Some("orders"))
+        );
+    }
+
+    #[test]
+    fn env_overrides_without_a_file() {
+        let s = load(
+            None,
+            &env(&[
+                ("GRANTD_DATABASE__URL", "postgres://u@127.0.0.1/db"),
+                ("GRANTD_SERVER__BIND", "127.0.0.1:0"),
+                ("GRANTD_TOKEN__ACCESS_TOKEN_TTL", "61"),
+                ("GRANTD_TOKEN__AUDIENCES", r#"["web", "api"]"#),
+                ("GRANTD_MASTER_KEY", "not a section key: ignored here"),
+                ("PATH", "/usr/bin"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.database_url, "postgres://u@127.0.0.1/db");
+        assert_eq!(s.bind.port(), 0);
+        assert_eq!(s.policy.ttl.secs(), 61);
+        assert_eq!(
+            s.policy.audiences.defaults(),
+            &[Audience::Web, Audience::Api]
+        );
+    }
+
+    #[test]
+    fn env_beats_file() {
+        let s = from_toml(
+            "[token]\naccess_token_ttl = 100\n",
+            &[("GRANTD_TOKEN__ACCESS_TOKEN_TTL", "200")],
+        )
+        .unwrap();
+        assert_eq!(s.policy.ttl.secs(), 200);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case] = &[
+            ("[token]\nissuer_url = \"x\"\n", &[], "issuer_url"),
+            ("[tokens]\n", &[], "tokens"),
+            (
+                "[token]\naccess_token_ttl = 0\n",
+                &[],
+                "token.access_token_ttl",
+            ),
+            (
+                "[token]\naccess_token_ttl = \"soon\"\n",
+                &[],
+                "token.access_token_ttl",
+            ),
+            ("[token]\nsubject = \"user\"\n", &[], "token.subject"),
+            (
+                "[token]\nscope_policy = \"lax\"\n",
+                &[],
+                "token.scope_policy",
+            ),
+            ("[token]\nissuer = \"ftp://x\"\n", &[], "token.issuer"),
+            ("[token]\naudiences = []\n", &[], "token.audiences"),
+            (
+                "[signing]\nalgorithm = \"HS256\"\n",
+                &[],
+                "signing.algorithm",
+            ),
+            (
+                "[signing]\nrotate_every = \"often\"\n",
+                &[],
+                "signing.rotate_every",
+            ),
+            ("[server]\nbind = \"localhost\"\n", &[], "server.bind"),
+            (
+                "[sessions]\npurge_every = \"0s\"\n",
+                &[],
+                "sessions.purge_every",
+            ),
+            ("[cache]\nttl = \"10m\"\n", &[], "cache.ttl"),
+            (
+                "[[scopes]]\nname = \"admin\"\ntier = \"service\"\nlevel = 1\n",
+                &[],
+                "built in",
+            ),
+            (
+                "[[scopes]]\nname = \"x\"\ntier = \"service\"\nlevel = 1\n[[scopes]]\nname = \"x\"\ntier = \"service\"\nlevel = 2\n",
+                &[],
+                "more than once",
+            ),
+            (
+                "[[scopes]]\nname = \"x\"\ntier = \"both\"\nlevel = 1\n",
+                &[],
+                "scopes[0].tier",
+            ),
+            (
+                "[[scopes]]\nname = \"x y\"\ntier = \"service\"\nlevel = 1\n",
+                &[],
+                "scopes[0].name",
+            ),
+            ("", &[("GRANTD_TOKEN__NOPE", "1")], "nope"),
+            (
+                "",
+                &[("GRANTD_TOKEN__ACCESS_TOKEN_TTL", "abc")],
+                "token.access_token_ttl",
+            ),
+        ];
+        for (text, vars, needle) in cases {
+            let err = from_toml(text, vars)
+                .err()
+                .map(|e| format!("{e:#}"))
+                .unwrap_or_default();
+            assert!(
+                err.contains(needle),
+                "{text:?} {vars:?}: {err:?} should name {needle:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn missing_or_broken_file() {
+        let e = load(
+            Some(Path::new("/nonexistent/grantd.toml")),
+            &BTreeMap::new(),
+        )
+        .err()
+        .map(|e| format!("{e:#}"))
+        .unwrap_or_default();
+        assert!(e.contains("/nonexistent/grantd.toml"), "{e}");
+        let e = from_toml("[token\n", &[])
+            .err()
+            .map(|e| format!("{e:#}"))
+            .unwrap_or_default();
+        assert!(e.contains("not valid TOML"), "{e}");
+    }
+}

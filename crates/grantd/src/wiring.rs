@@ -1,0 +1,213 @@
+//! The composition root: turns [`Settings`] into connected adapters and the use cases that run
+//! on them. Every command (serve and the admin commands) goes through here, so they all see the
+//! same database, master key, catalog and policy.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::bail;
+use grantd_app::{Admin, Ports, TokenService};
+use grantd_domain::TokenPolicy;
+use grantd_jwt::{JwtConfig, JwtService, MasterKey, RandomIds, Secrets};
+use grantd_ports::{Clock, SystemClock};
+use grantd_store::cache::Cached;
+use grantd_store::{Backend, Store, StoreOptions};
+
+use crate::config::Settings;
+
+/// Where the master key comes from, for messages.
+#[derive(Debug, Clone)]
+pub enum MasterKeySource {
+    Env,
+    File(PathBuf),
+    Created(PathBuf),
+}
+
+impl std::fmt::Display for MasterKeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MasterKeySource::Env => f.write_str("GRANTD_MASTER_KEY"),
+            MasterKeySource::File(p) => write!(f, "file {}", p.display()),
+            MasterKeySource::Created(p) => write!(f, "file {} (created)", p.display()),
+        }
+    }
+}
+
+/// Everything a command needs, connected and migrated.
+pub struct Wired {
+    pub settings: Settings,
+    pub store: Store,
+    pub jwt: Arc<JwtService>,
+    pub ports: Ports,
+    pub policy: Arc<TokenPolicy>,
+    pub applied_migrations: Vec<String>,
+    pub master_key_source: MasterKeySource,
+}
+
+impl Wired {
+    pub fn token_service(&self) -> TokenService {
+        TokenService::new(self.ports.clone(), self.policy.clone())
+    }
+
+    pub fn admin(&self) -> Admin {
+        Admin::new(self.ports.clone(), self.policy.clone())
+    }
+}
+
+/// Connects to the database and applies pending migrations.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<(Store, Vec<String>)> {
+    let mut opts = StoreOptions::default();
+    if let Some(n) = settings.max_connections {
+        opts.max_connections = n;
+    }
+    let store = Store::connect(&settings.database_url, opts)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot open database {}: {e}",
+                redact_url(&settings.database_url)
+            )
+        })?;
+    let applied = store
+        .migrate()
+        .await
+        .map_err(|e| anyhow::anyhow!("database migration failed: {e}"))?;
+    Ok((store, applied))
+}
+
+/// Connects, migrates, loads the master key and the signing keys (creating them on first start).
+pub async fn wire(settings: Settings) -> anyhow::Result<Wired> {
+    let (store, applied_migrations) = open_store(&settings).await?;
+    let (master, master_key_source) = master_key(&settings, store.backend())?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store_arc = Arc::new(store.clone());
+    let jwt = Arc::new(JwtService::new(
+        JwtConfig {
+            issuer: settings.policy.issuer.clone(),
+            algorithm: settings.algorithm,
+            max_token_ttl_secs: settings.policy.ttl.secs(),
+        },
+        master.clone(),
+        store_arc.clone(),
+    ));
+    jwt.init(clock.now())
+        .await
+        .map_err(|e| anyhow::anyhow!("signing keys: {e}"))?;
+    let secrets = Arc::new(Secrets::new(&master));
+    // Client and owner lookups (two per token request) go through a short-lived cache; see
+    // `cache.ttl` for the staleness bound.
+    let directory = Arc::new(Cached::new(store.clone(), settings.cache_ttl));
+    let ports = Ports {
+        clients: directory.clone(),
+        users: directory,
+        sessions: store_arc.clone(),
+        signer: jwt.clone(),
+        secrets,
+        clock,
+        ids: Arc::new(RandomIds::new()),
+    };
+    let policy = Arc::new(settings.policy.clone());
+    Ok(Wired {
+        settings,
+        store,
+        jwt,
+        ports,
+        policy,
+        applied_migrations,
+        master_key_source,
+    })
+}
+
+/// `GRANTD_MASTER_KEY`, else `signing.master_key_file`, else (SQLite only) `grantd.key` next to
+/// the database, created with mode 0600 on first start. With Postgres one must be given, since
+/// every replica must share it.
+fn master_key(
+    settings: &Settings,
+    backend: Backend,
+) -> anyhow::Result<(MasterKey, MasterKeySource)> {
+    if let Ok(value) = std::env::var("GRANTD_MASTER_KEY") {
+        let key = MasterKey::from_base64url(value.trim())
+            .map_err(|e| anyhow::anyhow!("GRANTD_MASTER_KEY: {e}"))?;
+        return Ok((key, MasterKeySource::Env));
+    }
+    let path = match (&settings.master_key_file, backend) {
+        (Some(p), Backend::Postgres) => {
+            let key = MasterKey::load_file(p)
+                .map_err(|e| anyhow::anyhow!("master key file {}: {e}", p.display()))?;
+            return Ok((key, MasterKeySource::File(p.clone())));
+        }
+        (Some(p), Backend::Sqlite) => p.clone(),
+        (None, Backend::Sqlite) => sqlite_sibling(&settings.database_url, "grantd.key"),
+        (None, Backend::Postgres) => bail!(
+            "no master key: with Postgres every replica must share one. Set GRANTD_MASTER_KEY to 32 random bytes in \
+             base64url (e.g. `head -c32 /dev/urandom | basenc --base64url`) or point `signing.master_key_file` \
+             (GRANTD_SIGNING__MASTER_KEY_FILE) at a file holding it"
+        ),
+    };
+    let (key, created) = MasterKey::load_or_create_file(&path)
+        .map_err(|e| anyhow::anyhow!("master key file {}: {e}", path.display()))?;
+    if created {
+        tracing::info!(path = %path.display(), "created a new master key file (mode 0600): back it up with the database");
+        Ok((key, MasterKeySource::Created(path)))
+    } else {
+        Ok((key, MasterKeySource::File(path)))
+    }
+}
+
+/// A file next to the SQLite database named by `url`.
+fn sqlite_sibling(url: &str, name: &str) -> PathBuf {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let path = path.split('?').next().unwrap_or(path);
+    match Path::new(path).parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.join(name),
+        _ => PathBuf::from(name),
+    }
+}
+
+/// The database URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let creds = &url[scheme_end + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_file_sits_next_to_the_database() {
+        assert_eq!(
+            sqlite_sibling("sqlite://grantd.db", "grantd.key"),
+            PathBuf::from("grantd.key")
+        );
+        assert_eq!(
+            sqlite_sibling("sqlite:///var/lib/grantd/g.db", "grantd.key"),
+            PathBuf::from("/var/lib/grantd/grantd.key")
+        );
+        assert_eq!(
+            sqlite_sibling("data/g.db", "grantd.key"),
+            PathBuf::from("data/grantd.key")
+        );
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://u:hunter2@db:5432/x"),
+            "postgres://u:***@db:5432/x"
+        );
+        assert_eq!(redact_url("postgres://u@db/x"), "postgres://u@db/x");
+        assert_eq!(redact_url("sqlite://grantd.db"), "sqlite://grantd.db");
+    }
+}
