@@ -1,7 +1,10 @@
 //! Criterion micro-benchmarks for the pure parts of the hot path: scope parsing plus grant
 //! authorization, claims encoding plus signing (and verification) per algorithm, and HTTP Basic
 //! credential parsing. Run with `cargo bench -p grantd-bench` (or `just bench-micro`).
-#![expect(clippy::expect_used, reason = "benchmark set-up: a failure should abort the run loudly")]
+#![expect(
+    clippy::expect_used,
+    reason = "benchmark set-up: a failure should abort the run loudly"
+)]
 
 use std::hint::black_box;
 use std::sync::{Arc, Mutex};
@@ -13,7 +16,9 @@ use grantd_domain::{
     Owner, ScopeCatalog, ScopePolicy, SubjectMode, Timestamp, TokenPolicy, Ttl, UserId, decide,
 };
 use grantd_jwt::{JwtConfig, JwtService, MasterKey};
-use grantd_ports::{KeyState, SigningAlgorithm, SigningKeyRecord, SigningKeyStore, StoreError, TokenSigner};
+use grantd_ports::{
+    KeyState, SigningAlgorithm, SigningKeyRecord, SigningKeyStore, StoreError, TokenSigner,
+};
 
 const OWNER: &str = "0b8e2c1a-4d5f-4a6b-9c7d-8e9f0a1b2c3d";
 
@@ -21,7 +26,11 @@ fn policy() -> TokenPolicy {
     TokenPolicy {
         issuer: "http://127.0.0.1:8080".into(),
         catalog: ScopeCatalog::builtin(),
-        audiences: AudienceRules::new(vec![Audience::Api], ["api", "mcp", "a2a", "hook"].map(Audience::parse).to_vec()).expect("rules"),
+        audiences: AudienceRules::new(
+            vec![Audience::Api],
+            ["api", "mcp", "a2a", "hook"].map(Audience::parse).to_vec(),
+        )
+        .expect("rules"),
         scope_policy: ScopePolicy::Narrow,
         ttl: Ttl::from_secs(3600).expect("ttl"),
         subject: SubjectMode::Owner,
@@ -33,7 +42,9 @@ fn client() -> Client {
         id: ClientId::parse("cl_benchmarkclient000001").expect("id"),
         name: "bench".into(),
         owner_id: OWNER.into(),
-        scopes: ["admin", "service", "mcp", "a2a", "hook:track"].map(String::from).to_vec(),
+        scopes: ["admin", "service", "mcp", "a2a", "hook:track"]
+            .map(String::from)
+            .to_vec(),
         grant_types: vec!["client_credentials".into()],
         auth_method: AuthMethod::ClientSecretBasic,
         active: true,
@@ -61,12 +72,38 @@ fn bench_authorization(c: &mut Criterion) {
     let ow = owner();
     let mut g = c.benchmark_group("authorize");
     g.bench_function("client full set (no scope param)", |b| {
-        b.iter(|| decide(black_box(&p), black_box(&cl), Some(&ow), None, &AudienceRequest::default()).outcome.is_ok())
+        b.iter(|| {
+            decide(
+                black_box(&p),
+                black_box(&cl),
+                Some(&ow),
+                None,
+                &AudienceRequest::default(),
+            )
+            .outcome
+            .is_ok()
+        })
     });
     g.bench_function("scope=\"service mcp admin\"", |b| {
-        b.iter(|| decide(black_box(&p), black_box(&cl), Some(&ow), Some(black_box("service mcp admin")), &AudienceRequest::default()).outcome.is_ok())
+        b.iter(|| {
+            decide(
+                black_box(&p),
+                black_box(&cl),
+                Some(&ow),
+                Some(black_box("service mcp admin")),
+                &AudienceRequest::default(),
+            )
+            .outcome
+            .is_ok()
+        })
     });
-    g.bench_function("parse 5 scopes", |b| b.iter(|| p.catalog.parse_request(black_box("admin service mcp a2a hook:track")).is_ok()));
+    g.bench_function("parse 5 scopes", |b| {
+        b.iter(|| {
+            p.catalog
+                .parse_request(black_box("admin service mcp a2a hook:track"))
+                .is_ok()
+        })
+    });
     g.finish();
 }
 
@@ -77,10 +114,21 @@ struct MemKeys(Mutex<Vec<SigningKeyRecord>>);
 #[async_trait]
 impl SigningKeyStore for MemKeys {
     async fn list_signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
-        Ok(self.0.lock().map_err(|_| StoreError::Internal("poisoned".into()))?.clone())
+        Ok(self
+            .0
+            .lock()
+            .map_err(|_| StoreError::Internal("poisoned".into()))?
+            .clone())
     }
-    async fn bootstrap_signing_keys(&self, active: &SigningKeyRecord, next: &SigningKeyRecord) -> Result<bool, StoreError> {
-        let mut keys = self.0.lock().map_err(|_| StoreError::Internal("poisoned".into()))?;
+    async fn bootstrap_signing_keys(
+        &self,
+        active: &SigningKeyRecord,
+        next: &SigningKeyRecord,
+    ) -> Result<bool, StoreError> {
+        let mut keys = self
+            .0
+            .lock()
+            .map_err(|_| StoreError::Internal("poisoned".into()))?;
         if keys.iter().any(|k| k.state == KeyState::Active) {
             return Ok(false);
         }
@@ -88,7 +136,13 @@ impl SigningKeyStore for MemKeys {
         keys.push(next.clone());
         Ok(true)
     }
-    async fn rotate_signing_keys(&self, _: &Kid, _: &SigningKeyRecord, _: Timestamp, _: Timestamp) -> Result<Option<Kid>, StoreError> {
+    async fn rotate_signing_keys(
+        &self,
+        _: &Kid,
+        _: &SigningKeyRecord,
+        _: Timestamp,
+        _: Timestamp,
+    ) -> Result<Option<Kid>, StoreError> {
         Err(StoreError::Internal("not used in benchmarks".into()))
     }
     async fn delete_expired_keys(&self, _: Timestamp) -> Result<u64, StoreError> {
@@ -114,20 +168,32 @@ fn claims() -> AccessTokenClaims {
 }
 
 fn bench_signing(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let mut g = c.benchmark_group("jwt");
     for alg in SigningAlgorithm::ALL {
         let svc = JwtService::new(
-            JwtConfig { issuer: "http://127.0.0.1:8080".into(), algorithm: alg, max_token_ttl_secs: 3600 },
+            JwtConfig {
+                issuer: "http://127.0.0.1:8080".into(),
+                algorithm: alg,
+                max_token_ttl_secs: 3600,
+            },
             MasterKey::generate(),
             Arc::new(MemKeys::default()),
         );
-        rt.block_on(svc.init(Timestamp::from_secs(1_800_000_000))).expect("init");
+        rt.block_on(svc.init(Timestamp::from_secs(1_800_000_000)))
+            .expect("init");
         let cl = claims();
-        g.bench_function(format!("encode+sign {alg}"), |b| b.iter(|| svc.sign(black_box(&cl)).is_ok()));
+        g.bench_function(format!("encode+sign {alg}"), |b| {
+            b.iter(|| svc.sign(black_box(&cl)).is_ok())
+        });
         let token = svc.sign(&cl).expect("sign").token;
         let now = Timestamp::from_secs(1_800_000_100);
-        g.bench_function(format!("verify+decode {alg}"), |b| b.iter(|| svc.verify(black_box(&token), now).is_ok()));
+        g.bench_function(format!("verify+decode {alg}"), |b| {
+            b.iter(|| svc.verify(black_box(&token), now).is_ok())
+        });
     }
     g.finish();
 }

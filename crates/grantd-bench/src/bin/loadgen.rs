@@ -74,8 +74,11 @@ fn pct_encode(s: &str) -> String {
 }
 
 fn build_request(addr: SocketAddr, path: &str, creds: &ClientCreds, body: &str) -> Vec<u8> {
-    let basic = base64::engine::general_purpose::STANDARD
-        .encode(format!("{}:{}", pct_encode(&creds.client_id), pct_encode(&creds.client_secret)));
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        pct_encode(&creds.client_id),
+        pct_encode(&creds.client_secret)
+    ));
     format!(
         "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic {basic}\r\nContent-Type: application/x-www-form-urlencoded\r\nUser-Agent: grantd-loadgen\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
@@ -95,12 +98,19 @@ async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> anyhow::Res
     loop {
         if let Some(end) = find(buf, b"\r\n\r\n") {
             let head = std::str::from_utf8(&buf[..end]).context("non-UTF-8 response head")?;
-            let status: u16 = head.get(9..12).context("short status line")?.parse().context("bad status")?;
+            let status: u16 = head
+                .get(9..12)
+                .context("short status line")?
+                .parse()
+                .context("bad status")?;
             let len = head
                 .split("\r\n")
                 .find_map(|l| {
                     let (k, v) = l.split_once(':')?;
-                    k.trim().eq_ignore_ascii_case("content-length").then(|| v.trim().parse::<usize>().ok()).flatten()
+                    k.trim()
+                        .eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse::<usize>().ok())
+                        .flatten()
                 })
                 .unwrap_or(0);
             let total = end + 4 + len;
@@ -128,8 +138,17 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-async fn connection(addr: SocketAddr, requests: Arc<Vec<Vec<u8>>>, offset: usize, measuring: Arc<AtomicBool>, stop: Arc<AtomicBool>) -> Tally {
-    let mut tally = Tally { hist: Histogram::new_with_bounds(1, 60_000_000, 3).ok(), ..Default::default() };
+async fn connection(
+    addr: SocketAddr,
+    requests: Arc<Vec<Vec<u8>>>,
+    offset: usize,
+    measuring: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+) -> Tally {
+    let mut tally = Tally {
+        hist: Histogram::new_with_bounds(1, 60_000_000, 3).ok(),
+        ..Default::default()
+    };
     let mut i = offset;
     let mut buf = Vec::with_capacity(16 * 1024);
     'outer: while !stop.load(Ordering::Relaxed) {
@@ -160,7 +179,11 @@ async fn connection(addr: SocketAddr, requests: Arc<Vec<Vec<u8>>>, offset: usize
                 Ok(status) => {
                     *tally.status.entry(status).or_default() += 1;
                     if let Some(h) = tally.hist.as_mut() {
-                        let _ = h.record(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX).max(1));
+                        let _ = h.record(
+                            u64::try_from(elapsed.as_micros())
+                                .unwrap_or(u64::MAX)
+                                .max(1),
+                        );
                     }
                 }
                 Err(_) => {
@@ -175,31 +198,57 @@ async fn connection(addr: SocketAddr, requests: Arc<Vec<Vec<u8>>>, offset: usize
 
 fn read_status_kib(pid: u32, field: &str) -> Option<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    text.lines().find_map(|l| l.strip_prefix(field)?.trim().strip_suffix("kB")?.trim().parse().ok())
+    text.lines().find_map(|l| {
+        l.strip_prefix(field)?
+            .trim()
+            .strip_suffix("kB")?
+            .trim()
+            .parse()
+            .ok()
+    })
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(args.threads.max(1)).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads.max(1))
+        .enable_all()
+        .build()?;
     rt.block_on(run(args))
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let clients: Vec<ClientCreds> = serde_json::from_slice(&std::fs::read(&args.clients).with_context(|| format!("reading {}", args.clients.display()))?)
-        .context("clients file: expected [{\"client_id\",\"client_secret\"}]")?;
+    let clients: Vec<ClientCreds> = serde_json::from_slice(
+        &std::fs::read(&args.clients)
+            .with_context(|| format!("reading {}", args.clients.display()))?,
+    )
+    .context("clients file: expected [{\"client_id\",\"client_secret\"}]")?;
     if clients.is_empty() {
         bail!("clients file is empty");
     }
     let requests: Vec<Vec<u8>> = match args.mode.as_str() {
         "token" => {
-            let body = if args.extra.is_empty() { "grant_type=client_credentials".to_owned() } else { format!("grant_type=client_credentials&{}", args.extra) };
-            clients.iter().map(|c| build_request(args.addr, "/oauth/token", c, &body)).collect()
+            let body = if args.extra.is_empty() {
+                "grant_type=client_credentials".to_owned()
+            } else {
+                format!("grant_type=client_credentials&{}", args.extra)
+            };
+            clients
+                .iter()
+                .map(|c| build_request(args.addr, "/oauth/token", c, &body))
+                .collect()
         }
         "introspect" => {
-            let path = args.token_file.as_ref().context("--mode introspect needs --token-file")?;
+            let path = args
+                .token_file
+                .as_ref()
+                .context("--mode introspect needs --token-file")?;
             let token = std::fs::read_to_string(path)?.trim().to_owned();
             let body = format!("token={}", pct_encode(&token));
-            clients.iter().map(|c| build_request(args.addr, "/oauth/introspect", c, &body)).collect()
+            clients
+                .iter()
+                .map(|c| build_request(args.addr, "/oauth/introspect", c, &body))
+                .collect()
         }
         other => bail!("unknown --mode {other}"),
     };
@@ -208,7 +257,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::with_capacity(args.connections);
     for c in 0..args.connections {
-        tasks.push(tokio::spawn(connection(args.addr, requests.clone(), c * 7919, measuring.clone(), stop.clone())));
+        tasks.push(tokio::spawn(connection(
+            args.addr,
+            requests.clone(),
+            c * 7919,
+            measuring.clone(),
+            stop.clone(),
+        )));
     }
 
     let rss_peak = Arc::new(AtomicU64::new(0));
