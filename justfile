@@ -30,3 +30,19 @@ test:
 # What CI runs
 ci:
     bash .ci/run
+
+# Build the release server and the load generator
+bench-build:
+    cargo build --release -p grantd -p grantd-bench --bins
+
+# Load benchmark: every scenario of docs/benchmarks.md (needs Postgres; appends a table there)
+bench *ARGS: bench-build
+    python3 crates/grantd-bench/bench.py {{ARGS}}
+
+# The same without the 10M-row scenarios
+bench-quick *ARGS: bench-build
+    python3 crates/grantd-bench/bench.py --quick {{ARGS}}
+
+# Criterion micro-benchmarks (authorization, signing per algorithm, Basic parsing)
+bench-micro:
+    cargo bench -p grantd-bench --bench micro

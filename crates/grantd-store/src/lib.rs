@@ -63,6 +63,7 @@ mod sessions;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tls;
+mod tools;
 mod users;
 
 pub use grantd_ports::{ClientStore, SessionStore, SigningKeyStore, UserStore};

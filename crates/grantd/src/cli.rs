@@ -156,6 +156,16 @@ pub enum SessionCmd {
         #[arg(long, value_name = "RFC3339")]
         before: Option<String>,
     },
+    /// How many session rows exist.
+    Count,
+    /// Benchmark support: insert --count synthetic live sessions for a client.
+    #[command(hide = true)]
+    Seed {
+        #[arg(long)]
+        count: u64,
+        #[arg(long)]
+        client: String,
+    },
 }
 
 pub async fn run(command: Command, settings: Settings, json_out: bool) -> anyhow::Result<()> {
@@ -306,6 +316,23 @@ pub async fn run(command: Command, settings: Settings, json_out: bool) -> anyhow
                     return out.print_json(&json!({ "deleted": deleted }));
                 }
                 out.line(&format!("deleted {deleted} sessions"))
+            }
+            SessionCmd::Count => {
+                let n = wired.store.count_sessions().await?;
+                if out.json {
+                    return out.print_json(&json!({ "count": n }));
+                }
+                out.line(&n.to_string())
+            }
+            SessionCmd::Seed { count, client } => {
+                let c = admin.show_client(&client).await?;
+                let owner = grantd_domain::UserId::parse(&c.owner_id).context("the client's owner id is not a UUID")?;
+                let now = SystemClock.now();
+                let n = wired.store.seed_sessions(count, &c.id, &owner, now, now.plus_secs(86_400)).await?;
+                if out.json {
+                    return out.print_json(&json!({ "seeded": n }));
+                }
+                out.line(&format!("seeded {n} sessions"))
             }
         },
         Command::Explain {

@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""grantd load benchmark: runs scenarios against a release `grantd serve` over loopback and
+appends a markdown table to docs/benchmarks.md.
+
+Each scenario: a fresh database (SQLite file or Postgres database), a server started with the
+scenario's algorithm, a pool of clients created with the CLI, optionally N pre-seeded session
+rows, then `loadgen` for T seconds with C keep-alive connections and Basic auth. After the run
+the session rows are counted: new rows must equal the number of 200 responses (and the jti
+column is unique, so every issued jti is unique).
+
+Usage: python3 crates/grantd-bench/bench.py [--quick] [--scenario NAME ...] [--duration S]
+Environment: BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/postgres).
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.join(ROOT, "target", "release", "grantd")
+LOADGEN = os.path.join(ROOT, "target", "release", "loadgen")
+MASTER_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"
+PG_BASE = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+
+# name, backend, algorithm, connections, pre-seeded sessions, mode
+SCENARIOS = [
+    ("sqlite-es256-16", "sqlite", "ES256", 16, 0, "token"),
+    ("sqlite-es256-64", "sqlite", "ES256", 64, 0, "token"),
+    ("sqlite-eddsa-64", "sqlite", "EdDSA", 64, 0, "token"),
+    ("pg-es256-16", "postgres", "ES256", 16, 0, "token"),
+    ("pg-es256-64", "postgres", "ES256", 64, 0, "token"),
+    ("pg-eddsa-64", "postgres", "EdDSA", 64, 0, "token"),
+    ("sqlite-es256-64-10M", "sqlite", "ES256", 64, 10_000_000, "token"),
+    ("pg-es256-64-10M", "postgres", "ES256", 64, 10_000_000, "token"),
+    ("sqlite-introspect-64", "sqlite", "ES256", 64, 0, "introspect"),
+    ("pg-introspect-64", "postgres", "ES256", 64, 0, "introspect"),
+]
+
+
+def pg_admin(sql):
+    subprocess.run(["psql", PG_BASE, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql], check=True, stdout=subprocess.DEVNULL)
+
+
+def pg_url(db):
+    u = urllib.parse.urlsplit(PG_BASE)
+    return urllib.parse.urlunsplit((u.scheme, u.netloc, "/" + db, u.query, u.fragment))
+
+
+class Scenario:
+    def __init__(self, name, backend, alg, conns, seed, mode, workdir):
+        self.name, self.backend, self.alg, self.conns, self.seed, self.mode = name, backend, alg, conns, seed, mode
+        self.dir = tempfile.mkdtemp(prefix=f"grantd-bench-{name}-", dir=workdir)
+        self.db = None
+        if backend == "sqlite":
+            self.url = "sqlite://" + os.path.join(self.dir, "grantd.db")
+        else:
+            self.db = "grantd_bench_" + name.replace("-", "_").lower()
+            pg_admin(f'DROP DATABASE IF EXISTS "{self.db}"')
+            pg_admin(f'CREATE DATABASE "{self.db}"')
+            self.url = pg_url(self.db)
+        self.env = dict(os.environ)
+        for k in list(self.env):
+            if k.startswith("GRANTD_"):
+                del self.env[k]
+        self.env.update({
+            "GRANTD_DATABASE__URL": self.url,
+            "GRANTD_MASTER_KEY": MASTER_KEY,
+            "GRANTD_SIGNING__ALGORITHM": alg,
+            "GRANTD_SERVER__BIND": "127.0.0.1:0",
+            "GRANTD_LOG": "warn",
+        })
+
+    def cli(self, *args):
+        out = subprocess.run([BIN, "--json", *args], env=self.env, cwd=self.dir, check=True, capture_output=True, text=True)
+        return json.loads(out.stdout)
+
+    def cleanup(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+        if self.db:
+            pg_admin(f'DROP DATABASE IF EXISTS "{self.db}"')
+
+
+def run_scenario(sc, duration, warmup, n_clients):
+    uid = sc.cli("user", "create", "--name", "bench", "--email", "bench@example.com", "--role", "admin")["id"]
+    clients = []
+    for i in range(n_clients):
+        c = sc.cli("client", "create", "--name", f"bench-{i}", "--owner", uid, "--scope", "service mcp admin")
+        clients.append({"client_id": c["client_id"], "client_secret": c["client_secret"]})
+    with open(os.path.join(sc.dir, "clients.json"), "w") as f:
+        json.dump(clients, f)
+    if sc.seed:
+        t = time.time()
+        sc.cli("session", "seed", "--count", str(sc.seed), "--client", clients[0]["client_id"])
+        print(f"  seeded {sc.seed} sessions in {time.time() - t:.0f}s", file=sys.stderr)
+    server = subprocess.Popen([BIN, "serve"], env=sc.env, cwd=sc.dir, stderr=subprocess.PIPE, text=True)
+    addr = None
+    for line in server.stderr:
+        if line.startswith("grantd listening on "):
+            addr = line.strip().split("http://", 1)[1]
+            break
+    if not addr:
+        server.kill()
+        raise RuntimeError("server did not start")
+    try:
+        args = [LOADGEN, "--addr", addr, "--clients", os.path.join(sc.dir, "clients.json"), "--connections", str(sc.conns),
+                "--duration", str(duration), "--warmup", str(warmup), "--server-pid", str(server.pid), "--mode", sc.mode]
+        if sc.mode == "introspect":
+            import base64
+            import urllib.request
+            c = clients[0]
+            req = urllib.request.Request(f"http://{addr}/oauth/token", data=b"grant_type=client_credentials", method="POST")
+            req.add_header("Authorization", "Basic " + base64.b64encode(f"{c['client_id']}:{c['client_secret']}".encode()).decode())
+            req.add_header("Content-Type", "application/x-www-form-urlencoded")
+            token = json.load(urllib.request.urlopen(req))["access_token"]
+            with open(os.path.join(sc.dir, "token"), "w") as f:
+                f.write(token)
+            args += ["--token-file", os.path.join(sc.dir, "token")]
+        before = sc.cli("session", "count")["count"]
+        report = json.loads(subprocess.run(args, check=True, capture_output=True, text=True).stdout)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+    after = sc.cli("session", "count")["count"]
+    report["new_rows"] = after - before
+    return report
+
+
+def machine():
+    cpu = "?"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, {platform.system()} {platform.release()}"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--scenario", action="append", help="run only these (repeatable)")
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--quick", action="store_true", help="skip the 10M-row scenarios")
+    ap.add_argument("--note", default="", help="a line saying what this run measures")
+    ap.add_argument("--no-append", action="store_true")
+    args = ap.parse_args()
+    chosen = [s for s in SCENARIOS if (not args.scenario or s[0] in args.scenario) and not (args.quick and s[4])]
+    rows = []
+    for (name, backend, alg, conns, seed, mode) in chosen:
+        print(f"== {name}", file=sys.stderr)
+        sc = Scenario(name, backend, alg, conns, seed, mode, None)
+        try:
+            r = run_scenario(sc, args.duration, args.warmup, args.clients)
+        finally:
+            sc.cleanup()
+        non200 = {k: v for k, v in r["status"].items() if k != "200"}
+        rows_ok = "n/a" if mode == "introspect" else ("yes" if r["new_rows"] == r["ok"] else f"NO ({r['new_rows']})")
+        rss = r.get("server_rss_peak_kib") or 0
+        line = (f"| {name} | {conns} | {r['per_second']:,.0f} | {r['latency_ms']['p50']:.2f} | {r['latency_ms']['p90']:.2f} | "
+                f"{r['latency_ms']['p99']:.2f} | {r['latency_ms']['max']:.1f} | {r['ok']:,} | {json.dumps(non200) if non200 else '0'} "
+                f"| {r['io_errors']} | {rss / 1024:.0f} | {rows_ok} |")
+        print(line, file=sys.stderr)
+        rows.append(line)
+    header = [
+        "",
+        f"### {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC — {machine()}",
+        "",
+        f"`python3 crates/grantd-bench/bench.py {' '.join(sys.argv[1:])}` — {args.duration}s measured after {args.warmup}s warm-up, "
+        f"{args.clients} clients, loadgen on the same machine (1 thread). {args.note}".rstrip(),
+        "",
+        "| scenario | conns | tokens/s | p50 ms | p90 ms | p99 ms | max ms | 200s | non-200 | io errors | server RSS MiB | rows = 200s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    text = "\n".join(header + rows) + "\n"
+    print(text)
+    if not args.no_append:
+        with open(os.path.join(ROOT, "docs", "benchmarks.md"), "a") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()
