@@ -25,8 +25,9 @@ import time
 import urllib.parse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.path.join(ROOT, "target", "release", "grantd")
-LOADGEN = os.path.join(ROOT, "target", "release", "loadgen")
+PROFILE = os.environ.get("BENCH_PROFILE", "release")
+BIN = os.path.join(ROOT, "target", PROFILE, "grantd")
+LOADGEN = os.path.join(ROOT, "target", PROFILE, "loadgen")
 MASTER_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"
 PG_BASE = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 
@@ -166,7 +167,7 @@ def main():
         finally:
             sc.cleanup()
         non200 = {k: v for k, v in r["status"].items() if k != "200"}
-        rows_ok = "n/a" if mode == "introspect" else ("yes" if r["new_rows"] == r["ok"] else f"NO ({r['new_rows']})")
+        rows_ok = "n/a" if mode == "introspect" else ("yes" if r["new_rows"] == r["ok_all"] else f"NO ({r['new_rows']} rows, {r['ok_all']} 200s)")
         rss = r.get("server_rss_peak_kib") or 0
         line = (f"| {name} | {conns} | {r['per_second']:,.0f} | {r['latency_ms']['p50']:.2f} | {r['latency_ms']['p90']:.2f} | "
                 f"{r['latency_ms']['p99']:.2f} | {r['latency_ms']['max']:.1f} | {r['ok']:,} | {json.dumps(non200) if non200 else '0'} "

@@ -58,7 +58,13 @@ pub async fn serve(wired: Wired, bind_override: Option<SocketAddr>) -> anyhow::R
     // Machine-readable line for scripts and tests that bind port 0.
     eprintln!("grantd listening on http://{local}");
     server.await?;
-    tracing::info!("grantd stopped");
+    let stats = wired.store.stats();
+    tracing::info!(
+        session_batches = stats.session_batches,
+        session_rows = stats.session_rows,
+        batch_fallbacks = stats.session_batch_fallbacks,
+        "grantd stopped"
+    );
     Ok(())
 }
 

@@ -91,6 +91,8 @@ struct Tally {
     hist: Option<Histogram<u64>>,
     status: BTreeMap<u16, u64>,
     io_errors: u64,
+    /// 200s over the whole run, warm-up and drain included (each left one session row).
+    ok_all: u64,
 }
 
 /// Reads one response; returns its status. `buf` keeps bytes of a following response, if any.
@@ -169,6 +171,9 @@ async fn connection(
             }
             .await;
             let elapsed = started.elapsed();
+            if matches!(result, Ok(200)) {
+                tally.ok_all += 1;
+            }
             if !measuring.load(Ordering::Relaxed) {
                 if result.is_err() {
                     continue 'outer;
@@ -291,6 +296,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let mut status: BTreeMap<u16, u64> = BTreeMap::new();
     let mut io_errors = 0;
+    let mut ok_all = 0;
     for t in tasks {
         let tally = t.await?;
         if let Some(h) = tally.hist {
@@ -300,6 +306,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             *status.entry(k).or_default() += v;
         }
         io_errors += tally.io_errors;
+        ok_all += tally.ok_all;
     }
     let ok = status.get(&200).copied().unwrap_or(0);
     let total: u64 = status.values().sum();
@@ -310,6 +317,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "seconds": elapsed,
         "requests": total,
         "ok": ok,
+        "ok_all": ok_all,
         "per_second": ok as f64 / elapsed,
         "latency_ms": {
             "p50": ms(hist.value_at_quantile(0.50)),
