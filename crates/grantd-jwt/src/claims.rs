@@ -29,6 +29,28 @@ pub(crate) struct Actor<S> {
     sub: S,
 }
 
+impl OutClaims<'_> {
+    /// An upper estimate of the JSON's length, to size its buffer once: the strings plus member
+    /// names, quotes, punctuation and three numbers of up to 20 characters. Only JSON escapes
+    /// in the strings can make the JSON longer (the buffer then grows).
+    pub(crate) fn json_len_estimate(&self) -> usize {
+        const FIXED: usize = 200;
+        let strings = [
+            self.iss,
+            self.sub,
+            self.jti,
+            self.client_id,
+            self.scope,
+            self.session_id,
+            self.plugin_id.unwrap_or_default(),
+            self.act.as_ref().map_or("", |a| a.sub),
+        ];
+        FIXED
+            + strings.iter().map(|s| s.len()).sum::<usize>()
+            + self.aud.iter().map(|a| a.len() + 3).sum::<usize>()
+    }
+}
+
 impl<'a> From<&'a AccessTokenClaims> for OutClaims<'a> {
     fn from(c: &'a AccessTokenClaims) -> Self {
         OutClaims {
@@ -127,6 +149,25 @@ mod tests {
             let text = serde_json::to_string(&OutClaims::from(&c)).unwrap();
             let back: InClaims = serde_json::from_str(&text).unwrap();
             assert_eq!(AccessTokenClaims::from(back), c);
+        }
+    }
+
+    #[test]
+    fn the_length_estimate_covers_claims_without_escapes() {
+        let mut long = claims(Some("plugin"), Some("cl_abc"));
+        long.aud = (0..20).map(|i| format!("audience-{i}")).collect();
+        long.scope = "scope:x ".repeat(100);
+        long.exp = i64::MIN;
+        long.iat = i64::MIN;
+        long.nbf = i64::MIN;
+        for c in [claims(None, None), claims(Some("p"), Some("cl_abc")), long] {
+            let out = OutClaims::from(&c);
+            let len = serde_json::to_vec(&out).unwrap().len();
+            assert!(
+                out.json_len_estimate() >= len,
+                "{} < {len}",
+                out.json_len_estimate()
+            );
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Signing-key material: generation (PKCS#8, via aws-lc-rs), key ids, and turning a decrypted
-//! PKCS#8 key into jsonwebtoken's signing and verifying keys plus its public JWK.
+//! PKCS#8 key into a parsed aws-lc-rs key pair and public key (`JwsKey`) plus its public JWK.
 //!
 //! The public JWK and the verifying key are derived from the private key itself, not read
 //! from the store's `public_jwk` column, so what grantd publishes always matches what it signs
@@ -8,30 +8,21 @@
 use aws_lc_rs::encoding::AsDer as _;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _,
+    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, ED25519, EcdsaKeyPair,
+    Ed25519KeyPair, KeyPair as _, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RsaKeyPair,
 };
-use base64::Engine as _;
 use grantd_domain::Kid;
 use grantd_ports::SigningAlgorithm;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
 use crate::error::KeyError;
+use crate::jws::{JwsKey, Signer};
 use crate::random;
 
 /// RSA modulus size for new RS256 keys. 2048 bits is the RFC 7518 minimum and NIST's floor
 /// through 2030; RS256 is the compatibility option, and 3072-bit keys sign about 3× slower.
 const RSA_KEY_SIZE: aws_lc_rs::rsa::KeySize = aws_lc_rs::rsa::KeySize::Rsa2048;
-
-/// jsonwebtoken's name for one of our algorithms.
-pub(crate) fn jwt_algorithm(alg: SigningAlgorithm) -> Algorithm {
-    match alg {
-        SigningAlgorithm::Es256 => Algorithm::ES256,
-        SigningAlgorithm::EdDsa => Algorithm::EdDSA,
-        SigningAlgorithm::Rs256 => Algorithm::RS256,
-    }
-}
 
 /// A new key id: 16 random bytes, base64url (22 characters). Random rather than a thumbprint:
 /// it says nothing about the key and never collides across algorithms.
@@ -68,8 +59,8 @@ pub(crate) fn generate_pkcs8(alg: SigningAlgorithm) -> Result<Zeroizing<Vec<u8>>
 
 /// Everything needed to sign with and verify for one key, parsed once.
 pub(crate) struct KeyMaterial {
-    pub(crate) encoding: EncodingKey,
-    pub(crate) decoding: DecodingKey,
+    /// The parsed key pair, its parsed public key and the pre-encoded JOSE header.
+    pub(crate) jws: JwsKey,
     /// The public JWK as JSON text: `kty`, curve or modulus parameters, `kid`, `alg`, `use`.
     pub(crate) jwk: String,
 }
@@ -121,7 +112,8 @@ pub(crate) fn material(
         kid: kid.to_string(),
         reason: format!("the private key is not a valid {alg} PKCS#8 key ({what})"),
     };
-    let (encoding, decoding, jwk) = match alg {
+    // The verifying key is parsed from the same public values the JWK publishes.
+    let (signer, verifier, jwk) = match alg {
         SigningAlgorithm::Es256 => {
             let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8)
                 .map_err(|_| bad("P-256"))?;
@@ -134,11 +126,9 @@ pub(crate) fn material(
             jwk.crv = Some("P-256");
             jwk.x = Some(random::b64url(&point[1..33]));
             jwk.y = Some(random::b64url(&point[33..65]));
-            (
-                EncodingKey::from_ec_der(pkcs8),
-                DecodingKey::from_ec_der(point),
-                jwk_text(&jwk)?,
-            )
+            let verifier = ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point)
+                .map_err(|_| bad("public point"))?;
+            (Signer::Es256(pair), verifier, jwk_text(&jwk)?)
         }
         SigningAlgorithm::EdDsa => {
             let pair = Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|_| bad("Ed25519"))?;
@@ -146,53 +136,33 @@ pub(crate) fn material(
             let mut jwk = PublicJwk::new("OKP", kid, alg);
             jwk.crv = Some("Ed25519");
             jwk.x = Some(random::b64url(public));
-            (
-                EncodingKey::from_ed_der(pkcs8),
-                DecodingKey::from_ed_der(public),
-                jwk_text(&jwk)?,
-            )
+            let verifier = ParsedPublicKey::new(&ED25519, public).map_err(|_| bad("public key"))?;
+            (Signer::EdDsa(pair), verifier, jwk_text(&jwk)?)
         }
         SigningAlgorithm::Rs256 => {
-            let pair = aws_lc_rs::rsa::KeyPair::from_pkcs8(pkcs8).map_err(|_| bad("RSA"))?;
+            let pair = RsaKeyPair::from_pkcs8(pkcs8).map_err(|_| bad("RSA"))?;
             let public = pair.public_key();
             let n = public.modulus().big_endian_without_leading_zero();
             let e = public.exponent().big_endian_without_leading_zero();
             let mut jwk = PublicJwk::new("RSA", kid, alg);
             jwk.n = Some(random::b64url(n));
             jwk.e = Some(random::b64url(e));
-            // jsonwebtoken's aws-lc signer wants PKCS#1 DER; its PEM reader unwraps PKCS#8
-            // into that, so the key goes through PEM once, here, and never on the hot path.
-            let pem = pkcs8_pem(pkcs8);
-            let encoding = EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|_| bad("PEM"))?;
-            (
-                encoding,
-                DecodingKey::from_rsa_raw_components(n, e),
-                jwk_text(&jwk)?,
-            )
+            // `as_ref` is the PKCS#1 RSAPublicKey DER of exactly these n and e.
+            let verifier = ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, public.as_ref())
+                .map_err(|_| bad("public key"))?;
+            let jwk = jwk_text(&jwk)?;
+            (Signer::Rs256(pair), verifier, jwk)
         }
     };
-    Ok(KeyMaterial {
-        encoding,
-        decoding,
-        jwk,
-    })
+    let jws = JwsKey::new(kid, signer, verifier).map_err(|reason| KeyError::BadKey {
+        kid: kid.to_string(),
+        reason,
+    })?;
+    Ok(KeyMaterial { jws, jwk })
 }
 
 fn jwk_text(jwk: &PublicJwk<'_>) -> Result<String, KeyError> {
     serde_json::to_string(jwk).map_err(|e| KeyError::Crypto(format!("JWK serialization: {e}")))
-}
-
-fn pkcs8_pem(der: &[u8]) -> Zeroizing<String> {
-    let b64 = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(der));
-    let mut pem = Zeroizing::new(String::with_capacity(b64.len() + b64.len() / 64 + 64));
-    pem.push_str("-----BEGIN PRIVATE KEY-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        // Base64 output is ASCII, so every chunk is valid UTF-8.
-        pem.push_str(std::str::from_utf8(line).unwrap_or_default());
-        pem.push('\n');
-    }
-    pem.push_str("-----END PRIVATE KEY-----\n");
-    pem
 }
 
 #[cfg(test)]

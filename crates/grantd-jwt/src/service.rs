@@ -3,9 +3,10 @@
 //!
 //! The ring is rebuilt off the hot path (`init`, `refresh`, `rotate`, `delete_expired`) and
 //! swapped in whole behind an `RwLock<Arc<Ring>>`: `sign` and `verify` take the read lock only
-//! long enough to clone an `Arc`, and never parse or decrypt a key.
+//! long enough to clone an `Arc`, and never parse or decrypt a key: each loaded key holds its
+//! parsed aws-lc-rs key pair and public key and its encoded header (`jws::JwsKey`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, RwLock};
 
@@ -14,11 +15,10 @@ use grantd_ports::{
     KeyState, SignError, SignedToken, SigningAlgorithm, SigningKeyRecord, SigningKeyStore,
     TokenSigner, VerifyError,
 };
-use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Header, Validation};
 
 use crate::claims::{InClaims, OutClaims};
 use crate::error::KeyError;
+use crate::jws::{self, Compact, TOKEN_TYPE};
 use crate::keys::{self, KeyMaterial};
 use crate::master::MasterKey;
 use crate::seal::KeySealer;
@@ -27,9 +27,6 @@ use crate::seal::KeySealer;
 /// with the old key until their next `refresh`, so their last tokens expire up to one refresh
 /// interval after `rotation + ttl`: the binary must refresh more often than this.
 pub const ROTATION_MARGIN_SECS: i64 = 300;
-
-/// The JOSE `typ` of an access token (RFC 9068 §2.1).
-const TOKEN_TYPE: &str = "at+jwt";
 
 /// What the signer needs from the configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,11 +76,6 @@ struct LoadedKey {
     /// The stored ciphertext, to tell on the next refresh whether the row is the same key.
     encrypted: Vec<u8>,
     material: KeyMaterial,
-    /// `typ: at+jwt`, `alg`, `kid`.
-    header: Header,
-    /// Pinned to this key's algorithm; time, issuer and audience are checked by `verify`
-    /// itself against its `now`.
-    validation: Validation,
 }
 
 struct PublishedKey {
@@ -345,23 +337,11 @@ impl JwtService {
             // copy is reported, not used.
             tracing::warn!(kid = %r.kid, "stored public JWK differs from the private key; publishing the derived one");
         }
-        let alg = keys::jwt_algorithm(r.algorithm);
-        let mut header = Header::new(alg);
-        header.typ = Some(TOKEN_TYPE.to_owned());
-        header.kid = Some(r.kid.as_str().to_owned());
-        let mut validation = Validation::new(alg);
-        validation.leeway = 0;
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.validate_aud = false;
-        validation.required_spec_claims = HashSet::new();
         Ok(LoadedKey {
             kid: r.kid.clone(),
             algorithm: r.algorithm,
             encrypted: r.encrypted_private_key.clone(),
             material,
-            header,
-            validation,
         })
     }
 
@@ -397,12 +377,8 @@ impl TokenSigner for JwtService {
     fn sign(&self, claims: &AccessTokenClaims) -> Result<SignedToken, SignError> {
         let ring = self.current();
         let key = ring.active.as_ref().ok_or(SignError::NoKey)?;
-        let token = jsonwebtoken::encode(
-            &key.header,
-            &OutClaims::from(claims),
-            &key.material.encoding,
-        )
-        .map_err(|e| SignError::Failed(e.to_string()))?;
+        let claims = OutClaims::from(claims);
+        let token = key.material.jws.sign(&claims, claims.json_len_estimate())?;
         Ok(SignedToken {
             token,
             kid: key.kid.clone(),
@@ -410,8 +386,11 @@ impl TokenSigner for JwtService {
     }
 
     fn verify(&self, token: &str, now: Timestamp) -> Result<AccessTokenClaims, VerifyError> {
-        // An `alg` outside our three (including "none") does not even parse.
-        let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
+        // Shape and size first (no decoding), then the header; an `alg` outside the known JWS
+        // names (including "none") or a `crit` member is malformed.
+        let jws = Compact::split(token)?;
+        let mut header_buf = [0u8; jws::MAX_HEADER_JSON];
+        let header = jws.header(&mut header_buf)?;
         let kid = header.kid.as_deref().ok_or(VerifyError::UnknownKey)?;
         let ring = self.current();
         let published = ring.published.get(kid).ok_or(VerifyError::UnknownKey)?;
@@ -420,22 +399,16 @@ impl TokenSigner for JwtService {
         }
         let key = &published.key;
         // The key decides the algorithm, never the token: HS256 signed with a public key as
-        // the secret, or RS256 under an EC kid, is a forgery.
-        if header.alg != key.header.alg {
+        // the secret, or RS256 under an EC kid, is a forgery. Refused before any crypto.
+        let key = &key.material.jws;
+        if header.alg != key.algorithm().as_str() {
             return Err(VerifyError::BadSignature);
         }
-        let data = jsonwebtoken::decode::<InClaims>(token, &key.material.decoding, &key.validation)
-            .map_err(|e| match e.kind() {
-                ErrorKind::InvalidSignature
-                | ErrorKind::InvalidAlgorithm
-                | ErrorKind::MissingAlgorithm
-                | ErrorKind::InvalidKeyFormat => VerifyError::BadSignature,
-                _ => VerifyError::Malformed,
-            })?;
-        if !is_access_token_type(data.header.typ.as_deref()) {
+        key.verify_signature(&jws)?;
+        let claims = AccessTokenClaims::from(jws.claims::<InClaims>()?);
+        if !is_access_token_type(header.typ.as_deref()) {
             return Err(VerifyError::WrongType);
         }
-        let claims = AccessTokenClaims::from(data.claims);
         if claims.iss != self.config.issuer {
             return Err(VerifyError::WrongIssuer);
         }

@@ -98,16 +98,52 @@ fn jwks_kids(svc: &JwtService) -> Vec<String> {
         .collect()
 }
 
+fn jwt_algorithm(alg: SigningAlgorithm) -> Algorithm {
+    match alg {
+        SigningAlgorithm::Es256 => Algorithm::ES256,
+        SigningAlgorithm::EdDsa => Algorithm::EdDSA,
+        SigningAlgorithm::Rs256 => Algorithm::RS256,
+    }
+}
+
+/// jsonwebtoken's header for what `key` signs: `typ`, `alg`, `kid`.
+fn jwt_header(key: &LoadedKey) -> Header {
+    let mut header = Header::new(jwt_algorithm(key.algorithm));
+    header.typ = Some("at+jwt".to_owned());
+    header.kid = Some(key.kid.to_string());
+    header
+}
+
+/// jsonwebtoken's signing key with `key`'s private key, so tests can sign independently of
+/// `jws`. Its aws-lc RSA signer wants PKCS#1, which its PEM reader unwraps from PKCS#8.
+fn jwt_encoding_key(key: &LoadedKey) -> EncodingKey {
+    let der = key.material.jws.private_pkcs8();
+    match key.algorithm {
+        SigningAlgorithm::Es256 => EncodingKey::from_ec_der(&der),
+        SigningAlgorithm::EdDsa => EncodingKey::from_ed_der(&der),
+        SigningAlgorithm::Rs256 => {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(&der);
+            let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
+            for line in b64.as_bytes().chunks(64) {
+                pem.push_str(std::str::from_utf8(line).unwrap());
+                pem.push('\n');
+            }
+            pem.push_str("-----END PRIVATE KEY-----\n");
+            EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap()
+        }
+    }
+}
+
 /// Signs arbitrary header and claims with the service's active private key, to build tokens
 /// grantd itself would never issue.
 fn sign_raw(svc: &JwtService, header: &Header, claims: &Value) -> String {
     let ring = svc.current();
     let key = ring.active.as_ref().unwrap();
-    jsonwebtoken::encode(header, claims, &key.material.encoding).unwrap()
+    jsonwebtoken::encode(header, claims, &jwt_encoding_key(key)).unwrap()
 }
 
 fn active_header(svc: &JwtService) -> Header {
-    svc.current().active.as_ref().unwrap().header.clone()
+    jwt_header(svc.current().active.as_ref().unwrap())
 }
 
 #[tokio::test]
@@ -513,9 +549,9 @@ async fn rotation_keeps_old_tokens_valid_until_the_retired_key_expires() {
     let ring = svc.current();
     let retired = &ring.published[first.as_str()].key;
     let token = jsonwebtoken::encode(
-        &retired.header,
+        &jwt_header(retired),
         &crate::claims::OutClaims::from(&long_lived),
-        &retired.material.encoding,
+        &jwt_encoding_key(retired),
     )
     .unwrap();
     assert!(svc.verify(&token, not_after).is_ok());
@@ -703,10 +739,10 @@ async fn changing_the_algorithm_takes_effect_through_rotation() {
     // An ES256 signature presented under the EdDSA key's kid is refused before any check.
     let ring = ed.current();
     let es_key = &ring.published[es_token.kid.as_str()].key;
-    let mut header = es_key.header.clone();
+    let mut header = jwt_header(es_key);
     header.kid = Some(ed_token.kid.to_string());
     let payload = serde_json::to_value(crate::claims::OutClaims::from(&claims())).unwrap();
-    let token = jsonwebtoken::encode(&header, &payload, &es_key.material.encoding).unwrap();
+    let token = jsonwebtoken::encode(&header, &payload, &jwt_encoding_key(es_key)).unwrap();
     assert_eq!(ed.verify(&token, NOW), Err(VerifyError::BadSignature));
 }
 
@@ -719,4 +755,275 @@ async fn debug_shows_no_key_material() {
     let record = format!("{:?}", store.snapshot()[0]);
     assert!(record.contains("<redacted>"));
     assert_eq!(format!("{master:?}"), "MasterKey(<redacted>)");
+}
+
+/// A token with exactly these (already encoded) header and payload segments, signed over
+/// `header.payload` with the active key by jsonwebtoken, so checks after the signature are
+/// reached whatever the segments contain.
+fn signed_segments(svc: &JwtService, header: &str, payload: &str) -> String {
+    let ring = svc.current();
+    let key = ring.active.as_ref().unwrap();
+    let input = format!("{header}.{payload}");
+    let sig = jsonwebtoken::crypto::sign(
+        input.as_bytes(),
+        &jwt_encoding_key(key),
+        jwt_algorithm(key.algorithm),
+    )
+    .unwrap();
+    format!("{input}.{sig}")
+}
+
+fn segments(token: &str) -> (String, String, String) {
+    let v: Vec<&str> = token.split('.').collect();
+    assert_eq!(v.len(), 3);
+    (v[0].to_owned(), v[1].to_owned(), v[2].to_owned())
+}
+
+#[tokio::test]
+async fn tokens_are_what_jsonwebtoken_would_produce() {
+    let mut escapes = claims_at(NOW, Some("plug\"in"), Some("cl_client"));
+    // Quotes, a backslash, a control character and non-ASCII: JSON escapes make the claims
+    // longer than the buffer estimate.
+    escapes.scope = format!("{}\"\\\n é ✓", "s".repeat(300));
+    for alg in SigningAlgorithm::ALL {
+        let (svc, _, _) = started(alg).await;
+        let ring = svc.current();
+        let key = ring.active.as_ref().unwrap();
+        for c in [claims(), claims_at(NOW, None, None), escapes.clone()] {
+            let ours = svc.sign(&c).unwrap().token;
+            let theirs = jsonwebtoken::encode(
+                &jwt_header(key),
+                &crate::claims::OutClaims::from(&c),
+                &jwt_encoding_key(key),
+            )
+            .unwrap();
+            if alg == SigningAlgorithm::Es256 {
+                // ECDSA signatures are randomized: the signed parts must be identical, and the
+                // signature verifies with jsonwebtoken's own check.
+                let (ours_input, ours_sig) = ours.rsplit_once('.').unwrap();
+                let (theirs_input, _) = theirs.rsplit_once('.').unwrap();
+                assert_eq!(ours_input, theirs_input);
+                assert_eq!(ours.len(), theirs.len());
+                let jwk = &jwks(&svc)[0];
+                let decoding = DecodingKey::from_ec_components(
+                    jwk["x"].as_str().unwrap(),
+                    jwk["y"].as_str().unwrap(),
+                )
+                .unwrap();
+                assert!(
+                    jsonwebtoken::crypto::verify(
+                        ours_sig,
+                        ours_input.as_bytes(),
+                        &decoding,
+                        Algorithm::ES256
+                    )
+                    .unwrap()
+                );
+            } else {
+                // Ed25519 and RSA PKCS#1 v1.5 are deterministic: byte for byte.
+                assert_eq!(ours, theirs, "{alg}");
+            }
+            assert_eq!(svc.verify(&ours, NOW), Ok(c.clone()), "{alg}");
+            assert_eq!(svc.verify(&theirs, NOW), Ok(c), "{alg}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn compact_form_must_be_three_segments() {
+    let (svc, _, _) = started(SigningAlgorithm::EdDsa).await;
+    let token = svc.sign(&claims()).unwrap().token;
+    let (h, p, s) = segments(&token);
+    for bad in [
+        format!("{h}.{p}.{s}."),
+        format!("{h}.{p}..{s}"),
+        format!("{h}..{p}.{s}"),
+        format!(".{h}.{p}.{s}"),
+        format!("{h}.{p}.{s}.{s}"),
+        format!(".{p}.{s}"),
+        format!("{h}..{s}"),
+        format!("{h}.{p}"),
+        "..".to_owned(),
+        ".".to_owned(),
+        String::new(),
+    ] {
+        assert_eq!(
+            svc.verify(&bad, NOW),
+            Err(VerifyError::Malformed),
+            "{bad:?}"
+        );
+    }
+    assert!(svc.verify(&token, NOW).is_ok());
+}
+
+#[tokio::test]
+async fn segments_must_be_strict_base64url() {
+    let (svc, _, _) = started(SigningAlgorithm::EdDsa).await;
+    let token = svc.sign(&claims()).unwrap().token;
+    let (h, p, s) = segments(&token);
+    let std_alphabet = |seg: &str| seg.replace('-', "+").replace('_', "/");
+    assert!(
+        format!("{h}{p}{s}").contains(['-', '_']),
+        "the test needs a URL-safe character somewhere"
+    );
+    for bad in [
+        format!("{h}!.{p}.{s}"),
+        format!("{h}=.{p}.{s}"),
+        format!("{h} .{p}.{s}"),
+        format!("{h}.{p}.{s}*"),
+        format!("{h}.{p}.{s}=="),
+        format!("{h}.{p}.{}", &s[..s.len() - 1]),
+    ] {
+        assert_eq!(
+            svc.verify(&bad, NOW),
+            Err(VerifyError::Malformed),
+            "{bad:?}"
+        );
+    }
+    // The standard alphabet is not base64url; wherever it changed something, it is refused.
+    let std = format!(
+        "{}.{}.{}",
+        std_alphabet(&h),
+        std_alphabet(&p),
+        std_alphabet(&s)
+    );
+    assert!(svc.verify(&std, NOW).is_err());
+
+    // Signed over a payload that is not base64url (or not a JSON object): the signature is
+    // good, the payload is still malformed.
+    for payload in [
+        "!!!!".to_owned(),
+        format!("{p}="),
+        enc(b"not json"),
+        enc(b"[\"https://auth.example.test\"]"),
+        enc(b"null"),
+    ] {
+        let forged = signed_segments(&svc, &h, &payload);
+        assert_eq!(
+            svc.verify(&forged, NOW),
+            Err(VerifyError::Malformed),
+            "{payload}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn header_must_be_a_json_object_we_understand() {
+    let (svc, _, _) = started(SigningAlgorithm::EdDsa).await;
+    let token = svc.sign(&claims()).unwrap().token;
+    let (_, p, _) = segments(&token);
+    let kid = active_kid(&svc);
+    let kid = kid.as_str();
+    let header = |json: String| signed_segments(&svc, &enc(json.as_bytes()), &p);
+    for bad in [
+        "not json".to_owned(),
+        String::new(),
+        "null".to_owned(),
+        "\"EdDSA\"".to_owned(),
+        // Positionally this would fill alg, kid, typ: serde accepts it for a struct, we do not.
+        format!("[\"EdDSA\",\"{kid}\",\"at+jwt\"]"),
+        format!("{{\"alg\":\"EdDSA\",\"kid\":\"{kid}\",\"typ\":\"at+jwt\""),
+        format!("{{\"alg\":\"EdDSA\",\"kid\":\"{kid}\",\"typ\":\"at+jwt\"}} trailing"),
+        // A duplicated member is ambiguous.
+        format!("{{\"alg\":\"none\",\"alg\":\"EdDSA\",\"kid\":\"{kid}\",\"typ\":\"at+jwt\"}}"),
+        // No extension is understood, so any `crit` is refused (RFC 7515 §4.1.11).
+        format!("{{\"alg\":\"EdDSA\",\"kid\":\"{kid}\",\"typ\":\"at+jwt\",\"crit\":[\"exp\"]}}"),
+        format!("{{\"alg\":\"EdDSA\",\"kid\":\"{kid}\",\"typ\":\"at+jwt\",\"crit\":null}}"),
+        format!(
+            "{{\"alg\":\"EdDSA\",\"kid\":\"{kid}\",\"typ\":\"at+jwt\",\"b64\":false,\"crit\":[\"b64\"]}}"
+        ),
+        // No alg, an alg that is not a string, unknown algorithm names.
+        format!("{{\"kid\":\"{kid}\",\"typ\":\"at+jwt\"}}"),
+        format!("{{\"alg\":null,\"kid\":\"{kid}\",\"typ\":\"at+jwt\"}}"),
+        format!("{{\"alg\":1,\"kid\":\"{kid}\",\"typ\":\"at+jwt\"}}"),
+        format!("{{\"alg\":\"eddsa\",\"kid\":\"{kid}\",\"typ\":\"at+jwt\"}}"),
+        format!("{{\"alg\":\"Ed25519\",\"kid\":\"{kid}\",\"typ\":\"at+jwt\"}}"),
+        format!("{{\"alg\":\"NONE\",\"kid\":\"{kid}\",\"typ\":\"at+jwt\"}}"),
+        // A kid or typ that is not a string.
+        "{\"alg\":\"EdDSA\",\"kid\":7,\"typ\":\"at+jwt\"}".to_owned(),
+        format!("{{\"alg\":\"EdDSA\",\"kid\":\"{kid}\",\"typ\":[\"at+jwt\"]}}"),
+        // Longer than the header buffer.
+        format!(
+            "{{\"alg\":\"EdDSA\",\"kid\":\"{kid}\",\"typ\":\"at+jwt\",\"x\":\"{}\"}}",
+            "x".repeat(600)
+        ),
+    ] {
+        assert_eq!(
+            svc.verify(&header(bad.clone()), NOW),
+            Err(VerifyError::Malformed),
+            "{bad}"
+        );
+    }
+    // A known algorithm that is not the key's is a forgery attempt, whatever the signature.
+    let es = header(format!(
+        "{{\"alg\":\"ES256\",\"kid\":\"{kid}\",\"typ\":\"at+jwt\"}}"
+    ));
+    assert_eq!(svc.verify(&es, NOW), Err(VerifyError::BadSignature));
+
+    // Member order, whitespace, unknown members and JSON escapes do not matter.
+    for good in [
+        format!("{{\"kid\":\"{kid}\",\"typ\":\"at+jwt\",\"alg\":\"EdDSA\"}}"),
+        format!(" {{ \"alg\" : \"EdDSA\" , \"kid\" : \"{kid}\" , \"typ\" : \"at+jwt\" }} "),
+        format!("{{\"alg\":\"EdDSA\",\"kid\":\"{kid}\",\"typ\":\"at+jwt\",\"cty\":\"x\"}}"),
+        format!("{{\"alg\":\"Ed\\u0044SA\",\"kid\":\"{kid}\",\"typ\":\"application\\/at+jwt\"}}"),
+    ] {
+        assert_eq!(
+            svc.verify(&header(good.clone()), NOW),
+            Ok(claims()),
+            "{good}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn signatures_of_the_wrong_size_are_bad_signatures() {
+    for alg in SigningAlgorithm::ALL {
+        let (svc, _, _) = started(alg).await;
+        let token = svc.sign(&claims()).unwrap().token;
+        let (h, p, s) = segments(&token);
+        let sig = b64(&s);
+        for bad in [
+            enc(&sig[..sig.len() - 1]),
+            enc(&[sig.as_slice(), &[0]].concat()),
+            enc(&[0u8; 600]),
+            enc(&[0u8; 1]),
+        ] {
+            assert_eq!(
+                svc.verify(&format!("{h}.{p}.{bad}"), NOW),
+                Err(VerifyError::BadSignature),
+                "{alg}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn tokens_longer_than_the_cap_are_refused_before_any_work() {
+    let (svc, _, _) = started(SigningAlgorithm::Es256).await;
+    let sized = |scope_len: usize| {
+        let mut c = claims();
+        c.scope = "s".repeat(scope_len);
+        (svc.sign(&c).unwrap().token, c)
+    };
+    // The longest genuine token within the cap verifies; one byte-ish longer does not, although
+    // it is signed by our key.
+    let mut n = 5000;
+    while sized(n + 1).0.len() <= crate::jws::MAX_TOKEN_LEN {
+        n += 1;
+    }
+    let (fits, c) = sized(n);
+    assert!(fits.len() <= crate::jws::MAX_TOKEN_LEN && fits.len() > crate::jws::MAX_TOKEN_LEN - 4);
+    assert_eq!(svc.verify(&fits, NOW), Ok(c));
+    let (over, _) = sized(n + 1);
+    assert!(over.len() > crate::jws::MAX_TOKEN_LEN);
+    assert_eq!(svc.verify(&over, NOW), Err(VerifyError::Malformed));
+
+    // Megabytes of garbage, with and without dots.
+    for huge in [
+        "A".repeat(4 << 20),
+        ".".repeat(1 << 20),
+        format!("{}.{}.", "a".repeat(1 << 20), "b"),
+    ] {
+        assert_eq!(svc.verify(&huge, NOW), Err(VerifyError::Malformed));
+    }
 }
