@@ -8,8 +8,14 @@ use crate::random;
 /// Prefix of generated client ids, so they are recognizable in logs and support requests.
 const CLIENT_ID_PREFIX: &str = "cl_";
 
-/// Implements `IdSource`. Every id carries 122–128 random bits, so ids are unguessable and
-/// collisions are not a practical concern.
+/// Implements `IdSource`. User and client ids carry 122–128 random bits. Session ids and jtis
+/// are *time-ordered*: a 48-bit millisecond timestamp followed by 74–80 random bits (jti is a
+/// UUIDv7). Neither is a bearer secret (the signed token is), they stay unique and
+/// unguessable, and time order makes every insert land at the right edge of the session
+/// table's primary-key and jti indexes instead of on a random page: at tens of thousands of
+/// tokens per second that is the difference between rewriting a few pages per commit and
+/// rewriting one page per row (and, on a table of millions of rows, between a cached and an
+/// uncached B-tree).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RandomIds;
 
@@ -24,14 +30,30 @@ fn uuid_v4() -> uuid::Uuid {
     uuid::Builder::from_random_bytes(random::bytes()).into_uuid()
 }
 
+/// Milliseconds since the Unix epoch, as the 48 bits UUIDv7 uses.
+fn unix_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// A time-ordered (version 7) UUID: 48-bit milliseconds, then random bits.
+fn uuid_v7() -> uuid::Uuid {
+    uuid::Builder::from_unix_timestamp_millis(unix_millis(), &random::bytes::<10>()).into_uuid()
+}
+
 impl IdSource for RandomIds {
     fn session_id(&self) -> SessionId {
-        SessionId::from_bytes(random::bytes())
+        // 6 bytes of big-endian milliseconds, then 10 random bytes.
+        let mut bytes: [u8; 16] = random::bytes();
+        bytes[..6].copy_from_slice(&unix_millis().to_be_bytes()[2..]);
+        SessionId::from_bytes(bytes)
     }
 
     fn jti(&self) -> Jti {
         let mut buf = uuid::Uuid::encode_buffer();
-        let text = uuid_v4().hyphenated().encode_lower(&mut buf);
+        let text = uuid_v7().hyphenated().encode_lower(&mut buf);
         // A hyphenated UUID is 36 characters of [0-9a-f-]: always a valid jti.
         Jti::parse(text).unwrap_or_else(|e| unreachable!("UUID rejected as jti: {e}"))
     }
@@ -65,7 +87,7 @@ mod tests {
 
         let j = ids.jti();
         let parsed = uuid::Uuid::parse_str(j.as_str()).unwrap();
-        assert_eq!(parsed.get_version_num(), 4);
+        assert_eq!(parsed.get_version_num(), 7);
         assert_eq!(parsed.get_variant(), uuid::Variant::RFC4122);
         assert_eq!(j.as_str(), j.as_str().to_ascii_lowercase());
 
@@ -84,6 +106,20 @@ mod tests {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         );
+    }
+
+    #[test]
+    fn session_ids_and_jtis_are_time_ordered() {
+        let ids = RandomIds::new();
+        let (s1, j1) = (ids.session_id(), ids.jti());
+        std::thread::sleep(std::time::Duration::from_millis(3));
+        let (s2, j2) = (ids.session_id(), ids.jti());
+        assert!(s1 < s2, "{s1} !< {s2}");
+        assert!(j1 < j2, "{j1} !< {j2}");
+        // The first 12 hex digits are the current time in milliseconds.
+        let ms = u64::from_str_radix(&s2.as_str()[5..17], 16).unwrap();
+        let now = unix_millis();
+        assert!(now >= ms && now - ms < 5_000, "{ms} vs {now}");
     }
 
     #[test]
