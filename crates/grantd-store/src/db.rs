@@ -81,6 +81,55 @@ pub(crate) struct SqliteDb {
     /// in the pool (fairly, in order) instead of failing with "database is locked".
     pub writer: Pool<SqliteConn>,
     pub timeout: Duration,
+    /// Stops the background checkpointer when the last clone goes.
+    pub _checkpointer: Arc<Checkpointer>,
+}
+
+/// WAL checkpoints off the write path.
+///
+/// With SQLite's automatic checkpoints the connection whose commit crosses the threshold copies
+/// the WAL into the database file and fsyncs it *inside that commit*: every few seconds one
+/// group commit (and every token waiting on it) stalls for tens to hundreds of milliseconds.
+/// Instead the writer has `wal_autocheckpoint = 0` and this thread runs a PASSIVE checkpoint on
+/// its own connection every 200 ms: it never blocks the writer, and the WAL is restarted from
+/// the beginning once everything in it has been copied.
+pub(crate) struct Checkpointer {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Checkpointer {
+    fn start(path: &str, busy_ms: u128) -> Result<Checkpointer, Error> {
+        use diesel::{Connection, RunQueryDsl};
+        let mut conn = SqliteConnection::establish(path)
+            .map_err(|_| internal("cannot open the SQLite checkpoint connection"))?;
+        diesel::sql_query(format!("PRAGMA busy_timeout = {busy_ms}"))
+            .execute(&mut conn)
+            .map_err(|_| internal("cannot configure the SQLite checkpoint connection"))?;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::Builder::new()
+            .name("grantd-checkpoint".into())
+            .spawn(move || {
+                while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(200));
+                    if let Err(e) =
+                        diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut conn)
+                    {
+                        tracing::warn!(error = %e, "SQLite WAL checkpoint failed");
+                    }
+                }
+                // Leave a small WAL behind: a last checkpoint when the store goes away.
+                let _ = diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn);
+            })
+            .map_err(|_| internal("cannot start the SQLite checkpoint thread"))?;
+        Ok(Checkpointer { stop })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 #[derive(Clone)]
@@ -128,14 +177,13 @@ impl Db {
             }
             Target::Sqlite { path } => {
                 let busy_ms = opts.sqlite_busy_timeout.as_millis();
-                // wal_autocheckpoint: session inserts touch the same few right-edge index pages
-                // commit after commit; checkpointing every 10 000 WAL pages (≈40 MiB) instead
-                // of SQLite's 1 000 copies each hot page into the database file ten times less
-                // often. cache_size: 16 MiB for the writer keeps those pages in memory.
+                // wal_autocheckpoint = 0: checkpoints run off the write path (`Checkpointer`).
+                // cache_size: 16 MiB for the writer keeps the hot right-edge index pages of the
+                // session table in memory.
                 let writer_pragmas = format!(
                     "PRAGMA busy_timeout = {busy_ms}; PRAGMA journal_mode = WAL; \
                      PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-                     PRAGMA wal_autocheckpoint = 10000; PRAGMA cache_size = -16384;"
+                     PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -16384;"
                 );
                 // query_only: a write routed to a reader by mistake fails loudly instead of
                 // competing with the writer for the lock.
@@ -145,14 +193,18 @@ impl Db {
                 );
                 let writer = sqlite_pool(&path, writer_pragmas, 1)?;
                 let readers = sqlite_pool(&path, reader_pragmas, opts.max_connections)?;
-                let db = SqliteDb {
+                let mut db = SqliteDb {
                     readers,
                     writer,
                     timeout: opts.acquire_timeout,
+                    _checkpointer: Arc::new(Checkpointer {
+                        stop: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+                    }),
                 };
                 // The writer first: it creates the file and switches it to WAL.
                 drop(db.write().await?);
                 drop(db.read().await?);
+                db._checkpointer = Arc::new(Checkpointer::start(&path, busy_ms)?);
                 Ok(Db::Sqlite(db))
             }
         }

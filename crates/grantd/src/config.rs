@@ -53,6 +53,13 @@ impl Default for ServerSection {
 pub struct DatabaseSection {
     pub url: String,
     pub max_connections: Option<usize>,
+    /// Group commit: how long the first session row of a batch waits for others. "0ms" takes
+    /// whatever queued up while the previous batch was committing, adding no delay.
+    pub group_commit_window: String,
+    /// Group commit: the most rows written by one INSERT/commit.
+    pub group_commit_max_rows: usize,
+    /// Postgres: batches committing at once.
+    pub group_commit_inflight: usize,
 }
 
 impl Default for DatabaseSection {
@@ -60,6 +67,9 @@ impl Default for DatabaseSection {
         Self {
             url: "sqlite://grantd.db".into(),
             max_connections: None,
+            group_commit_window: "0ms".into(),
+            group_commit_max_rows: 256,
+            group_commit_inflight: 2,
         }
     }
 }
@@ -159,6 +169,9 @@ pub struct Settings {
     pub workers: usize,
     pub database_url: String,
     pub max_connections: Option<usize>,
+    pub group_commit_window: Duration,
+    pub group_commit_max_rows: usize,
+    pub group_commit_inflight: usize,
     pub policy: TokenPolicy,
     pub algorithm: SigningAlgorithm,
     pub master_key_file: Option<PathBuf>,
@@ -255,6 +268,19 @@ fn resolve(f: FileConfig) -> anyhow::Result<Settings> {
     }
     if f.database.max_connections == Some(0) {
         bail!("invalid `database.max_connections`: must be at least 1");
+    }
+    let group_commit_window = duration(
+        "database.group_commit_window",
+        &f.database.group_commit_window,
+    )?;
+    if group_commit_window > Duration::from_millis(50) {
+        bail!("invalid `database.group_commit_window`: at most 50ms (every token waits for it)");
+    }
+    if !(1..=2000).contains(&f.database.group_commit_max_rows) {
+        bail!("invalid `database.group_commit_max_rows`: between 1 and 2000");
+    }
+    if !(1..=64).contains(&f.database.group_commit_inflight) {
+        bail!("invalid `database.group_commit_inflight`: between 1 and 64");
     }
 
     let issuer = f.token.issuer.trim_end_matches('/').to_owned();
@@ -360,6 +386,9 @@ fn resolve(f: FileConfig) -> anyhow::Result<Settings> {
         workers,
         database_url: f.database.url,
         max_connections: f.database.max_connections,
+        group_commit_window,
+        group_commit_max_rows: f.database.group_commit_max_rows,
+        group_commit_inflight: f.database.group_commit_inflight,
         policy: TokenPolicy {
             issuer,
             catalog,
@@ -414,6 +443,14 @@ mod tests {
     fn defaults_without_a_file() {
         let s = load(None, &BTreeMap::new()).unwrap();
         assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(
+            (
+                s.group_commit_window,
+                s.group_commit_max_rows,
+                s.group_commit_inflight
+            ),
+            (Duration::ZERO, 256, 2)
+        );
         assert_eq!(s.database_url, "sqlite://grantd.db");
         assert_eq!(s.policy.ttl.secs(), 3600);
         assert_eq!(s.policy.issuer, "http://127.0.0.1:8080");
@@ -550,6 +587,16 @@ requires_audience = "orders"
                 "sessions.purge_every",
             ),
             ("[cache]\nttl = \"10m\"\n", &[], "cache.ttl"),
+            (
+                "[database]\ngroup_commit_window = \"1s\"\n",
+                &[],
+                "database.group_commit_window",
+            ),
+            (
+                "[database]\ngroup_commit_max_rows = 0\n",
+                &[],
+                "database.group_commit_max_rows",
+            ),
             (
                 "[[scopes]]\nname = \"admin\"\ntier = \"service\"\nlevel = 1\n",
                 &[],

@@ -60,6 +60,9 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<(Store, Vec<Strin
     if let Some(n) = settings.max_connections {
         opts.max_connections = n;
     }
+    opts.batch_window = settings.group_commit_window;
+    opts.max_batch = settings.group_commit_max_rows;
+    opts.max_inflight_batches = settings.group_commit_inflight;
     let store = Store::connect(&settings.database_url, opts)
         .await
         .map_err(|e| {
