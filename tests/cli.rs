@@ -486,11 +486,22 @@ fn session_count_and_benchmark_seeding_on_both_backends() {
     for backend in BACKENDS {
         let env = Env::new(backend);
         let (_, client_id, secret) = env.user_and_client(&[], "service", "client_secret_basic");
-        assert_eq!(env.json(&["session", "count"]), serde_json::json!({ "count": 0 }), "{backend:?}");
-        assert_eq!(env.json(&["session", "seed", "--count", "2500", "--client", &client_id]), serde_json::json!({ "seeded": 2500 }));
+        assert_eq!(
+            env.json(&["session", "count"]),
+            serde_json::json!({ "count": 0 }),
+            "{backend:?}"
+        );
+        assert_eq!(
+            env.json(&["session", "seed", "--count", "2500", "--client", &client_id]),
+            serde_json::json!({ "seeded": 2500 })
+        );
         let server = env.start();
         assert_eq!(server.token(&client_id, &secret, "").status, 200);
-        assert_eq!(env.json(&["session", "count"]), serde_json::json!({ "count": 2501 }), "{backend:?}");
+        assert_eq!(
+            env.json(&["session", "count"]),
+            serde_json::json!({ "count": 2501 }),
+            "{backend:?}"
+        );
         // Seeded rows are well-formed sessions: listing parses them.
         let rows = env.json(&["session", "list", "--client", &client_id, "--limit", "3000"]);
         assert_eq!(rows.as_array().map(Vec::len), Some(2501), "{backend:?}");

@@ -326,9 +326,13 @@ pub async fn run(command: Command, settings: Settings, json_out: bool) -> anyhow
             }
             SessionCmd::Seed { count, client } => {
                 let c = admin.show_client(&client).await?;
-                let owner = grantd_domain::UserId::parse(&c.owner_id).context("the client's owner id is not a UUID")?;
+                let owner = grantd_domain::UserId::parse(&c.owner_id)
+                    .context("the client's owner id is not a UUID")?;
                 let now = SystemClock.now();
-                let n = wired.store.seed_sessions(count, &c.id, &owner, now, now.plus_secs(86_400)).await?;
+                let n = wired
+                    .store
+                    .seed_sessions(count, &c.id, &owner, now, now.plus_secs(86_400))
+                    .await?;
                 if out.json {
                     return out.print_json(&json!({ "seeded": n }));
                 }
