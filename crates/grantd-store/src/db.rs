@@ -94,10 +94,19 @@ pub(crate) struct SqliteDb {
 /// its own connection every 200 ms: it never blocks the writer, and the WAL is restarted from
 /// the beginning once everything in it has been copied.
 pub(crate) struct Checkpointer {
-    stop: Arc<std::sync::atomic::AtomicBool>,
+    stop: std::sync::Mutex<Option<std::sync::mpsc::Sender<()>>>,
+    thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Checkpointer {
+    /// A checkpointer that does nothing (before the real one starts).
+    fn idle() -> Checkpointer {
+        Checkpointer {
+            stop: std::sync::Mutex::new(None),
+            thread: std::sync::Mutex::new(None),
+        }
+    }
+
     fn start(path: &str, busy_ms: u128) -> Result<Checkpointer, Error> {
         use diesel::{Connection, RunQueryDsl};
         let mut conn = SqliteConnection::establish(path)
@@ -105,30 +114,54 @@ impl Checkpointer {
         diesel::sql_query(format!("PRAGMA busy_timeout = {busy_ms}"))
             .execute(&mut conn)
             .map_err(|_| internal("cannot configure the SQLite checkpoint connection"))?;
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = stop.clone();
-        std::thread::Builder::new()
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
             .name("grantd-checkpoint".into())
             .spawn(move || {
-                while !flag.load(std::sync::atomic::Ordering::Relaxed) {
-                    std::thread::sleep(Duration::from_millis(200));
+                // Wakes every 200 ms, or at once when the store goes away.
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(Duration::from_millis(200))
+                {
                     if let Err(e) =
                         diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut conn)
                     {
                         tracing::warn!(error = %e, "SQLite WAL checkpoint failed");
                     }
                 }
-                // Leave a small WAL behind: a last checkpoint when the store goes away.
-                let _ = diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn);
+                // Hand the next process a database without a WAL to replay: copy everything
+                // and truncate the WAL file (the store is closing, nobody else writes).
+                if let Err(e) =
+                    diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn)
+                {
+                    tracing::warn!(error = %e, "final SQLite WAL checkpoint failed");
+                }
             })
             .map_err(|_| internal("cannot start the SQLite checkpoint thread"))?;
-        Ok(Checkpointer { stop })
+        Ok(Checkpointer {
+            stop: std::sync::Mutex::new(Some(stop)),
+            thread: std::sync::Mutex::new(Some(thread)),
+        })
+    }
+}
+
+impl Checkpointer {
+    /// Stops the thread and waits for its final checkpoint. Called when the last `Store`
+    /// clone goes, so a process that exits right after (every CLI command) leaves a
+    /// checkpointed database behind. Idempotent.
+    pub(crate) fn finish(&self) {
+        if let Ok(mut stop) = self.stop.lock() {
+            drop(stop.take());
+        }
+        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(t) = thread {
+            let _ = t.join();
+        }
     }
 }
 
 impl Drop for Checkpointer {
     fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.finish();
     }
 }
 
@@ -197,9 +230,7 @@ impl Db {
                     readers,
                     writer,
                     timeout: opts.acquire_timeout,
-                    _checkpointer: Arc::new(Checkpointer {
-                        stop: Arc::new(std::sync::atomic::AtomicBool::new(true)),
-                    }),
+                    _checkpointer: Arc::new(Checkpointer::idle()),
                 };
                 // The writer first: it creates the file and switches it to WAL.
                 drop(db.write().await?);

@@ -164,6 +164,16 @@ struct Inner {
     runtime: StoreRuntime,
 }
 
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The runtime shuts down in the background, and with it the tasks that still hold the
+        // pools; the SQLite checkpointer must not wait for that (the process may exit first).
+        if let Db::Sqlite(lite) = &self.shared.db {
+            lite._checkpointer.finish();
+        }
+    }
+}
+
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Store")

@@ -351,3 +351,49 @@ fn every_migration_has_up_and_down() {
     assert_eq!(names[0], names[1], "both backends have the same migrations");
     assert!(!names[0].is_empty());
 }
+
+/// Checkpoints run off the write path; when a store closes, its checkpointer copies the WAL
+/// into the database and truncates it, so the next process (a server after a CLI command, a
+/// benchmark after seeding) starts without a WAL to replay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_a_sqlite_store_leaves_an_empty_wal() {
+    let path = std::env::temp_dir().join(format!(
+        "grantd-wal-{}-{}.db",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ));
+    let wal = std::path::PathBuf::from(format!("{}-wal", path.display()));
+    let store = Store::connect(
+        &format!("sqlite://{}", path.display()),
+        StoreOptions::default(),
+    )
+    .await
+    .expect("connect");
+    store.migrate().await.expect("migrate");
+    let owner = user(1);
+    store.create_user(&owner).await.expect("user");
+    let client_id = ClientId::parse(&unique_client_id()).expect("id");
+    for i in 0..200 {
+        store
+            .insert_session(&session(&client_id, &owner.id, 1_000 + i))
+            .await
+            .expect("session");
+    }
+    let before = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    assert!(before > 0, "writes go to the WAL first");
+    drop(store);
+    let after = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    assert_eq!(after, 0, "WAL left behind: {after} bytes (was {before})");
+    // The rows are in the database file itself.
+    let store = Store::connect(
+        &format!("sqlite://{}", path.display()),
+        StoreOptions::default(),
+    )
+    .await
+    .expect("reconnect");
+    assert_eq!(store.count_sessions().await, Ok(200));
+    drop(store);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
