@@ -55,6 +55,9 @@ def pg_url(db):
     return urllib.parse.urlunsplit((u.scheme, u.netloc, "/" + db, u.query, u.fragment))
 
 
+EXTRA_ENV = {}
+
+
 class Scenario:
     def __init__(self, name, backend, alg, conns, seed, mode, workdir):
         self.name, self.backend, self.alg, self.conns, self.seed, self.mode = name, backend, alg, conns, seed, mode
@@ -78,6 +81,7 @@ class Scenario:
             "GRANTD_SERVER__BIND": "127.0.0.1:0",
             "GRANTD_LOG": "warn",
         })
+        self.env.update(EXTRA_ENV)
 
     def cli(self, *args):
         out = subprocess.run([BIN, "--json", *args], env=self.env, cwd=self.dir, check=True, capture_output=True, text=True)
@@ -156,7 +160,11 @@ def main():
     ap.add_argument("--quick", action="store_true", help="skip the 10M-row scenarios")
     ap.add_argument("--note", default="", help="a line saying what this run measures")
     ap.add_argument("--no-append", action="store_true")
+    ap.add_argument("--env", action="append", default=[], help="extra GRANTD_* setting for the server, K=V (repeatable)")
     args = ap.parse_args()
+    for kv in args.env:
+        k, _, v = kv.partition("=")
+        EXTRA_ENV[k] = v
     chosen = [s for s in SCENARIOS if (not args.scenario or s[0] in args.scenario) and not (args.quick and s[4])]
     rows = []
     for (name, backend, alg, conns, seed, mode) in chosen:
@@ -178,7 +186,7 @@ def main():
         "",
         f"### {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC — {machine()}",
         "",
-        f"`python3 crates/grantd-bench/bench.py {' '.join(sys.argv[1:])}` — {args.duration}s measured after {args.warmup}s warm-up, "
+        f"`python3 crates/grantd-bench/bench.py {' '.join(a for a in sys.argv[1:] if a != args.note)}` — {args.duration}s measured after {args.warmup}s warm-up, "
         f"{args.clients} clients, loadgen on the same machine (1 thread). {args.note}".rstrip(),
         "",
         "| scenario | conns | tokens/s | p50 ms | p90 ms | p99 ms | max ms | 200s | non-200 | io errors | server RSS MiB | rows = 200s |",
