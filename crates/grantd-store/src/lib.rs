@@ -148,6 +148,8 @@ pub(crate) struct Stats {
 pub(crate) struct Shared {
     pub db: Db,
     pub stats: Stats,
+    /// When the SQLite session writer last checkpointed the WAL itself (`batch.rs`).
+    pub writer_checkpoint: std::sync::Mutex<std::time::Instant>,
 }
 
 /// The store: every port, on one database. Cheap to clone (one `Arc`).
@@ -236,6 +238,7 @@ impl Store {
         let shared = Arc::new(Shared {
             db,
             stats: Stats::default(),
+            writer_checkpoint: std::sync::Mutex::new(std::time::Instant::now()),
         });
         let sessions = batch::SessionWriter::start(&runtime.handle, shared.clone(), &opts);
         tracing::debug!(?backend, "store connected");
