@@ -103,6 +103,69 @@ pub struct JwtService {
     /// Serializes reloads and rotations inside this process, so an older ring never replaces a
     /// newer one.
     reload: tokio::sync::Mutex<()>,
+    verified: VerifiedCache,
+}
+
+/// Tokens whose signature and intrinsic claims already checked out, by their exact bytes.
+///
+/// Introspection sees the same token again and again (every call of a resource server that
+/// does not cache), and an ES256 verification costs tens of microseconds, more than the rest of
+/// the request together. Checking a signature is a pure function of the token's bytes and the
+/// key, so its result is remembered together with the very key (`Arc`) that checked it: a hit
+/// counts only while that same loaded key is still published and not past `not_after`, and the
+/// time checks (`exp`, `nbf`) run on every call. Only successes are stored (a caller cannot fill
+/// it with junk; every entry is a token this service signed), and the map is bounded.
+struct VerifiedCache {
+    map: RwLock<HashMap<Box<str>, Verified>>,
+}
+
+struct Verified {
+    key: Arc<LoadedKey>,
+    claims: AccessTokenClaims,
+}
+
+/// Entries before expired ones are dropped (and, if all are live, the map is cleared).
+const VERIFIED_CACHE_ENTRIES: usize = 8192;
+
+impl VerifiedCache {
+    fn new() -> Self {
+        Self {
+            map: RwLock::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, token: &str, key: &Arc<LoadedKey>) -> Option<AccessTokenClaims> {
+        let map = self.map.read().ok()?;
+        let hit = map.get(token)?;
+        Arc::ptr_eq(&hit.key, key).then(|| hit.claims.clone())
+    }
+
+    fn put(&self, token: &str, key: &Arc<LoadedKey>, claims: &AccessTokenClaims, now: Timestamp) {
+        if Timestamp::from_secs(claims.exp) <= now {
+            return;
+        }
+        let Ok(mut map) = self.map.write() else {
+            return;
+        };
+        if map.len() >= VERIFIED_CACHE_ENTRIES {
+            map.retain(|_, v| Timestamp::from_secs(v.claims.exp) > now);
+            if map.len() >= VERIFIED_CACHE_ENTRIES {
+                map.clear();
+            }
+        }
+        map.insert(
+            token.into(),
+            Verified {
+                key: Arc::clone(key),
+                claims: claims.clone(),
+            },
+        );
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.map.read().map_or(0, |m| m.len())
+    }
 }
 
 impl fmt::Debug for JwtService {
@@ -126,6 +189,7 @@ impl JwtService {
             store,
             ring: RwLock::new(Arc::new(Ring::default())),
             reload: tokio::sync::Mutex::new(()),
+            verified: VerifiedCache::new(),
         }
     }
 
@@ -397,21 +461,28 @@ impl TokenSigner for JwtService {
         if is_past(published.not_after, now) {
             return Err(VerifyError::UnknownKey);
         }
-        let key = &published.key;
+        let loaded = &published.key;
         // The key decides the algorithm, never the token: HS256 signed with a public key as
         // the secret, or RS256 under an EC kid, is a forgery. Refused before any crypto.
-        let key = &key.material.jws;
+        let key = &loaded.material.jws;
         if header.alg != key.algorithm().as_str() {
             return Err(VerifyError::BadSignature);
         }
-        key.verify_signature(&jws)?;
-        let claims = AccessTokenClaims::from(jws.claims::<InClaims>()?);
-        if !is_access_token_type(header.typ.as_deref()) {
-            return Err(VerifyError::WrongType);
-        }
-        if claims.iss != self.config.issuer {
-            return Err(VerifyError::WrongIssuer);
-        }
+        let claims = match self.verified.get(token, loaded) {
+            Some(claims) => claims,
+            None => {
+                key.verify_signature(&jws)?;
+                let claims = AccessTokenClaims::from(jws.claims::<InClaims>()?);
+                if !is_access_token_type(header.typ.as_deref()) {
+                    return Err(VerifyError::WrongType);
+                }
+                if claims.iss != self.config.issuer {
+                    return Err(VerifyError::WrongIssuer);
+                }
+                self.verified.put(token, loaded, &claims, now);
+                claims
+            }
+        };
         // No leeway: grantd checks its own tokens with its own clock.
         if Timestamp::from_secs(claims.exp) <= now {
             return Err(VerifyError::Expired);

@@ -1027,3 +1027,47 @@ async fn tokens_longer_than_the_cap_are_refused_before_any_work() {
         assert_eq!(svc.verify(&huge, NOW), Err(VerifyError::Malformed));
     }
 }
+
+#[tokio::test]
+async fn verified_tokens_are_remembered_but_every_check_still_runs() {
+    let (svc, _, _) = started(SigningAlgorithm::Es256).await;
+    let c = claims();
+    let token = svc.sign(&c).unwrap().token;
+    let exp = Timestamp::from_secs(c.exp);
+
+    // An expired token is refused and not remembered.
+    assert_eq!(svc.verify(&token, exp), Err(VerifyError::Expired));
+    assert_eq!(svc.verified.len(), 0);
+
+    // The first success is remembered; the second call answers the same from memory.
+    assert_eq!(svc.verify(&token, NOW), Ok(c.clone()));
+    assert_eq!(svc.verified.len(), 1);
+    assert_eq!(svc.verify(&token, NOW), Ok(c.clone()));
+    assert_eq!(svc.verified.len(), 1);
+
+    // Time is checked on every call, remembered or not.
+    assert_eq!(svc.verify(&token, exp), Err(VerifyError::Expired));
+    let before_nbf = Timestamp::from_micros(Timestamp::from_secs(c.nbf).as_micros() - 1);
+    assert_eq!(
+        svc.verify(&token, before_nbf),
+        Err(VerifyError::NotYetValid)
+    );
+
+    // Any other bytes are checked in full, and failures are not remembered.
+    let (h, p, s) = {
+        let v: Vec<&str> = token.split('.').collect();
+        (v[0].to_owned(), v[1].to_owned(), v[2].to_owned())
+    };
+    let mut sig = b64(&s);
+    sig[3] ^= 0x01;
+    let forged = format!("{h}.{p}.{}", enc(&sig));
+    assert_eq!(svc.verify(&forged, NOW), Err(VerifyError::BadSignature));
+    assert_eq!(svc.verified.len(), 1);
+
+    // A remembered token whose key is no longer accepted is refused: the ring is consulted on
+    // every call. Here its key is retired by a rotation and then passes `not_after`.
+    let report = svc.rotate(NOW).await.unwrap();
+    assert_eq!(svc.verify(&token, NOW), Ok(c));
+    let later = report.retired_not_after.plus_secs(1);
+    assert_eq!(svc.verify(&token, later), Err(VerifyError::UnknownKey));
+}
