@@ -1,5 +1,6 @@
-//! A short-lived read cache for the two lookups every token request makes: the client (with
-//! its secrets) and its owner. It decorates any [`ClientStore`] + [`UserStore`].
+//! A short-lived read cache for the two lookups every token request makes, the client (with
+//! its secrets) and its owner, and for the session lookup of every introspection. It decorates
+//! any [`ClientStore`] + [`UserStore`] (+ [`SessionStore`]).
 //!
 //! Staleness is bounded by `ttl`: an entry older than that is read again. Writes made through
 //! the decorator (disable, rotate, deactivate, …) drop the affected entry at once, so in the
@@ -7,6 +8,11 @@
 //! another replica) takes effect within `ttl`. Only hits are cached — an unknown client id is
 //! always read from the store, so a caller cannot fill memory with made-up ids — and the number
 //! of entries is capped.
+//!
+//! Sessions: a revocation through the decorator (`/oauth/revoke` on this node) drops the entry
+//! at once; one made elsewhere (another replica, `grantd session purge`) shows within `ttl`,
+//! the propagation delay RFC 7009 §2.2 allows for. A revoked session is final, so only the
+//! "not revoked yet" answer can be stale.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -14,12 +20,19 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use grantd_domain::{Client, ClientId, ClientSecret, Owner, Timestamp, UserId};
-use grantd_ports::{ClientStore, StoreError, UserStore};
+use grantd_domain::{
+    Client, ClientId, ClientSecret, Jti, NewSession, Owner, SessionId, SessionRecord, Timestamp,
+    UserId,
+};
+use grantd_ports::{ClientStore, SessionFilter, SessionStore, StoreError, UserStore};
 
 /// Entries kept per map before the map is cleared (a crude but bounded eviction: a full map
 /// only happens with more live clients than this, each re-read at most once per `ttl`).
 const MAX_ENTRIES: usize = 100_000;
+
+/// The same for sessions, which are many more and short-lived: a smaller cap keeps memory
+/// bounded (~10 MB) when many distinct tokens are introspected.
+const MAX_SESSION_ENTRIES: usize = 20_000;
 
 struct Entry<T> {
     at: Instant,
@@ -32,6 +45,7 @@ pub struct Cached<S> {
     ttl: Duration,
     clients: RwLock<HashMap<ClientId, Entry<Client>>>,
     users: RwLock<HashMap<UserId, Entry<Owner>>>,
+    sessions: RwLock<HashMap<SessionId, Entry<SessionRecord>>>,
 }
 
 impl<S> fmt::Debug for Cached<S> {
@@ -50,6 +64,7 @@ impl<S> Cached<S> {
             ttl,
             clients: RwLock::new(HashMap::new()),
             users: RwLock::new(HashMap::new()),
+            sessions: RwLock::new(HashMap::new()),
         }
     }
 
@@ -80,14 +95,24 @@ impl<S> Cached<S> {
         key: K,
         value: T,
     ) {
+        self.put_capped(map, key, value, MAX_ENTRIES);
+    }
+
+    fn put_capped<K: std::hash::Hash + Eq, T>(
+        &self,
+        map: &RwLock<HashMap<K, Entry<T>>>,
+        key: K,
+        value: T,
+        max_entries: usize,
+    ) {
         if self.ttl.is_zero() {
             return;
         }
         if let Ok(mut guard) = map.write() {
-            if guard.len() >= MAX_ENTRIES {
+            if guard.len() >= max_entries {
                 let ttl = self.ttl;
                 guard.retain(|_, e| e.at.elapsed() < ttl);
-                if guard.len() >= MAX_ENTRIES {
+                if guard.len() >= max_entries {
                     guard.clear();
                 }
             }
@@ -192,6 +217,54 @@ impl<S: ClientStore + UserStore> UserStore for Cached<S> {
     }
 }
 
+#[async_trait]
+impl<S: ClientStore + UserStore + SessionStore> SessionStore for Cached<S> {
+    async fn insert_session(&self, session: &NewSession) -> Result<(), StoreError> {
+        self.inner.insert_session(session).await
+    }
+
+    async fn find_session(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        if let Some(s) = self.get(&self.sessions, id) {
+            return Ok(Some(s));
+        }
+        let found = self.inner.find_session(id).await?;
+        if let Some(s) = &found {
+            self.put_capped(&self.sessions, id.clone(), s.clone(), MAX_SESSION_ENTRIES);
+        }
+        Ok(found)
+    }
+
+    async fn find_session_by_jti(&self, jti: &Jti) -> Result<Option<SessionRecord>, StoreError> {
+        self.inner.find_session_by_jti(jti).await
+    }
+
+    async fn revoke_session(
+        &self,
+        id: &SessionId,
+        at: Timestamp,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let r = self.inner.revoke_session(id, at, reason).await;
+        Self::forget(&self.sessions, id);
+        r
+    }
+
+    async fn list_sessions(
+        &self,
+        filter: &SessionFilter,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        self.inner.list_sessions(filter).await
+    }
+
+    async fn purge_sessions(&self, before: Timestamp, batch: u32) -> Result<u64, StoreError> {
+        let r = self.inner.purge_sessions(before, batch).await;
+        if let Ok(mut guard) = self.sessions.write() {
+            guard.clear();
+        }
+        r
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
@@ -209,7 +282,9 @@ mod tests {
     struct Fake {
         client_reads: AtomicUsize,
         user_reads: AtomicUsize,
+        session_reads: AtomicUsize,
         active: Mutex<bool>,
+        revoked: Mutex<Option<Timestamp>>,
     }
 
     fn client(active: bool) -> Client {
@@ -292,6 +367,54 @@ mod tests {
         }
     }
 
+    const SESSION: &str = "sess_0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f";
+
+    fn record(revoked_at: Option<Timestamp>) -> SessionRecord {
+        SessionRecord {
+            session: NewSession {
+                id: SessionId::parse(SESSION).unwrap(),
+                user_id: UserId::parse(OWNER).unwrap(),
+                client_id: ClientId::parse("svc").unwrap(),
+                source: grantd_domain::SessionSource::Oauth,
+                jti: Jti::parse("0b7d4c1e-6f1a-4b8e-9a39-2a4c5f7d8e90").unwrap(),
+                context: grantd_domain::RequestContext::default(),
+                created_at: Timestamp::from_secs(0),
+                expires_at: Timestamp::from_secs(3600),
+            },
+            revoked_at,
+            revoke_reason: revoked_at.map(|_| "test".to_owned()),
+        }
+    }
+
+    #[async_trait]
+    impl SessionStore for Fake {
+        async fn insert_session(&self, _: &NewSession) -> Result<(), StoreError> {
+            Ok(())
+        }
+        async fn find_session(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+            self.session_reads.fetch_add(1, Ordering::SeqCst);
+            Ok((id.as_str() == SESSION).then(|| record(*self.revoked.lock().unwrap())))
+        }
+        async fn find_session_by_jti(&self, _: &Jti) -> Result<Option<SessionRecord>, StoreError> {
+            Ok(None)
+        }
+        async fn revoke_session(
+            &self,
+            _: &SessionId,
+            at: Timestamp,
+            _: &str,
+        ) -> Result<bool, StoreError> {
+            self.revoked.lock().unwrap().get_or_insert(at);
+            Ok(true)
+        }
+        async fn list_sessions(&self, _: &SessionFilter) -> Result<Vec<SessionRecord>, StoreError> {
+            Ok(vec![])
+        }
+        async fn purge_sessions(&self, _: Timestamp, _: u32) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+    }
+
     fn fake(active: bool) -> Fake {
         Fake {
             active: Mutex::new(active),
@@ -358,5 +481,51 @@ mod tests {
         c.find_client(&id).await.unwrap();
         c.find_client(&id).await.unwrap();
         assert_eq!(c.inner().client_reads.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn sessions_are_cached_and_revocation_here_shows_at_once() {
+        let c = Cached::new(fake(true), Duration::from_secs(60));
+        let id = SessionId::parse(SESSION).unwrap();
+        for _ in 0..3 {
+            let s = c.find_session(&id).await.unwrap().unwrap();
+            assert_eq!(s.revoked_at, None);
+        }
+        assert_eq!(c.inner().session_reads.load(Ordering::SeqCst), 1);
+        let unknown = SessionId::parse("sess_00000000000000000000000000000001").unwrap();
+        assert!(c.find_session(&unknown).await.unwrap().is_none());
+        assert!(c.find_session(&unknown).await.unwrap().is_none());
+        assert_eq!(c.inner().session_reads.load(Ordering::SeqCst), 3);
+
+        let at = Timestamp::from_secs(7);
+        assert!(c.revoke_session(&id, at, "test").await.unwrap());
+        let s = c.find_session(&id).await.unwrap().unwrap();
+        assert_eq!(s.revoked_at, Some(at));
+    }
+
+    #[tokio::test]
+    async fn revocation_elsewhere_shows_after_ttl_and_purge_forgets() {
+        let ttl = Duration::from_millis(200);
+        let c = Cached::new(fake(true), ttl);
+        let id = SessionId::parse(SESSION).unwrap();
+        assert_eq!(c.find_session(&id).await.unwrap().unwrap().revoked_at, None);
+        // Another replica revokes: the old answer may be served for < ttl...
+        let at = Timestamp::from_secs(9);
+        *c.inner().revoked.lock().unwrap() = Some(at);
+        assert_eq!(c.find_session(&id).await.unwrap().unwrap().revoked_at, None);
+        // ...but a purge through the cache drops every entry,
+        c.purge_sessions(Timestamp::from_secs(1), 10).await.unwrap();
+        assert_eq!(
+            c.find_session(&id).await.unwrap().unwrap().revoked_at,
+            Some(at)
+        );
+        // and without one, the ttl bounds it.
+        *c.inner().revoked.lock().unwrap() = None;
+        assert_eq!(
+            c.find_session(&id).await.unwrap().unwrap().revoked_at,
+            Some(at)
+        );
+        tokio::time::sleep(ttl + Duration::from_millis(20)).await;
+        assert_eq!(c.find_session(&id).await.unwrap().unwrap().revoked_at, None);
     }
 }

@@ -376,7 +376,7 @@ fn resolve(f: FileConfig) -> anyhow::Result<Settings> {
     let cache_ttl = duration("cache.ttl", &f.cache.ttl)?;
     if cache_ttl > Duration::from_secs(60) {
         bail!(
-            "invalid `cache.ttl`: at most 60s (it bounds how long a disabled client keeps getting tokens)"
+            "invalid `cache.ttl`: at most 60s (it bounds how long a disabled client keeps getting tokens, and how late another replica's revocation is seen)"
         );
     }
 

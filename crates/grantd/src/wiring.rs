@@ -97,13 +97,13 @@ pub async fn wire(settings: Settings) -> anyhow::Result<Wired> {
         .await
         .map_err(|e| anyhow::anyhow!("signing keys: {e}"))?;
     let secrets = Arc::new(Secrets::new(&master));
-    // Client and owner lookups (two per token request) go through a short-lived cache; see
-    // `cache.ttl` for the staleness bound.
+    // Client and owner lookups (two per token request) and the session lookup of introspection
+    // go through a short-lived cache; see `cache.ttl` for the staleness bound.
     let directory = Arc::new(Cached::new(store.clone(), settings.cache_ttl));
     let ports = Ports {
         clients: directory.clone(),
-        users: directory,
-        sessions: store_arc.clone(),
+        users: directory.clone(),
+        sessions: directory,
         signer: jwt.clone(),
         secrets,
         clock,
