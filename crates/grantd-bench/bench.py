@@ -16,6 +16,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import subprocess
@@ -43,6 +44,9 @@ SCENARIOS = [
     ("pg-es256-64-10M", "postgres", "ES256", 64, 10_000_000, "token"),
     ("sqlite-introspect-64", "sqlite", "ES256", 64, 0, "introspect"),
     ("pg-introspect-64", "postgres", "ES256", 64, 0, "introspect"),
+    # Reference, not a target: GET /healthz, no database work and no crypto. The HTTP floor
+    # of this machine (actix + loopback TCP + the load generator sharing the two cores).
+    ("http-floor-64", "sqlite", "ES256", 64, 0, "healthz"),
 ]
 
 
@@ -56,6 +60,8 @@ def pg_url(db):
 
 
 EXTRA_ENV = {}
+# Distinct tokens introspected in the introspection scenarios.
+INTROSPECT_TOKENS = 1000
 
 
 class Scenario:
@@ -79,7 +85,8 @@ class Scenario:
             "GRANTD_MASTER_KEY": MASTER_KEY,
             "GRANTD_SIGNING__ALGORITHM": alg,
             "GRANTD_SERVER__BIND": "127.0.0.1:0",
-            "GRANTD_LOG": "warn",
+            # warn, but the server's final line (group-commit stats) is wanted.
+            "GRANTD_LOG": "warn,grantd::serve=info",
         })
         self.env.update(EXTRA_ENV)
 
@@ -118,23 +125,38 @@ def run_scenario(sc, duration, warmup, n_clients):
         args = [LOADGEN, "--addr", addr, "--clients", os.path.join(sc.dir, "clients.json"), "--connections", str(sc.conns),
                 "--duration", str(duration), "--warmup", str(warmup), "--server-pid", str(server.pid), "--mode", sc.mode]
         if sc.mode == "introspect":
+            # A pool of distinct live tokens, issued round-robin over the clients: the load
+            # introspects each of them again and again, as resource servers do.
             import base64
-            import urllib.request
-            c = clients[0]
-            req = urllib.request.Request(f"http://{addr}/oauth/token", data=b"grant_type=client_credentials", method="POST")
-            req.add_header("Authorization", "Basic " + base64.b64encode(f"{c['client_id']}:{c['client_secret']}".encode()).decode())
-            req.add_header("Content-Type", "application/x-www-form-urlencoded")
-            token = json.load(urllib.request.urlopen(req))["access_token"]
-            with open(os.path.join(sc.dir, "token"), "w") as f:
-                f.write(token)
-            args += ["--token-file", os.path.join(sc.dir, "token")]
+            import http.client
+            conn = http.client.HTTPConnection(addr)
+            tokens = []
+            for i in range(INTROSPECT_TOKENS):
+                c = clients[i % len(clients)]
+                auth = base64.b64encode(f"{c['client_id']}:{c['client_secret']}".encode()).decode()
+                conn.request("POST", "/oauth/token", body="grant_type=client_credentials",
+                             headers={"Authorization": "Basic " + auth, "Content-Type": "application/x-www-form-urlencoded"})
+                resp = conn.getresponse()
+                tokens.append(json.loads(resp.read())["access_token"])
+            conn.close()
+            with open(os.path.join(sc.dir, "tokens"), "w") as f:
+                f.write("\n".join(tokens) + "\n")
+            args += ["--token-file", os.path.join(sc.dir, "tokens")]
         before = sc.cli("session", "count")["count"]
         report = json.loads(subprocess.run(args, check=True, capture_output=True, text=True).stdout)
     finally:
         server.send_signal(signal.SIGTERM)
+        rest = server.stderr.read()
         server.wait(timeout=60)
     after = sc.cli("session", "count")["count"]
     report["new_rows"] = after - before
+    rest = re.sub(r"\x1b\[[0-9;]*m", "", rest)
+    stats = dict(kv.split("=", 1) for kv in rest.split() if kv.startswith("session_"))
+    if stats.get("session_batches", "0") != "0":
+        rows_per_batch = int(stats["session_rows"]) / int(stats["session_batches"])
+        report["rows_per_commit"] = rows_per_batch
+        print(f"  group commit: {stats['session_rows']} rows in {stats['session_batches']} commits "
+              f"({rows_per_batch:.1f} rows per commit)", file=sys.stderr)
     return report
 
 
@@ -175,7 +197,7 @@ def main():
         finally:
             sc.cleanup()
         non200 = {k: v for k, v in r["status"].items() if k != "200"}
-        rows_ok = "n/a" if mode == "introspect" else ("yes" if r["new_rows"] == r["ok_all"] else f"NO ({r['new_rows']} rows, {r['ok_all']} 200s)")
+        rows_ok = "n/a" if mode in ("introspect", "healthz") else ("yes" if r["new_rows"] == r["ok_all"] else f"NO ({r['new_rows']} rows, {r['ok_all']} 200s)")
         rss = r.get("server_rss_peak_kib") or 0
         line = (f"| {name} | {conns} | {r['per_second']:,.0f} | {r['latency_ms']['p50']:.2f} | {r['latency_ms']['p90']:.2f} | "
                 f"{r['latency_ms']['p99']:.2f} | {r['latency_ms']['max']:.1f} | {r['ok']:,} | {json.dumps(non200) if non200 else '0'} "

@@ -27,13 +27,14 @@ struct Args {
     /// Server address (IP:PORT).
     #[arg(long)]
     addr: SocketAddr,
-    /// "token" (POST /oauth/token) or "introspect" (POST /oauth/introspect).
+    /// "token" (POST /oauth/token), "introspect" (POST /oauth/introspect), or "healthz"
+    /// (GET /healthz: the HTTP floor of this machine, server and load generator included).
     #[arg(long, default_value = "token")]
     mode: String,
     /// JSON file: [{"client_id": "...", "client_secret": "..."}, ...]
     #[arg(long)]
     clients: PathBuf,
-    /// For --mode introspect: a file holding the access token to introspect.
+    /// For --mode introspect: a file holding the access tokens to introspect, one per line.
     #[arg(long)]
     token_file: Option<PathBuf>,
     /// Extra form parameters appended to every token request, e.g. "scope=service".
@@ -248,13 +249,37 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 .token_file
                 .as_ref()
                 .context("--mode introspect needs --token-file")?;
-            let token = std::fs::read_to_string(path)?.trim().to_owned();
-            let body = format!("token={}", pct_encode(&token));
-            clients
+            // One token per line; request i introspects token i (mod n) as client i (mod m).
+            let tokens: Vec<String> = std::fs::read_to_string(path)?
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect();
+            if tokens.is_empty() {
+                bail!("{} holds no token", path.display());
+            }
+            tokens
                 .iter()
-                .map(|c| build_request(args.addr, "/oauth/introspect", c, &body))
+                .enumerate()
+                .map(|(i, token)| {
+                    let body = format!("token={}", pct_encode(token));
+                    build_request(
+                        args.addr,
+                        "/oauth/introspect",
+                        &clients[i % clients.len()],
+                        &body,
+                    )
+                })
                 .collect()
         }
+        "healthz" => vec![
+            format!(
+                "GET /healthz HTTP/1.1\r\nHost: {}\r\nUser-Agent: grantd-loadgen\r\n\r\n",
+                args.addr
+            )
+            .into_bytes(),
+        ],
         other => bail!("unknown --mode {other}"),
     };
     let requests = Arc::new(requests);
