@@ -205,10 +205,18 @@ impl ApiState {
 }
 
 /// Registers every route, the 405 answers for wrong methods and a JSON 404 for unknown paths.
+///
+/// One resource per path: a resource with several paths is matched with a regular expression
+/// on every request (actix-router), a single static path by plain comparison.
 pub fn configure(cfg: &mut ServiceConfig, state: ApiState) {
     cfg.app_data(Data::new(state))
         .service(
-            web::resource([TOKEN_PATH, LEGACY_TOKEN_PATH])
+            web::resource(TOKEN_PATH)
+                .route(web::post().to(handlers::token))
+                .default_service(web::to(handlers::post_only)),
+        )
+        .service(
+            web::resource(LEGACY_TOKEN_PATH)
                 .route(web::post().to(handlers::token))
                 .default_service(web::to(handlers::post_only)),
         )
