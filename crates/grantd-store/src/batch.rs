@@ -19,6 +19,10 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use diesel::QueryResult;
+use diesel::pg::Pg;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::sql_types::{Array, Nullable, Text, Timestamp};
 use grantd_ports::StoreError;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
@@ -200,20 +204,18 @@ async fn flush(shared: &Shared, batch: Vec<Pending>) {
     }
 }
 
-/// One statement: `INSERT INTO sessions (...) VALUES (...), (...), ...`.
+/// One statement per batch.
 ///
-/// Written per backend, the one exception to "each query once": diesel implements SQLite's
-/// multi-row INSERT only for synchronous connections, so on SQLite it runs on the writer's
-/// underlying connection in the blocking pool.
+/// Written per backend, the one exception to "each query once". Postgres: `INSERT … SELECT *
+/// FROM unnest($1, …, $13)` ([`PgBatch`]). SQLite: `INSERT INTO sessions (…) VALUES (…), (…)`;
+/// diesel implements SQLite's multi-row INSERT only for synchronous connections, so it runs on
+/// the writer's underlying connection in the blocking pool.
 async fn insert(db: &Db, rows: Arc<Vec<SessionRow>>) -> Result<(), Error> {
     match db {
         Db::Pg(pg) => {
+            let batch = PgBatch::from_rows(&rows);
             let mut conn = pg.get().await?;
-            diesel_async::RunQueryDsl::execute(
-                diesel::insert_into(sessions::table).values(&*rows),
-                &mut *conn,
-            )
-            .await?;
+            diesel_async::RunQueryDsl::execute(batch, &mut *conn).await?;
         }
         Db::Sqlite(lite) => {
             let mut conn = lite.write().await?;
@@ -224,4 +226,141 @@ async fn insert(db: &Db, rows: Arc<Vec<SessionRow>>) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// A batch of session rows for Postgres, one array per column:
+/// `INSERT INTO sessions (…) SELECT * FROM unnest($1::text[], …, $13::text[])`.
+///
+/// A `VALUES` list is new SQL text for every row count, so Postgres parses and plans each batch
+/// from scratch (and diesel never caches it). This statement's text is the same for any batch
+/// size: it is prepared once per connection and only executed afterwards.
+#[derive(QueryId)]
+struct PgBatch {
+    id: Vec<String>,
+    user_id: Vec<String>,
+    client_id: Vec<String>,
+    source: Vec<String>,
+    jti: Vec<String>,
+    client_ip: Vec<Option<String>>,
+    user_agent: Vec<Option<String>>,
+    accept_language: Vec<Option<String>>,
+    referer: Vec<Option<String>>,
+    created_at: Vec<chrono::NaiveDateTime>,
+    expires_at: Vec<chrono::NaiveDateTime>,
+    revoked_at: Vec<Option<chrono::NaiveDateTime>>,
+    revoke_reason: Vec<Option<String>>,
+}
+
+impl PgBatch {
+    fn from_rows(rows: &[SessionRow]) -> PgBatch {
+        let col = |f: fn(&SessionRow) -> String| rows.iter().map(f).collect();
+        let opt = |f: fn(&SessionRow) -> Option<String>| rows.iter().map(f).collect();
+        PgBatch {
+            id: col(|r| r.id.clone()),
+            user_id: col(|r| r.user_id.clone()),
+            client_id: col(|r| r.client_id.clone()),
+            source: col(|r| r.source.clone()),
+            jti: col(|r| r.jti.clone()),
+            client_ip: opt(|r| r.client_ip.clone()),
+            user_agent: opt(|r| r.user_agent.clone()),
+            accept_language: opt(|r| r.accept_language.clone()),
+            referer: opt(|r| r.referer.clone()),
+            created_at: rows.iter().map(|r| r.created_at).collect(),
+            expires_at: rows.iter().map(|r| r.expires_at).collect(),
+            revoked_at: rows.iter().map(|r| r.revoked_at).collect(),
+            revoke_reason: opt(|r| r.revoke_reason.clone()),
+        }
+    }
+}
+
+impl QueryFragment<Pg> for PgBatch {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql(
+            "INSERT INTO sessions (id, user_id, client_id, source, jti, client_ip, user_agent, \
+             accept_language, referer, created_at, expires_at, revoked_at, revoke_reason) \
+             SELECT * FROM unnest(",
+        );
+        out.push_bind_param::<Array<Text>, _>(&self.id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.user_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.client_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.source)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.jti)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.client_ip)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.user_agent)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.accept_language)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.referer)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Timestamp>, _>(&self.created_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Timestamp>, _>(&self.expires_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Timestamp>>, _>(&self.revoked_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.revoke_reason)?;
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(i: u32, ip: Option<&str>) -> SessionRow {
+        let t = chrono::DateTime::from_timestamp(1_700_000_000 + i64::from(i), 0)
+            .expect("time")
+            .naive_utc();
+        SessionRow {
+            id: format!("sess_{i:032}"),
+            user_id: "u".into(),
+            client_id: "c".into(),
+            source: "oauth".into(),
+            jti: format!("jti-{i}"),
+            client_ip: ip.map(str::to_owned),
+            user_agent: None,
+            accept_language: None,
+            referer: None,
+            created_at: t,
+            expires_at: t,
+            revoked_at: None,
+            revoke_reason: None,
+        }
+    }
+
+    fn sql(rows: &[SessionRow]) -> String {
+        let batch = PgBatch::from_rows(rows);
+        let text = diesel::debug_query::<Pg, _>(&batch).to_string();
+        text.split(" -- binds:").next().expect("sql").to_owned()
+    }
+
+    /// The point of `PgBatch`: one SQL text (so one prepared statement) for every batch size,
+    /// and diesel may cache it.
+    #[test]
+    fn postgres_batches_share_one_statement() {
+        let one = sql(&[row(1, None)]);
+        let many = sql(&(0..37)
+            .map(|i| row(i, Some("192.0.2.1")))
+            .collect::<Vec<_>>());
+        assert_eq!(one, many);
+        assert_eq!(one.matches('$').count(), 13, "{one}");
+        assert!(one.contains("unnest("), "{one}");
+        const { assert!(<PgBatch as QueryId>::HAS_STATIC_QUERY_ID) };
+        let batch = PgBatch::from_rows(&[row(1, None), row(2, Some("192.0.2.1"))]);
+        assert_eq!(
+            batch.id,
+            [
+                "sess_00000000000000000000000000000001",
+                "sess_00000000000000000000000000000002"
+            ]
+        );
+        assert_eq!(batch.client_ip, [None, Some("192.0.2.1".to_owned())]);
+    }
 }
