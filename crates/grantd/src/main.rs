@@ -13,6 +13,11 @@ use clap::Parser;
 
 use crate::cli::{Cli, Command};
 
+/// mimalloc instead of glibc malloc: a token request makes a few dozen short-lived allocations
+/// on two threads, and glibc's arenas showed as ~6 % of CPU in the load profile.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
