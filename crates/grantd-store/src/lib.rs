@@ -98,6 +98,9 @@ pub struct StoreOptions {
     pub max_inflight_batches: usize,
     /// Worker threads of the store's own runtime.
     pub runtime_threads: usize,
+    /// SQLite: how often the session writer checkpoints the WAL itself between two batches so
+    /// that the WAL rewinds under steady load (see `batch.rs`). Zero: after every batch.
+    pub sqlite_writer_checkpoint_every: Duration,
 }
 
 impl Default for StoreOptions {
@@ -110,6 +113,7 @@ impl Default for StoreOptions {
             max_batch: 256,
             max_inflight_batches: 2,
             runtime_threads: 2,
+            sqlite_writer_checkpoint_every: Duration::from_secs(1),
         }
     }
 }
@@ -148,8 +152,10 @@ pub(crate) struct Stats {
 pub(crate) struct Shared {
     pub db: Db,
     pub stats: Stats,
-    /// When the SQLite session writer last checkpointed the WAL itself (`batch.rs`).
+    /// When the SQLite session writer last checkpointed the WAL itself, and how often it does
+    /// (`batch.rs`).
     pub writer_checkpoint: std::sync::Mutex<std::time::Instant>,
+    pub writer_checkpoint_every: Duration,
 }
 
 /// The store: every port, on one database. Cheap to clone (one `Arc`).
@@ -239,6 +245,7 @@ impl Store {
             db,
             stats: Stats::default(),
             writer_checkpoint: std::sync::Mutex::new(std::time::Instant::now()),
+            writer_checkpoint_every: opts.sqlite_writer_checkpoint_every,
         });
         let sessions = batch::SessionWriter::start(&runtime.handle, shared.clone(), &opts);
         tracing::debug!(?backend, "store connected");
