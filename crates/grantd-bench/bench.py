@@ -60,6 +60,9 @@ def pg_url(db):
 
 
 EXTRA_ENV = {}
+# --no-vacuum: run right after the 10 M-row bulk load on Postgres (autovacuum and the
+# checkpoint still catching up), to show what that costs.
+NO_VACUUM = False
 # Distinct tokens introspected in the introspection scenarios.
 INTROSPECT_TOKENS = 1000
 
@@ -112,7 +115,7 @@ def run_scenario(sc, duration, warmup, n_clients):
         t = time.time()
         sc.cli("session", "seed", "--count", str(sc.seed), "--client", clients[0]["client_id"])
         print(f"  seeded {sc.seed} sessions in {time.time() - t:.0f}s", file=sys.stderr)
-        if sc.backend == "postgres":
+        if sc.backend == "postgres" and not NO_VACUUM:
             # The steady state of a table that grew over time: vacuumed, analyzed, its pages
             # flushed. Without this the run measures the bulk load's aftermath (autovacuum of
             # 10 M fresh rows, a checkpoint writing them out) instead of the server.
@@ -190,8 +193,11 @@ def main():
     ap.add_argument("--quick", action="store_true", help="skip the 10M-row scenarios")
     ap.add_argument("--note", default="", help="a line saying what this run measures")
     ap.add_argument("--no-append", action="store_true")
+    ap.add_argument("--no-vacuum", action="store_true", help="Postgres 10M scenarios: skip VACUUM (ANALYZE) + CHECKPOINT after seeding")
     ap.add_argument("--env", action="append", default=[], help="extra GRANTD_* setting for the server, K=V (repeatable)")
     args = ap.parse_args()
+    global NO_VACUUM
+    NO_VACUUM = args.no_vacuum
     for kv in args.env:
         k, _, v = kv.partition("=")
         EXTRA_ENV[k] = v
