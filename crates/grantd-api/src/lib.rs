@@ -48,6 +48,36 @@ use serde::Serialize;
 
 pub use cidr::{InvalidCidr, IpCidr};
 
+/// The request parsers, for the criterion micro-benchmarks in `grantd-bench` (not an API).
+#[doc(hidden)]
+pub mod bench_support {
+    /// Parses an `Authorization: Basic …` value as the token endpoint does; the client id and
+    /// secret lengths, or `None` if it is refused.
+    pub fn parse_basic(value: &[u8]) -> Option<(usize, usize)> {
+        crate::request::parse_basic(value)
+            .ok()
+            .map(|(id, secret)| (id.len(), secret.len()))
+    }
+
+    /// Parses a form body and reads the token endpoint's parameters from it, as the handler
+    /// does; `None` if it is refused.
+    pub fn parse_token_form(body: &[u8]) -> Option<usize> {
+        let form = crate::form::Form::parse(body).ok()?;
+        let mut n = 0;
+        for name in [
+            "grant_type",
+            "client_id",
+            "client_secret",
+            "scope",
+            "audience",
+            "plugin_id",
+        ] {
+            n += usize::from(form.single(name).ok()?.is_some());
+        }
+        Some(n + form.all("resource").len())
+    }
+}
+
 /// The token endpoint.
 pub const TOKEN_PATH: &str = "/oauth/token";
 /// The token endpoint under the path of the system grantd replaces.

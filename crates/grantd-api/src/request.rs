@@ -125,7 +125,7 @@ pub(crate) fn authorization_used(req: &HttpRequest) -> bool {
 /// `Authorization: Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 §2.3.1): split
 /// at the first colon of the decoded bytes, then form-url-decode each side, so `+`, `%` and `:`
 /// in a secret survive.
-fn parse_basic(value: &[u8]) -> Result<(String, String), ApiError> {
+pub(crate) fn parse_basic(value: &[u8]) -> Result<(String, String), ApiError> {
     let value = std::str::from_utf8(value)
         .map_err(|_| ApiError::ClientAuth("Authorization header is not text"))?;
     let (scheme, token) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));

@@ -189,14 +189,62 @@ fn bench_signing(c: &mut Criterion) {
         g.bench_function(format!("encode+sign {alg}"), |b| {
             b.iter(|| svc.sign(black_box(&cl)).is_ok())
         });
-        let token = svc.sign(&cl).expect("sign").token;
+        // Verification proper: distinct tokens, more of them than the verified-token cache
+        // keeps, so every call checks a signature and decodes the claims.
+        let tokens: Vec<String> = (0..20_000u32)
+            .map(|i| {
+                let mut c = cl.clone();
+                c.jti = format!("{}-{i}", cl.jti);
+                svc.sign(&c).expect("sign").token
+            })
+            .collect();
         let now = Timestamp::from_secs(1_800_000_100);
+        let mut i = 0;
         g.bench_function(format!("verify+decode {alg}"), |b| {
-            b.iter(|| svc.verify(black_box(&token), now).is_ok())
+            b.iter(|| {
+                i = (i + 1) % tokens.len();
+                svc.verify(black_box(&tokens[i]), now).is_ok()
+            })
+        });
+        // The same token again (what introspection mostly sees): answered by the cache.
+        let token = &tokens[0];
+        let _ = svc.verify(token, now);
+        g.bench_function(format!("verify remembered {alg}"), |b| {
+            b.iter(|| svc.verify(black_box(token), now).is_ok())
         });
     }
     g.finish();
 }
 
-criterion_group!(benches, bench_authorization, bench_signing);
+fn bench_request_parsing(c: &mut Criterion) {
+    use grantd_api::bench_support::{parse_basic, parse_token_form};
+    let mut g = c.benchmark_group("request");
+    // A generated client id and 256-bit secret, form-encoded then base64, as clients send them.
+    let basic = b"Basic Y2xfM2Y5YTJiNGM1ZDZlN2Y4MDkxYTJiM2M0ZDVlNmY3YTg6c2tfQWJDZEVmR2hJaktsTW5PcFFyU3RVdld4WXowMTIzNDU2Nzg5LV8=";
+    assert_eq!(
+        parse_basic(basic),
+        Some((35, 41)),
+        "the benchmark input must be accepted"
+    );
+    g.bench_function("parse Basic header", |b| {
+        b.iter(|| parse_basic(black_box(basic)))
+    });
+    let body = b"grant_type=client_credentials&scope=service%20mcp%20admin&audience=https%3A%2F%2Fapi.example.com";
+    assert_eq!(
+        parse_token_form(body),
+        Some(3),
+        "the benchmark input must be accepted"
+    );
+    g.bench_function("parse token form", |b| {
+        b.iter(|| parse_token_form(black_box(body)))
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_authorization,
+    bench_signing,
+    bench_request_parsing
+);
 criterion_main!(benches);

@@ -106,7 +106,8 @@ pub struct JwtService {
     verified: VerifiedCache,
 }
 
-/// Tokens whose signature and intrinsic claims already checked out, by their exact bytes.
+/// Tokens whose signature and intrinsic claims already checked out, by the SHA-256 of their
+/// exact bytes (so no bearer token is kept in memory past its request).
 ///
 /// Introspection sees the same token again and again (every call of a resource server that
 /// does not cache), and an ES256 verification costs tens of microseconds, more than the rest of
@@ -116,7 +117,7 @@ pub struct JwtService {
 /// time checks (`exp`, `nbf`) run on every call. Only successes are stored (a caller cannot fill
 /// it with junk; every entry is a token this service signed), and the map is bounded.
 struct VerifiedCache {
-    map: RwLock<HashMap<Box<str>, Verified>>,
+    map: RwLock<HashMap<[u8; 32], Verified>>,
 }
 
 struct Verified {
@@ -134,13 +135,26 @@ impl VerifiedCache {
         }
     }
 
-    fn get(&self, token: &str, key: &Arc<LoadedKey>) -> Option<AccessTokenClaims> {
+    fn digest(token: &str) -> [u8; 32] {
+        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(d.as_ref());
+        out
+    }
+
+    fn get(&self, digest: &[u8; 32], key: &Arc<LoadedKey>) -> Option<AccessTokenClaims> {
         let map = self.map.read().ok()?;
-        let hit = map.get(token)?;
+        let hit = map.get(digest)?;
         Arc::ptr_eq(&hit.key, key).then(|| hit.claims.clone())
     }
 
-    fn put(&self, token: &str, key: &Arc<LoadedKey>, claims: &AccessTokenClaims, now: Timestamp) {
+    fn put(
+        &self,
+        digest: [u8; 32],
+        key: &Arc<LoadedKey>,
+        claims: &AccessTokenClaims,
+        now: Timestamp,
+    ) {
         if Timestamp::from_secs(claims.exp) <= now {
             return;
         }
@@ -154,7 +168,7 @@ impl VerifiedCache {
             }
         }
         map.insert(
-            token.into(),
+            digest,
             Verified {
                 key: Arc::clone(key),
                 claims: claims.clone(),
@@ -468,7 +482,8 @@ impl TokenSigner for JwtService {
         if header.alg != key.algorithm().as_str() {
             return Err(VerifyError::BadSignature);
         }
-        let claims = match self.verified.get(token, loaded) {
+        let digest = VerifiedCache::digest(token);
+        let claims = match self.verified.get(&digest, loaded) {
             Some(claims) => claims,
             None => {
                 key.verify_signature(&jws)?;
@@ -479,7 +494,7 @@ impl TokenSigner for JwtService {
                 if claims.iss != self.config.issuer {
                     return Err(VerifyError::WrongIssuer);
                 }
-                self.verified.put(token, loaded, &claims, now);
+                self.verified.put(digest, loaded, &claims, now);
                 claims
             }
         };
