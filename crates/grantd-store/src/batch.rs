@@ -144,14 +144,8 @@ async fn writer_checkpoint(shared: &Shared) {
     let Db::Sqlite(lite) = &shared.db else {
         return;
     };
-    {
-        let Ok(mut last) = shared.writer_checkpoint.lock() else {
-            return;
-        };
-        if last.elapsed() < shared.writer_checkpoint_every {
-            return;
-        }
-        *last = std::time::Instant::now();
+    if !lite.checkpointer.writer_checkpoint_due() {
+        return;
     }
     let Ok(mut conn) = lite.write().await else {
         return;
@@ -232,46 +226,50 @@ async fn insert(db: &Db, rows: Arc<Vec<SessionRow>>) -> Result<(), Error> {
 /// A `VALUES` list is new SQL text for every row count, so Postgres parses and plans each batch
 /// from scratch (and diesel never caches it). This statement's text is the same for any batch
 /// size: it is prepared once per connection and only executed afterwards.
-#[derive(QueryId)]
-struct PgBatch {
-    id: Vec<String>,
-    user_id: Vec<String>,
-    client_id: Vec<String>,
-    source: Vec<String>,
-    jti: Vec<String>,
-    client_ip: Vec<Option<String>>,
-    user_agent: Vec<Option<String>>,
-    accept_language: Vec<Option<String>>,
-    referer: Vec<Option<String>>,
+struct PgBatch<'a> {
+    id: Vec<&'a str>,
+    user_id: Vec<&'a str>,
+    client_id: Vec<&'a str>,
+    source: Vec<&'a str>,
+    jti: Vec<&'a str>,
+    client_ip: Vec<Option<&'a str>>,
+    user_agent: Vec<Option<&'a str>>,
+    accept_language: Vec<Option<&'a str>>,
+    referer: Vec<Option<&'a str>>,
     created_at: Vec<chrono::NaiveDateTime>,
     expires_at: Vec<chrono::NaiveDateTime>,
     revoked_at: Vec<Option<chrono::NaiveDateTime>>,
-    revoke_reason: Vec<Option<String>>,
+    revoke_reason: Vec<Option<&'a str>>,
 }
 
-impl PgBatch {
-    fn from_rows(rows: &[SessionRow]) -> PgBatch {
-        let col = |f: fn(&SessionRow) -> String| rows.iter().map(f).collect();
-        let opt = |f: fn(&SessionRow) -> Option<String>| rows.iter().map(f).collect();
+/// One static id whatever the borrow: diesel-async caches the prepared statement under it.
+impl QueryId for PgBatch<'_> {
+    type QueryId = PgBatch<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<'a> PgBatch<'a> {
+    /// Column arrays borrowing the rows' strings (no copy per row).
+    fn from_rows(rows: &'a [SessionRow]) -> PgBatch<'a> {
         PgBatch {
-            id: col(|r| r.id.clone()),
-            user_id: col(|r| r.user_id.clone()),
-            client_id: col(|r| r.client_id.clone()),
-            source: col(|r| r.source.clone()),
-            jti: col(|r| r.jti.clone()),
-            client_ip: opt(|r| r.client_ip.clone()),
-            user_agent: opt(|r| r.user_agent.clone()),
-            accept_language: opt(|r| r.accept_language.clone()),
-            referer: opt(|r| r.referer.clone()),
+            id: rows.iter().map(|r| r.id.as_str()).collect(),
+            user_id: rows.iter().map(|r| r.user_id.as_str()).collect(),
+            client_id: rows.iter().map(|r| r.client_id.as_str()).collect(),
+            source: rows.iter().map(|r| r.source.as_str()).collect(),
+            jti: rows.iter().map(|r| r.jti.as_str()).collect(),
+            client_ip: rows.iter().map(|r| r.client_ip.as_deref()).collect(),
+            user_agent: rows.iter().map(|r| r.user_agent.as_deref()).collect(),
+            accept_language: rows.iter().map(|r| r.accept_language.as_deref()).collect(),
+            referer: rows.iter().map(|r| r.referer.as_deref()).collect(),
             created_at: rows.iter().map(|r| r.created_at).collect(),
             expires_at: rows.iter().map(|r| r.expires_at).collect(),
             revoked_at: rows.iter().map(|r| r.revoked_at).collect(),
-            revoke_reason: opt(|r| r.revoke_reason.clone()),
+            revoke_reason: rows.iter().map(|r| r.revoke_reason.as_deref()).collect(),
         }
     }
 }
 
-impl QueryFragment<Pg> for PgBatch {
+impl QueryFragment<Pg> for PgBatch<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         out.push_sql(
             "INSERT INTO sessions (id, user_id, client_id, source, jti, client_ip, user_agent, \
@@ -351,7 +349,8 @@ mod tests {
         assert_eq!(one.matches('$').count(), 13, "{one}");
         assert!(one.contains("unnest("), "{one}");
         const { assert!(<PgBatch as QueryId>::HAS_STATIC_QUERY_ID) };
-        let batch = PgBatch::from_rows(&[row(1, None), row(2, Some("192.0.2.1"))]);
+        let rows = [row(1, None), row(2, Some("192.0.2.1"))];
+        let batch = PgBatch::from_rows(&rows);
         assert_eq!(
             batch.id,
             [
@@ -359,6 +358,6 @@ mod tests {
                 "sess_00000000000000000000000000000002"
             ]
         );
-        assert_eq!(batch.client_ip, [None, Some("192.0.2.1".to_owned())]);
+        assert_eq!(batch.client_ip, [None, Some("192.0.2.1")]);
     }
 }

@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, RwLock};
+use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -36,7 +36,7 @@ const MAX_SESSION_ENTRIES: usize = 20_000;
 
 struct Entry<T> {
     at: Instant,
-    value: Arc<T>,
+    value: T,
 }
 
 /// The caching decorator.
@@ -86,7 +86,7 @@ impl<S> Cached<S> {
         }
         let guard = map.read().ok()?;
         let e = guard.get(key)?;
-        (e.at.elapsed() < self.ttl).then(|| (*e.value).clone())
+        (e.at.elapsed() < self.ttl).then(|| e.value.clone())
     }
 
     fn put<K: std::hash::Hash + Eq, T>(
@@ -120,7 +120,7 @@ impl<S> Cached<S> {
                 key,
                 Entry {
                     at: Instant::now(),
-                    value: Arc::new(value),
+                    value,
                 },
             );
         }

@@ -81,8 +81,9 @@ pub(crate) struct SqliteDb {
     /// in the pool (fairly, in order) instead of failing with "database is locked".
     pub writer: Pool<SqliteConn>,
     pub timeout: Duration,
-    /// Stops the background checkpointer when the last clone goes.
-    pub _checkpointer: Arc<Checkpointer>,
+    /// Stops the background checkpointer when the last clone goes; paces the session writer's
+    /// own checkpoints.
+    pub checkpointer: Arc<Checkpointer>,
 }
 
 /// WAL checkpoints off the write path.
@@ -96,6 +97,9 @@ pub(crate) struct SqliteDb {
 pub(crate) struct Checkpointer {
     stop: std::sync::Mutex<Option<std::sync::mpsc::Sender<()>>>,
     thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// When the session writer last checkpointed itself, and how often it does (`batch.rs`).
+    writer_last: std::sync::Mutex<std::time::Instant>,
+    writer_every: Duration,
 }
 
 impl Checkpointer {
@@ -104,10 +108,12 @@ impl Checkpointer {
         Checkpointer {
             stop: std::sync::Mutex::new(None),
             thread: std::sync::Mutex::new(None),
+            writer_last: std::sync::Mutex::new(std::time::Instant::now()),
+            writer_every: Duration::MAX,
         }
     }
 
-    fn start(path: &str, busy_ms: u128) -> Result<Checkpointer, Error> {
+    fn start(path: &str, busy_ms: u128, writer_every: Duration) -> Result<Checkpointer, Error> {
         use diesel::{Connection, RunQueryDsl};
         let mut conn = SqliteConnection::establish(path)
             .map_err(|_| internal("cannot open the SQLite checkpoint connection"))?;
@@ -140,11 +146,25 @@ impl Checkpointer {
         Ok(Checkpointer {
             stop: std::sync::Mutex::new(Some(stop)),
             thread: std::sync::Mutex::new(Some(thread)),
+            writer_last: std::sync::Mutex::new(std::time::Instant::now()),
+            writer_every,
         })
     }
 }
 
 impl Checkpointer {
+    /// Whether the session writer's own checkpoint is due; if so, the interval restarts now.
+    pub(crate) fn writer_checkpoint_due(&self) -> bool {
+        let Ok(mut last) = self.writer_last.lock() else {
+            return false;
+        };
+        if last.elapsed() < self.writer_every {
+            return false;
+        }
+        *last = std::time::Instant::now();
+        true
+    }
+
     /// Stops the thread and waits for its final checkpoint. Called when the last `Store`
     /// clone goes, so a process that exits right after (every CLI command) leaves a
     /// checkpointed database behind. Idempotent.
@@ -230,12 +250,16 @@ impl Db {
                     readers,
                     writer,
                     timeout: opts.acquire_timeout,
-                    _checkpointer: Arc::new(Checkpointer::idle()),
+                    checkpointer: Arc::new(Checkpointer::idle()),
                 };
                 // The writer first: it creates the file and switches it to WAL.
                 drop(db.write().await?);
                 drop(db.read().await?);
-                db._checkpointer = Arc::new(Checkpointer::start(&path, busy_ms)?);
+                db.checkpointer = Arc::new(Checkpointer::start(
+                    &path,
+                    busy_ms,
+                    opts.sqlite_writer_checkpoint_every,
+                )?);
                 Ok(Db::Sqlite(db))
             }
         }

@@ -152,10 +152,6 @@ pub(crate) struct Stats {
 pub(crate) struct Shared {
     pub db: Db,
     pub stats: Stats,
-    /// When the SQLite session writer last checkpointed the WAL itself, and how often it does
-    /// (`batch.rs`).
-    pub writer_checkpoint: std::sync::Mutex<std::time::Instant>,
-    pub writer_checkpoint_every: Duration,
 }
 
 /// The store: every port, on one database. Cheap to clone (one `Arc`).
@@ -177,7 +173,7 @@ impl Drop for Inner {
         // The runtime shuts down in the background, and with it the tasks that still hold the
         // pools; the SQLite checkpointer must not wait for that (the process may exit first).
         if let Db::Sqlite(lite) = &self.shared.db {
-            lite._checkpointer.finish();
+            lite.checkpointer.finish();
         }
     }
 }
@@ -244,8 +240,6 @@ impl Store {
         let shared = Arc::new(Shared {
             db,
             stats: Stats::default(),
-            writer_checkpoint: std::sync::Mutex::new(std::time::Instant::now()),
-            writer_checkpoint_every: opts.sqlite_writer_checkpoint_every,
         });
         let sessions = batch::SessionWriter::start(&runtime.handle, shared.clone(), &opts);
         tracing::debug!(?backend, "store connected");

@@ -2,6 +2,7 @@
 //! every 200 response of a load run left exactly one row) and bulk-seeding sessions (to measure
 //! the token path against a large table).
 
+use diesel::QueryDsl;
 use diesel::sql_types::{BigInt, Text, Timestamp as SqlTimestamp};
 use diesel_async::RunQueryDsl;
 use grantd_domain::{ClientId, Timestamp, UserId};
@@ -10,23 +11,24 @@ use grantd_ports::StoreError;
 use crate::Store;
 use crate::db::{Db, with_read, with_write};
 use crate::error::to_db_time;
+use crate::schema::sessions;
 
-#[derive(diesel::QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
+/// The seeding statement per backend (same binds: user, client, created, expires, rows, base).
+const PG_SEED: &str = "INSERT INTO sessions (id, user_id, client_id, source, jti, created_at, expires_at) \
+     SELECT 'sess_' || lpad(to_hex($6 + g), 12, '0') || substr(md5(random()::text), 1, 20), $1, $2, 'oauth', \
+     'seed-' || lpad(to_hex($6 + g), 12, '0') || substr(md5(random()::text), 1, 20), $3, $4 \
+     FROM generate_series(1, $5) AS g";
+const SQLITE_SEED: &str = "WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < ?5) \
+     INSERT INTO sessions (id, user_id, client_id, source, jti, created_at, expires_at) \
+     SELECT 'sess_' || printf('%012x', ?6 + i) || lower(hex(randomblob(10))), ?1, ?2, 'oauth', \
+     'seed-' || printf('%012x', ?6 + i) || lower(hex(randomblob(10))), ?3, ?4 FROM g";
 
 impl Store {
     /// How many session rows exist.
     pub async fn count_sessions(&self) -> Result<u64, StoreError> {
         self.run(|db| async move {
-            let row: Count = with_read!(&db, |c| {
-                diesel::sql_query("SELECT COUNT(*) AS n FROM sessions")
-                    .get_result(c)
-                    .await?
-            });
-            Ok(u64::try_from(row.n).unwrap_or(0))
+            let n: i64 = with_read!(&db, |c| sessions::table.count().get_result(c).await?);
+            Ok(u64::try_from(n).unwrap_or(0))
         })
         .await
     }
@@ -47,50 +49,31 @@ impl Store {
         const CHUNK: u64 = 100_000;
         let now_ms = created_at.as_micros() / 1000;
         let first_ms = now_ms - i64::try_from(count).unwrap_or(i64::MAX);
+        let created = to_db_time("created_at", created_at).map_err(StoreError::from)?;
+        let expires = to_db_time("expires_at", expires_at).map_err(StoreError::from)?;
         let mut done = 0u64;
         while done < count {
             let n = i64::try_from((count - done).min(CHUNK)).unwrap_or(i64::MAX);
             let client = client_id.as_str().to_owned();
             let user = user_id.as_str().to_owned();
-            let created = to_db_time("created_at", created_at).map_err(StoreError::from)?;
-            let expires = to_db_time("expires_at", expires_at).map_err(StoreError::from)?;
             let base = first_ms + i64::try_from(done).unwrap_or(0);
             let inserted = self
                 .run(move |db| async move {
-                    let inserted = match &db {
-                        Db::Pg(_) => with_write!(&db, |c| {
-                            diesel::sql_query(
-                                "INSERT INTO sessions (id, user_id, client_id, source, jti, created_at, expires_at) \
-                                 SELECT 'sess_' || lpad(to_hex($6 + g), 12, '0') || substr(md5(random()::text), 1, 20), $1, $2, 'oauth', \
-                                 'seed-' || lpad(to_hex($6 + g), 12, '0') || substr(md5(random()::text), 1, 20), $3, $4 \
-                                 FROM generate_series(1, $5) AS g",
-                            )
-                            .bind::<Text, _>(&user)
-                            .bind::<Text, _>(&client)
-                            .bind::<SqlTimestamp, _>(created)
-                            .bind::<SqlTimestamp, _>(expires)
-                            .bind::<BigInt, _>(n)
-                            .bind::<BigInt, _>(base)
-                            .execute(c)
-                            .await?
-                        }),
-                        Db::Sqlite(_) => with_write!(&db, |c| {
-                            diesel::sql_query(
-                                "WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < ?5) \
-                                 INSERT INTO sessions (id, user_id, client_id, source, jti, created_at, expires_at) \
-                                 SELECT 'sess_' || printf('%012x', ?6 + i) || lower(hex(randomblob(10))), ?1, ?2, 'oauth', \
-                                 'seed-' || printf('%012x', ?6 + i) || lower(hex(randomblob(10))), ?3, ?4 FROM g",
-                            )
-                            .bind::<Text, _>(&user)
-                            .bind::<Text, _>(&client)
-                            .bind::<SqlTimestamp, _>(created)
-                            .bind::<SqlTimestamp, _>(expires)
-                            .bind::<BigInt, _>(n)
-                            .bind::<BigInt, _>(base)
-                            .execute(c)
-                            .await?
-                        }),
+                    let sql = match &db {
+                        Db::Pg(_) => PG_SEED,
+                        Db::Sqlite(_) => SQLITE_SEED,
                     };
+                    let inserted = with_write!(&db, |c| {
+                        diesel::sql_query(sql)
+                            .bind::<Text, _>(&user)
+                            .bind::<Text, _>(&client)
+                            .bind::<SqlTimestamp, _>(created)
+                            .bind::<SqlTimestamp, _>(expires)
+                            .bind::<BigInt, _>(n)
+                            .bind::<BigInt, _>(base)
+                            .execute(c)
+                            .await?
+                    });
                     Ok(inserted as u64)
                 })
                 .await?;
