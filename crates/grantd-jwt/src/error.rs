@@ -33,7 +33,7 @@ pub enum KeyError {
     Crypto(String),
 
     /// There is no active key where one is needed (rotation before `init`).
-    #[error("no active signing key; run the server once (or `init`) to create the keys")]
+    #[error("no active signing key; start `grantd serve` once to create the keys")]
     NoActiveKey,
 
     /// There is no `next` key to promote.

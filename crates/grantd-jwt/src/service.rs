@@ -289,12 +289,15 @@ impl JwtService {
         }
     }
 
-    /// Deletes retired keys past their `not_after` from the store and reloads. Returns how many
-    /// were deleted.
+    /// Deletes retired keys past their `not_after` from the store and, if any went, reloads.
+    /// Returns how many were deleted. (A key past `not_after` is already unpublished by the
+    /// ring, so nothing changes when none was deleted.)
     pub async fn delete_expired(&self, now: Timestamp) -> Result<u64, KeyError> {
         let deleted = self.store.delete_expired_keys(now).await?;
-        let _guard = self.reload.lock().await;
-        self.reload_locked(now).await?;
+        if deleted > 0 {
+            let _guard = self.reload.lock().await;
+            self.reload_locked(now).await?;
+        }
         Ok(deleted)
     }
 

@@ -12,20 +12,20 @@ use grantd_api::{ApiConfig, ApiState, Readiness};
 use grantd_domain::Timestamp;
 use grantd_jwt::{JwtService, KeyError};
 use grantd_ports::KeyState;
-use grantd_ports::{Clock, SystemClock, TokenSigner};
+use grantd_ports::{Clock, SystemClock};
 use grantd_store::Store;
 
 use crate::wiring::{Wired, redact_url};
 
+/// The database half of `/readyz` (the handler checks the signer itself).
 struct Ready {
     store: Store,
-    jwt: Arc<JwtService>,
 }
 
 #[async_trait]
 impl Readiness for Ready {
     async fn ready(&self) -> bool {
-        self.jwt.ready() && self.store.ping().await.is_ok()
+        self.store.ping().await.is_ok()
     }
 }
 
@@ -38,7 +38,6 @@ pub async fn serve(wired: Wired, bind_override: Option<SocketAddr>) -> anyhow::R
         .map_err(|e| anyhow::anyhow!("invalid `server.trusted_proxies`: {e}"))?;
     let readiness = Arc::new(Ready {
         store: wired.store.clone(),
-        jwt: wired.jwt.clone(),
     });
     let state = ApiState::new(wired.token_service(), readiness, api_config);
 

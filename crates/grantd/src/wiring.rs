@@ -129,14 +129,13 @@ fn master_key(
     backend: Backend,
 ) -> anyhow::Result<(MasterKey, MasterKeySource)> {
     if let Ok(value) = std::env::var("GRANTD_MASTER_KEY") {
-        let key = MasterKey::from_base64url(value.trim())
-            .map_err(|e| anyhow::anyhow!("GRANTD_MASTER_KEY: {e}"))?;
+        // The error names its origin ("master key from GRANTD_MASTER_KEY: …").
+        let key = MasterKey::from_base64url(&value)?;
         return Ok((key, MasterKeySource::Env));
     }
     let path = match (&settings.master_key_file, backend) {
         (Some(p), Backend::Postgres) => {
-            let key = MasterKey::load_file(p)
-                .map_err(|e| anyhow::anyhow!("master key file {}: {e}", p.display()))?;
+            let key = MasterKey::load_file(p)?;
             return Ok((key, MasterKeySource::File(p.clone())));
         }
         (Some(p), Backend::Sqlite) => p.clone(),
@@ -147,8 +146,7 @@ fn master_key(
              (GRANTD_SIGNING__MASTER_KEY_FILE) at a file holding it"
         ),
     };
-    let (key, created) = MasterKey::load_or_create_file(&path)
-        .map_err(|e| anyhow::anyhow!("master key file {}: {e}", path.display()))?;
+    let (key, created) = MasterKey::load_or_create_file(&path)?;
     if created {
         tracing::info!(path = %path.display(), "created a new master key file (mode 0600): back it up with the database");
         Ok((key, MasterKeySource::Created(path)))
