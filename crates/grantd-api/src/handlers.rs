@@ -9,7 +9,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::web::{Data, Payload};
 use actix_web::{HttpRequest, HttpResponse};
-use grantd_app::TokenRequest;
+use grantd_app::{AuthenticatedClient, TokenRequest};
 use grantd_domain::{AudienceRequest, DomainError, GrantType, InvalidRequest};
 use serde::Serialize;
 
@@ -36,6 +36,12 @@ fn missing(name: &'static str) -> ApiError {
     ))
 }
 
+/// The answer of a POST endpoint: its response, or its error as RFC 6749 §5.2 JSON (with a
+/// Basic challenge on a 401 when the request used `Authorization`).
+fn answer(req: &HttpRequest, result: Result<HttpResponse, ApiError>) -> HttpResponse {
+    result.unwrap_or_else(|e| e.respond(true, authorization_used(req)))
+}
+
 fn serialize<T: Serialize>(value: &T) -> Result<Vec<u8>, ApiError> {
     serde_json::to_vec(value).map_err(|e| ApiError::Internal(format!("serializing response: {e}")))
 }
@@ -46,10 +52,7 @@ pub(crate) async fn token(
     req: HttpRequest,
     payload: Payload,
 ) -> HttpResponse {
-    match token_inner(&state, &req, payload).await {
-        Ok(resp) => resp,
-        Err(e) => e.respond(true, authorization_used(&req)),
-    }
+    answer(&req, token_inner(&state, &req, payload).await)
 }
 
 /// Order of checks: body and parameters (400/413/415), then `grant_type` (missing →
@@ -103,26 +106,22 @@ async fn token_inner(
     Ok(json(StatusCode::OK, body, true))
 }
 
-/// The parameters of introspection and revocation: `token` (required) and `token_type_hint`
-/// (checked for repeats, otherwise ignored: grantd has one token type, and RFC 7009 §2.1 / RFC
-/// 7662 §2.1 let a server ignore the hint).
-struct TokenParam<'a> {
-    token: &'a str,
-    client_id: Option<&'a str>,
-    client_secret: Option<&'a str>,
-}
-
-fn token_param<'a>(form: &'a Form<'a>) -> Result<TokenParam<'a>, ApiError> {
+/// The front half of introspection and revocation: the `token` parameter (required),
+/// `token_type_hint` (checked for repeats, otherwise ignored: grantd has one token type, and
+/// RFC 7009 §2.1 / RFC 7662 §2.1 let a server ignore the hint), then client authentication.
+async fn token_and_caller<'f>(
+    state: &ApiState,
+    req: &HttpRequest,
+    form: &'f Form<'_>,
+) -> Result<(&'f str, AuthenticatedClient), ApiError> {
     let token = form.single("token")?;
     let _hint = form.single("token_type_hint")?;
     let client_id = form.single("client_id")?;
     let client_secret = form.single("client_secret")?;
     let token = token.ok_or_else(|| missing("token"))?;
-    Ok(TokenParam {
-        token,
-        client_id,
-        client_secret,
-    })
+    let creds = credentials(req, client_id, client_secret)?;
+    let caller = state.service.authenticate(&creds).await?;
+    Ok((token, caller))
 }
 
 #[derive(Serialize)]
@@ -158,10 +157,7 @@ pub(crate) async fn introspect(
     req: HttpRequest,
     payload: Payload,
 ) -> HttpResponse {
-    match introspect_inner(&state, &req, payload).await {
-        Ok(resp) => resp,
-        Err(e) => e.respond(true, authorization_used(&req)),
-    }
+    answer(&req, introspect_inner(&state, &req, payload).await)
 }
 
 async fn introspect_inner(
@@ -171,11 +167,9 @@ async fn introspect_inner(
 ) -> Result<HttpResponse, ApiError> {
     let body = read_form_body(req, payload, state.config.body_limit).await?;
     let form = Form::parse(&body)?;
-    let p = token_param(&form)?;
-    let creds = credentials(req, p.client_id, p.client_secret)?;
-    let caller = state.service.authenticate(&creds).await?;
-    let answer = state.service.introspect(&caller, p.token).await?;
-    let Some(c) = &answer.claims else {
+    let (token, caller) = token_and_caller(state, req, &form).await?;
+    let found = state.service.introspect(&caller, token).await?;
+    let Some(c) = &found.claims else {
         return Ok(json(StatusCode::OK, INACTIVE.to_vec(), true));
     };
     let body = serialize(&ActiveToken {
@@ -204,10 +198,7 @@ pub(crate) async fn revoke(
     req: HttpRequest,
     payload: Payload,
 ) -> HttpResponse {
-    match revoke_inner(&state, &req, payload).await {
-        Ok(resp) => resp,
-        Err(e) => e.respond(true, authorization_used(&req)),
-    }
+    answer(&req, revoke_inner(&state, &req, payload).await)
 }
 
 async fn revoke_inner(
@@ -217,10 +208,8 @@ async fn revoke_inner(
 ) -> Result<HttpResponse, ApiError> {
     let body = read_form_body(req, payload, state.config.body_limit).await?;
     let form = Form::parse(&body)?;
-    let p = token_param(&form)?;
-    let creds = credentials(req, p.client_id, p.client_secret)?;
-    let caller = state.service.authenticate(&creds).await?;
-    state.service.revoke(&caller, p.token).await?;
+    let (token, caller) = token_and_caller(state, req, &form).await?;
+    state.service.revoke(&caller, token).await?;
     Ok(no_store(&mut HttpResponse::Ok()).finish())
 }
 

@@ -521,17 +521,11 @@ impl Admin {
         else {
             return Ok(unknown_client());
         };
-        let owner_id = UserId::parse(&client.owner_id).ok();
-        let owner = match &owner_id {
-            Some(id) => self
-                .ports
-                .users
-                .find_user(id)
-                .await
-                .map_err(|e| AdminError::store("loading owner", e))?,
-            None => None,
-        };
+        let owner = crate::token::load_owner(&*self.ports.users, &client)
+            .await
+            .map_err(|e| AdminError::store("loading owner", e))?;
         // `decide` ignores an owner whose id is not the client's; so do the facts.
+        let owner_id = UserId::parse(&client.owner_id).ok();
         let owner = owner.filter(|o| Some(&o.id) == owner_id.as_ref());
 
         let policy = &*self.policy;

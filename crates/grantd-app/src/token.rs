@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use grantd_domain::{
     AccessTokenClaims, AudienceRequest, AuthMethod, Client, ClientId, ClientRejection, DomainError,
-    InvalidRequest, NewSession, RequestContext, SessionId, SessionSource, SubjectMode, TokenPolicy,
-    UserId, decide,
+    InvalidRequest, NewSession, Owner, RequestContext, SessionId, SessionSource, SubjectMode,
+    TokenPolicy, UserId, decide,
 };
 use grantd_ports::{
-    ClientStore, Clock, IdSource, SecretHasher, SessionStore, TokenSigner, UserStore,
+    ClientStore, Clock, IdSource, SecretHasher, SessionStore, StoreError, TokenSigner, UserStore,
 };
 
 use crate::error::AppError;
@@ -193,15 +193,9 @@ impl TokenService {
         if let Some(p) = req.plugin_id {
             validate_plugin_id(p)?;
         }
-        let owner = match UserId::parse(&client.owner_id) {
-            Ok(id) => self
-                .ports
-                .users
-                .find_user(&id)
-                .await
-                .map_err(|e| AppError::from_store("loading owner", e))?,
-            Err(_) => None,
-        };
+        let owner = load_owner(&*self.ports.users, client)
+            .await
+            .map_err(|e| AppError::from_store("loading owner", e))?;
         let policy = &*self.policy;
         let decision = decide(policy, client, owner.as_ref(), req.scope, &req.audience);
         let grant = decision.outcome?;
@@ -331,6 +325,18 @@ impl TokenService {
             .await
             .map_err(|e| AppError::from_store("revoking session", e))?;
         Ok(())
+    }
+}
+
+/// The owner of `client` as the token endpoint loads it (and `Admin::explain`, which must decide
+/// exactly alike): `None` when the stored owner id is not a user id or names no user.
+pub(crate) async fn load_owner(
+    users: &dyn UserStore,
+    client: &Client,
+) -> Result<Option<Owner>, StoreError> {
+    match UserId::parse(&client.owner_id) {
+        Ok(id) => users.find_user(&id).await,
+        Err(_) => Ok(None),
     }
 }
 
