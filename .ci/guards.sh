@@ -5,9 +5,31 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 fail=0
+in_lockfile() { grep -qx "name = \"$1\"" Cargo.lock; }
+
 forbid() { # crate, dependency: `cargo tree -i` prints the paths from $1 to $2, if any
-  local paths
-  paths=$(cargo tree -q -p "$1" -e normal -i "$2" 2>/dev/null || true)
+  local paths err
+  # A guard that cannot run must fail: both names must exist in the lock file, or a misspelt
+  # name would pass silently (cargo tree answers "did not match" for a typo and for a crate
+  # that is simply not in $1's graph alike).
+  for name in "$1" "$2"; do
+    if ! in_lockfile "$name"; then
+      echo "layer guard broken: no package \"$name\" in Cargo.lock (misspelt?)" >&2
+      exit 2
+    fi
+  done
+  err=$(mktemp)
+  if paths=$(cargo tree -q -p "$1" -e normal -i "$2" 2>"$err"); then
+    :
+  elif grep -q "did not match any packages" "$err"; then
+    paths="" # $2 is not in $1's dependency graph: the guard holds
+  else
+    echo "layer guard broken: cargo tree -p $1 -i $2 failed:" >&2
+    cat "$err" >&2
+    rm -f "$err"
+    exit 2
+  fi
+  rm -f "$err"
   if [ -n "$paths" ]; then
     echo "layer violation: $1 depends on $2:" >&2
     echo "$paths" >&2
