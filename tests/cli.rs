@@ -688,3 +688,59 @@ fn session_list_pages_and_streams_json_lines_on_both_backends() {
         assert_eq!(out.status.code(), Some(1), "{backend:?}");
     }
 }
+
+#[test]
+fn session_list_escapes_control_and_bidi_characters_on_both_backends() {
+    use ureq::http::HeaderValue;
+    for backend in BACKENDS {
+        let env = Env::new(backend);
+        let (_, client_id, secret) = env.user_and_client(&[], "service", "client_secret_basic");
+        let server = env.start();
+        let ua = "evil\u{202e}gpj.exe\u{2066}x\u{200f}";
+        let referer = "https://r.example/\u{202a}a\u{2069}";
+        let resp = server
+            .agent
+            .post(format!("{}/oauth/token", server.base))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .header(
+                "Authorization",
+                support::basic_header(&client_id, &secret).as_str(),
+            )
+            .header(
+                "User-Agent",
+                HeaderValue::from_bytes(ua.as_bytes()).expect("ua"),
+            )
+            .header(
+                "Referer",
+                HeaderValue::from_bytes(referer.as_bytes()).expect("referer"),
+            )
+            .send("grant_type=client_credentials")
+            .expect("token request");
+        assert_eq!(resp.status().as_u16(), 200, "{backend:?}");
+
+        let out = env.cli(&["session", "list"]);
+        assert!(out.status.success(), "{backend:?}");
+        let table = String::from_utf8(out.stdout).expect("UTF-8");
+        assert!(
+            table.contains(r"evil\u{202e}gpj.exe\u{2066}x\u{200f}"),
+            "{backend:?}: {table}"
+        );
+        assert!(
+            table.contains(r"https://r.example/\u{202a}a\u{2069}"),
+            "{backend:?}: {table}"
+        );
+
+        // JSON keeps the value (a consumer decodes the very string sent), but as \u escapes:
+        // the bytes that reach a terminal hold no bidi control either.
+        let out = env.cli(&["--json", "session", "list"]);
+        let json = String::from_utf8(out.stdout).expect("UTF-8");
+        let doc: Value = serde_json::from_str(&json).expect("JSON");
+        assert_eq!(doc[0]["user_agent"], ua, "{backend:?}");
+        assert_eq!(doc[0]["referer"], referer, "{backend:?}");
+        for text in [&table, &json] {
+            for c in ['\u{202e}', '\u{2066}', '\u{200f}', '\u{202a}', '\u{2069}'] {
+                assert!(!text.contains(c), "{backend:?}: raw {c:?} printed");
+            }
+        }
+    }
+}

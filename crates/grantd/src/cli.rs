@@ -3,6 +3,7 @@
 //! CLI can never accept what the token endpoint would reject. `--json` prints exactly one JSON
 //! document on stdout; human output is aligned tables; errors are one line on stderr, exit 1.
 
+use std::borrow::Cow;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,6 +19,7 @@ use crate::config::Settings;
 use crate::wiring;
 
 mod sessions;
+mod text;
 
 pub use sessions::SessionCmd;
 
@@ -314,9 +316,8 @@ struct Output {
 
 impl Output {
     fn print_json(&self, v: &Value) -> anyhow::Result<()> {
-        let mut stdout = std::io::stdout().lock();
-        serde_json::to_writer_pretty(&mut stdout, v)?;
-        writeln!(stdout)?;
+        let text = text::json_for_terminal(serde_json::to_string_pretty(v)?);
+        writeln!(std::io::stdout().lock(), "{text}")?;
         Ok(())
     }
 
@@ -325,9 +326,14 @@ impl Output {
         Ok(())
     }
 
+    /// Aligned columns; every cell is printed through [`text::for_terminal`].
     fn table(&self, header: &[&str], rows: &[Vec<String>]) -> anyhow::Result<()> {
+        let rows: Vec<Vec<Cow<'_, str>>> = rows
+            .iter()
+            .map(|row| row.iter().map(|c| text::for_terminal(c)).collect())
+            .collect();
         let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-        for row in rows {
+        for row in &rows {
             for (w, cell) in widths.iter_mut().zip(row) {
                 *w = (*w).max(cell.chars().count());
             }
@@ -345,12 +351,8 @@ impl Output {
             line
         };
         writeln!(stdout, "{}", fmt_row(header.to_vec()))?;
-        for row in rows {
-            writeln!(
-                stdout,
-                "{}",
-                fmt_row(row.iter().map(String::as_str).collect())
-            )?;
+        for row in &rows {
+            writeln!(stdout, "{}", fmt_row(row.iter().map(|c| &**c).collect()))?;
         }
         Ok(())
     }

@@ -10,6 +10,7 @@ use grantd_domain::SessionRecord;
 use grantd_ports::{Clock, SystemClock};
 use serde_json::{Value, json};
 
+use super::text::json_for_terminal;
 use super::{Output, opt_time, parse_rfc3339, rfc3339};
 use crate::wiring::Wired;
 
@@ -141,7 +142,7 @@ async fn export(query: SessionQuery, admin: &Admin) -> anyhow::Result<()> {
     while let Some(page) = pages.next_page().await? {
         for r in &page {
             let line = serde_json::to_string(&session_json(r))?;
-            writeln!(stdout, "{line}")?;
+            writeln!(stdout, "{}", json_for_terminal(line))?;
         }
         stdout.flush()?;
     }
@@ -182,12 +183,22 @@ fn table(out: &Output, rows: &[SessionRecord]) -> anyhow::Result<()> {
                 rfc3339(s.created_at),
                 rfc3339(s.expires_at),
                 r.revoked_at.map(rfc3339).unwrap_or_default(),
+                text(&s.context.referer),
+                text(&s.context.user_agent),
             ]
         })
         .collect();
     out.table(
         &[
-            "ID", "CLIENT", "USER", "IP", "CREATED", "EXPIRES", "REVOKED",
+            "ID",
+            "CLIENT",
+            "USER",
+            "IP",
+            "CREATED",
+            "EXPIRES",
+            "REVOKED",
+            "REFERER",
+            "USER AGENT",
         ],
         &cells,
     )
