@@ -507,3 +507,240 @@ fn session_count_and_benchmark_seeding_on_both_backends() {
         assert_eq!(rows.as_array().map(Vec::len), Some(2501), "{backend:?}");
     }
 }
+
+/// Writes session rows straight into the database, for histories the token endpoint cannot
+/// make (rows that expired days ago). `rows` are (created, expires) in seconds from now.
+fn insert_sessions(env: &Env, client_id: &str, user_id: &str, rows: &[(i64, i64)]) -> Vec<String> {
+    use grantd_domain::{
+        ClientId, Jti, NewSession, RequestContext, SessionId, SessionSource, Timestamp, UserId,
+    };
+    use grantd_store::{SessionStore, Store, StoreOptions};
+    let now = Timestamp::from_micros(
+        i64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock")
+                .as_micros(),
+        )
+        .expect("micros"),
+    );
+    let rt = support::runtime();
+    let (store, ids) = rt.block_on(async {
+        let store = Store::connect(&env.db.url, StoreOptions::default())
+            .await
+            .expect("connect");
+        let mut ids = Vec::new();
+        for (i, (created, expires)) in rows.iter().enumerate() {
+            let mut bytes = [0u8; 16];
+            bytes[..8].copy_from_slice(&(now.as_micros() as u64).to_be_bytes());
+            bytes[15] = i as u8;
+            let id = SessionId::from_bytes(bytes);
+            let s = NewSession {
+                id: id.clone(),
+                user_id: UserId::parse(user_id).expect("user id"),
+                client_id: ClientId::parse(client_id).expect("client id"),
+                source: SessionSource::Oauth,
+                jti: Jti::parse(&format!("aged-{}", support::unique())).expect("jti"),
+                context: RequestContext::default(),
+                created_at: now.plus_secs(*created),
+                expires_at: now.plus_secs(*expires),
+            };
+            store.insert_session(&s).await.expect("insert");
+            ids.push(id.into_string());
+        }
+        (store, ids)
+    });
+    drop(store);
+    ids
+}
+
+fn listed_ids(v: &Value) -> Vec<String> {
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|r| r["id"].as_str().expect("id").to_owned())
+        .collect()
+}
+
+const DAY: i64 = 86_400;
+
+#[test]
+fn session_purge_keeps_the_configured_retention_on_both_backends() {
+    for backend in BACKENDS {
+        let mut env = Env::new(backend);
+        let (uid, client_id, _) = env.user_and_client(&[], "service", "client_secret_basic");
+        let ids = insert_sessions(
+            &env,
+            &client_id,
+            &uid,
+            &[
+                (-DAY - 3600, -DAY),         // expired a day ago: kept (retention 7 days)
+                (-8 * DAY - 3600, -8 * DAY), // expired 8 days ago: past retention
+                (-60, 3600),                 // live
+            ],
+        );
+        let (a_day, eight_days, live) = (&ids[0], &ids[1], &ids[2]);
+
+        // Default retention (7 days).
+        assert_eq!(
+            env.json(&["session", "purge"]),
+            serde_json::json!({ "deleted": 1 }),
+            "{backend:?}"
+        );
+        let mut left = listed_ids(&env.json(&["session", "list"]));
+        left.sort();
+        let mut want = vec![a_day.clone(), live.clone()];
+        want.sort();
+        assert_eq!(
+            left, want,
+            "{backend:?}: {eight_days} should be the one purged"
+        );
+
+        // A shorter configured retention is what the purge applies.
+        env.set("GRANTD_SESSIONS__RETENTION", "12h");
+        assert_eq!(
+            env.json(&["session", "purge"]),
+            serde_json::json!({ "deleted": 1 }),
+            "{backend:?}"
+        );
+        assert_eq!(
+            listed_ids(&env.json(&["session", "list"])),
+            std::slice::from_ref(live)
+        );
+
+        // An explicit --before is taken as given, but never reaches a live session.
+        let out = env.cli(&["session", "purge", "--before", "2999-01-01T00:00:00Z"]);
+        assert_eq!(out.status.code(), Some(1), "{backend:?}: future cut-off");
+        assert_eq!(
+            listed_ids(&env.json(&["session", "list"])),
+            std::slice::from_ref(live)
+        );
+    }
+}
+
+/// Runs `grantd session list` with `args`, following `--after` page by page; returns the ids.
+fn page_through(env: &Env, args: &[&str], limit: &str) -> Vec<String> {
+    let mut all = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut a = vec!["session", "list", "--limit", limit];
+        a.extend_from_slice(args);
+        if let Some(id) = &after {
+            a.extend(["--after", id.as_str()]);
+        }
+        let page = listed_ids(&env.json(&a));
+        let Some(last) = page.last() else {
+            return all;
+        };
+        after = Some(last.clone());
+        all.extend(page);
+    }
+}
+
+#[test]
+fn session_list_pages_and_streams_json_lines_on_both_backends() {
+    for backend in BACKENDS {
+        let env = Env::new(backend);
+        let (_, client_id, secret) = env.user_and_client(&[], "service", "client_secret_basic");
+        // 2,500 rows sharing one creation time (ties are broken by id), one issued later.
+        env.json(&["session", "seed", "--count", "2500", "--client", &client_id]);
+        {
+            let server = env.start();
+            assert_eq!(server.token(&client_id, &secret, "").status, 200);
+        }
+
+        let out = env.cli(&["session", "list", "--json-lines"]);
+        assert!(
+            out.status.success(),
+            "{backend:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).expect("UTF-8");
+        let rows: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+            .collect();
+        assert_eq!(rows.len(), 2501, "{backend:?}");
+        // Each line is exactly what `--json` prints for that row.
+        let newest = env.json(&["session", "list", "--limit", "1"]);
+        assert_eq!(rows[0], newest[0], "{backend:?}");
+        let streamed: Vec<String> = rows
+            .iter()
+            .map(|r| r["id"].as_str().expect("id").to_owned())
+            .collect();
+        let mut unique = streamed.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), 2501, "{backend:?}: every row exactly once");
+
+        // Keyset pages give the same rows in the same order, each once.
+        assert_eq!(page_through(&env, &[], "700"), streamed, "{backend:?}");
+        let by_client = page_through(&env, &["--client", &client_id], "1000");
+        assert_eq!(by_client, streamed, "{backend:?}");
+
+        // A page starting after a session that does not exist is an error, not an empty page.
+        let out = env.cli(&[
+            "session",
+            "list",
+            "--after",
+            "sess_00000000000000000000000000000000",
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{backend:?}");
+    }
+}
+
+#[test]
+fn session_list_escapes_control_and_bidi_characters_on_both_backends() {
+    use ureq::http::HeaderValue;
+    for backend in BACKENDS {
+        let env = Env::new(backend);
+        let (_, client_id, secret) = env.user_and_client(&[], "service", "client_secret_basic");
+        let server = env.start();
+        let ua = "evil\u{202e}gpj.exe\u{2066}x\u{200f}";
+        let referer = "https://r.example/\u{202a}a\u{2069}";
+        let resp = server
+            .agent
+            .post(format!("{}/oauth/token", server.base))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .header(
+                "Authorization",
+                support::basic_header(&client_id, &secret).as_str(),
+            )
+            .header(
+                "User-Agent",
+                HeaderValue::from_bytes(ua.as_bytes()).expect("ua"),
+            )
+            .header(
+                "Referer",
+                HeaderValue::from_bytes(referer.as_bytes()).expect("referer"),
+            )
+            .send("grant_type=client_credentials")
+            .expect("token request");
+        assert_eq!(resp.status().as_u16(), 200, "{backend:?}");
+
+        let out = env.cli(&["session", "list"]);
+        assert!(out.status.success(), "{backend:?}");
+        let table = String::from_utf8(out.stdout).expect("UTF-8");
+        assert!(
+            table.contains(r"evil\u{202e}gpj.exe\u{2066}x\u{200f}"),
+            "{backend:?}: {table}"
+        );
+        assert!(
+            table.contains(r"https://r.example/\u{202a}a\u{2069}"),
+            "{backend:?}: {table}"
+        );
+
+        // JSON keeps the value (a consumer decodes the very string sent), but as \u escapes:
+        // the bytes that reach a terminal hold no bidi control either.
+        let out = env.cli(&["--json", "session", "list"]);
+        let json = String::from_utf8(out.stdout).expect("UTF-8");
+        let doc: Value = serde_json::from_str(&json).expect("JSON");
+        assert_eq!(doc[0]["user_agent"], ua, "{backend:?}");
+        assert_eq!(doc[0]["referer"], referer, "{backend:?}");
+        for text in [&table, &json] {
+            for c in ['\u{202e}', '\u{2066}', '\u{200f}', '\u{202a}', '\u{2069}'] {
+                assert!(!text.contains(c), "{backend:?}: raw {c:?} printed");
+            }
+        }
+    }
+}

@@ -270,6 +270,8 @@ fn expired_sessions_are_purged_and_live_ones_kept() {
         env.set("GRANTD_TOKEN__ACCESS_TOKEN_TTL", "3600");
         let server = env.start();
         let live = token_of(&server, &id, &secret);
+        // Expired rows are kept for `sessions.retention` (7 days by default): keep none.
+        env.set("GRANTD_SESSIONS__RETENTION", "0s");
         assert_eq!(
             env.json(&["session", "purge"]),
             serde_json::json!({ "deleted": 2 }),

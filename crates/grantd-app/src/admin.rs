@@ -12,11 +12,15 @@ use std::sync::Arc;
 
 use grantd_domain::{
     AudienceRequest, AuthMethod, Client, ClientId, ClientSecret, GrantType, Owner, ScopeCatalog,
-    ScopeDef, ScopeProblem, SessionRecord, Tier, Timestamp, TokenPolicy, UserId, Verdict, decide,
+    ScopeDef, ScopeProblem, Tier, Timestamp, TokenPolicy, UserId, Verdict, decide,
 };
-use grantd_ports::{SecretError, SessionFilter, StoreError};
+use grantd_ports::{SecretError, StoreError};
 
 use crate::token::Ports;
+
+mod sessions;
+
+pub use sessions::{PurgeCutoff, SessionExport, SessionQuery};
 
 /// Why an admin operation was refused or failed. `Display` is one line, fit for the CLI's
 /// stderr; no variant ever carries a secret or a hash.
@@ -149,15 +153,6 @@ impl fmt::Debug for SecretRotated {
     }
 }
 
-/// Which sessions to list, as the operator typed it (ids not yet parsed).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SessionQuery {
-    pub client_id: Option<String>,
-    pub user_id: Option<String>,
-    /// `None` means [`Admin::DEFAULT_SESSION_LIMIT`]; at most [`Admin::MAX_SESSION_LIMIT`].
-    pub limit: Option<u32>,
-}
-
 /// The facts about one scope of an `explain` request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScopeExplanation {
@@ -211,14 +206,10 @@ pub struct Admin {
 
 const NAME_MAX_CHARS: usize = 200;
 const EMAIL_MAX_BYTES: usize = 320;
-const PURGE_BATCH: u32 = 1000;
 /// Longest piece of operator input quoted back in an error.
 const ECHO_MAX_CHARS: usize = 80;
 
 impl Admin {
-    /// Sessions listed when no limit is given.
-    pub const DEFAULT_SESSION_LIMIT: u32 = 50;
-    pub const MAX_SESSION_LIMIT: u32 = 10_000;
     /// Longest grace period for a rotated-out secret: 30 days.
     pub const MAX_GRACE_SECS: u64 = 30 * 24 * 3600;
 
@@ -428,63 +419,6 @@ impl Admin {
             secret_plaintext: generated.plaintext,
             previous_valid_until,
         })
-    }
-
-    // ---------- sessions ----------
-
-    /// Sessions, newest first.
-    pub async fn list_sessions(
-        &self,
-        query: SessionQuery,
-    ) -> Result<Vec<SessionRecord>, AdminError> {
-        let client_id = query
-            .client_id
-            .as_deref()
-            .map(parse_client_id)
-            .transpose()?;
-        let user_id = query.user_id.as_deref().map(parse_user_id).transpose()?;
-        let limit = query.limit.unwrap_or(Self::DEFAULT_SESSION_LIMIT);
-        if !(1..=Self::MAX_SESSION_LIMIT).contains(&limit) {
-            return Err(AdminError::Invalid(format!(
-                "limit must be between 1 and {}, got {limit}",
-                Self::MAX_SESSION_LIMIT
-            )));
-        }
-        let filter = SessionFilter {
-            client_id,
-            user_id,
-            limit,
-        };
-        self.ports
-            .sessions
-            .list_sessions(&filter)
-            .await
-            .map_err(|e| AdminError::store("listing sessions", e))
-    }
-
-    /// Deletes sessions that expired before `before`, in batches so no single statement holds
-    /// locks for long. `before` may not lie in the future: a session that has not expired
-    /// backs a live token, and deleting it would silently revoke that token.
-    pub async fn purge_sessions(&self, before: Timestamp) -> Result<u64, AdminError> {
-        if before > self.ports.clock.now() {
-            return Err(AdminError::Invalid(
-                "the purge cut-off must not lie in the future: only expired sessions are purged"
-                    .to_owned(),
-            ));
-        }
-        let mut total: u64 = 0;
-        loop {
-            let deleted = self
-                .ports
-                .sessions
-                .purge_sessions(before, PURGE_BATCH)
-                .await
-                .map_err(|e| AdminError::store("purging sessions", e))?;
-            total = total.saturating_add(deleted);
-            if deleted < u64::from(PURGE_BATCH) {
-                return Ok(total);
-            }
-        }
     }
 
     // ---------- explain ----------

@@ -11,7 +11,7 @@ mod token;
 
 pub use admin::{
     Admin, AdminError, ClientCreated, ExplainOutcome, Explanation, NewClientSpec, NewUserSpec,
-    ScopeExplanation, SecretRotated, SessionQuery,
+    PurgeCutoff, ScopeExplanation, SecretRotated, SessionExport, SessionQuery,
 };
 pub use error::AppError;
 pub use token::{

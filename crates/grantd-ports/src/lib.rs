@@ -103,12 +103,37 @@ pub trait UserStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
-/// Filter for listing sessions, newest first.
+/// Filter for listing sessions, newest first: by creation time, then by id, both descending
+/// (ids compare byte-wise on every backend).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SessionFilter {
     pub client_id: Option<ClientId>,
     pub user_id: Option<UserId>,
+    /// Only sessions created at or after this time.
+    pub since: Option<Timestamp>,
+    /// Only sessions created before this time.
+    pub until: Option<Timestamp>,
+    /// Only sessions that come after this position in the listing order (keyset pagination).
+    pub after: Option<SessionCursor>,
     pub limit: u32,
+}
+
+/// A position in the session listing: the last row of the previous page. A page that starts
+/// after it neither repeats nor skips a row, whatever is inserted or purged meanwhile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionCursor {
+    pub created_at: Timestamp,
+    pub id: SessionId,
+}
+
+impl SessionCursor {
+    /// The position of `record`: the next page starts with the row listed after it.
+    pub fn of(record: &SessionRecord) -> Self {
+        Self {
+            created_at: record.session.created_at,
+            id: record.session.id.clone(),
+        }
+    }
 }
 
 /// Session rows: one per issued token.
@@ -132,7 +157,7 @@ pub trait SessionStore: Send + Sync {
         reason: &str,
     ) -> Result<bool, StoreError>;
 
-    /// Newest first, at most `filter.limit` rows.
+    /// Newest first, at most `filter.limit` rows, in the order [`SessionFilter`] describes.
     async fn list_sessions(&self, filter: &SessionFilter)
     -> Result<Vec<SessionRecord>, StoreError>;
 

@@ -3,7 +3,10 @@
 
 use async_trait::async_trait;
 use diesel::sql_types::{Nullable, Text, Timestamp as SqlTimestamp};
-use diesel::{ExpressionMethods, IntoSql, OptionalExtension, QueryDsl, SelectableHelper};
+use diesel::{
+    BoolExpressionMethods, ExpressionMethods, IntoSql, OptionalExtension, QueryDsl,
+    SelectableHelper,
+};
 use diesel_async::RunQueryDsl;
 use grantd_domain::{Jti, NewSession, SessionId, SessionRecord, Timestamp};
 use grantd_ports::{SessionFilter, SessionStore, StoreError};
@@ -99,9 +102,17 @@ impl SessionStore for Store {
         }
         let client = filter.client_id.as_ref().map(|c| c.as_str().to_owned());
         let user = filter.user_id.as_ref().map(|u| u.as_str().to_owned());
+        let since = filter.since.map(|t| to_db_time("since", t)).transpose()?;
+        let until = filter.until.map(|t| to_db_time("until", t)).transpose()?;
+        let after = match &filter.after {
+            Some(a) => Some((to_db_time("after", a.created_at)?, a.id.as_str().to_owned())),
+            None => None,
+        };
         let limit = i64::from(filter.limit);
         self.run(|db| async move {
             let rows = with_read!(&db, |c| {
+                // Every filter is a prefix of one of the (created_at, id), (client_id,
+                // created_at, id) and (user_id, created_at, id) indexes, read backwards.
                 let mut query = sessions::table
                     .select(SessionRow::as_select())
                     .order_by((sessions::created_at.desc(), sessions::id.desc()))
@@ -112,6 +123,20 @@ impl SessionStore for Store {
                 }
                 if let Some(user) = &user {
                     query = query.filter(sessions::user_id.eq(user));
+                }
+                if let Some(since) = since {
+                    query = query.filter(sessions::created_at.ge(since));
+                }
+                if let Some(until) = until {
+                    query = query.filter(sessions::created_at.lt(until));
+                }
+                if let Some((at, id)) = &after {
+                    // (created_at, id) < (at, id), spelled so that both backends bound the
+                    // index scan by the first condition; the second only sieves the rows
+                    // created in the same microsecond as the cursor.
+                    query = query
+                        .filter(sessions::created_at.le(*at))
+                        .filter(sessions::created_at.lt(*at).or(sessions::id.lt(id)));
                 }
                 query.load(c).await?
             });

@@ -15,7 +15,8 @@ mod common;
 use common::*;
 use grantd_domain::{ClientId, Jti, Kid, SessionId, Timestamp, UserId};
 use grantd_ports::{
-    ClientStore, KeyState, SessionFilter, SessionStore, SigningKeyStore, StoreError, UserStore,
+    ClientStore, KeyState, SessionCursor, SessionFilter, SessionStore, SigningKeyStore, StoreError,
+    UserStore,
 };
 use grantd_store::{Backend, Store, StoreOptions};
 
@@ -50,6 +51,7 @@ contract!(
     sessions_insert_find_and_revoke,
     session_conflicts_and_invalid_input,
     sessions_list_newest_first_with_filters,
+    sessions_page_by_keyset_each_row_once,
     sessions_purge_in_batches,
     signing_keys_bootstrap_once,
     signing_keys_rotate_with_guard,
@@ -438,6 +440,7 @@ async fn sessions_list_newest_first_with_filters(backend: Backend) {
         client_id: client_id.cloned(),
         user_id: user_id.cloned(),
         limit,
+        ..Default::default()
     };
 
     let all = store
@@ -484,6 +487,101 @@ async fn sessions_list_newest_first_with_filters(backend: Backend) {
         .await
         .expect("list");
     assert_eq!(ids(top), [y.id, x.id]);
+}
+
+async fn sessions_page_by_keyset_each_row_once(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let (u1, u2) = (user(1), user(2));
+    let c1 = ClientId::parse("svc-1").expect("id");
+    let c2 = ClientId::parse("svc-2").expect("id");
+    // 40 rows over 8 creation times: 5 rows share each instant, so pages split ties.
+    let mut rows = Vec::new();
+    for i in 0..40i64 {
+        let (c, u) = if i % 3 == 0 { (&c2, &u2) } else { (&c1, &u1) };
+        let s = session(c, &u.id, i / 5);
+        store.insert_session(&s).await.expect("insert");
+        rows.push(s);
+    }
+    let newest_first = |keep: &dyn Fn(&grantd_domain::NewSession) -> bool| -> Vec<SessionId> {
+        let mut v: Vec<&grantd_domain::NewSession> = rows.iter().filter(|s| keep(s)).collect();
+        v.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+        v.into_iter().map(|s| s.id.clone()).collect()
+    };
+    let pages = |base: SessionFilter| {
+        let store = &store;
+        async move {
+            let mut seen = Vec::new();
+            let mut filter = base;
+            loop {
+                let page = store.list_sessions(&filter).await.expect("page");
+                assert!(page.len() <= filter.limit as usize);
+                let Some(last) = page.last() else {
+                    return seen;
+                };
+                filter.after = Some(SessionCursor::of(last));
+                seen.extend(page.into_iter().map(|r| r.session.id));
+            }
+        }
+    };
+    for limit in [1, 3, 5, 7, 40, 100] {
+        let all = pages(SessionFilter {
+            limit,
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(all, newest_first(&|_| true), "page size {limit}");
+        let by_client = pages(SessionFilter {
+            client_id: Some(c1.clone()),
+            limit,
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(by_client, newest_first(&|s| s.client_id == c1), "{limit}");
+        let by_user = pages(SessionFilter {
+            user_id: Some(u2.id.clone()),
+            limit,
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(by_user, newest_first(&|s| s.user_id == u2.id), "{limit}");
+    }
+
+    // since is inclusive, until exclusive; both combine with paging.
+    let window = pages(SessionFilter {
+        since: Some(at(2)),
+        until: Some(at(5)),
+        limit: 4,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        window,
+        newest_first(&|s| s.created_at >= at(2) && s.created_at < at(5))
+    );
+    assert_eq!(window.len(), 15);
+
+    // A cursor whose row is gone (purged) still places the page.
+    let all = newest_first(&|_| true);
+    let gone = SessionCursor {
+        created_at: at(3),
+        id: SessionId::parse("sess_ffffffffffffffffffffffffffffffff").expect("id"),
+    };
+    let after_gone = store
+        .list_sessions(&SessionFilter {
+            after: Some(gone),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    let want: Vec<SessionId> = rows
+        .iter()
+        .filter(|s| s.created_at <= at(3))
+        .map(|s| s.id.clone())
+        .collect::<Vec<_>>();
+    let got: Vec<SessionId> = after_gone.into_iter().map(|r| r.session.id).collect();
+    assert_eq!(got.len(), want.len());
+    assert_eq!(got, all[all.len() - want.len()..]);
 }
 
 async fn sessions_purge_in_batches(backend: Backend) {

@@ -3,19 +3,25 @@
 //! CLI can never accept what the token endpoint would reject. `--json` prints exactly one JSON
 //! document on stdout; human output is aligned tables; errors are one line on stderr, exit 1.
 
+use std::borrow::Cow;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use grantd_app::{ExplainOutcome, Explanation, NewClientSpec, NewUserSpec, SessionQuery};
-use grantd_domain::{AuthMethod, Client, GrantType, Owner, SessionRecord, Timestamp};
+use grantd_app::{ExplainOutcome, Explanation, NewClientSpec, NewUserSpec};
+use grantd_domain::{AuthMethod, Client, GrantType, Owner, Timestamp};
 use grantd_ports::{Clock, SystemClock};
 use serde_json::{Value, json};
 
 use crate::config::Settings;
 use crate::wiring;
+
+mod sessions;
+mod text;
+
+pub use sessions::SessionCmd;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -138,34 +144,6 @@ pub enum KeyCmd {
     List,
     /// next → active, active → retired, and a new next.
     Rotate,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum SessionCmd {
-    /// Newest first.
-    List {
-        #[arg(long)]
-        client: Option<String>,
-        #[arg(long)]
-        user: Option<String>,
-        #[arg(long, default_value_t = 50)]
-        limit: u32,
-    },
-    /// Delete sessions that expired before --before (default: now).
-    Purge {
-        #[arg(long, value_name = "RFC3339")]
-        before: Option<String>,
-    },
-    /// How many session rows exist.
-    Count,
-    /// Benchmark support: insert --count synthetic live sessions for a client.
-    #[command(hide = true)]
-    Seed {
-        #[arg(long)]
-        count: u64,
-        #[arg(long)]
-        client: String,
-    },
 }
 
 pub async fn run(command: Command, settings: Settings, json_out: bool) -> anyhow::Result<()> {
@@ -291,54 +269,7 @@ pub async fn run(command: Command, settings: Settings, json_out: bool) -> anyhow
                 out.line("running servers pick this up within signing.refresh_every")
             }
         },
-        Command::Session(cmd) => match cmd {
-            SessionCmd::List {
-                client,
-                user,
-                limit,
-            } => {
-                let rows = admin
-                    .list_sessions(SessionQuery {
-                        client_id: client,
-                        user_id: user,
-                        limit: Some(limit),
-                    })
-                    .await?;
-                out.sessions(&rows)
-            }
-            SessionCmd::Purge { before } => {
-                let before = match before {
-                    Some(s) => parse_rfc3339(&s)?,
-                    None => SystemClock.now(),
-                };
-                let deleted = admin.purge_sessions(before).await?;
-                if out.json {
-                    return out.print_json(&json!({ "deleted": deleted }));
-                }
-                out.line(&format!("deleted {deleted} sessions"))
-            }
-            SessionCmd::Count => {
-                let n = wired.store.count_sessions().await?;
-                if out.json {
-                    return out.print_json(&json!({ "count": n }));
-                }
-                out.line(&n.to_string())
-            }
-            SessionCmd::Seed { count, client } => {
-                let c = admin.show_client(&client).await?;
-                let owner = grantd_domain::UserId::parse(&c.owner_id)
-                    .context("the client's owner id is not a UUID")?;
-                let now = SystemClock.now();
-                let n = wired
-                    .store
-                    .seed_sessions(count, &c.id, &owner, now, now.plus_secs(86_400))
-                    .await?;
-                if out.json {
-                    return out.print_json(&json!({ "seeded": n }));
-                }
-                out.line(&format!("seeded {n} sessions"))
-            }
-        },
+        Command::Session(cmd) => sessions::run(cmd, &wired, &admin, &out).await,
         Command::Explain {
             client,
             scope,
@@ -369,9 +300,9 @@ pub fn rfc3339(t: Timestamp) -> String {
         .unwrap_or_else(|| t.as_secs().to_string())
 }
 
-fn parse_rfc3339(s: &str) -> anyhow::Result<Timestamp> {
+fn parse_rfc3339(flag: &str, s: &str) -> anyhow::Result<Timestamp> {
     let d = chrono::DateTime::parse_from_rfc3339(s)
-        .with_context(|| format!("--before: {s:?} is not an RFC 3339 time"))?;
+        .with_context(|| format!("{flag}: {s:?} is not an RFC 3339 time"))?;
     Ok(Timestamp::from_micros(d.timestamp_micros()))
 }
 
@@ -385,9 +316,8 @@ struct Output {
 
 impl Output {
     fn print_json(&self, v: &Value) -> anyhow::Result<()> {
-        let mut stdout = std::io::stdout().lock();
-        serde_json::to_writer_pretty(&mut stdout, v)?;
-        writeln!(stdout)?;
+        let text = text::json_for_terminal(serde_json::to_string_pretty(v)?);
+        writeln!(std::io::stdout().lock(), "{text}")?;
         Ok(())
     }
 
@@ -396,9 +326,14 @@ impl Output {
         Ok(())
     }
 
+    /// Aligned columns; every cell is printed through [`text::for_terminal`].
     fn table(&self, header: &[&str], rows: &[Vec<String>]) -> anyhow::Result<()> {
+        let rows: Vec<Vec<Cow<'_, str>>> = rows
+            .iter()
+            .map(|row| row.iter().map(|c| text::for_terminal(c)).collect())
+            .collect();
         let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-        for row in rows {
+        for row in &rows {
             for (w, cell) in widths.iter_mut().zip(row) {
                 *w = (*w).max(cell.chars().count());
             }
@@ -416,12 +351,8 @@ impl Output {
             line
         };
         writeln!(stdout, "{}", fmt_row(header.to_vec()))?;
-        for row in rows {
-            writeln!(
-                stdout,
-                "{}",
-                fmt_row(row.iter().map(String::as_str).collect())
-            )?;
+        for row in &rows {
+            writeln!(stdout, "{}", fmt_row(row.iter().map(|c| &**c).collect()))?;
         }
         Ok(())
     }
@@ -524,54 +455,6 @@ impl Output {
             })
             .collect::<Vec<_>>();
         self.table(&["KID", "ALG", "STATE", "CREATED"], &rows)
-    }
-
-    fn sessions(&self, rows: &[SessionRecord]) -> anyhow::Result<()> {
-        if self.json {
-            let docs: Vec<Value> = rows
-                .iter()
-                .map(|r| {
-                    let s = &r.session;
-                    json!({
-                        "id": s.id.as_str(),
-                        "user_id": s.user_id.as_str(),
-                        "client_id": s.client_id.as_str(),
-                        "jti": s.jti.as_str(),
-                        "source": s.source.as_str(),
-                        "ip": s.context.ip,
-                        "user_agent": s.context.user_agent,
-                        "accept_language": s.context.accept_language,
-                        "referer": s.context.referer,
-                        "created_at": rfc3339(s.created_at),
-                        "expires_at": rfc3339(s.expires_at),
-                        "revoked_at": opt_time(r.revoked_at),
-                        "revoke_reason": r.revoke_reason,
-                    })
-                })
-                .collect();
-            return self.print_json(&Value::Array(docs));
-        }
-        let table: Vec<Vec<String>> = rows
-            .iter()
-            .map(|r| {
-                let s = &r.session;
-                vec![
-                    s.id.to_string(),
-                    s.client_id.to_string(),
-                    s.user_id.to_string(),
-                    s.context.ip.clone().unwrap_or_default(),
-                    rfc3339(s.created_at),
-                    rfc3339(s.expires_at),
-                    r.revoked_at.map(rfc3339).unwrap_or_default(),
-                ]
-            })
-            .collect();
-        self.table(
-            &[
-                "ID", "CLIENT", "USER", "IP", "CREATED", "EXPIRES", "REVOKED",
-            ],
-            &table,
-        )
     }
 
     fn explanation(&self, e: &Explanation) -> anyhow::Result<()> {

@@ -250,6 +250,30 @@ fn duration(key: &str, s: &str) -> anyhow::Result<Duration> {
     })
 }
 
+/// A duration that must lie in `min..=max`: the error names the key and the range, so a value
+/// that would overflow where it is used (seconds as `i64`, timer deadlines) never gets there.
+fn bounded_duration(key: &str, s: &str, min: Duration, max: Duration) -> anyhow::Result<Duration> {
+    let d = duration(key, s)?;
+    if !(min..=max).contains(&d) {
+        bail!(
+            "invalid `{key}`: {:?} is out of range: must be between {} and {}",
+            s.trim(),
+            humantime::format_duration(min),
+            humantime::format_duration(max)
+        );
+    }
+    Ok(d)
+}
+
+const DAY: u64 = 86_400;
+/// Scheduled key rotation: from one minute to ten years.
+const ROTATE_EVERY: (Duration, Duration) =
+    (Duration::from_secs(60), Duration::from_secs(3650 * DAY));
+/// Session retention after expiry: from none to a hundred years.
+const RETENTION: (Duration, Duration) = (Duration::ZERO, Duration::from_secs(36_500 * DAY));
+/// Background purge interval: from one second to a week.
+const PURGE_EVERY: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(7 * DAY));
+
 fn resolve(f: FileConfig) -> anyhow::Result<Settings> {
     let bind: SocketAddr = f
         .server
@@ -357,22 +381,26 @@ fn resolve(f: FileConfig) -> anyhow::Result<Settings> {
         .signing
         .rotate_every
         .as_deref()
-        .map(|s| duration("signing.rotate_every", s))
+        .map(|s| bounded_duration("signing.rotate_every", s, ROTATE_EVERY.0, ROTATE_EVERY.1))
         .transpose()?;
-    if rotate_every.is_some_and(|d| d < Duration::from_secs(60)) {
-        bail!("invalid `signing.rotate_every`: must be at least 60s");
-    }
     let refresh_every = duration("signing.refresh_every", &f.signing.refresh_every)?;
     // A retired key stays valid for ROTATION_MARGIN_SECS past the longest token lifetime, so
     // every node must have reloaded its ring well within that margin.
     if refresh_every.is_zero() || refresh_every > Duration::from_secs(240) {
         bail!("invalid `signing.refresh_every`: must be between 1s and 240s");
     }
-    let retention = duration("sessions.retention", &f.sessions.retention)?;
-    let purge_every = duration("sessions.purge_every", &f.sessions.purge_every)?;
-    if purge_every.is_zero() {
-        bail!("invalid `sessions.purge_every`: must be more than 0s");
-    }
+    let retention = bounded_duration(
+        "sessions.retention",
+        &f.sessions.retention,
+        RETENTION.0,
+        RETENTION.1,
+    )?;
+    let purge_every = bounded_duration(
+        "sessions.purge_every",
+        &f.sessions.purge_every,
+        PURGE_EVERY.0,
+        PURGE_EVERY.1,
+    )?;
     let cache_ttl = duration("cache.ttl", &f.cache.ttl)?;
     if cache_ttl > Duration::from_secs(60) {
         bail!(
@@ -633,6 +661,32 @@ requires_audience = "orders"
                 err.contains(needle),
                 "{text:?} {vars:?}: {err:?} should name {needle:?}"
             );
+        }
+    }
+
+    #[test]
+    fn durations_out_of_range_name_the_key_and_the_range() {
+        let huge = u64::MAX.to_string();
+        for (section, key, bad, good) in [
+            ("signing", "rotate_every", huge.as_str(), "3650d"),
+            ("signing", "rotate_every", "3651d", "60s"),
+            ("signing", "rotate_every", "59s", "30d"),
+            ("sessions", "retention", huge.as_str(), "36500d"),
+            ("sessions", "retention", "36501d", "0s"),
+            ("sessions", "purge_every", huge.as_str(), "7d"),
+            ("sessions", "purge_every", "8d", "1s"),
+        ] {
+            let name = format!("{section}.{key}");
+            let err = from_toml(&format!("[{section}]\n{key} = \"{bad}\"\n"), &[])
+                .err()
+                .map(|e| format!("{e:#}"))
+                .unwrap_or_default();
+            assert!(
+                err.contains(&format!("`{name}`")) && err.contains("between"),
+                "{name} = {bad:?}: {err:?} should name the key and the allowed range"
+            );
+            let ok = from_toml(&format!("[{section}]\n{key} = \"{good}\"\n"), &[]);
+            assert!(ok.is_ok(), "{name} = {good:?}: {:?}", ok.err());
         }
     }
 

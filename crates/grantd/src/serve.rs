@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use async_trait::async_trait;
 use grantd_api::{ApiConfig, ApiState, Readiness};
+use grantd_app::PurgeCutoff;
 use grantd_domain::Timestamp;
 use grantd_jwt::{JwtService, KeyError};
 use grantd_ports::KeyState;
@@ -67,10 +68,6 @@ pub async fn serve(wired: Wired, bind_override: Option<SocketAddr>) -> anyhow::R
     Ok(())
 }
 
-/// Rows deleted per purge statement: small enough that one batch holds the (SQLite) writer for
-/// a few milliseconds at most.
-const PURGE_BATCH: u32 = 500;
-
 fn spawn_background(wired: &Wired) {
     let clock = SystemClock;
 
@@ -90,8 +87,7 @@ fn spawn_background(wired: &Wired) {
                 continue;
             }
             if let Some(every) = rotate_every
-                && active_since(&jwt)
-                    .is_some_and(|since| now.as_secs() - since.as_secs() >= every.as_secs() as i64)
+                && active_since(&jwt).is_some_and(|since| rotation_due(since, now, every))
             {
                 match jwt.rotate(now).await {
                     Ok(report) => tracing::info!(
@@ -111,39 +107,29 @@ fn spawn_background(wired: &Wired) {
         }
     });
 
-    // Sessions: purge rows past expiry + retention in small batches, pausing between batches
-    // so the single SQLite writer is never held for long.
-    let sessions = wired.ports.sessions.clone();
-    let retention = wired.settings.retention;
+    // Sessions: the same purge as `grantd session purge` (rows past expiry + retention, in
+    // batches), on a timer.
+    let admin = wired.admin();
+    let cutoff = PurgeCutoff::Retention(wired.settings.retention);
     let purge_every = wired.settings.purge_every;
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(purge_every);
         loop {
             tick.tick().await;
-            let before = clock
-                .now()
-                .minus_secs(i64::try_from(retention.as_secs()).unwrap_or(i64::MAX));
-            let mut deleted = 0u64;
-            loop {
-                match sessions.purge_sessions(before, PURGE_BATCH).await {
-                    Ok(n) => {
-                        deleted += n;
-                        if n < u64::from(PURGE_BATCH) {
-                            break;
-                        }
-                        actix_web::rt::time::sleep(Duration::from_millis(5)).await;
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "session purge failed");
-                        break;
-                    }
-                }
-            }
-            if deleted > 0 {
-                tracing::info!(deleted, "purged expired sessions");
+            match admin.purge_sessions(cutoff).await {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(deleted, "purged expired sessions"),
+                Err(e) => tracing::warn!(error = %e, "session purge failed"),
             }
         }
     });
+}
+
+/// Whether a key active since `since` has served `every` by `now`. `every` is at most ten years
+/// (config), and the arithmetic saturates rather than wrap whatever it is.
+fn rotation_due(since: Timestamp, now: Timestamp, every: Duration) -> bool {
+    let every = i64::try_from(every.as_secs()).unwrap_or(i64::MAX);
+    now.as_secs().saturating_sub(since.as_secs()) >= every
 }
 
 /// When the active key started signing (its creation time if it never recorded activation).
@@ -152,4 +138,27 @@ fn active_since(jwt: &JwtService) -> Option<Timestamp> {
         .into_iter()
         .find(|k| k.state == KeyState::Active)
         .map(|k| k.activated_at.unwrap_or(k.created_at))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotation_is_due_after_the_interval_and_never_wraps() {
+        let since = Timestamp::from_secs(1_000);
+        for (now, every, due) in [
+            (1_059, 60, false),
+            (1_060, 60, true),
+            (999, 60, false),
+            (i64::MAX / 1_000_000, u64::MAX, false),
+            (i64::MAX / 1_000_000, 60, true),
+        ] {
+            assert_eq!(
+                rotation_due(since, Timestamp::from_secs(now), Duration::from_secs(every)),
+                due,
+                "now {now}, every {every}"
+            );
+        }
+    }
 }
