@@ -103,30 +103,35 @@ impl Store {
 async fn listen(connector: Arc<PgConnector>, sink: Sink) {
     let mut backoff = BACKOFF_MIN;
     loop {
-        let outcome = match connector.tls() {
-            None => match tokio_postgres::connect(&connector.url(), NoTls).await {
-                Ok((client, conn)) => Ok(session(client, conn, &sink).await),
-                Err(e) => Err(e),
-            },
-            Some(config) => {
-                let tls = tokio_postgres_rustls::MakeRustlsConnect::new((**config).clone());
-                match tokio_postgres::connect(&connector.url(), tls).await {
-                    Ok((client, conn)) => Ok(session(client, conn, &sink).await),
-                    Err(e) => Err(e),
-                }
-            }
-        };
-        match outcome {
+        match listen_once(&connector, &sink).await {
             // It was listening: retry soon.
             Ok(()) => backoff = BACKOFF_MIN,
-            Err(e) => {
-                tracing::warn!(error = %e, retry_in = ?backoff, "cannot open the change-notification connection")
-            }
+            Err(e) => tracing::warn!(
+                error = %e, retry_in = ?backoff,
+                "cannot open the change-notification connection"
+            ),
         }
         sink(Change::All);
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(BACKOFF_MAX);
     }
+}
+
+/// Connects, then listens until the connection is lost.
+async fn listen_once(connector: &PgConnector, sink: &Sink) -> Result<(), tokio_postgres::Error> {
+    let url = connector.url();
+    match connector.tls() {
+        None => {
+            let (client, conn) = tokio_postgres::connect(&url, NoTls).await?;
+            session(client, conn, sink).await;
+        }
+        Some(config) => {
+            let tls = tokio_postgres_rustls::MakeRustlsConnect::new((**config).clone());
+            let (client, conn) = tokio_postgres::connect(&url, tls).await?;
+            session(client, conn, sink).await;
+        }
+    }
+    Ok(())
 }
 
 /// One listening connection, until it is lost.
