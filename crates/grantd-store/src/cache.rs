@@ -2,21 +2,31 @@
 //! its secrets) and its owner, and for the session lookup of every introspection. It decorates
 //! any [`ClientStore`] + [`UserStore`] (+ [`SessionStore`]).
 //!
-//! Staleness is bounded by `ttl`: an entry older than that is read again. Writes made through
-//! the decorator (disable, rotate, deactivate, …) drop the affected entry at once, so in the
-//! same process they take effect immediately; a write made by another process (the CLI,
-//! another replica) takes effect within `ttl`. Only hits are cached — an unknown client id is
-//! always read from the store, so a caller cannot fill memory with made-up ids — and the number
-//! of entries is capped.
+//! Freshness: writes made through the decorator (disable, rotate, deactivate, revoke, …) drop
+//! the affected entry at once; writes made by another process (the CLI, another replica, SQL)
+//! reach it through [`Cached::apply`], fed by the store's change notifications (see
+//! `changes.rs`: Postgres LISTEN/NOTIFY, a polled change marker on SQLite) within a fraction of
+//! a second. `ttl` remains as the bound for a missed notification: an entry older than that is
+//! read again.
+//!
+//! A stale read never overwrites a newer invalidation: each map has a generation, taken before
+//! a miss reads the store and bumped by every invalidation; the row read is stored only if the
+//! generation is unchanged when it comes back (checked and inserted under one lock). Otherwise
+//! a lookup that read a row just before a revocation or a disable would store it just after the
+//! invalidation dropped the entry, and serve the old state for a whole `ttl`.
+//!
+//! Unknown client ids are cached too ("no such client"), in a map of their own: an unknown id
+//! then costs what a known one costs (no database read on repeat), and a flood of made-up ids
+//! evicts only other made-up ids, never a live client's entry. Every map is bounded
+//! (`quick_cache`, S3-FIFO eviction), so no caller can grow memory without limit.
 //!
 //! Sessions: a revocation through the decorator (`/oauth/revoke` on this node) drops the entry
-//! at once; one made elsewhere (another replica, `grantd session purge`) shows within `ttl`,
-//! the propagation delay RFC 7009 §2.2 allows for. A revoked session is final, so only the
-//! "not revoked yet" answer can be stale.
+//! at once; one made by another replica shows within `ttl`, the propagation delay RFC 7009 §2.2
+//! allows for. A revoked session is final, so only the "not revoked yet" answer can be stale.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::RwLock;
+use std::hash::Hash;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -26,26 +36,107 @@ use grantd_domain::{
 };
 use grantd_ports::{ClientStore, SessionFilter, SessionStore, StoreError, UserStore};
 
-/// Entries kept per map before the map is cleared (a crude but bounded eviction: a full map
-/// only happens with more live clients than this, each re-read at most once per `ttl`).
+use crate::changes::Change;
+
+/// Clients and owners kept (each a few hundred bytes): more than any deployment has live.
 const MAX_ENTRIES: usize = 100_000;
 
-/// The same for sessions, which are many more and short-lived: a smaller cap keeps memory
-/// bounded (~10 MB) when many distinct tokens are introspected.
+/// Unknown client ids kept: enough for every mistyped id of a busy deployment, small enough
+/// (~1 MB) that a flood of made-up ids costs nothing but churn in this map.
+const MAX_UNKNOWN_CLIENTS: usize = 10_000;
+
+/// Sessions are many more and short-lived: a smaller cap keeps memory bounded (~10 MB) when
+/// many distinct tokens are introspected.
 const MAX_SESSION_ENTRIES: usize = 20_000;
 
+#[derive(Clone)]
 struct Entry<T> {
     at: Instant,
     value: T,
+}
+
+/// Taken before a miss reads the store; the row is stored only if no invalidation came since.
+#[derive(Clone, Copy)]
+struct Ticket {
+    generation: u64,
+    at: Instant,
+}
+
+/// One bounded map and its generation.
+struct Map<K, V> {
+    entries: quick_cache::sync::Cache<K, Entry<V>>,
+    /// Bumped by every invalidation; fills compare it under this lock, so a fill and an
+    /// invalidation cannot interleave.
+    generation: Mutex<u64>,
+}
+
+impl<K: Hash + Eq + Clone, V: Clone> Map<K, V> {
+    fn new(capacity: usize) -> Self {
+        Map {
+            entries: quick_cache::sync::Cache::new(capacity),
+            generation: Mutex::new(0),
+        }
+    }
+
+    fn get(&self, key: &K, ttl: Duration) -> Option<V> {
+        let e = self.entries.get(key)?;
+        (e.at.elapsed() < ttl).then_some(e.value)
+    }
+
+    fn ticket(&self) -> Ticket {
+        Ticket {
+            generation: *self.lock(),
+            at: Instant::now(),
+        }
+    }
+
+    /// Stores what a miss read, unless an invalidation happened since its ticket was taken.
+    /// The entry's age counts from the ticket, i.e. from before the read.
+    fn fill(&self, ticket: Ticket, key: K, value: V) {
+        let generation = self.lock();
+        if *generation == ticket.generation {
+            let entry = Entry {
+                at: ticket.at,
+                value,
+            };
+            self.entries.insert(key, entry);
+        }
+    }
+
+    fn forget(&self, key: &K) {
+        let mut generation = self.lock();
+        self.entries.remove(key);
+        *generation += 1;
+    }
+
+    fn clear(&self) {
+        let mut generation = self.lock();
+        self.entries.clear();
+        *generation += 1;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, u64> {
+        // The guarded value is a counter that is always valid: a panic elsewhere cannot leave
+        // it half-written.
+        self.generation
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
 }
 
 /// The caching decorator.
 pub struct Cached<S> {
     inner: S,
     ttl: Duration,
-    clients: RwLock<HashMap<ClientId, Entry<Client>>>,
-    users: RwLock<HashMap<UserId, Entry<Owner>>>,
-    sessions: RwLock<HashMap<SessionId, Entry<SessionRecord>>>,
+    clients: Map<ClientId, Client>,
+    unknown_clients: Map<ClientId, ()>,
+    users: Map<UserId, Owner>,
+    sessions: Map<SessionId, SessionRecord>,
 }
 
 impl<S> fmt::Debug for Cached<S> {
@@ -62,9 +153,10 @@ impl<S> Cached<S> {
         Self {
             inner,
             ttl,
-            clients: RwLock::new(HashMap::new()),
-            users: RwLock::new(HashMap::new()),
-            sessions: RwLock::new(HashMap::new()),
+            clients: Map::new(MAX_ENTRIES),
+            unknown_clients: Map::new(MAX_UNKNOWN_CLIENTS),
+            users: Map::new(MAX_ENTRIES),
+            sessions: Map::new(MAX_SESSION_ENTRIES),
         }
     }
 
@@ -76,79 +168,53 @@ impl<S> Cached<S> {
         &self.inner
     }
 
-    fn get<K: std::hash::Hash + Eq, T: Clone>(
-        &self,
-        map: &RwLock<HashMap<K, Entry<T>>>,
-        key: &K,
-    ) -> Option<T> {
-        if self.ttl.is_zero() {
-            return None;
-        }
-        let guard = map.read().ok()?;
-        let e = guard.get(key)?;
-        (e.at.elapsed() < self.ttl).then(|| e.value.clone())
-    }
-
-    fn put<K: std::hash::Hash + Eq, T>(
-        &self,
-        map: &RwLock<HashMap<K, Entry<T>>>,
-        key: K,
-        value: T,
-    ) {
-        self.put_capped(map, key, value, MAX_ENTRIES);
-    }
-
-    fn put_capped<K: std::hash::Hash + Eq, T>(
-        &self,
-        map: &RwLock<HashMap<K, Entry<T>>>,
-        key: K,
-        value: T,
-        max_entries: usize,
-    ) {
-        if self.ttl.is_zero() {
-            return;
-        }
-        if let Ok(mut guard) = map.write() {
-            if guard.len() >= max_entries {
-                let ttl = self.ttl;
-                guard.retain(|_, e| e.at.elapsed() < ttl);
-                if guard.len() >= max_entries {
-                    guard.clear();
-                }
+    /// Drops what a change made elsewhere made stale (a change notification).
+    pub fn apply(&self, change: &Change) {
+        match change {
+            Change::Client(id) => self.forget_client(id),
+            Change::User(id) => self.users.forget(id),
+            Change::All => {
+                self.clients.clear();
+                self.unknown_clients.clear();
+                self.users.clear();
             }
-            guard.insert(
-                key,
-                Entry {
-                    at: Instant::now(),
-                    value,
-                },
-            );
         }
     }
 
-    fn forget<K: std::hash::Hash + Eq, T>(map: &RwLock<HashMap<K, Entry<T>>>, key: &K) {
-        if let Ok(mut guard) = map.write() {
-            guard.remove(key);
-        }
+    fn forget_client(&self, id: &ClientId) {
+        self.clients.forget(id);
+        self.unknown_clients.forget(id);
+    }
+
+    fn enabled(&self) -> bool {
+        !self.ttl.is_zero()
     }
 }
 
 #[async_trait]
 impl<S: ClientStore + UserStore> ClientStore for Cached<S> {
     async fn find_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
-        if let Some(c) = self.get(&self.clients, id) {
+        if !self.enabled() {
+            return self.inner.find_client(id).await;
+        }
+        if let Some(c) = self.clients.get(id, self.ttl) {
             return Ok(Some(c));
         }
+        if self.unknown_clients.get(id, self.ttl).is_some() {
+            return Ok(None);
+        }
+        let (known, unknown) = (self.clients.ticket(), self.unknown_clients.ticket());
         let found = self.inner.find_client(id).await?;
-        if let Some(c) = &found {
-            self.put(&self.clients, id.clone(), c.clone());
+        match &found {
+            Some(c) => self.clients.fill(known, id.clone(), c.clone()),
+            None => self.unknown_clients.fill(unknown, id.clone(), ()),
         }
         Ok(found)
     }
 
     async fn create_client(&self, client: &Client) -> Result<(), StoreError> {
         let r = self.inner.create_client(client).await;
-        Self::forget(&self.clients, &client.id);
+        self.forget_client(&client.id);
         r
     }
 
@@ -163,7 +229,7 @@ impl<S: ClientStore + UserStore> ClientStore for Cached<S> {
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         let r = self.inner.set_client_active(id, active, now).await;
-        Self::forget(&self.clients, id);
+        self.forget_client(id);
         r
     }
 
@@ -177,7 +243,7 @@ impl<S: ClientStore + UserStore> ClientStore for Cached<S> {
             .inner
             .rotate_secret(id, secret, previous_valid_until)
             .await;
-        Self::forget(&self.clients, id);
+        self.forget_client(id);
         r
     }
 }
@@ -185,19 +251,23 @@ impl<S: ClientStore + UserStore> ClientStore for Cached<S> {
 #[async_trait]
 impl<S: ClientStore + UserStore> UserStore for Cached<S> {
     async fn find_user(&self, id: &UserId) -> Result<Option<Owner>, StoreError> {
-        if let Some(u) = self.get(&self.users, id) {
+        if !self.enabled() {
+            return self.inner.find_user(id).await;
+        }
+        if let Some(u) = self.users.get(id, self.ttl) {
             return Ok(Some(u));
         }
+        let ticket = self.users.ticket();
         let found = self.inner.find_user(id).await?;
         if let Some(u) = &found {
-            self.put(&self.users, id.clone(), u.clone());
+            self.users.fill(ticket, id.clone(), u.clone());
         }
         Ok(found)
     }
 
     async fn create_user(&self, user: &Owner) -> Result<(), StoreError> {
         let r = self.inner.create_user(user).await;
-        Self::forget(&self.users, &user.id);
+        self.users.forget(&user.id);
         r
     }
 
@@ -212,7 +282,7 @@ impl<S: ClientStore + UserStore> UserStore for Cached<S> {
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         let r = self.inner.set_user_active(id, active, now).await;
-        Self::forget(&self.users, id);
+        self.users.forget(id);
         r
     }
 }
@@ -224,12 +294,16 @@ impl<S: ClientStore + UserStore + SessionStore> SessionStore for Cached<S> {
     }
 
     async fn find_session(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        if let Some(s) = self.get(&self.sessions, id) {
+        if !self.enabled() {
+            return self.inner.find_session(id).await;
+        }
+        if let Some(s) = self.sessions.get(id, self.ttl) {
             return Ok(Some(s));
         }
+        let ticket = self.sessions.ticket();
         let found = self.inner.find_session(id).await?;
         if let Some(s) = &found {
-            self.put_capped(&self.sessions, id.clone(), s.clone(), MAX_SESSION_ENTRIES);
+            self.sessions.fill(ticket, id.clone(), s.clone());
         }
         Ok(found)
     }
@@ -245,7 +319,7 @@ impl<S: ClientStore + UserStore + SessionStore> SessionStore for Cached<S> {
         reason: &str,
     ) -> Result<bool, StoreError> {
         let r = self.inner.revoke_session(id, at, reason).await;
-        Self::forget(&self.sessions, id);
+        self.sessions.forget(id);
         r
     }
 
@@ -258,19 +332,18 @@ impl<S: ClientStore + UserStore + SessionStore> SessionStore for Cached<S> {
 
     async fn purge_sessions(&self, before: Timestamp, batch: u32) -> Result<u64, StoreError> {
         let r = self.inner.purge_sessions(before, batch).await;
-        if let Ok(mut guard) = self.sessions.write() {
-            guard.clear();
-        }
+        self.sessions.clear();
         r
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
 
     use grantd_domain::AuthMethod;
+    use tokio::sync::Notify;
 
     use super::*;
 
@@ -284,12 +357,45 @@ mod tests {
         user_reads: AtomicUsize,
         session_reads: AtomicUsize,
         active: Mutex<bool>,
+        user_active: Mutex<Option<bool>>,
+        /// Whether the client "late" exists (it is created during a test).
+        late: Mutex<bool>,
         revoked: Mutex<Option<Timestamp>>,
+        /// When set, the next read stops after reading (holding what it read) until released.
+        gate: Mutex<Option<Gate>>,
+    }
+
+    /// A paused read: `reached` when the row has been read, continues on `release`.
+    #[derive(Clone, Default)]
+    struct Gate {
+        reached: Arc<Notify>,
+        release: Arc<Notify>,
+    }
+
+    impl Fake {
+        fn pause_next_read(&self) -> Gate {
+            let gate = Gate::default();
+            *self.gate.lock().unwrap() = Some(gate.clone());
+            gate
+        }
+
+        /// Called by every read after it read its row: waits there if a pause was asked for.
+        async fn after_read(&self) {
+            let gate = self.gate.lock().unwrap().take();
+            if let Some(g) = gate {
+                g.reached.notify_one();
+                g.release.notified().await;
+            }
+        }
     }
 
     fn client(active: bool) -> Client {
+        named_client("svc", active)
+    }
+
+    fn named_client(id: &str, active: bool) -> Client {
         Client {
-            id: ClientId::parse("svc").unwrap(),
+            id: ClientId::parse(id).unwrap(),
             name: "svc".into(),
             owner_id: OWNER.into(),
             scopes: vec!["service".into()],
@@ -302,13 +408,13 @@ mod tests {
         }
     }
 
-    fn owner() -> Owner {
+    fn owner(active: bool) -> Owner {
         Owner {
             id: UserId::parse(OWNER).unwrap(),
             name: "o".into(),
             email: "o@example.com".into(),
             roles: vec![],
-            active: true,
+            active,
             created_at: Timestamp::from_secs(0),
             updated_at: Timestamp::from_secs(0),
         }
@@ -318,9 +424,16 @@ mod tests {
     impl ClientStore for Fake {
         async fn find_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
             self.client_reads.fetch_add(1, Ordering::SeqCst);
-            Ok((id.as_str() == "svc").then(|| client(*self.active.lock().unwrap())))
+            let found = match id.as_str() {
+                "svc" => Some(client(*self.active.lock().unwrap())),
+                "late" if *self.late.lock().unwrap() => Some(named_client("late", true)),
+                _ => None,
+            };
+            self.after_read().await;
+            Ok(found)
         }
         async fn create_client(&self, _: &Client) -> Result<(), StoreError> {
+            *self.late.lock().unwrap() = true;
             Ok(())
         }
         async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
@@ -349,7 +462,9 @@ mod tests {
     impl UserStore for Fake {
         async fn find_user(&self, _: &UserId) -> Result<Option<Owner>, StoreError> {
             self.user_reads.fetch_add(1, Ordering::SeqCst);
-            Ok(Some(owner()))
+            let found = owner(self.user_active.lock().unwrap().unwrap_or(true));
+            self.after_read().await;
+            Ok(Some(found))
         }
         async fn create_user(&self, _: &Owner) -> Result<(), StoreError> {
             Ok(())
@@ -360,9 +475,10 @@ mod tests {
         async fn set_user_active(
             &self,
             _: &UserId,
-            _: bool,
+            active: bool,
             _: Timestamp,
         ) -> Result<bool, StoreError> {
+            *self.user_active.lock().unwrap() = Some(active);
             Ok(true)
         }
     }
@@ -393,7 +509,9 @@ mod tests {
         }
         async fn find_session(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
             self.session_reads.fetch_add(1, Ordering::SeqCst);
-            Ok((id.as_str() == SESSION).then(|| record(*self.revoked.lock().unwrap())))
+            let found = (id.as_str() == SESSION).then(|| record(*self.revoked.lock().unwrap()));
+            self.after_read().await;
+            Ok(found)
         }
         async fn find_session_by_jti(&self, _: &Jti) -> Result<Option<SessionRecord>, StoreError> {
             Ok(None)
@@ -440,13 +558,66 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn misses_are_never_cached() {
+    async fn unknown_clients_are_cached_in_a_bounded_map_of_their_own() {
         let c = Cached::new(fake(true), Duration::from_secs(60));
         let nobody = ClientId::parse("nobody").unwrap();
         for _ in 0..3 {
             assert!(c.find_client(&nobody).await.unwrap().is_none());
         }
-        assert_eq!(c.inner().client_reads.load(Ordering::SeqCst), 3);
+        assert_eq!(c.inner().client_reads.load(Ordering::SeqCst), 1);
+
+        // A flood of made-up ids: the map of unknown ids stays bounded, and the live client's
+        // entry is still served from memory afterwards.
+        let svc = ClientId::parse("svc").unwrap();
+        assert!(c.find_client(&svc).await.unwrap().is_some());
+        for i in 0..3 * MAX_UNKNOWN_CLIENTS {
+            let id = ClientId::parse(&format!("made-up-{i}")).unwrap();
+            assert!(c.find_client(&id).await.unwrap().is_none());
+        }
+        assert!(c.unknown_clients.len() <= MAX_UNKNOWN_CLIENTS);
+        let reads = c.inner().client_reads.load(Ordering::SeqCst);
+        assert!(c.find_client(&svc).await.unwrap().is_some());
+        assert_eq!(c.inner().client_reads.load(Ordering::SeqCst), reads);
+    }
+
+    #[tokio::test]
+    async fn a_client_created_after_a_miss_is_found() {
+        let c = Cached::new(fake(true), Duration::from_secs(60));
+        let late = ClientId::parse("late").unwrap();
+        // Created through this process: the write drops the "unknown" entry.
+        assert!(c.find_client(&late).await.unwrap().is_none());
+        c.create_client(&named_client("late", true)).await.unwrap();
+        assert!(c.find_client(&late).await.unwrap().is_some());
+
+        // Created by another process: the change notification drops it.
+        let c = Cached::new(fake(true), Duration::from_secs(60));
+        assert!(c.find_client(&late).await.unwrap().is_none());
+        *c.inner().late.lock().unwrap() = true;
+        assert!(c.find_client(&late).await.unwrap().is_none(), "cached miss");
+        c.apply(&Change::Client(late.clone()));
+        assert!(c.find_client(&late).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn change_notifications_drop_entries() {
+        let c = Cached::new(fake(true), Duration::from_secs(60));
+        let id = ClientId::parse("svc").unwrap();
+        let uid = UserId::parse(OWNER).unwrap();
+        assert!(c.find_client(&id).await.unwrap().unwrap().active);
+        assert!(c.find_user(&uid).await.unwrap().unwrap().active);
+        // Another process disables both; the notifications arrive.
+        *c.inner().active.lock().unwrap() = false;
+        *c.inner().user_active.lock().unwrap() = Some(false);
+        c.apply(&Change::Client(id.clone()));
+        c.apply(&Change::User(uid.clone()));
+        assert!(!c.find_client(&id).await.unwrap().unwrap().active);
+        assert!(!c.find_user(&uid).await.unwrap().unwrap().active);
+        // A lost notification connection drops everything.
+        *c.inner().active.lock().unwrap() = true;
+        *c.inner().user_active.lock().unwrap() = Some(true);
+        c.apply(&Change::All);
+        assert!(c.find_client(&id).await.unwrap().unwrap().active);
+        assert!(c.find_user(&uid).await.unwrap().unwrap().active);
     }
 
     #[tokio::test]
@@ -527,5 +698,81 @@ mod tests {
         );
         tokio::time::sleep(ttl + Duration::from_millis(20)).await;
         assert_eq!(c.find_session(&id).await.unwrap().unwrap().revoked_at, None);
+    }
+
+    // A lookup that read the row before an invalidation must not store it after: the
+    // invalidated (revoked, disabled, deactivated) state wins. Each test pauses the store's
+    // read right after it read the old row, makes the change through the cache (which drops
+    // the entry), then lets the read finish and store what it read.
+
+    #[tokio::test]
+    async fn a_read_racing_a_revocation_cannot_resurrect_the_session() {
+        let c = Arc::new(Cached::new(fake(true), Duration::from_secs(60)));
+        let id = SessionId::parse(SESSION).unwrap();
+        let gate = c.inner().pause_next_read();
+        let reader = tokio::spawn({
+            let (c, id) = (c.clone(), id.clone());
+            async move { c.find_session(&id).await }
+        });
+        gate.reached.notified().await;
+        let at = Timestamp::from_secs(7);
+        assert!(c.revoke_session(&id, at, "test").await.unwrap());
+        gate.release.notify_one();
+        let raced = reader.await.unwrap().unwrap().unwrap();
+        assert_eq!(raced.revoked_at, None, "read before the revocation");
+        let s = c.find_session(&id).await.unwrap().unwrap();
+        assert_eq!(s.revoked_at, Some(at), "the revocation must win");
+    }
+
+    #[tokio::test]
+    async fn a_read_racing_a_disable_cannot_resurrect_the_client() {
+        let c = Arc::new(Cached::new(fake(true), Duration::from_secs(60)));
+        let id = ClientId::parse("svc").unwrap();
+        let gate = c.inner().pause_next_read();
+        let reader = tokio::spawn({
+            let (c, id) = (c.clone(), id.clone());
+            async move { c.find_client(&id).await }
+        });
+        gate.reached.notified().await;
+        c.set_client_active(&id, false, Timestamp::from_secs(1))
+            .await
+            .unwrap();
+        gate.release.notify_one();
+        assert!(reader.await.unwrap().unwrap().unwrap().active);
+        assert!(!c.find_client(&id).await.unwrap().unwrap().active);
+    }
+
+    #[tokio::test]
+    async fn a_read_racing_a_notification_cannot_resurrect_the_owner() {
+        let c = Arc::new(Cached::new(fake(true), Duration::from_secs(60)));
+        let uid = UserId::parse(OWNER).unwrap();
+        let gate = c.inner().pause_next_read();
+        let reader = tokio::spawn({
+            let (c, uid) = (c.clone(), uid.clone());
+            async move { c.find_user(&uid).await }
+        });
+        gate.reached.notified().await;
+        // Deactivated by another process: the row changes, then the notification arrives.
+        *c.inner().user_active.lock().unwrap() = Some(false);
+        c.apply(&Change::User(uid.clone()));
+        gate.release.notify_one();
+        assert!(reader.await.unwrap().unwrap().unwrap().active);
+        assert!(!c.find_user(&uid).await.unwrap().unwrap().active);
+    }
+
+    #[tokio::test]
+    async fn a_miss_racing_a_creation_cannot_hide_the_new_client() {
+        let c = Arc::new(Cached::new(fake(true), Duration::from_secs(60)));
+        let late = ClientId::parse("late").unwrap();
+        let gate = c.inner().pause_next_read();
+        let reader = tokio::spawn({
+            let (c, late) = (c.clone(), late.clone());
+            async move { c.find_client(&late).await }
+        });
+        gate.reached.notified().await;
+        c.create_client(&named_client("late", true)).await.unwrap();
+        gate.release.notify_one();
+        assert!(reader.await.unwrap().unwrap().is_none());
+        assert!(c.find_client(&late).await.unwrap().is_some());
     }
 }

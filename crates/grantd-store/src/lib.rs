@@ -52,6 +52,7 @@ use grantd_ports::StoreError;
 
 mod batch;
 pub mod cache;
+pub mod changes;
 mod clients;
 mod db;
 mod error;

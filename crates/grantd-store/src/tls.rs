@@ -83,6 +83,11 @@ impl PgConnector {
         self.url.clone()
     }
 
+    /// The TLS configuration, for connections opened outside diesel (the change listener).
+    pub(crate) fn tls(&self) -> Option<&Arc<ClientConfig>> {
+        self.tls.as_ref()
+    }
+
     /// Opens one connection. tokio-postgres is called directly (not through
     /// `AsyncPgConnection::establish`, which keeps only the top-level error text, "error
     /// connecting to server") so the cause survives for classification and the log.

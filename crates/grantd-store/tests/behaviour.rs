@@ -63,7 +63,7 @@ async fn migrations_go_down_and_up_again(backend: Backend) {
     store.create_user(&u).await.expect("user");
 
     let reverted = store.revert_all_migrations().await.expect("down");
-    assert_eq!(reverted.len(), 3, "{reverted:?}");
+    assert_eq!(reverted.len(), 4, "{reverted:?}");
     // The tables are gone (not just emptied).
     let r = store.list_users().await;
     assert!(matches!(r, Err(StoreError::Internal(_))), "{r:?}");
@@ -78,6 +78,12 @@ async fn migrations_go_down_and_up_again(backend: Backend) {
             .await
             .expect_err(table);
     }
+    // So are the change-notification triggers and what they use.
+    let leftover = match backend {
+        Backend::Postgres => "SELECT 'grantd_notify_change'::regproc",
+        Backend::Sqlite => "SELECT 1 FROM change_marker",
+    };
+    raw_sql(&db, leftover).await.expect_err(leftover);
 
     // A fresh store: prepared statements of the old tables must not linger in pooled
     // connections (Postgres caches them per connection).
@@ -268,7 +274,7 @@ async fn a_fresh_sqlite_database_migrates_from_nothing() {
         assert_eq!(store.backend(), Backend::Sqlite);
         let applied = store.migrate().await.expect("migrate");
         // The first URL creates and migrates the file; the bare path finds it migrated.
-        assert!(applied.len() == 3 || applied.is_empty(), "{applied:?}");
+        assert!(applied.len() == 4 || applied.is_empty(), "{applied:?}");
         assert_eq!(store.ping().await, Ok(()));
         // WAL mode: the write-ahead log sits next to the file while connections are open.
         let wal = std::path::PathBuf::from(format!("{}-wal", path.display()));

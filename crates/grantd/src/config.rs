@@ -140,9 +140,10 @@ impl Default for SessionsSection {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CacheSection {
-    /// How long a client or owner looked up for a token request may be reused before it is
-    /// read again: the bound on how stale a disable/rotate/deactivate made by another node can
-    /// be. "0s" turns the cache off.
+    /// How long a client, owner or session looked up may be reused before it is read again.
+    /// Admin changes made by any process reach a running server through change notifications
+    /// within a fraction of a second; this bounds a missed notification, and how late another
+    /// replica's revocation is seen. "0s" turns the cache off.
     pub ttl: String,
 }
 
@@ -404,7 +405,7 @@ fn resolve(f: FileConfig) -> anyhow::Result<Settings> {
     let cache_ttl = duration("cache.ttl", &f.cache.ttl)?;
     if cache_ttl > Duration::from_secs(60) {
         bail!(
-            "invalid `cache.ttl`: at most 60s (it bounds how long a disabled client keeps getting tokens, and how late another replica's revocation is seen)"
+            "invalid `cache.ttl`: at most 60s (it bounds how long a missed change notification leaves a disabled client getting tokens, and how late another replica's revocation is seen)"
         );
     }
 

@@ -1,6 +1,6 @@
 //! `grantd serve`: migrate, load or create the signing keys, start the HTTP server and the
-//! background tasks (key-ring refresh and scheduled rotation, session purge). SIGTERM drains
-//! in-flight requests and exits 0.
+//! background tasks (key-ring refresh and scheduled rotation, session purge, the cache's change
+//! notifications). SIGTERM drains in-flight requests and exits 0.
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -43,6 +43,12 @@ pub async fn serve(wired: Wired, bind_override: Option<SocketAddr>) -> anyhow::R
     let state = ApiState::new(wired.token_service(), readiness, api_config);
 
     spawn_background(&wired);
+    // Admin changes made by any process (CLI, another replica) drop the cached entries they
+    // made stale within a fraction of a second; watched until the server stops.
+    let cache = wired.cache.clone();
+    let watch = wired
+        .store
+        .watch_changes(move |change| cache.apply(&change));
 
     let server = grantd_api::server(state, listener, wired.settings.workers)?;
     tracing::info!(
@@ -58,6 +64,7 @@ pub async fn serve(wired: Wired, bind_override: Option<SocketAddr>) -> anyhow::R
     // Machine-readable line for scripts and tests that bind port 0.
     eprintln!("grantd listening on http://{local}");
     server.await?;
+    drop(watch);
     let stats = wired.store.stats();
     tracing::info!(
         session_batches = stats.session_batches,

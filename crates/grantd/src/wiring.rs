@@ -37,6 +37,9 @@ impl std::fmt::Display for MasterKeySource {
 pub struct Wired {
     pub settings: Settings,
     pub store: Store,
+    /// The read cache behind `ports` (clients, owners, sessions); `serve` feeds it the
+    /// store's change notifications.
+    pub cache: Arc<Cached<Store>>,
     pub jwt: Arc<JwtService>,
     pub ports: Ports,
     pub policy: Arc<TokenPolicy>,
@@ -98,12 +101,13 @@ pub async fn wire(settings: Settings) -> anyhow::Result<Wired> {
         .map_err(|e| anyhow::anyhow!("signing keys: {e}"))?;
     let secrets = Arc::new(Secrets::new(&master));
     // Client and owner lookups (two per token request) and the session lookup of introspection
-    // go through a short-lived cache; see `cache.ttl` for the staleness bound.
-    let directory = Arc::new(Cached::new(store.clone(), settings.cache_ttl));
+    // go through a cache; `serve` keeps it fresh with change notifications, and `cache.ttl`
+    // bounds a missed one.
+    let cache = Arc::new(Cached::new(store.clone(), settings.cache_ttl));
     let ports = Ports {
-        clients: directory.clone(),
-        users: directory.clone(),
-        sessions: directory,
+        clients: cache.clone(),
+        users: cache.clone(),
+        sessions: cache.clone(),
         signer: jwt.clone(),
         secrets,
         clock,
@@ -113,6 +117,7 @@ pub async fn wire(settings: Settings) -> anyhow::Result<Wired> {
     Ok(Wired {
         settings,
         store,
+        cache,
         jwt,
         ports,
         policy,

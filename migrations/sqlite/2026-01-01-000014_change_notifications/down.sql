@@ -1,0 +1,10 @@
+DROP TRIGGER clients_insert_bumps_change_marker;
+DROP TRIGGER clients_update_bumps_change_marker;
+DROP TRIGGER clients_delete_bumps_change_marker;
+DROP TRIGGER client_secrets_insert_bumps_change_marker;
+DROP TRIGGER client_secrets_update_bumps_change_marker;
+DROP TRIGGER client_secrets_delete_bumps_change_marker;
+DROP TRIGGER users_insert_bumps_change_marker;
+DROP TRIGGER users_update_bumps_change_marker;
+DROP TRIGGER users_delete_bumps_change_marker;
+DROP TABLE change_marker;
