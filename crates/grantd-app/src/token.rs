@@ -10,7 +10,8 @@ use grantd_domain::{
     TokenPolicy, UserId, decide,
 };
 use grantd_ports::{
-    ClientStore, Clock, IdSource, SecretHasher, SessionStore, StoreError, TokenSigner, UserStore,
+    ClientStore, Clock, IdSource, SecretCheck, SecretHasher, SessionStore, StoreError, TokenSigner,
+    UserStore,
 };
 
 use crate::error::AppError;
@@ -139,13 +140,18 @@ impl TokenService {
 
     /// Checks a caller's credentials. Every failure is `invalid_client`; the same hashing work
     /// is done whether or not the client exists, so timing does not reveal which ids exist.
+    /// When too many slow (argon2) checks are queued the secret is not checked at all and the
+    /// answer is `Unavailable` (503). A secret verified against a hash in an outdated format is
+    /// hashed anew and stored in its place once authentication succeeds.
     pub async fn authenticate(
         &self,
         creds: &ClientCredentials,
     ) -> Result<AuthenticatedClient, AppError> {
         let reject = |r: ClientRejection| AppError::Refused(DomainError::InvalidClient(r));
+        // With no stored hash the check does the work of one fast hash and never matches or
+        // queues; its outcome is not needed.
         let Ok(id) = ClientId::parse(&creds.client_id) else {
-            self.ports.secrets.verify(&creds.secret, &[]).await;
+            let _ = self.ports.secrets.verify(&creds.secret, &[]).await;
             return Err(reject(ClientRejection::MalformedClientId));
         };
         let found = self
@@ -155,7 +161,7 @@ impl TokenService {
             .await
             .map_err(|e| AppError::from_store("loading client", e))?;
         let Some(client) = found else {
-            self.ports.secrets.verify(&creds.secret, &[]).await;
+            let _ = self.ports.secrets.verify(&creds.secret, &[]).await;
             return Err(reject(ClientRejection::UnknownClient));
         };
         let now = self.ports.clock.now();
@@ -165,10 +171,15 @@ impl TokenService {
             .filter(|s| s.is_valid_at(now))
             .map(|s| s.hash.clone())
             .collect();
-        let secret_ok = self.ports.secrets.verify(&creds.secret, &hashes).await;
-        if !secret_ok {
-            return Err(reject(ClientRejection::WrongSecret));
-        }
+        let outdated = match self.ports.secrets.verify(&creds.secret, &hashes).await {
+            SecretCheck::Match { outdated } => outdated,
+            SecretCheck::Mismatch => return Err(reject(ClientRejection::WrongSecret)),
+            SecretCheck::Overloaded => {
+                return Err(AppError::Unavailable(
+                    "too many slow client-secret checks queued".to_owned(),
+                ));
+            }
+        };
         if !client.active {
             return Err(reject(ClientRejection::ClientDisabled));
         }
@@ -178,7 +189,37 @@ impl TokenService {
                 used: creds.method.as_str(),
             }));
         }
+        if let Some(old) = outdated {
+            self.upgrade_hash(&client.id, &old, &creds.secret).await;
+        }
         Ok(AuthenticatedClient { client })
+    }
+
+    /// Stores a fresh hash of `secret` (just verified against the outdated `old`) in its place.
+    /// Best effort: the caller is already authenticated, and a failure leaves the old hash in
+    /// place to be replaced on the next successful use.
+    async fn upgrade_hash(&self, id: &ClientId, old: &str, secret: &str) {
+        let new = match self.ports.secrets.hash_supplied(secret).await {
+            Ok(new) => new,
+            Err(e) => {
+                tracing::warn!(
+                    client_id = %id,
+                    error = %e,
+                    "could not rehash an outdated client-secret hash"
+                );
+                return;
+            }
+        };
+        match self.ports.clients.replace_secret_hash(id, old, &new).await {
+            Ok(_) => tracing::info!(client_id = %id, "outdated client-secret hash replaced"),
+            Err(e) => {
+                tracing::warn!(
+                    client_id = %id,
+                    error = %e,
+                    "could not store a rehashed client secret"
+                );
+            }
+        }
     }
 
     /// Issues a client_credentials token: owner, decision, claims, signature, then the session
