@@ -7,7 +7,7 @@ use std::sync::Arc;
 use grantd_domain::{
     AccessTokenClaims, AudienceRequest, AuthMethod, Client, ClientId, ClientRejection, DomainError,
     InvalidRequest, NewSession, Owner, RequestContext, SessionId, SessionSource, SubjectMode,
-    TokenPolicy, UserId, decide,
+    TokenPolicy, UserId, decide, may_introspect, owner_backs,
 };
 use grantd_ports::{
     ClientStore, Clock, IdSource, SecretCheck, SecretHasher, SessionStore, StoreError, TokenSigner,
@@ -301,17 +301,25 @@ impl TokenService {
     }
 
     /// RFC 7662 introspection. Active only if the signature, issuer, `exp` and `nbf` check out,
-    /// the session row exists, matches the token and is not revoked, and the issuing client is
-    /// still registered and active. Storage failures are errors (503), never a false `active`.
+    /// the caller may see the token (its own, or it holds the `introspect` scope; anyone else
+    /// gets `active: false`, RFC 7662 §4), the session row exists, matches the token and is not
+    /// revoked, the issuing client is still registered and active, and its owner still backs
+    /// the token: present, active, and still holding every delegated scope the token carries
+    /// (the owner's part of `decide`, re-run; service-tier scopes do not depend on the owner's
+    /// roles). Storage failures are errors (503), never a false `active`.
     pub async fn introspect(
         &self,
-        _caller: &AuthenticatedClient,
+        caller: &AuthenticatedClient,
         token: &str,
     ) -> Result<Introspection, AppError> {
         let now = self.ports.clock.now();
         let Ok(claims) = self.ports.signer.verify(token, now) else {
             return Ok(Introspection::inactive());
         };
+        let catalog = &self.policy.catalog;
+        if !may_introspect(catalog, &caller.client, &claims.client_id) {
+            return Ok(Introspection::inactive());
+        }
         let Ok(session_id) = SessionId::parse(&claims.session_id) else {
             return Ok(Introspection::inactive());
         };
@@ -338,7 +346,13 @@ impl TokenService {
             .find_client(&client_id)
             .await
             .map_err(|e| AppError::from_store("loading client", e))?;
-        if !client.is_some_and(|c| c.active) {
+        let Some(client) = client.filter(|c| c.active) else {
+            return Ok(Introspection::inactive());
+        };
+        let owner = load_owner(&*self.ports.users, &client)
+            .await
+            .map_err(|e| AppError::from_store("loading owner", e))?;
+        if owner_backs(catalog, &client, owner.as_ref(), &claims.scope).is_err() {
             return Ok(Introspection::inactive());
         }
         Ok(Introspection {

@@ -336,7 +336,8 @@ impl World {
         Self::with_config(ApiConfig::with_issuer(ISSUER))
     }
 
-    /// Clients: `svc-basic` (Basic, `s3cret`), `svc-post` (post, `p0st-secret`), `svc-odd`
+    /// Clients: `svc-basic` (Basic, `s3cret`), `svc-post` (post, `p0st-secret`, may introspect
+    /// others' tokens), `svc-odd`
     /// (Basic, [`ODD_SECRET`]), `svc-nogrant` (Basic, `s3cret`, no grant types).
     pub fn with_config(config: ApiConfig) -> Self {
         let cc = &["client_credentials"];
@@ -353,7 +354,7 @@ impl World {
                 "svc-post",
                 AuthMethod::ClientSecretPost,
                 "p0st-secret",
-                &["mcp"],
+                &["mcp", "introspect"],
                 cc,
             ),
             client(

@@ -762,10 +762,28 @@ async fn issue_port_failures() {
 // ---------- introspect ----------
 
 fn introspect_fx(session: Option<SessionRecord>, client_active: Option<bool>) -> Fx {
-    let mut fx = Fx::new();
-    fx.signer
-        .expect_verify()
-        .returning(|_, _| Ok(claims_for("svc-a")));
+    introspect_fx_with(
+        session,
+        client_active,
+        "service",
+        Some(owner(&["admin"], true)),
+    )
+}
+
+/// A live token of `svc-a` carrying `scope`, its owner as loaded now being `owner`.
+fn introspect_fx_with(
+    session: Option<SessionRecord>,
+    client_active: Option<bool>,
+    scope: &'static str,
+    owner: Option<Owner>,
+) -> Fx {
+    let mut fx = Fx::new().with_owner(owner);
+    fx.signer.expect_verify().returning(move |_, _| {
+        Ok(AccessTokenClaims {
+            scope: scope.into(),
+            ..claims_for("svc-a")
+        })
+    });
     fx.sessions
         .expect_find_session()
         .returning(move |_| Ok(session.clone()));
@@ -833,6 +851,98 @@ async fn introspect_table() {
             "{err:?}"
         );
     }
+}
+
+/// The owner behind a token: present, active and still holding its delegated scopes.
+#[tokio::test]
+async fn introspect_owner_rule() {
+    let caller = authed(client(&["service"]));
+    let live = || Some(session_record(false, JTI));
+    let cases: Vec<(&str, &'static str, Option<Owner>, bool)> = vec![
+        (
+            "still holds the delegated scope",
+            "admin service",
+            Some(owner(&["admin"], true)),
+            true,
+        ),
+        (
+            "lost the delegated scope",
+            "admin service",
+            Some(owner(&["user"], true)),
+            false,
+        ),
+        (
+            "inactive",
+            "admin service",
+            Some(owner(&["admin"], false)),
+            false,
+        ),
+        ("gone", "admin service", None, false),
+        (
+            "service tier only, no roles at all",
+            "service mcp",
+            Some(owner(&[], true)),
+            true,
+        ),
+        (
+            "service tier only, inactive",
+            "service mcp",
+            Some(owner(&[], false)),
+            false,
+        ),
+    ];
+    for (what, scope, o, active) in cases {
+        let fx = introspect_fx_with(live(), Some(true), scope, o);
+        let got = fx.service().introspect(&caller, "tok").await.unwrap();
+        assert_eq!(got.is_active(), active, "{what}");
+    }
+
+    // The owner cannot be loaded: 503, never a false answer either way.
+    let mut fx = introspect_fx_with(live(), Some(true), "service", None);
+    fx.users.checkpoint();
+    fx.users
+        .expect_find_user()
+        .returning(|_| Err(StoreError::Unavailable("down".into())));
+    let got = fx.service().introspect(&caller, "tok").await;
+    assert!(matches!(got, Err(AppError::Unavailable(_))), "{got:?}");
+}
+
+fn caller(id: &str, scopes: &[&str]) -> AuthenticatedClient {
+    authed(Client {
+        id: ClientId::parse(id).unwrap(),
+        ..client(scopes)
+    })
+}
+
+#[tokio::test]
+async fn introspecting_others_tokens_takes_the_introspect_scope() {
+    // Without it: inactive for another client's token, before any lookup (the mocks expect
+    // none).
+    for scopes in [&[][..], &["service", "mcp", "admin"]] {
+        let mut fx = Fx::new();
+        fx.signer
+            .expect_verify()
+            .returning(|_, _| Ok(claims_for("svc-a")));
+        let got = fx
+            .service()
+            .introspect(&caller("svc-b", scopes), "tok")
+            .await;
+        assert_eq!(got, Ok(Introspection::inactive()), "{scopes:?}");
+    }
+    // Its own tokens: yes, without it.
+    let fx = introspect_fx(Some(session_record(false, JTI)), Some(true));
+    let got = fx.service().introspect(&caller("svc-a", &[]), "tok").await;
+    assert!(got.unwrap().is_active());
+    // With it: anyone's.
+    let fx = introspect_fx(Some(session_record(false, JTI)), Some(true));
+    let got = fx
+        .service()
+        .introspect(&caller("svc-b", &["introspect"]), "tok")
+        .await;
+    assert_eq!(
+        got.unwrap().claims.map(|c| c.client_id),
+        Some("svc-a".to_owned())
+    );
 }
 
 #[tokio::test]
