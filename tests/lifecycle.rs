@@ -69,7 +69,8 @@ fn introspect_revoke_introspect_on_both_backends() {
     for backend in BACKENDS {
         let env = Env::new(backend);
         let (uid, a_id, a_secret) = env.user_and_client(&[], "service", "client_secret_basic");
-        let (_, b_id, b_secret) = env.user_and_client(&[], "mcp", "client_secret_basic");
+        // B is a resource server: it may introspect other clients' tokens.
+        let (_, b_id, b_secret) = env.user_and_client(&[], "mcp introspect", "client_secret_basic");
         let server = env.start();
         let token = token_of(&server, &a_id, &a_secret);
 
@@ -143,7 +144,7 @@ fn disabled_client_tokens_introspect_inactive() {
     let mut env = Env::new(Backend::Sqlite);
     env.set("GRANTD_CACHE__TTL", "1s");
     let (_, a_id, a_secret) = env.user_and_client(&[], "service", "client_secret_basic");
-    let (_, b_id, b_secret) = env.user_and_client(&[], "mcp", "client_secret_basic");
+    let (_, b_id, b_secret) = env.user_and_client(&[], "mcp introspect", "client_secret_basic");
     let server = env.start();
     let token = token_of(&server, &a_id, &a_secret);
     env.json(&["client", "disable", &a_id]);

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use grantd_domain::{
     AccessTokenClaims, AudienceRequest, AuthMethod, Client, ClientId, ClientRejection, DomainError,
     InvalidRequest, NewSession, Owner, RequestContext, SessionId, SessionSource, SubjectMode,
-    TokenPolicy, UserId, decide,
+    TokenPolicy, UserId, decide, may_introspect, owner_backs,
 };
 use grantd_ports::{
-    ClientStore, Clock, IdSource, SecretHasher, SessionStore, StoreError, TokenSigner, UserStore,
+    ClientStore, Clock, IdSource, SecretCheck, SecretHasher, SessionStore, StoreError, TokenSigner,
+    UserStore,
 };
 
 use crate::error::AppError;
@@ -139,13 +140,18 @@ impl TokenService {
 
     /// Checks a caller's credentials. Every failure is `invalid_client`; the same hashing work
     /// is done whether or not the client exists, so timing does not reveal which ids exist.
+    /// When too many slow (argon2) checks are queued the secret is not checked at all and the
+    /// answer is `Unavailable` (503). A secret verified against a hash in an outdated format is
+    /// hashed anew and stored in its place once authentication succeeds.
     pub async fn authenticate(
         &self,
         creds: &ClientCredentials,
     ) -> Result<AuthenticatedClient, AppError> {
         let reject = |r: ClientRejection| AppError::Refused(DomainError::InvalidClient(r));
+        // With no stored hash the check does the work of one fast hash and never matches or
+        // queues; its outcome is not needed.
         let Ok(id) = ClientId::parse(&creds.client_id) else {
-            self.ports.secrets.verify(&creds.secret, &[]).await;
+            let _ = self.ports.secrets.verify(&creds.secret, &[]).await;
             return Err(reject(ClientRejection::MalformedClientId));
         };
         let found = self
@@ -155,7 +161,7 @@ impl TokenService {
             .await
             .map_err(|e| AppError::from_store("loading client", e))?;
         let Some(client) = found else {
-            self.ports.secrets.verify(&creds.secret, &[]).await;
+            let _ = self.ports.secrets.verify(&creds.secret, &[]).await;
             return Err(reject(ClientRejection::UnknownClient));
         };
         let now = self.ports.clock.now();
@@ -165,10 +171,15 @@ impl TokenService {
             .filter(|s| s.is_valid_at(now))
             .map(|s| s.hash.clone())
             .collect();
-        let secret_ok = self.ports.secrets.verify(&creds.secret, &hashes).await;
-        if !secret_ok {
-            return Err(reject(ClientRejection::WrongSecret));
-        }
+        let outdated = match self.ports.secrets.verify(&creds.secret, &hashes).await {
+            SecretCheck::Match { outdated } => outdated,
+            SecretCheck::Mismatch => return Err(reject(ClientRejection::WrongSecret)),
+            SecretCheck::Overloaded => {
+                return Err(AppError::Unavailable(
+                    "too many slow client-secret checks queued".to_owned(),
+                ));
+            }
+        };
         if !client.active {
             return Err(reject(ClientRejection::ClientDisabled));
         }
@@ -178,7 +189,37 @@ impl TokenService {
                 used: creds.method.as_str(),
             }));
         }
+        if let Some(old) = outdated {
+            self.upgrade_hash(&client.id, &old, &creds.secret).await;
+        }
         Ok(AuthenticatedClient { client })
+    }
+
+    /// Stores a fresh hash of `secret` (just verified against the outdated `old`) in its place.
+    /// Best effort: the caller is already authenticated, and a failure leaves the old hash in
+    /// place to be replaced on the next successful use.
+    async fn upgrade_hash(&self, id: &ClientId, old: &str, secret: &str) {
+        let new = match self.ports.secrets.hash_supplied(secret).await {
+            Ok(new) => new,
+            Err(e) => {
+                tracing::warn!(
+                    client_id = %id,
+                    error = %e,
+                    "could not rehash an outdated client-secret hash"
+                );
+                return;
+            }
+        };
+        match self.ports.clients.replace_secret_hash(id, old, &new).await {
+            Ok(_) => tracing::info!(client_id = %id, "outdated client-secret hash replaced"),
+            Err(e) => {
+                tracing::warn!(
+                    client_id = %id,
+                    error = %e,
+                    "could not store a rehashed client secret"
+                );
+            }
+        }
     }
 
     /// Issues a client_credentials token: owner, decision, claims, signature, then the session
@@ -260,17 +301,25 @@ impl TokenService {
     }
 
     /// RFC 7662 introspection. Active only if the signature, issuer, `exp` and `nbf` check out,
-    /// the session row exists, matches the token and is not revoked, and the issuing client is
-    /// still registered and active. Storage failures are errors (503), never a false `active`.
+    /// the caller may see the token (its own, or it holds the `introspect` scope; anyone else
+    /// gets `active: false`, RFC 7662 §4), the session row exists, matches the token and is not
+    /// revoked, the issuing client is still registered and active, and its owner still backs
+    /// the token: present, active, and still holding every delegated scope the token carries
+    /// (the owner's part of `decide`, re-run; service-tier scopes do not depend on the owner's
+    /// roles). Storage failures are errors (503), never a false `active`.
     pub async fn introspect(
         &self,
-        _caller: &AuthenticatedClient,
+        caller: &AuthenticatedClient,
         token: &str,
     ) -> Result<Introspection, AppError> {
         let now = self.ports.clock.now();
         let Ok(claims) = self.ports.signer.verify(token, now) else {
             return Ok(Introspection::inactive());
         };
+        let catalog = &self.policy.catalog;
+        if !may_introspect(catalog, &caller.client, &claims.client_id) {
+            return Ok(Introspection::inactive());
+        }
         let Ok(session_id) = SessionId::parse(&claims.session_id) else {
             return Ok(Introspection::inactive());
         };
@@ -297,7 +346,13 @@ impl TokenService {
             .find_client(&client_id)
             .await
             .map_err(|e| AppError::from_store("loading client", e))?;
-        if !client.is_some_and(|c| c.active) {
+        let Some(client) = client.filter(|c| c.active) else {
+            return Ok(Introspection::inactive());
+        };
+        let owner = load_owner(&*self.ports.users, &client)
+            .await
+            .map_err(|e| AppError::from_store("loading owner", e))?;
+        if owner_backs(catalog, &client, owner.as_ref(), &claims.scope).is_err() {
             return Ok(Introspection::inactive());
         }
         Ok(Introspection {

@@ -20,8 +20,9 @@ use grantd_domain::{
     SessionRecord, SubjectMode, Tier, Timestamp, TokenPolicy, Ttl, UserId, Verdict,
 };
 use grantd_ports::{
-    ClientStore, Clock, GeneratedSecret, IdSource, SecretError, SecretHasher, SessionFilter,
-    SessionStore, SignError, SignedToken, StoreError, TokenSigner, UserStore, VerifyError,
+    ClientStore, Clock, GeneratedSecret, IdSource, SecretCheck, SecretError, SecretHasher,
+    SessionFilter, SessionStore, SignError, SignedToken, StoreError, TokenSigner, UserStore,
+    VerifyError,
 };
 use proptest::prelude::*;
 use proptest::sample::{select, subsequence};
@@ -60,6 +61,14 @@ impl ClientStore for FakeClients {
         _: &ClientId,
         _: &ClientSecret,
         _: Timestamp,
+    ) -> Result<bool, StoreError> {
+        panic!("no client may be written")
+    }
+    async fn replace_secret_hash(
+        &self,
+        _: &ClientId,
+        _: &str,
+        _: &str,
     ) -> Result<bool, StoreError> {
         panic!("no client may be written")
     }
@@ -152,8 +161,8 @@ impl SecretHasher for FakeSecrets {
     async fn hash_supplied(&self, _: &str) -> Result<String, SecretError> {
         panic!("no secret may be hashed")
     }
-    async fn verify(&self, _: &str, _: &[String]) -> bool {
-        true
+    async fn verify(&self, _: &str, _: &[String]) -> SecretCheck {
+        SecretCheck::Match { outdated: None }
     }
 }
 

@@ -149,18 +149,10 @@ pub fn decide<'c>(
         },
         None => client_grant.clone(),
     };
-    let Ok(owner_id) = UserId::parse(&client.owner_id) else {
-        return Decision::refused(DomainError::InvalidClient(
-            ClientRejection::OwnerIdMalformed,
-        ));
+    let (owner_id, owner_roles) = match owner_standing(catalog, client, owner) {
+        Ok(standing) => standing,
+        Err(rejection) => return Decision::refused(DomainError::InvalidClient(rejection)),
     };
-    let Some(owner) = owner.filter(|o| o.id == owner_id) else {
-        return Decision::refused(DomainError::InvalidClient(ClientRejection::OwnerMissing));
-    };
-    if !owner.active {
-        return Decision::refused(DomainError::InvalidClient(ClientRejection::OwnerInactive));
-    }
-    let owner_roles = catalog.parse_lenient(&owner.roles);
 
     let mut verdicts: Vec<ScopeVerdict<'c>> = requested
         .iter()
@@ -169,7 +161,7 @@ pub fn decide<'c>(
             let held_by_owner = owner_roles.iter().any(|r| r.name() == s.name());
             let verdict = if !in_client_grant {
                 Verdict::NotInClientGrant
-            } else if s.tier() == Tier::Delegated && !held_by_owner {
+            } else if !owner_allows(s, &owner_roles) {
                 Verdict::NotHeldByOwner
             } else {
                 Verdict::Granted
@@ -193,6 +185,61 @@ pub fn decide<'c>(
         }
     }
     Decision { verdicts, outcome }
+}
+
+/// The owner's standing behind `client`: the stored owner id is a user id, names the loaded
+/// owner, and that owner is active. Gives the owner's id and the roles it holds in `catalog`.
+fn owner_standing<'c>(
+    catalog: &'c ScopeCatalog,
+    client: &Client,
+    owner: Option<&Owner>,
+) -> Result<(UserId, Vec<Scope<'c>>), ClientRejection> {
+    let Ok(owner_id) = UserId::parse(&client.owner_id) else {
+        return Err(ClientRejection::OwnerIdMalformed);
+    };
+    let Some(owner) = owner.filter(|o| o.id == owner_id) else {
+        return Err(ClientRejection::OwnerMissing);
+    };
+    if !owner.active {
+        return Err(ClientRejection::OwnerInactive);
+    }
+    Ok((owner_id, catalog.parse_lenient(&owner.roles)))
+}
+
+/// The owner's part of one scope's verdict: a service-tier scope needs nothing from the owner;
+/// a delegated one must be among the owner's roles.
+fn owner_allows(scope: Scope<'_>, owner_roles: &[Scope<'_>]) -> bool {
+    scope.tier() == Tier::Service || owner_roles.iter().any(|r| r.name() == scope.name())
+}
+
+/// Whether the owner still backs a token issued to `client` carrying `scope` (its `scope`
+/// claim, names separated by single spaces): the owner's part of [`decide`], re-run over the
+/// facts as they are now. The owner id must still name a present, active owner, and every
+/// delegated scope of the token must still be among the owner's roles; service-tier scopes do
+/// not depend on the owner's roles. Scopes the catalog no longer knows are not judged here.
+/// Introspection calls this, so a token never outlives the owner's authority it carries.
+pub fn owner_backs(
+    catalog: &ScopeCatalog,
+    client: &Client,
+    owner: Option<&Owner>,
+    scope: &str,
+) -> Result<(), DomainError> {
+    let (_, owner_roles) =
+        owner_standing(catalog, client, owner).map_err(DomainError::InvalidClient)?;
+    let names: Vec<&str> = scope.split(' ').collect();
+    let lost: Vec<String> = catalog
+        .parse_lenient(&names)
+        .into_iter()
+        .filter(|s| !owner_allows(s, &owner_roles))
+        .map(|s| s.name().to_owned())
+        .collect();
+    if lost.is_empty() {
+        Ok(())
+    } else {
+        Err(DomainError::InvalidScope(ScopeProblem::NotHeldByOwner(
+            lost,
+        )))
+    }
 }
 
 fn names_with(verdicts: &[ScopeVerdict<'_>], verdict: Verdict) -> Vec<String> {

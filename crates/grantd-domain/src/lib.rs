@@ -9,6 +9,7 @@ pub mod client;
 pub mod error;
 pub mod grant;
 pub mod ids;
+pub mod introspection;
 pub mod scope;
 pub mod session;
 pub mod time;
@@ -17,8 +18,11 @@ pub mod token;
 pub use audience::{Audience, AudienceRequest, AudienceRules};
 pub use client::{AuthMethod, Client, ClientSecret, GrantType, Owner};
 pub use error::{ClientRejection, DomainError, InvalidRequest, ScopeProblem, TargetProblem};
-pub use grant::{Decision, Grant, ScopePolicy, ScopeVerdict, TokenPolicy, Verdict, decide};
+pub use grant::{
+    Decision, Grant, ScopePolicy, ScopeVerdict, TokenPolicy, Verdict, decide, owner_backs,
+};
 pub use ids::{ClientId, IdError, Jti, Kid, SessionId, UserId};
+pub use introspection::may_introspect;
 pub use scope::{CatalogError, RequestedScopes, ScopeCatalog, ScopeDef, Tier};
 pub use session::{NewSession, RequestContext, SessionRecord, SessionSource};
 pub use time::{Timestamp, Ttl};

@@ -112,6 +112,10 @@ impl fmt::Display for CatalogError {
 
 impl std::error::Error for CatalogError {}
 
+/// The scope that lets a client introspect other clients' tokens (RFC 7662 §4), held in its
+/// provisioned grant. Service tier: the owner's roles play no part.
+pub const INTROSPECT: &str = "introspect";
+
 /// The scopes grantd knows. Lookups are by exact, case-sensitive name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScopeCatalog {
@@ -122,7 +126,8 @@ pub struct ScopeCatalog {
 pub type Scope<'c> = &'c ScopeDef;
 
 impl ScopeCatalog {
-    /// The built-in catalog: the seed system's scopes, levels and tiers, exactly.
+    /// The built-in catalog: the seed system's scopes, levels and tiers, exactly, plus
+    /// [`INTROSPECT`].
     pub fn builtin() -> Self {
         let d = |name: &str, tier, level, aud: Option<Audience>| ScopeDef {
             name: name.to_owned(),
@@ -140,6 +145,7 @@ impl ScopeCatalog {
                 d("hook:govern", Tier::Service, 15, Some(Audience::Hook)),
                 d("hook:track", Tier::Service, 15, Some(Audience::Hook)),
                 d("anonymous", Tier::Delegated, 10, None),
+                d(INTROSPECT, Tier::Service, 5, None),
             ],
         }
     }
@@ -254,7 +260,7 @@ mod tests {
     }
 
     #[test]
-    fn builtin_catalog_is_the_seed_catalog() {
+    fn builtin_catalog_is_the_seed_catalog_plus_introspect() {
         let c = ScopeCatalog::builtin();
         let table: &[(&str, Tier, u16, Option<Audience>)] = &[
             ("admin", Tier::Delegated, 100, None),
@@ -265,6 +271,7 @@ mod tests {
             ("mcp", Tier::Service, 20, None),
             ("hook:govern", Tier::Service, 15, Some(Audience::Hook)),
             ("hook:track", Tier::Service, 15, Some(Audience::Hook)),
+            ("introspect", Tier::Service, 5, None),
         ];
         assert_eq!(c.iter().count(), table.len());
         for (name, tier, level, aud) in table {

@@ -80,6 +80,16 @@ pub trait ClientStore: Send + Sync {
         secret: &ClientSecret,
         previous_valid_until: Timestamp,
     ) -> Result<bool, StoreError>;
+
+    /// Replaces the stored hash `old_hash` of client `id` by `new_hash` (same secret, newer
+    /// format), keeping its validity. `Ok(false)` if the client has no such hash (another
+    /// node replaced it first, or the client is gone): nothing changes.
+    async fn replace_secret_hash(
+        &self,
+        id: &ClientId,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Users (client owners).
@@ -304,6 +314,38 @@ impl fmt::Display for SecretError {
 
 impl std::error::Error for SecretError {}
 
+/// What checking a presented secret against a client's stored hashes found.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SecretCheck {
+    /// No stored hash matches (or there was none).
+    Mismatch,
+    /// A stored hash matches. `outdated` is that hash when it is in a format grantd no longer
+    /// writes: the caller should store a fresh hash of the same secret in its place.
+    Match { outdated: Option<String> },
+    /// Too many slow hashes are already queued: the secret was not checked. Retry later.
+    Overloaded,
+}
+
+impl SecretCheck {
+    pub fn is_match(&self) -> bool {
+        matches!(self, SecretCheck::Match { .. })
+    }
+}
+
+impl fmt::Debug for SecretCheck {
+    /// A stored hash is an offline-attack target: it stays out of logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretCheck::Mismatch => f.write_str("Mismatch"),
+            SecretCheck::Match { outdated } => f
+                .debug_struct("Match")
+                .field("outdated", &outdated.as_ref().map(|_| "<redacted>"))
+                .finish(),
+            SecretCheck::Overloaded => f.write_str("Overloaded"),
+        }
+    }
+}
+
 /// Client-secret generation, hashing and verification.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
@@ -316,8 +358,9 @@ pub trait SecretHasher: Send + Sync {
 
     /// Whether `presented` matches any of `stored`, in constant time per hash. With `stored`
     /// empty (unknown client) it does the same work as for one generated secret, so timing does
-    /// not tell unknown clients from known ones.
-    async fn verify(&self, presented: &str, stored: &[String]) -> bool;
+    /// not tell unknown clients from known ones, and never answers `Overloaded` (only slow
+    /// hashes queue).
+    async fn verify(&self, presented: &str, stored: &[String]) -> SecretCheck;
 }
 
 /// The current time.

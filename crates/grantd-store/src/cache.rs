@@ -246,6 +246,17 @@ impl<S: ClientStore + UserStore> ClientStore for Cached<S> {
         self.forget_client(id);
         r
     }
+
+    async fn replace_secret_hash(
+        &self,
+        id: &ClientId,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let r = self.inner.replace_secret_hash(id, old_hash, new_hash).await;
+        Self::forget(&self.clients, id);
+        r
+    }
 }
 
 #[async_trait]
@@ -456,6 +467,14 @@ mod tests {
         ) -> Result<bool, StoreError> {
             Ok(true)
         }
+        async fn replace_secret_hash(
+            &self,
+            _: &ClientId,
+            _: &str,
+            _: &str,
+        ) -> Result<bool, StoreError> {
+            Ok(true)
+        }
     }
 
     #[async_trait]
@@ -629,6 +648,16 @@ mod tests {
             .await
             .unwrap();
         assert!(!c.find_client(&id).await.unwrap().unwrap().active);
+    }
+
+    #[tokio::test]
+    async fn a_rehashed_secret_drops_the_cached_client() {
+        let c = Cached::new(fake(true), Duration::from_secs(60));
+        let id = ClientId::parse("svc").unwrap();
+        c.find_client(&id).await.unwrap();
+        c.replace_secret_hash(&id, "old", "new").await.unwrap();
+        c.find_client(&id).await.unwrap();
+        assert_eq!(c.inner().client_reads.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]

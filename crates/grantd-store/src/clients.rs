@@ -8,7 +8,7 @@ use grantd_ports::{ClientStore, StoreError};
 
 use crate::Store;
 use crate::db::{with_read, with_tx, with_write};
-use crate::error::to_db_time;
+use crate::error::{MAX_HASH, check_text, to_db_time};
 use crate::rows::{ClientRow, NewSecretRow, SecretRow, clients_from_join};
 use crate::schema::{client_secrets, clients};
 
@@ -134,6 +134,33 @@ impl ClientStore for Store {
                     .await?;
                 Ok(true)
             })
+        })
+        .await
+    }
+
+    async fn replace_secret_hash(
+        &self,
+        id: &ClientId,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> Result<bool, StoreError> {
+        check_text("secret hash", new_hash, MAX_HASH)?;
+        let id = id.as_str().to_owned();
+        let (old, new) = (old_hash.to_owned(), new_hash.to_owned());
+        self.run(|db| async move {
+            // Keyed by the old hash itself (salted, so unique): if another node replaced it
+            // first there is nothing left to match, and nothing changes.
+            let n = with_write!(&db, |c| {
+                diesel::update(
+                    client_secrets::table
+                        .filter(client_secrets::client_id.eq(&id))
+                        .filter(client_secrets::hash.eq(&old)),
+                )
+                .set(client_secrets::hash.eq(&new))
+                .execute(c)
+                .await?
+            });
+            Ok(n > 0)
         })
         .await
     }

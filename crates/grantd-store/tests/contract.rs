@@ -48,6 +48,7 @@ contract!(
     client_errors_are_classified_and_write_nothing,
     client_ids_are_case_sensitive,
     rotation_ends_current_secrets_only,
+    a_secret_hash_is_replaced_in_place,
     sessions_insert_find_and_revoke,
     session_conflicts_and_invalid_input,
     sessions_list_newest_first_with_filters,
@@ -314,6 +315,57 @@ async fn rotation_ends_current_secrets_only(backend: Backend) {
     );
     let bad = secret("nul\0", 30, None);
     assert!(is_invalid(&store.rotate_secret(&c.id, &bad, at(100)).await));
+}
+
+async fn a_secret_hash_is_replaced_in_place(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let owner = user(1);
+    store.create_user(&owner).await.expect("user");
+    let mut c = client(&unique_client_id(), &owner, 1);
+    c.secrets = vec![secret("old", 1, Some(500)), secret("other", 2, None)];
+    store.create_client(&c).await.expect("create");
+    let mut other = client(&unique_client_id(), &owner, 2);
+    other.secrets = vec![secret("old", 1, None)];
+    store.create_client(&other).await.expect("create other");
+
+    assert_eq!(
+        store.replace_secret_hash(&c.id, "old", "new").await,
+        Ok(true)
+    );
+    let found = store.find_client(&c.id).await.expect("find").expect("some");
+    let secrets: Vec<(&str, Timestamp, Option<Timestamp>)> = found
+        .secrets
+        .iter()
+        .map(|s| (s.hash.as_str(), s.created_at, s.valid_until))
+        .collect();
+    assert_eq!(
+        secrets,
+        [("new", at(1), Some(at(500))), ("other", at(2), None)],
+        "same place, same validity"
+    );
+    // Only that client's hash changed.
+    let untouched = store
+        .find_client(&other.id)
+        .await
+        .expect("find")
+        .expect("some");
+    assert_eq!(untouched.secrets[0].hash, "old");
+
+    // A hash no longer there (rotated out, or already replaced), an unknown client: no change.
+    assert_eq!(
+        store.replace_secret_hash(&c.id, "old", "newer").await,
+        Ok(false)
+    );
+    let missing = ClientId::parse("missing").expect("id");
+    assert_eq!(
+        store.replace_secret_hash(&missing, "new", "newer").await,
+        Ok(false)
+    );
+    assert!(is_invalid(
+        &store.replace_secret_hash(&c.id, "new", "nul\0").await
+    ));
+    let found = store.find_client(&c.id).await.expect("find").expect("some");
+    assert_eq!(found.secrets[0].hash, "new");
 }
 
 // ------------------------------------------------------------------------------------------

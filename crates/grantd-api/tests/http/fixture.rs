@@ -20,8 +20,9 @@ use grantd_domain::{
     Timestamp, TokenPolicy, Ttl, UserId,
 };
 use grantd_ports::{
-    ClientStore, Clock, GeneratedSecret, IdSource, SecretError, SecretHasher, SessionFilter,
-    SessionStore, SignError, SignedToken, StoreError, TokenSigner, UserStore, VerifyError,
+    ClientStore, Clock, GeneratedSecret, IdSource, SecretCheck, SecretError, SecretHasher,
+    SessionFilter, SessionStore, SignError, SignedToken, StoreError, TokenSigner, UserStore,
+    VerifyError,
 };
 use serde_json::Value;
 
@@ -96,6 +97,14 @@ impl ClientStore for FakeClients {
         _: &ClientId,
         _: &ClientSecret,
         _: Timestamp,
+    ) -> Result<bool, StoreError> {
+        Err(StoreError::Internal("not used".into()))
+    }
+    async fn replace_secret_hash(
+        &self,
+        _: &ClientId,
+        _: &str,
+        _: &str,
     ) -> Result<bool, StoreError> {
         Err(StoreError::Internal("not used".into()))
     }
@@ -229,10 +238,12 @@ impl TokenSigner for FakeSigner {
     }
 }
 
-/// Stored hashes are `plain:<secret>`; records every presented secret.
+/// Stored hashes are `plain:<secret>`; records every presented secret. With `overloaded` set,
+/// checks against stored hashes answer `Overloaded` (as a full argon2 queue does).
 #[derive(Default)]
 pub struct FakeSecrets {
     pub presented: Mutex<Vec<String>>,
+    pub overloaded: AtomicBool,
 }
 
 #[async_trait]
@@ -246,9 +257,16 @@ impl SecretHasher for FakeSecrets {
     async fn hash_supplied(&self, _: &str) -> Result<String, SecretError> {
         Err(SecretError::Failed("not used".into()))
     }
-    async fn verify(&self, presented: &str, stored: &[String]) -> bool {
+    async fn verify(&self, presented: &str, stored: &[String]) -> SecretCheck {
         self.presented.lock().unwrap().push(presented.to_owned());
-        stored.iter().any(|h| *h == format!("plain:{presented}"))
+        if !stored.is_empty() && self.overloaded.load(Ordering::SeqCst) {
+            return SecretCheck::Overloaded;
+        }
+        if stored.iter().any(|h| *h == format!("plain:{presented}")) {
+            SecretCheck::Match { outdated: None }
+        } else {
+            SecretCheck::Mismatch
+        }
     }
 }
 
@@ -318,7 +336,8 @@ impl World {
         Self::with_config(ApiConfig::with_issuer(ISSUER))
     }
 
-    /// Clients: `svc-basic` (Basic, `s3cret`), `svc-post` (post, `p0st-secret`), `svc-odd`
+    /// Clients: `svc-basic` (Basic, `s3cret`), `svc-post` (post, `p0st-secret`, may introspect
+    /// others' tokens), `svc-odd`
     /// (Basic, [`ODD_SECRET`]), `svc-nogrant` (Basic, `s3cret`, no grant types).
     pub fn with_config(config: ApiConfig) -> Self {
         let cc = &["client_credentials"];
@@ -335,7 +354,7 @@ impl World {
                 "svc-post",
                 AuthMethod::ClientSecretPost,
                 "p0st-secret",
-                &["mcp"],
+                &["mcp", "introspect"],
                 cc,
             ),
             client(

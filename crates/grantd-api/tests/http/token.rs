@@ -155,6 +155,39 @@ async fn store_unavailable_is_503_with_retry_after() {
     r.assert_no_store("503");
 }
 
+/// A full argon2 queue refuses the check: 503 + `Retry-After` on every endpoint that
+/// authenticates, for a right and a wrong secret alike; unknown clients stay 401 (they queue
+/// for nothing).
+#[actix_web::test]
+async fn secret_checks_overloaded_are_503_with_retry_after() {
+    let w = World::new();
+    w.secrets
+        .overloaded
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    for (path, body) in [
+        ("/oauth/token", CC),
+        ("/oauth/introspect", "token=t"),
+        ("/oauth/revoke", "token=t"),
+    ] {
+        for secret in ["s3cret", "wrong"] {
+            let r = w.send(basic_post(path, body, "svc-basic", secret)).await;
+            assert_eq!(
+                (r.status, r.error().as_str()),
+                (503, "temporarily_unavailable"),
+                "{path} {secret}"
+            );
+            assert_eq!(r.header("retry-after"), Some("1"));
+            r.assert_no_store("503");
+        }
+        let r = w.send(basic_post(path, body, "nobody", "s3cret")).await;
+        assert_eq!(
+            (r.status, r.error().as_str()),
+            (401, "invalid_client"),
+            "{path}"
+        );
+    }
+}
+
 #[actix_web::test]
 async fn no_signing_key_is_503_and_session_write_failure_never_returns_a_token() {
     let w = World::new();

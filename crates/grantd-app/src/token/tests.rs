@@ -11,7 +11,7 @@ use grantd_domain::{
 };
 use grantd_ports::{
     MockClientStore, MockClock, MockIdSource, MockSecretHasher, MockSessionStore, MockTokenSigner,
-    MockUserStore, SignError, SignedToken, StoreError, VerifyError,
+    MockUserStore, SecretCheck, SecretError, SignError, SignedToken, StoreError, VerifyError,
 };
 use mockall::predicate::eq;
 
@@ -21,6 +21,7 @@ const OWNER: &str = "0b8e2c1a-4d5f-4a6b-9c7d-8e9f0a1b2c3d";
 const NOW: i64 = 1_800_000_000;
 const SESSION: &str = "sess_00112233445566778899aabbccddeeff";
 const JTI: &str = "5f0c6a8e-1111-4222-8333-944455556666";
+const MATCH: SecretCheck = SecretCheck::Match { outdated: None };
 
 fn policy() -> TokenPolicy {
     TokenPolicy {
@@ -216,7 +217,7 @@ async fn authenticate_accepts_current_secret_and_registered_method() {
         .expect_verify()
         .withf(|p, stored| p == "s3cret" && stored == ["h-current".to_owned()])
         .times(1)
-        .return_const(true);
+        .return_const(MATCH);
     let got = fx
         .service()
         .authenticate(&creds("svc-a", AuthMethod::ClientSecretBasic))
@@ -239,7 +240,7 @@ async fn authenticate_does_equal_hash_work_for_unknown_and_malformed_ids() {
             .expect_verify()
             .withf(|_, stored| stored.is_empty())
             .times(1)
-            .return_const(false);
+            .return_const(SecretCheck::Mismatch);
         let got = fx
             .service()
             .authenticate(&creds(id, AuthMethod::ClientSecretBasic))
@@ -285,7 +286,14 @@ async fn authenticate_rejections() {
         fx.clients
             .expect_find_client()
             .returning(move |_| Ok(Some(c.clone())));
-        fx.secrets.expect_verify().times(1).return_const(secret_ok);
+        fx.secrets
+            .expect_verify()
+            .times(1)
+            .return_const(if secret_ok {
+                MATCH
+            } else {
+                SecretCheck::Mismatch
+            });
         let got = fx
             .service()
             .authenticate(&creds("svc-a", method))
@@ -316,7 +324,7 @@ async fn authenticate_skips_secrets_past_their_grace() {
         .expect_verify()
         .withf(|_, stored| stored == ["h-current".to_owned(), "h-grace".to_owned()])
         .times(1)
-        .return_const(true);
+        .return_const(MATCH);
     assert!(
         fx.service()
             .authenticate(&creds("svc-a", AuthMethod::ClientSecretBasic))
@@ -346,6 +354,125 @@ async fn authenticate_store_failures_are_not_client_errors() {
             other => panic!("{err:?} gave {other:?}"),
         }
     }
+}
+
+#[tokio::test]
+async fn authenticate_refused_check_is_unavailable_not_a_client_error() {
+    let mut fx = Fx::new();
+    fx.clients
+        .expect_find_client()
+        .returning(|_| Ok(Some(client(&["service"]))));
+    fx.secrets
+        .expect_verify()
+        .times(1)
+        .return_const(SecretCheck::Overloaded);
+    let got = fx
+        .service()
+        .authenticate(&creds("svc-a", AuthMethod::ClientSecretBasic))
+        .await;
+    assert!(matches!(got, Err(AppError::Unavailable(_))), "{got:?}");
+}
+
+/// A client whose secret verified against `h-current` reported outdated.
+fn outdated_fx(c: Client) -> Fx {
+    let mut fx = Fx::new();
+    fx.clients
+        .expect_find_client()
+        .returning(move |_| Ok(Some(c.clone())));
+    fx.secrets
+        .expect_verify()
+        .times(1)
+        .return_const(SecretCheck::Match {
+            outdated: Some("h-current".into()),
+        });
+    fx
+}
+
+#[tokio::test]
+async fn authenticate_replaces_an_outdated_hash_once_after_success() {
+    let mut fx = outdated_fx(client(&["service"]));
+    fx.secrets
+        .expect_hash_supplied()
+        .with(eq("s3cret"))
+        .times(1)
+        .returning(|_| Ok("h-fresh".into()));
+    fx.clients
+        .expect_replace_secret_hash()
+        .with(
+            eq(ClientId::parse("svc-a").unwrap()),
+            eq("h-current"),
+            eq("h-fresh"),
+        )
+        .times(1)
+        .returning(|_, _, _| Ok(true));
+    let got = fx
+        .service()
+        .authenticate(&creds("svc-a", AuthMethod::ClientSecretBasic))
+        .await;
+    assert!(got.is_ok(), "{got:?}");
+}
+
+/// No rehash when authentication fails, even though the secret itself matched: the mocks
+/// have no `hash_supplied` / `replace_secret_hash` expectation, so a call would fail the test.
+#[tokio::test]
+async fn authenticate_never_rehashes_after_a_failure() {
+    let mut disabled = client(&["service"]);
+    disabled.active = false;
+    let got = outdated_fx(disabled)
+        .service()
+        .authenticate(&creds("svc-a", AuthMethod::ClientSecretBasic))
+        .await
+        .map(|_| ());
+    assert_eq!(got, refused_client(ClientRejection::ClientDisabled));
+    let got = outdated_fx(client(&["service"]))
+        .service()
+        .authenticate(&creds("svc-a", AuthMethod::ClientSecretPost))
+        .await;
+    assert!(got.is_err());
+    for check in [SecretCheck::Mismatch, SecretCheck::Overloaded] {
+        let mut fx = Fx::new();
+        fx.clients
+            .expect_find_client()
+            .returning(|_| Ok(Some(client(&["service"]))));
+        fx.secrets.expect_verify().return_const(check.clone());
+        let got = fx
+            .service()
+            .authenticate(&creds("svc-a", AuthMethod::ClientSecretBasic))
+            .await;
+        assert!(got.is_err(), "{check:?}");
+    }
+}
+
+/// The caller is authenticated already; a failed rehash is retried on the next use.
+#[tokio::test]
+async fn authenticate_succeeds_when_the_rehash_fails() {
+    let mut fx = outdated_fx(client(&["service"]));
+    fx.secrets
+        .expect_hash_supplied()
+        .times(1)
+        .returning(|_| Err(SecretError::Failed("queue full".into())));
+    assert!(
+        fx.service()
+            .authenticate(&creds("svc-a", AuthMethod::ClientSecretBasic))
+            .await
+            .is_ok()
+    );
+
+    let mut fx = outdated_fx(client(&["service"]));
+    fx.secrets
+        .expect_hash_supplied()
+        .times(1)
+        .returning(|_| Ok("h-fresh".into()));
+    fx.clients
+        .expect_replace_secret_hash()
+        .times(1)
+        .returning(|_, _, _| Err(StoreError::Unavailable("busy".into())));
+    assert!(
+        fx.service()
+            .authenticate(&creds("svc-a", AuthMethod::ClientSecretBasic))
+            .await
+            .is_ok()
+    );
 }
 
 // ---------- issue ----------
@@ -635,10 +762,28 @@ async fn issue_port_failures() {
 // ---------- introspect ----------
 
 fn introspect_fx(session: Option<SessionRecord>, client_active: Option<bool>) -> Fx {
-    let mut fx = Fx::new();
-    fx.signer
-        .expect_verify()
-        .returning(|_, _| Ok(claims_for("svc-a")));
+    introspect_fx_with(
+        session,
+        client_active,
+        "service",
+        Some(owner(&["admin"], true)),
+    )
+}
+
+/// A live token of `svc-a` carrying `scope`, its owner as loaded now being `owner`.
+fn introspect_fx_with(
+    session: Option<SessionRecord>,
+    client_active: Option<bool>,
+    scope: &'static str,
+    owner: Option<Owner>,
+) -> Fx {
+    let mut fx = Fx::new().with_owner(owner);
+    fx.signer.expect_verify().returning(move |_, _| {
+        Ok(AccessTokenClaims {
+            scope: scope.into(),
+            ..claims_for("svc-a")
+        })
+    });
     fx.sessions
         .expect_find_session()
         .returning(move |_| Ok(session.clone()));
@@ -706,6 +851,98 @@ async fn introspect_table() {
             "{err:?}"
         );
     }
+}
+
+/// The owner behind a token: present, active and still holding its delegated scopes.
+#[tokio::test]
+async fn introspect_owner_rule() {
+    let caller = authed(client(&["service"]));
+    let live = || Some(session_record(false, JTI));
+    let cases: Vec<(&str, &'static str, Option<Owner>, bool)> = vec![
+        (
+            "still holds the delegated scope",
+            "admin service",
+            Some(owner(&["admin"], true)),
+            true,
+        ),
+        (
+            "lost the delegated scope",
+            "admin service",
+            Some(owner(&["user"], true)),
+            false,
+        ),
+        (
+            "inactive",
+            "admin service",
+            Some(owner(&["admin"], false)),
+            false,
+        ),
+        ("gone", "admin service", None, false),
+        (
+            "service tier only, no roles at all",
+            "service mcp",
+            Some(owner(&[], true)),
+            true,
+        ),
+        (
+            "service tier only, inactive",
+            "service mcp",
+            Some(owner(&[], false)),
+            false,
+        ),
+    ];
+    for (what, scope, o, active) in cases {
+        let fx = introspect_fx_with(live(), Some(true), scope, o);
+        let got = fx.service().introspect(&caller, "tok").await.unwrap();
+        assert_eq!(got.is_active(), active, "{what}");
+    }
+
+    // The owner cannot be loaded: 503, never a false answer either way.
+    let mut fx = introspect_fx_with(live(), Some(true), "service", None);
+    fx.users.checkpoint();
+    fx.users
+        .expect_find_user()
+        .returning(|_| Err(StoreError::Unavailable("down".into())));
+    let got = fx.service().introspect(&caller, "tok").await;
+    assert!(matches!(got, Err(AppError::Unavailable(_))), "{got:?}");
+}
+
+fn caller(id: &str, scopes: &[&str]) -> AuthenticatedClient {
+    authed(Client {
+        id: ClientId::parse(id).unwrap(),
+        ..client(scopes)
+    })
+}
+
+#[tokio::test]
+async fn introspecting_others_tokens_takes_the_introspect_scope() {
+    // Without it: inactive for another client's token, before any lookup (the mocks expect
+    // none).
+    for scopes in [&[][..], &["service", "mcp", "admin"]] {
+        let mut fx = Fx::new();
+        fx.signer
+            .expect_verify()
+            .returning(|_, _| Ok(claims_for("svc-a")));
+        let got = fx
+            .service()
+            .introspect(&caller("svc-b", scopes), "tok")
+            .await;
+        assert_eq!(got, Ok(Introspection::inactive()), "{scopes:?}");
+    }
+    // Its own tokens: yes, without it.
+    let fx = introspect_fx(Some(session_record(false, JTI)), Some(true));
+    let got = fx.service().introspect(&caller("svc-a", &[]), "tok").await;
+    assert!(got.unwrap().is_active());
+    // With it: anyone's.
+    let fx = introspect_fx(Some(session_record(false, JTI)), Some(true));
+    let got = fx
+        .service()
+        .introspect(&caller("svc-b", &["introspect"]), "tok")
+        .await;
+    assert_eq!(
+        got.unwrap().claims.map(|c| c.client_id),
+        Some("svc-a".to_owned())
+    );
 }
 
 #[tokio::test]

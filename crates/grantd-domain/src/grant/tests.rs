@@ -434,3 +434,133 @@ fn verdicts_report_audience_facts() {
         ]
     );
 }
+
+/// The owner's part of the decision, re-run for an issued token's scopes.
+#[test]
+fn owner_backs_a_token_while_it_holds_what_the_token_carries() {
+    let p = policy(ScopePolicy::Narrow);
+    let c = client(&["admin", "reports", "service", "mcp"]);
+    let inactive = Owner {
+        active: false,
+        ..owner(&["admin", "reports"])
+    };
+    let mut stranger = owner(&["admin"]);
+    stranger.id = UserId::parse("9b8e2c1a-4d5f-4a6b-9c7d-8e9f0a1b2c3d").unwrap();
+    let mut malformed = client(&["admin"]);
+    malformed.owner_id = "owner-7".into();
+    let held = |v: &[&str]| {
+        Err(DomainError::InvalidScope(ScopeProblem::NotHeldByOwner(
+            v.iter().map(|s| s.to_string()).collect(),
+        )))
+    };
+    let rejected = |r| Err(DomainError::InvalidClient(r));
+    type Case<'a> = (
+        &'a str,
+        &'a Client,
+        Option<Owner>,
+        &'a str,
+        Result<(), DomainError>,
+    );
+    let table: Vec<Case<'_>> = vec![
+        (
+            "still holds it",
+            &c,
+            Some(owner(&["admin"])),
+            "admin service",
+            Ok(()),
+        ),
+        (
+            "lost it",
+            &c,
+            Some(owner(&["user"])),
+            "admin service",
+            held(&["admin"]),
+        ),
+        (
+            "lost a custom one",
+            &c,
+            Some(owner(&["admin"])),
+            "admin reports",
+            held(&["reports"]),
+        ),
+        (
+            "service tier only",
+            &c,
+            Some(owner(&[])),
+            "service mcp",
+            Ok(()),
+        ),
+        (
+            "scope gone from the catalog",
+            &c,
+            Some(owner(&[])),
+            "service retired",
+            Ok(()),
+        ),
+        (
+            "inactive",
+            &c,
+            Some(inactive.clone()),
+            "service",
+            rejected(ClientRejection::OwnerInactive),
+        ),
+        (
+            "gone",
+            &c,
+            None,
+            "service",
+            rejected(ClientRejection::OwnerMissing),
+        ),
+        (
+            "another user",
+            &c,
+            Some(stranger),
+            "admin",
+            rejected(ClientRejection::OwnerMissing),
+        ),
+        (
+            "owner id malformed",
+            &malformed,
+            Some(owner(&["admin"])),
+            "admin",
+            rejected(ClientRejection::OwnerIdMalformed),
+        ),
+    ];
+    for (what, client, owner, scope, want) in table {
+        assert_eq!(
+            owner_backs(&p.catalog, client, owner.as_ref(), scope),
+            want,
+            "{what}"
+        );
+    }
+}
+
+/// Whatever `decide` grants, the same owner backs: the two share one rule.
+#[test]
+fn owner_backs_every_grant_decide_makes() {
+    let p = policy(ScopePolicy::Narrow);
+    let c = client(&["admin", "user", "reports", "service", "mcp", "anonymous"]);
+    for roles in [
+        &[][..],
+        &["admin"],
+        &["user", "reports"],
+        &["admin", "user", "anonymous"],
+    ] {
+        let o = owner(roles);
+        let grant = decide(&p, &c, Some(&o), None, &no_aud()).outcome.unwrap();
+        let scope = grant.scope_string();
+        assert_eq!(
+            owner_backs(&p.catalog, &c, Some(&o), &scope),
+            Ok(()),
+            "{roles:?}"
+        );
+        // And taking any delegated role away withdraws it.
+        for lost in roles {
+            let fewer: Vec<&str> = roles.iter().copied().filter(|r| r != lost).collect();
+            assert!(
+                owner_backs(&p.catalog, &c, Some(&owner(&fewer)), &scope).is_err(),
+                "{roles:?} without {lost}"
+            );
+        }
+    }
+}
