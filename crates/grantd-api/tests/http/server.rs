@@ -1,9 +1,10 @@
 //! `server()` on a real socket: it serves, refuses an oversized declared body before the body
-//! is sent, caps a chunked body while streaming, and stops gracefully.
+//! is sent, caps a chunked body while streaming, cuts off a slow body with 408, closes the
+//! connection when the rest of a refused body is still coming, and stops gracefully.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::fixture::*;
 
@@ -89,6 +90,93 @@ async fn real_server_serves_limits_and_stops() {
     );
     assert!(declared.starts_with("HTTP/1.1 413"), "{declared}");
     assert!(streamed.starts_with("HTTP/1.1 413"), "{streamed}");
+
+    handle.stop(true).await;
+    running.await.unwrap().unwrap();
+}
+
+/// Sends `request` and reads until the server closes the connection; `None` if it is still
+/// open after `wait` (a server that never answers or never closes fails instead of hanging).
+fn until_closed(addr: std::net::SocketAddr, request: &[u8], wait: Duration) -> Option<String> {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(wait)).unwrap();
+    s.write_all(request).unwrap();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match s.read(&mut chunk) {
+            Ok(0) => return Some(String::from_utf8_lossy(&buf).into_owned()),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(_) => return None,
+        }
+    }
+}
+
+#[actix_web::test]
+async fn slow_or_endless_bodies_are_answered_and_the_connection_closed() {
+    let mut config = grantd_api::ApiConfig::with_issuer(ISSUER);
+    config.body_timeout = Duration::from_millis(500);
+    let w = World::with_config(config);
+    let listener = grantd_api::listener("127.0.0.1:0".parse().unwrap(), 16).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let srv = grantd_api::server(w.state.clone(), listener, 1).unwrap();
+    let handle = srv.handle();
+    let running = actix_web::rt::spawn(srv);
+
+    const HEAD: &str = "POST /oauth/token HTTP/1.1\r\nHost: x\r\n\
+                        Content-Type: application/x-www-form-urlencoded\r\n";
+    let answers = actix_web::rt::task::spawn_blocking(move || {
+        let wait = Duration::from_secs(3);
+        let start = Instant::now();
+        let declared = until_closed(
+            addr,
+            format!("{HEAD}Content-Length: 4096\r\n\r\ng").as_bytes(),
+            wait,
+        );
+        let declared_after = start.elapsed();
+        let start = Instant::now();
+        let chunked = until_closed(
+            addr,
+            format!("{HEAD}Transfer-Encoding: chunked\r\n\r\n5\r\ngrant\r\n").as_bytes(),
+            wait,
+        );
+        let chunked_after = start.elapsed();
+        // Over the limit and still coming: 413, and no draining of what follows.
+        let mut endless = format!("{HEAD}Transfer-Encoding: chunked\r\n\r\n").into_bytes();
+        for _ in 0..20 {
+            endless.extend_from_slice(format!("400\r\n{}\r\n", "x".repeat(1024)).as_bytes());
+        }
+        let endless = until_closed(addr, &endless, wait);
+        (declared, declared_after, chunked, chunked_after, endless)
+    })
+    .await
+    .unwrap();
+    let (declared, declared_after, chunked, chunked_after, endless) = answers;
+    for (what, answer, after) in [
+        ("declared", declared, declared_after),
+        ("chunked", chunked, chunked_after),
+    ] {
+        let answer = answer.unwrap_or_else(|| panic!("{what}: no 408 and close within 3 s"));
+        assert!(answer.starts_with("HTTP/1.1 408"), "{what}: {answer}");
+        assert!(
+            answer
+                .to_ascii_lowercase()
+                .contains("\r\nconnection: close\r\n"),
+            "{what}: {answer}"
+        );
+        assert!(
+            answer.contains(r#""error":"invalid_request""#),
+            "{what}: {answer}"
+        );
+        assert!(
+            after >= Duration::from_millis(450),
+            "{what}: after {after:?}"
+        );
+    }
+    let endless = endless.expect("413 and close within 3 s");
+    assert!(endless.starts_with("HTTP/1.1 413"), "{endless}");
+    // Nothing was authenticated: the deadline and the cap come first.
+    assert!(w.clients.lookups.lock().unwrap().is_empty());
 
     handle.stop(true).await;
     running.await.unwrap().unwrap();
