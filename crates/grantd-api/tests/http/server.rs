@@ -1,6 +1,7 @@
 //! `server()` on a real socket: it serves, refuses an oversized declared body before the body
 //! is sent, caps a chunked body while streaming, cuts off a slow body with 408, closes the
-//! connection when the rest of a refused body is still coming, and stops gracefully.
+//! connection when the rest of a refused body is still coming, holds at most `max_connections`
+//! per worker, and stops gracefully.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -177,6 +178,54 @@ async fn slow_or_endless_bodies_are_answered_and_the_connection_closed() {
     assert!(endless.starts_with("HTTP/1.1 413"), "{endless}");
     // Nothing was authenticated: the deadline and the cap come first.
     assert!(w.clients.lookups.lock().unwrap().is_empty());
+
+    handle.stop(true).await;
+    running.await.unwrap().unwrap();
+}
+
+#[actix_web::test]
+async fn a_worker_holds_at_most_max_connections() {
+    let mut config = grantd_api::ApiConfig::with_issuer(ISSUER);
+    config.max_connections = 1;
+    let w = World::with_config(config);
+    let listener = grantd_api::listener("127.0.0.1:0".parse().unwrap(), 16).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let srv = grantd_api::server(w.state.clone(), listener, 1).unwrap();
+    let handle = srv.handle();
+    let running = actix_web::rt::spawn(srv);
+
+    let (while_full, after_close) = actix_web::rt::task::spawn_blocking(move || {
+        const HEALTH: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        // The one connection the worker may hold: open, served once, kept alive.
+        let mut first = TcpStream::connect(addr).unwrap();
+        first
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        first
+            .set_read_timeout(Some(Duration::from_secs(3)))
+            .unwrap();
+        let mut chunk = [0u8; 1024];
+        assert!(
+            first.read(&mut chunk).unwrap() > 0,
+            "first connection served"
+        );
+        // A second one waits in the backlog, unanswered, while the first is open...
+        let while_full = until_closed(addr, HEALTH, Duration::from_millis(700));
+        // ...and is served once it closes.
+        let mut second = TcpStream::connect(addr).unwrap();
+        second.write_all(HEALTH).unwrap();
+        drop(first);
+        second
+            .set_read_timeout(Some(Duration::from_secs(3)))
+            .unwrap();
+        let mut answer = Vec::new();
+        let _ = second.read_to_end(&mut answer);
+        (while_full, String::from_utf8_lossy(&answer).into_owned())
+    })
+    .await
+    .unwrap();
+    assert_eq!(while_full, None, "answered beyond max_connections");
+    assert!(after_close.starts_with("HTTP/1.1 200"), "{after_close:?}");
 
     handle.stop(true).await;
     running.await.unwrap().unwrap();
