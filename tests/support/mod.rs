@@ -15,7 +15,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use grantd_store::testing::TestDb;
@@ -188,6 +188,8 @@ impl Env {
             .expect("spawn grantd serve");
         let stderr = child.stderr.take().expect("stderr");
         let (tx, rx) = mpsc::channel();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let kept = logs.clone();
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -198,6 +200,7 @@ impl Env {
                     let _ = tx.send(Err(line));
                 } else {
                     eprintln!("[grantd] {line}");
+                    kept.lock().unwrap().push(strip_ansi(&line));
                 }
             }
         });
@@ -209,6 +212,7 @@ impl Env {
                         child,
                         base,
                         agent: agent(),
+                        logs,
                     };
                 }
                 Ok(Err(line)) => early.push(line),
@@ -225,6 +229,25 @@ impl Drop for Env {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// `line` without terminal colour sequences (`ESC [ … m`), which the log carries when it is
+/// written to a pipe.
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 pub fn unique() -> String {
@@ -250,6 +273,8 @@ pub struct Server {
     pub child: Child,
     pub base: String,
     pub agent: ureq::Agent,
+    /// The server's stderr lines after the "listening" line (its log, at `GRANTD_LOG`).
+    pub logs: Arc<Mutex<Vec<String>>>,
 }
 
 /// An HTTP response, read whole.
@@ -290,6 +315,23 @@ fn read(resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Resp {
 }
 
 impl Server {
+    /// Waits up to 5 s for a log line containing `needle`; returns it.
+    pub fn wait_for_log(&self, needle: &str) -> Option<String> {
+        for _ in 0..100 {
+            if let Some(l) = self
+                .logs
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l.contains(needle))
+            {
+                return Some(l.clone());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
     pub fn get(&self, path: &str) -> Resp {
         read(self.agent.get(format!("{}{path}", self.base)).call())
     }

@@ -7,16 +7,17 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::web::Bytes;
 use actix_web::web::{Data, Payload};
 use actix_web::{HttpRequest, HttpResponse};
-use grantd_app::{AuthenticatedClient, TokenRequest};
+use grantd_app::{AuthenticatedClient, ClientCredentials, TokenRequest};
 use grantd_domain::{AudienceRequest, DomainError, GrantType, InvalidRequest};
 use serde::Serialize;
 
 use crate::ApiState;
 use crate::error::{ApiError, json, no_store};
 use crate::form::Form;
-use crate::request::{authorization_used, credentials, read_form_body, request_context};
+use crate::request::{authorization_used, credentials, read_form_body, request_context, source_ip};
 
 /// How long resource servers may cache the JWKS. Short, so a rotation is seen quickly; the
 /// `next` key is published ahead of use, so a cached copy never misses a signing key.
@@ -37,9 +38,39 @@ fn missing(name: &'static str) -> ApiError {
 }
 
 /// The answer of a POST endpoint: its response, or its error as RFC 6749 §5.2 JSON (with a
-/// Basic challenge on a 401 when the request used `Authorization`).
-fn answer(req: &HttpRequest, result: Result<HttpResponse, ApiError>) -> HttpResponse {
-    result.unwrap_or_else(|e| e.respond(true, authorization_used(req)))
+/// Basic challenge on a 401 when the request used `Authorization`). The source address is
+/// found only for an error (the log line of a client-authentication failure names it).
+fn answer(
+    state: &ApiState,
+    req: &HttpRequest,
+    result: Result<HttpResponse, ApiError>,
+) -> HttpResponse {
+    result.unwrap_or_else(|e| {
+        let source = source_ip(req, &state.config.trusted_proxies);
+        e.respond_from(true, authorization_used(req), source)
+    })
+}
+
+/// The body of a POST endpoint, checked and bounded in size and time.
+async fn read_body(
+    state: &ApiState,
+    req: &HttpRequest,
+    payload: Payload,
+) -> Result<Bytes, ApiError> {
+    let config = &state.config;
+    read_form_body(req, payload, config.body_limit, config.body_timeout).await
+}
+
+/// Client authentication; a failure carries the client id as presented, for the log.
+async fn authenticate(
+    state: &ApiState,
+    creds: &ClientCredentials,
+) -> Result<AuthenticatedClient, ApiError> {
+    state
+        .service
+        .authenticate(creds)
+        .await
+        .map_err(|e| ApiError::from(e).presented_by(&creds.client_id))
 }
 
 fn serialize<T: Serialize>(value: &T) -> Result<Vec<u8>, ApiError> {
@@ -52,7 +83,7 @@ pub(crate) async fn token(
     req: HttpRequest,
     payload: Payload,
 ) -> HttpResponse {
-    answer(&req, token_inner(&state, &req, payload).await)
+    answer(&state, &req, token_inner(&state, &req, payload).await)
 }
 
 /// Order of checks: body and parameters (400/413/415), then `grant_type` (missing →
@@ -65,7 +96,7 @@ async fn token_inner(
     req: &HttpRequest,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_form_body(req, payload, state.config.body_limit).await?;
+    let body = read_body(state, req, payload).await?;
     let form = Form::parse(&body)?;
     let grant_type = form.single("grant_type")?;
     let client_id = form.single("client_id")?;
@@ -85,8 +116,7 @@ async fn token_inner(
         }
     }
     let creds = credentials(req, client_id, client_secret)?;
-    let service = &state.service;
-    let client = service.authenticate(&creds).await?;
+    let client = authenticate(state, &creds).await?;
     let request = TokenRequest {
         scope,
         audience: AudienceRequest {
@@ -96,7 +126,12 @@ async fn token_inner(
         plugin_id,
         context: request_context(req, &state.config.trusted_proxies),
     };
-    let issued = service.issue(&client, request).await?;
+    // The grant decision refuses an inactive client or owner as `invalid_client` too.
+    let issued = state
+        .service
+        .issue(&client, request)
+        .await
+        .map_err(|e| ApiError::from(e).presented_by(&creds.client_id))?;
     let body = serialize(&TokenBody {
         access_token: &issued.access_token,
         token_type: issued.token_type,
@@ -120,7 +155,7 @@ async fn token_and_caller<'f>(
     let client_secret = form.single("client_secret")?;
     let token = token.ok_or_else(|| missing("token"))?;
     let creds = credentials(req, client_id, client_secret)?;
-    let caller = state.service.authenticate(&creds).await?;
+    let caller = authenticate(state, &creds).await?;
     Ok((token, caller))
 }
 
@@ -157,7 +192,7 @@ pub(crate) async fn introspect(
     req: HttpRequest,
     payload: Payload,
 ) -> HttpResponse {
-    answer(&req, introspect_inner(&state, &req, payload).await)
+    answer(&state, &req, introspect_inner(&state, &req, payload).await)
 }
 
 async fn introspect_inner(
@@ -165,7 +200,7 @@ async fn introspect_inner(
     req: &HttpRequest,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_form_body(req, payload, state.config.body_limit).await?;
+    let body = read_body(state, req, payload).await?;
     let form = Form::parse(&body)?;
     let (token, caller) = token_and_caller(state, req, &form).await?;
     let found = state.service.introspect(&caller, token).await?;
@@ -198,7 +233,7 @@ pub(crate) async fn revoke(
     req: HttpRequest,
     payload: Payload,
 ) -> HttpResponse {
-    answer(&req, revoke_inner(&state, &req, payload).await)
+    answer(&state, &req, revoke_inner(&state, &req, payload).await)
 }
 
 async fn revoke_inner(
@@ -206,7 +241,7 @@ async fn revoke_inner(
     req: &HttpRequest,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_form_body(req, payload, state.config.body_limit).await?;
+    let body = read_body(state, req, payload).await?;
     let form = Form::parse(&body)?;
     let (token, caller) = token_and_caller(state, req, &form).await?;
     state.service.revoke(&caller, token).await?;

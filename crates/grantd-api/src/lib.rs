@@ -25,6 +25,19 @@
 //! - `response_types_supported` is `[]` in the metadata: RFC 8414 requires the member, and
 //!   grantd has no authorization endpoint.
 //! - `Retry-After: 1` on 503; JWKS and metadata are cacheable for 300 s.
+//!
+//! Slow and numerous clients (`[server]` keys of the binary's configuration):
+//! - `client_request_timeout` (5 s) bounds the request head. The body has its own total
+//!   deadline, [`ApiConfig::body_timeout`] (`server.body_timeout`, default 5 s), counted from
+//!   the moment the endpoint starts reading it: a declared `Content-Length` that never arrives
+//!   or a chunked body that never ends gets `408` with `invalid_request` JSON, the no-store
+//!   headers and `Connection: close`, and the connection is closed. It is checked before any
+//!   client authentication, so an anonymous sender cannot hold a connection longer than that.
+//! - [`ApiConfig::max_connections`] (`server.max_connections`, default 1,024) is per worker:
+//!   a worker holding that many connections stops accepting until one closes, and newcomers
+//!   wait in the listen queue, [`listener`]'s `backlog` (`server.backlog`, default 1,024, the
+//!   kernel caps it at `net.core.somaxconn`), then are refused by the kernel. Keep
+//!   `workers × max_connections` below the process's file-descriptor limit (`ulimit -n`).
 
 mod cidr;
 mod client_ip;
@@ -34,7 +47,7 @@ mod handlers;
 mod request;
 
 use std::fmt;
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -97,6 +110,12 @@ pub const READYZ_PATH: &str = "/readyz";
 
 /// Default request body limit: 16 KiB.
 pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024;
+/// Default total time to receive a request body: 5 s.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default most open connections per worker.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Default listen backlog: connections the kernel queues while no worker accepts.
+pub const DEFAULT_BACKLOG: u32 = 1024;
 
 /// HTTP-layer configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -111,6 +130,12 @@ pub struct ApiConfig {
     pub keep_alive: Duration,
     /// How long a client may take to send the request head (slow-loris guard).
     pub client_request_timeout: Duration,
+    /// How long the whole request body may take to arrive once an endpoint starts reading it;
+    /// past it: 408 and the connection is closed (slow-body guard).
+    pub body_timeout: Duration,
+    /// Most connections one worker holds open; past it the worker stops accepting until one
+    /// closes.
+    pub max_connections: usize,
     /// How long a graceful shutdown waits for in-flight requests.
     pub shutdown_timeout: Duration,
 }
@@ -118,7 +143,8 @@ pub struct ApiConfig {
 impl ApiConfig {
     /// A configuration with the given issuer and trusted proxies (each `a.b.c.d/n`, `v6/n` or a
     /// bare address; the first that does not parse is the error) and defaults for the rest:
-    /// 16 KiB bodies, 30 s keep-alive, 5 s to send the head, 30 s to drain on shutdown.
+    /// 16 KiB bodies, 30 s keep-alive, 5 s to send the head, 5 s to send the body, 1,024
+    /// connections per worker, 30 s to drain on shutdown.
     pub fn new(
         issuer: impl Into<String>,
         trusted_proxies: impl IntoIterator<Item = impl AsRef<str>>,
@@ -141,6 +167,8 @@ impl ApiConfig {
             body_limit: DEFAULT_BODY_LIMIT,
             keep_alive: Duration::from_secs(30),
             client_request_timeout: Duration::from_secs(5),
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             shutdown_timeout: Duration::from_secs(30),
         }
     }
@@ -283,6 +311,20 @@ pub fn configure(cfg: &mut ServiceConfig, state: ApiState) {
         .default_service(web::to(handlers::not_found));
 }
 
+/// A listening TCP socket on `addr` whose kernel queue holds `backlog` connections not yet
+/// accepted (capped by the kernel at `net.core.somaxconn`); hand it to [`server`]. `std`'s
+/// `TcpListener::bind` fixes the queue at 128 and actix's own `backlog` setting applies only to
+/// addresses it binds itself.
+pub fn listener(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    // As std does: a restarted server can bind at once while old connections sit in TIME_WAIT.
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+    Ok(socket.into())
+}
+
 /// The HTTP server on `listener` with `workers` worker threads (at least one). It stops
 /// gracefully on SIGTERM/SIGINT (actix's default signal handling), draining in-flight requests
 /// for up to `config.shutdown_timeout`. Must be polled (awaited or spawned) on an actix/tokio
@@ -296,6 +338,7 @@ pub fn server(state: ApiState, listener: TcpListener, workers: usize) -> std::io
     .workers(workers.max(1))
     .keep_alive(config.keep_alive)
     .client_request_timeout(config.client_request_timeout)
+    .max_connections(config.max_connections.max(1))
     .shutdown_timeout(config.shutdown_timeout.as_secs())
     .listen(listener)?
     .run();

@@ -2,18 +2,25 @@
 //! form body, the client credentials (Basic header or body, exactly one), and the request
 //! context for the session row.
 
+use std::future::poll_fn;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::time::Duration;
+
 use actix_web::HttpRequest;
+use actix_web::error::PayloadError;
 use actix_web::http::header::{self, HeaderMap};
-use actix_web::web::{Bytes, Payload};
+use actix_web::web::{Bytes, BytesMut, Payload};
 use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use futures_core::Stream;
 use grantd_app::ClientCredentials;
 use grantd_domain::{AuthMethod, DomainError, InvalidRequest, RequestContext};
 
 use crate::cidr::IpCidr;
 use crate::client_ip::client_ip;
-use crate::error::ApiError;
+use crate::error::{ApiError, Unread};
 use crate::form::{decode, query_has_any};
 
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -87,17 +94,21 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
         .and_then(|s| s.trim().parse().ok())
 }
 
-/// Checks headers and query, then reads the body under `limit`. Order: declared size (413
-/// before a byte of body is read), content coding (415), content type (400), credentials in the
-/// query string (400), then the body itself, cut off as soon as it passes `limit` (413).
+/// Checks headers and query, then reads the body under `limit` within `deadline`. Order:
+/// declared size (413 before a byte of body is read), content coding (415), content type (400),
+/// credentials in the query string (400), then the body itself, cut off as soon as it passes
+/// `limit` (413) or when the whole of it has not arrived `deadline` after the first read began
+/// (408, connection closed): a body that trickles in, or a declared length that is never sent,
+/// would otherwise hold the connection and its descriptor forever.
 pub(crate) async fn read_form_body(
     req: &HttpRequest,
     payload: Payload,
     limit: usize,
+    deadline: Duration,
 ) -> Result<Bytes, ApiError> {
     let headers = req.headers();
     if content_length(headers).is_some_and(|n| n > limit as u64) {
-        return Err(ApiError::PayloadTooLarge(limit));
+        return Err(ApiError::PayloadTooLarge(limit, Unread::none()));
     }
     check_encoding(headers)?;
     check_content_type(headers)?;
@@ -106,14 +117,39 @@ pub(crate) async fn read_form_body(
             InvalidRequest::CredentialsInQuery,
         )));
     }
-    match payload.to_bytes_limited(limit).await {
+    let mut payload = payload;
+    let read = actix_web::rt::time::timeout(deadline, read_limited(&mut payload, limit));
+    match read.await {
         Ok(Ok(body)) => Ok(body),
-        Ok(Err(e)) => {
+        Ok(Err(ReadError::TooLarge)) => {
+            Err(ApiError::PayloadTooLarge(limit, Unread::held(payload)))
+        }
+        Ok(Err(ReadError::Broken(e))) => {
             tracing::debug!(error = %e, "request body could not be read");
             Err(invalid_request("request body could not be read"))
         }
-        Err(_) => Err(ApiError::PayloadTooLarge(limit)),
+        Err(_) => Err(ApiError::BodyTimeout(deadline, Unread::held(payload))),
     }
+}
+
+enum ReadError {
+    TooLarge,
+    Broken(PayloadError),
+}
+
+/// Reads the whole body, refusing it as soon as it passes `limit`. It borrows the payload (where
+/// `Payload::to_bytes_limited` consumes it) so that the unread rest can be held for the error
+/// response, which makes actix close the connection (see [`Unread`]).
+async fn read_limited(payload: &mut Payload, limit: usize) -> Result<Bytes, ReadError> {
+    let mut body = BytesMut::new();
+    while let Some(chunk) = poll_fn(|cx| Pin::new(&mut *payload).poll_next(cx)).await {
+        let chunk = chunk.map_err(ReadError::Broken)?;
+        if body.len() + chunk.len() > limit {
+            return Err(ReadError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }
 
 /// Whether the request carries an `Authorization` header (it then gets a Basic challenge with
@@ -127,24 +163,26 @@ pub(crate) fn authorization_used(req: &HttpRequest) -> bool {
 /// in a secret survive.
 pub(crate) fn parse_basic(value: &[u8]) -> Result<(String, String), ApiError> {
     let value = std::str::from_utf8(value)
-        .map_err(|_| ApiError::ClientAuth("Authorization header is not text"))?;
+        .map_err(|_| ApiError::client_auth("Authorization header is not text"))?;
     let (scheme, token) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
     if !scheme.eq_ignore_ascii_case("basic") {
-        return Err(ApiError::ClientAuth("Authorization scheme is not Basic"));
+        return Err(ApiError::client_auth("Authorization scheme is not Basic"));
     }
     let raw = BASIC_B64
         .decode(token.trim())
-        .map_err(|_| ApiError::ClientAuth("Basic credentials are not base64"))?;
+        .map_err(|_| ApiError::client_auth("Basic credentials are not base64"))?;
     let colon = raw
         .iter()
         .position(|&b| b == b':')
-        .ok_or(ApiError::ClientAuth("Basic credentials have no colon"))?;
+        .ok_or(ApiError::client_auth("Basic credentials have no colon"))?;
     let id = decode(&raw[..colon])
-        .map_err(|_| ApiError::ClientAuth("Basic client id is not form-url-encoded UTF-8"))?;
+        .map_err(|_| ApiError::client_auth("Basic client id is not form-url-encoded UTF-8"))?;
     let secret = decode(&raw[colon + 1..])
-        .map_err(|_| ApiError::ClientAuth("Basic secret is not form-url-encoded UTF-8"))?;
+        .map_err(|_| ApiError::client_auth("Basic secret is not form-url-encoded UTF-8"))?;
     if id.is_empty() || secret.is_empty() {
-        return Err(ApiError::ClientAuth("Basic credentials have an empty part"));
+        return Err(
+            ApiError::client_auth("Basic credentials have an empty part").presented_by(&id),
+        );
     }
     Ok((id.into_owned(), secret.into_owned()))
 }
@@ -194,11 +232,12 @@ pub(crate) fn credentials(
             secret: secret.to_owned(),
             method: AuthMethod::ClientSecretPost,
         }),
-        (Some(_), None) => Err(ApiError::ClientAuth(
+        (Some(id), None) => Err(ApiError::client_auth(
             "client_id without a secret (public clients are not supported)",
-        )),
-        (None, Some(_)) => Err(ApiError::ClientAuth("client_secret without client_id")),
-        (None, None) => Err(ApiError::ClientAuth("no client credentials")),
+        )
+        .presented_by(id)),
+        (None, Some(_)) => Err(ApiError::client_auth("client_secret without client_id")),
+        (None, None) => Err(ApiError::client_auth("no client credentials")),
     }
 }
 
@@ -208,19 +247,23 @@ fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
         .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
 }
 
+/// Where the request came from: the peer, or the client behind the trusted proxies.
+pub(crate) fn source_ip(req: &HttpRequest, trusted: &[IpCidr]) -> Option<IpAddr> {
+    client_ip(
+        req.peer_addr().map(|a| a.ip()),
+        req.headers()
+            .get_all(header::X_FORWARDED_FOR)
+            .map(|v| v.as_bytes()),
+        trusted,
+    )
+}
+
 /// Who asked and from where, for the session row. Every field is cleaned and bounded by
 /// [`RequestContext::clean`].
 pub(crate) fn request_context(req: &HttpRequest, trusted: &[IpCidr]) -> RequestContext {
     let headers = req.headers();
-    let ip = client_ip(
-        req.peer_addr().map(|a| a.ip()),
-        headers
-            .get_all(header::X_FORWARDED_FOR)
-            .map(|v| v.as_bytes()),
-        trusted,
-    );
     RequestContext {
-        ip: ip.map(|ip| ip.to_string()),
+        ip: source_ip(req, trusted).map(|ip| ip.to_string()),
         user_agent: RequestContext::clean(header_text(headers, header::USER_AGENT)),
         accept_language: RequestContext::clean(header_text(headers, header::ACCEPT_LANGUAGE)),
         referer: RequestContext::clean(header_text(headers, header::REFERER)),
@@ -233,7 +276,7 @@ mod tests {
 
     fn basic(s: &str) -> Result<(String, String), &'static str> {
         parse_basic(s.as_bytes()).map_err(|e| match e {
-            ApiError::ClientAuth(r) => r,
+            ApiError::ClientAuth(_) => "client authentication failed",
             _ => "other",
         })
     }

@@ -53,6 +53,8 @@ pub enum ClientRejection {
 pub enum ScopeProblem {
     /// A token outside RFC 6749 §3.3's character set.
     Malformed(String),
+    /// Tokens separated by something other than a space (%x20): tab, CR or LF.
+    Separator(char),
     /// A token the catalog does not know.
     Unknown(String),
     NotInClientGrant(Vec<String>),
@@ -82,10 +84,21 @@ fn echo(s: &str) -> String {
         .filter(|c| !c.is_control())
         .take(ECHO_MAX)
         .collect();
+    // ASCII, so a cut echo stays within RFC 6749 §5.2's description characters.
     if s.chars().count() > ECHO_MAX {
-        out.push('…');
+        out.push_str("...");
     }
     out
+}
+
+/// A refused scope separator, named so a caller can find it (it is invisible in most tools).
+fn separator_name(c: char) -> String {
+    match c {
+        '\t' => "tab (%x09)".to_owned(),
+        '\n' => "line feed (%x0A)".to_owned(),
+        '\r' => "carriage return (%x0D)".to_owned(),
+        other => format!("U+{:04X}", u32::from(other)),
+    }
 }
 
 impl DomainError {
@@ -134,6 +147,10 @@ impl DomainError {
             DomainError::UnsupportedGrantType(g) => format!("unsupported grant type: {}", echo(g)),
             DomainError::InvalidScope(p) => match p {
                 ScopeProblem::Malformed(t) => format!("malformed scope: {}", echo(t)),
+                ScopeProblem::Separator(c) => format!(
+                    "scope tokens must be separated by spaces (%x20), found {}",
+                    separator_name(*c)
+                ),
                 ScopeProblem::Unknown(t) => format!("unknown scope: {}", echo(t)),
                 ScopeProblem::NotInClientGrant(s) => {
                     format!("requested scopes not in client grant: {}", s.join(" "))
@@ -223,6 +240,21 @@ mod tests {
                 DomainError::InvalidScope(ScopeProblem::NotHeldByOwner(vec!["user".into()])),
                 "invalid_scope",
                 "delegated scopes not held by owner: user",
+            ),
+            (
+                DomainError::InvalidScope(ScopeProblem::Separator('\t')),
+                "invalid_scope",
+                "scope tokens must be separated by spaces (%x20), found tab (%x09)",
+            ),
+            (
+                DomainError::InvalidScope(ScopeProblem::Separator('\n')),
+                "invalid_scope",
+                "scope tokens must be separated by spaces (%x20), found line feed (%x0A)",
+            ),
+            (
+                DomainError::InvalidScope(ScopeProblem::Separator('\r')),
+                "invalid_scope",
+                "scope tokens must be separated by spaces (%x20), found carriage return (%x0D)",
             ),
             (
                 DomainError::InvalidScope(ScopeProblem::NoneRequested),

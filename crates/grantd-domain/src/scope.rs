@@ -177,13 +177,29 @@ impl ScopeCatalog {
         self.defs.iter()
     }
 
-    /// Parses a scope string from a request, strictly: split on whitespace, every token must be
-    /// a syntactically valid scope token and known to the catalog, otherwise the whole string is
-    /// rejected naming the first offending token. Duplicates collapse. A blank string requests
-    /// nothing ([`RequestedScopes::is_empty`]).
+    /// Parses a scope string from a request, strictly: tokens are separated by spaces (%x20)
+    /// and nothing else, every token must be a syntactically valid scope token and known to the
+    /// catalog, otherwise the whole string is rejected naming the first offending token or
+    /// separator. Duplicates collapse. A blank string (nothing but spaces, tabs, CRs and LFs)
+    /// requests nothing ([`RequestedScopes::is_empty`]), as an absent one.
+    ///
+    /// RFC 6749 §3.3's grammar is `scope-token *( SP scope-token )`. In a value that names a
+    /// token, tab, CR and LF are refused by name ([`ScopeProblem::Separator`]): they are not
+    /// separators there, and a scope string is echoed into logs and descriptions. Tolerated on purpose, because the
+    /// project's tests have always accepted them and no reading of such a string can differ
+    /// from ours: runs of spaces, leading or trailing spaces (`"service  mcp"`, SP is the one
+    /// separator either way), and a blank value (`"  "`, `" \t"`: it names no token at all, so
+    /// it is the omitted parameter of RFC 6749 §3.3, answered with the client's default).
     pub fn parse_request<'c>(&'c self, s: &str) -> Result<RequestedScopes<'c>, ScopeProblem> {
+        const BLANK: [char; 4] = [' ', '\t', '\n', '\r'];
+        if s.trim_matches(BLANK).is_empty() {
+            return Ok(RequestedScopes { scopes: Vec::new() });
+        }
+        if let Some(c) = s.chars().find(|c| matches!(c, '\t' | '\n' | '\r')) {
+            return Err(ScopeProblem::Separator(c));
+        }
         let mut scopes: Vec<Scope<'c>> = Vec::new();
-        for token in s.split([' ', '\t', '\n', '\r']).filter(|t| !t.is_empty()) {
+        for token in s.split(' ').filter(|t| !t.is_empty()) {
             if !is_scope_token(token) {
                 return Err(ScopeProblem::Malformed(token.to_owned()));
             }
@@ -321,11 +337,29 @@ mod tests {
         let cases: Vec<Case> = vec![
             ("", Ok(vec![])),
             ("   \t\n ", Ok(vec![])),
+            ("   ", Ok(vec![])),
             ("service", Ok(vec!["service"])),
+            ("service mcp", Ok(vec!["service", "mcp"])),
+            // Runs of spaces and edge spaces are tolerated (see `parse_request`).
             ("service  mcp", Ok(vec!["service", "mcp"])),
+            ("  service mcp ", Ok(vec!["service", "mcp"])),
+            // Only SP separates (RFC 6749 §3.3); tab, LF and CR beside a token are refused by
+            // name. (These once parsed as separators.)
+            ("service\tmcp", Err(ScopeProblem::Separator('\t'))),
+            ("service\nmcp", Err(ScopeProblem::Separator('\n'))),
+            ("service\rmcp", Err(ScopeProblem::Separator('\r'))),
+            ("service\r\nmcp", Err(ScopeProblem::Separator('\r'))),
+            ("mcp service\t", Err(ScopeProblem::Separator('\t'))),
+            ("\tservice", Err(ScopeProblem::Separator('\t'))),
+            ("bogus\tmcp", Err(ScopeProblem::Separator('\t'))),
             (
                 "mcp\tservice\nadmin\r\nuser",
-                Ok(vec!["mcp", "service", "admin", "user"]),
+                Err(ScopeProblem::Separator('\t')),
+            ),
+            // Other whitespace is no separator either: it is part of a malformed token.
+            (
+                "service\u{b}mcp",
+                Err(ScopeProblem::Malformed("service\u{b}mcp".into())),
             ),
             ("service service", Ok(vec!["service"])),
             ("service bogus", Err(ScopeProblem::Unknown("bogus".into()))),

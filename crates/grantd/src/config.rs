@@ -36,6 +36,12 @@ pub struct ServerSection {
     pub trusted_proxies: Vec<String>,
     /// HTTP worker threads; default: the number of cores.
     pub workers: Option<usize>,
+    /// Total time a request body may take to arrive (408 and the connection closed after).
+    pub body_timeout: String,
+    /// Most open connections per worker.
+    pub max_connections: usize,
+    /// Connections the kernel queues while no worker accepts one.
+    pub backlog: u32,
 }
 
 impl Default for ServerSection {
@@ -44,7 +50,40 @@ impl Default for ServerSection {
             bind: "127.0.0.1:8080".into(),
             trusted_proxies: Vec::new(),
             workers: None,
+            body_timeout: "5s".into(),
+            max_connections: grantd_api::DEFAULT_MAX_CONNECTIONS,
+            backlog: grantd_api::DEFAULT_BACKLOG,
         }
+    }
+}
+
+/// How the HTTP server bounds slow and numerous clients (`[server]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerLimits {
+    pub body_timeout: Duration,
+    pub max_connections: usize,
+    pub backlog: u32,
+}
+
+impl TryFrom<&ServerSection> for ServerLimits {
+    type Error = anyhow::Error;
+
+    fn try_from(s: &ServerSection) -> anyhow::Result<Self> {
+        let body_timeout = duration("server.body_timeout", &s.body_timeout)?;
+        if body_timeout.is_zero() || body_timeout > Duration::from_secs(300) {
+            bail!("invalid `server.body_timeout`: must be between 1ms and 300s");
+        }
+        if !(1..=1_000_000).contains(&s.max_connections) {
+            bail!("invalid `server.max_connections`: between 1 and 1000000 (per worker)");
+        }
+        if !(1..=65_535).contains(&s.backlog) {
+            bail!("invalid `server.backlog`: between 1 and 65535");
+        }
+        Ok(Self {
+            body_timeout,
+            max_connections: s.max_connections,
+            backlog: s.backlog,
+        })
     }
 }
 
@@ -168,6 +207,7 @@ pub struct Settings {
     pub bind: SocketAddr,
     pub trusted_proxies: Vec<String>,
     pub workers: usize,
+    pub server_limits: ServerLimits,
     pub database_url: String,
     pub max_connections: Option<usize>,
     pub group_commit_window: Duration,
@@ -288,6 +328,7 @@ fn resolve(f: FileConfig) -> anyhow::Result<Settings> {
             .map(|n| n.get())
             .unwrap_or(2),
     };
+    let server_limits = ServerLimits::try_from(&f.server)?;
     if f.database.url.trim().is_empty() {
         bail!("invalid `database.url`: empty");
     }
@@ -413,6 +454,7 @@ fn resolve(f: FileConfig) -> anyhow::Result<Settings> {
         bind,
         trusted_proxies: f.server.trusted_proxies,
         workers,
+        server_limits,
         database_url: f.database.url,
         max_connections: f.database.max_connections,
         group_commit_window,
@@ -473,6 +515,14 @@ mod tests {
         let s = load(None, &BTreeMap::new()).unwrap();
         assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(
+            s.server_limits,
+            ServerLimits {
+                body_timeout: Duration::from_secs(5),
+                max_connections: 1024,
+                backlog: 1024,
+            }
+        );
+        assert_eq!(
             (
                 s.group_commit_window,
                 s.group_commit_max_rows,
@@ -499,6 +549,9 @@ mod tests {
 [server]
 bind = "0.0.0.0:9000"
 trusted_proxies = ["10.0.0.0/8"]
+body_timeout = "2s"
+max_connections = 512
+backlog = 256
 [database]
 url = "postgres://grantd@db/grantd"
 [token]
@@ -525,6 +578,14 @@ requires_audience = "orders"
         )
         .unwrap();
         assert_eq!(s.bind.port(), 9000);
+        assert_eq!(
+            s.server_limits,
+            ServerLimits {
+                body_timeout: Duration::from_secs(2),
+                max_connections: 512,
+                backlog: 256,
+            }
+        );
         assert_eq!(s.policy.issuer, "https://auth.example.com");
         assert_eq!(s.policy.ttl.secs(), 90);
         assert_eq!(s.policy.subject, SubjectMode::Client);
@@ -610,6 +671,22 @@ requires_audience = "orders"
                 "signing.rotate_every",
             ),
             ("[server]\nbind = \"localhost\"\n", &[], "server.bind"),
+            (
+                "[server]\nbody_timeout = \"0s\"\n",
+                &[],
+                "server.body_timeout",
+            ),
+            (
+                "[server]\nbody_timeout = \"slow\"\n",
+                &[],
+                "server.body_timeout",
+            ),
+            (
+                "[server]\nmax_connections = 0\n",
+                &[],
+                "server.max_connections",
+            ),
+            ("[server]\nbacklog = 0\n", &[], "server.backlog"),
             (
                 "[sessions]\npurge_every = \"0s\"\n",
                 &[],

@@ -2,7 +2,7 @@
 //! background tasks (key-ring refresh and scheduled rotation, session purge, the cache's change
 //! notifications). SIGTERM drains in-flight requests and exits 0.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,10 +33,15 @@ impl Readiness for Ready {
 /// Runs the server until SIGTERM/SIGINT. Must be called inside an actix system.
 pub async fn serve(wired: Wired, bind_override: Option<SocketAddr>) -> anyhow::Result<()> {
     let bind = bind_override.unwrap_or(wired.settings.bind);
-    let listener = TcpListener::bind(bind).with_context(|| format!("cannot listen on {bind}"))?;
+    let limits = wired.settings.server_limits;
+    let listener = grantd_api::listener(bind, limits.backlog)
+        .with_context(|| format!("cannot listen on {bind}"))?;
     let local = listener.local_addr()?;
-    let api_config = ApiConfig::new(wired.policy.issuer.clone(), &wired.settings.trusted_proxies)
-        .map_err(|e| anyhow::anyhow!("invalid `server.trusted_proxies`: {e}"))?;
+    let mut api_config =
+        ApiConfig::new(wired.policy.issuer.clone(), &wired.settings.trusted_proxies)
+            .map_err(|e| anyhow::anyhow!("invalid `server.trusted_proxies`: {e}"))?;
+    api_config.body_timeout = limits.body_timeout;
+    api_config.max_connections = limits.max_connections;
     let readiness = Arc::new(Ready {
         store: wired.store.clone(),
     });
