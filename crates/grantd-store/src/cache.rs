@@ -254,7 +254,7 @@ impl<S: ClientStore + UserStore> ClientStore for Cached<S> {
         new_hash: &str,
     ) -> Result<bool, StoreError> {
         let r = self.inner.replace_secret_hash(id, old_hash, new_hash).await;
-        Self::forget(&self.clients, id);
+        self.forget_client(id);
         r
     }
 }
