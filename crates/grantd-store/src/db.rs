@@ -27,15 +27,18 @@ pub(crate) type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
 /// Where to connect, parsed from the URL.
 #[derive(Debug)]
 pub(crate) enum Target {
-    Postgres(PgConnector),
-    Sqlite { path: String },
+    /// Boxed: the parsed tokio-postgres configuration is large.
+    Postgres(Box<PgConnector>),
+    Sqlite {
+        path: String,
+    },
 }
 
 impl Target {
     /// `postgres://` / `postgresql://` → Postgres; `sqlite://path` or a bare path → SQLite.
     pub(crate) fn parse(url: &str) -> Result<Target, StoreError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return PgConnector::from_url(url).map(Target::Postgres);
+            return PgConnector::from_url(url).map(|c| Target::Postgres(Box::new(c)));
         }
         let path = url.strip_prefix("sqlite://").unwrap_or(url);
         let path = path.strip_prefix("sqlite:").unwrap_or(path);
@@ -209,7 +212,7 @@ impl Db {
                     tcp_keepalive: opts.tcp_keepalive,
                     connect_timeout: opts.acquire_timeout,
                 });
-                let connector = Arc::new(connector);
+                let connector: Arc<PgConnector> = Arc::from(connector);
                 let mut config = ManagerConfig::<AsyncPgConnection>::default();
                 // `Verified` would add a `SELECT 1` round trip to every checkout; a dead
                 // connection instead fails its first query (→ Unavailable) and is dropped.

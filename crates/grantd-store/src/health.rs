@@ -55,9 +55,7 @@ impl WriteHealth {
             let outcome = probe().await;
             self.record(outcome.as_ref().map(|_| ()));
             *last = Some(Instant::now());
-            if let Err(e) = outcome {
-                return Err(e);
-            }
+            outcome?;
         }
         drop(last);
         if self.failing() {
