@@ -167,7 +167,11 @@ async fn flush(shared: &Shared, batch: Vec<Pending>) {
     let (rows, replies): (Vec<SessionRow>, Vec<_>) =
         batch.into_iter().map(|p| (p.row, p.reply)).unzip();
     let rows = Arc::new(rows);
-    match insert(&shared.db, rows.clone()).await {
+    let outcome = insert(&shared.db, rows.clone()).await;
+    shared
+        .health
+        .record(outcome.as_ref().map(|_| ()).map_err(|e| &e.0));
+    match outcome {
         Ok(()) => {
             for reply in replies {
                 // A caller that stopped waiting has nothing to be told.

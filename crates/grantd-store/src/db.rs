@@ -19,7 +19,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use grantd_ports::StoreError;
 
 use crate::error::{Error, classify_connection, internal};
-use crate::tls::PgConnector;
+use crate::tls::{PgConnector, PgTuning};
 use crate::{Backend, StoreOptions};
 
 pub(crate) type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
@@ -27,15 +27,18 @@ pub(crate) type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
 /// Where to connect, parsed from the URL.
 #[derive(Debug)]
 pub(crate) enum Target {
-    Postgres(PgConnector),
-    Sqlite { path: String },
+    /// Boxed: the parsed tokio-postgres configuration is large.
+    Postgres(Box<PgConnector>),
+    Sqlite {
+        path: String,
+    },
 }
 
 impl Target {
     /// `postgres://` / `postgresql://` → Postgres; `sqlite://path` or a bare path → SQLite.
     pub(crate) fn parse(url: &str) -> Result<Target, StoreError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return PgConnector::from_url(url).map(Target::Postgres);
+            return PgConnector::from_url(url).map(|c| Target::Postgres(Box::new(c)));
         }
         let path = url.strip_prefix("sqlite://").unwrap_or(url);
         let path = path.strip_prefix("sqlite:").unwrap_or(path);
@@ -203,8 +206,13 @@ impl Db {
     /// Runs on the store's runtime, so connection tasks live there.
     pub(crate) async fn open(target: Target, opts: &StoreOptions) -> Result<Db, Error> {
         match target {
-            Target::Postgres(connector) => {
-                let connector = Arc::new(connector);
+            Target::Postgres(mut connector) => {
+                connector.tune(PgTuning {
+                    statement_timeout: opts.statement_timeout,
+                    tcp_keepalive: opts.tcp_keepalive,
+                    connect_timeout: opts.acquire_timeout,
+                });
+                let connector: Arc<PgConnector> = Arc::from(connector);
                 let mut config = ManagerConfig::<AsyncPgConnection>::default();
                 // `Verified` would add a `SELECT 1` round trip to every checkout; a dead
                 // connection instead fails its first query (→ Unavailable) and is dropped.
@@ -244,6 +252,7 @@ impl Db {
                     "PRAGMA busy_timeout = {busy_ms}; PRAGMA foreign_keys = ON; \
                      PRAGMA query_only = ON;"
                 );
+                owner_only(&path);
                 let writer = sqlite_pool(&path, writer_pragmas, 1)?;
                 let readers = sqlite_pool(&path, reader_pragmas, opts.max_connections)?;
                 let mut db = SqliteDb {
@@ -265,6 +274,39 @@ impl Db {
         }
     }
 }
+
+/// Makes the database file readable by its owner alone: it holds secret hashes, client IPs and
+/// user agents. A missing file is created empty with mode 0600 before SQLite opens it, and
+/// SQLite gives the `-wal` and `-shm` files it creates the database file's mode. An existing
+/// file (or `-wal`/`-shm`) open to group or others is narrowed to 0600. Failures are logged,
+/// not fatal: opening the database reports a file that cannot be used.
+#[cfg(unix)]
+fn owner_only(path: &str) {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+    if created.is_ok() {
+        return;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let file = format!("{path}{suffix}");
+        let Ok(meta) = std::fs::metadata(&file) else {
+            continue;
+        };
+        if meta.permissions().mode() & 0o077 != 0 {
+            match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+                Ok(()) => tracing::warn!(file, "database file was readable by others: now 0600"),
+                Err(e) => tracing::warn!(file, error = %e, "cannot make the database file 0600"),
+            }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn owner_only(_path: &str) {}
 
 fn sqlite_pool(path: &str, pragmas: String, size: usize) -> Result<Pool<SqliteConn>, Error> {
     let mut config = ManagerConfig::<SqliteConn>::default();
@@ -299,7 +341,7 @@ fn checked_out<T>(
         ))),
         Ok(Ok(obj)) => Ok(obj),
         Ok(Err(PoolError::Backend(ManagerError::ConnectionError(e)))) => {
-            Err(Error(classify_connection(&e)))
+            Err(Error(classify_connection(e)))
         }
         Ok(Err(PoolError::Backend(ManagerError::QueryError(e)))) => Err(Error::from(e)),
         Ok(Err(PoolError::Closed)) => Err(Error(StoreError::Unavailable(

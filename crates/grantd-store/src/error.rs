@@ -37,7 +37,7 @@ impl From<DieselError> for Error {
 
 impl From<ConnectionError> for Error {
     fn from(e: ConnectionError) -> Self {
-        Error(classify_connection(&e))
+        Error(classify_connection(e))
     }
 }
 
@@ -93,34 +93,83 @@ fn sqlite_constraint(message: &str) -> Option<String> {
     safe.then(|| rest.to_owned())
 }
 
-fn unavailable_text(message: &str) -> bool {
-    const MARKERS: [&str; 12] = [
-        // SQLite
-        "database is locked",
-        "database table is locked",
-        "database or disk is full",
-        "disk I/O error",
-        "unable to open database",
-        // Postgres
-        "No space left on device",
-        "could not extend file",
-        "terminating connection",
-        "the database system is",
-        "too many clients",
-        "canceling statement due to",
-        "deadlock detected",
-    ];
-    MARKERS.iter().any(|m| message.contains(m))
+/// SQLite primary result codes that mean "this database cannot serve now" rather than "this
+/// request is wrong": a lock held elsewhere, a read-only or full disk, an I/O error, a file that
+/// cannot be opened.
+const SQLITE_UNAVAILABLE: [std::ffi::c_int; 9] = [
+    libsqlite3_sys::SQLITE_BUSY,
+    libsqlite3_sys::SQLITE_LOCKED,
+    libsqlite3_sys::SQLITE_NOMEM,
+    libsqlite3_sys::SQLITE_READONLY,
+    libsqlite3_sys::SQLITE_IOERR,
+    libsqlite3_sys::SQLITE_FULL,
+    libsqlite3_sys::SQLITE_CANTOPEN,
+    libsqlite3_sys::SQLITE_PROTOCOL,
+    libsqlite3_sys::SQLITE_NOLFS,
+];
+
+/// The SQLite primary result code behind an error, among [`SQLITE_UNAVAILABLE`].
+///
+/// diesel 2.3 reads `sqlite3_extended_errcode` only to pick a constraint kind; every other
+/// failure reaches us as `DatabaseErrorKind::Unknown` (or, when opening, `BadConnection`)
+/// carrying `sqlite3_errmsg`, and the code itself is dropped. For these result codes SQLite
+/// sets no message of its own, so `sqlite3_errmsg` is exactly `sqlite3_errstr(code)`, the
+/// text SQLite keeps for each primary code (every `SQLITE_IOERR_*` variant reads as
+/// `SQLITE_IOERR`'s). `libsqlite3_sys::code_to_str` returns that same text from the linked
+/// library, so comparing for equality recovers the primary code: no hand-written text, no
+/// substring.
+fn sqlite_code(message: &str) -> Option<std::ffi::c_int> {
+    SQLITE_UNAVAILABLE
+        .into_iter()
+        .find(|&code| libsqlite3_sys::code_to_str(code) == message)
 }
 
-fn invalid_text(message: &str) -> bool {
-    const MARKERS: [&str; 4] = [
-        "invalid byte sequence",
-        "out of range",
-        "value too long",
-        "string or blob too big",
+/// What an operator reads for an unavailable SQLite database.
+fn sqlite_unavailable(code: std::ffi::c_int) -> StoreError {
+    let what = match code {
+        libsqlite3_sys::SQLITE_BUSY | libsqlite3_sys::SQLITE_LOCKED => "database is locked",
+        libsqlite3_sys::SQLITE_READONLY => "database is read-only",
+        libsqlite3_sys::SQLITE_FULL => "disk is full",
+        libsqlite3_sys::SQLITE_CANTOPEN => "cannot open the database file",
+        libsqlite3_sys::SQLITE_NOMEM => "out of memory",
+        _ => "disk I/O error",
+    };
+    StoreError::Unavailable(format!("SQLite: {what}"))
+}
+
+/// Postgres errors with a SQLSTATE outside the eight kinds diesel-async maps.
+///
+/// diesel-async turns a SQLSTATE into a `DatabaseErrorKind` for unique, foreign-key, restrict,
+/// exclusion, not-null and check violations, serialization failures and read-only
+/// transactions; any other code becomes `Unknown`, and the `DbError` holding it is wrapped in a
+/// private type behind `DatabaseErrorInformation`, which has no accessor for the code (diesel
+/// PR #5232 adds one). A connection that is gone is structural (`ClosedConnection`,
+/// `UnableToSendCommand`) and failures to connect are classified from the SQLSTATE and I/O
+/// error kind in `tls.rs`; what remains for an established connection is the primary message,
+/// matched in full against the server's fixed (English, `lc_messages` of the server) texts of
+/// the SQLSTATE classes 53 (insufficient resources), 57 (operator intervention, including
+/// `statement_timeout`), 58 (system error) and 40P01 (deadlock). Prefix, not substring: the
+/// texts that carry an argument end in it.
+fn postgres_unavailable(message: &str) -> bool {
+    const PREFIXES: [&str; 12] = [
+        // 53100 disk_full, 53200 out_of_memory, 53300 too_many_connections
+        "could not extend file",
+        "could not write to file",
+        "out of memory",
+        "sorry, too many clients already",
+        // 57014 query_canceled (statement_timeout, cancel), 57P01-03 shutdown / start-up
+        "canceling statement due to",
+        "terminating connection due to",
+        "the database system is",
+        // 58030 io_error
+        "could not read block",
+        "could not write block",
+        "could not fsync file",
+        // 40P01 deadlock_detected, 55P03 lock_not_available
+        "deadlock detected",
+        "could not obtain lock",
     ];
-    MARKERS.iter().any(|m| message.contains(m))
+    PREFIXES.iter().any(|p| message.starts_with(p))
 }
 
 /// Maps a diesel error to a port error kind.
@@ -155,19 +204,7 @@ pub(crate) fn classify(e: DieselError) -> StoreError {
                     tracing::warn!(kind = ?kind, message = info.message(), "database unavailable");
                     StoreError::Unavailable("lost the database connection or was refused".into())
                 }
-                _ => {
-                    let message = info.message();
-                    if unavailable_text(message) {
-                        tracing::warn!(message, "database unavailable");
-                        StoreError::Unavailable("database busy, full or shutting down".to_owned())
-                    } else if invalid_text(message) {
-                        tracing::warn!(message, "value rejected by the database");
-                        StoreError::Invalid("value rejected by the database".to_owned())
-                    } else {
-                        tracing::error!(message, "database error");
-                        StoreError::Internal("database error".to_owned())
-                    }
-                }
+                _ => classify_other(info.message()),
             }
         }
         DieselError::NotFound => StoreError::NotFound("no such row".to_owned()),
@@ -189,31 +226,124 @@ pub(crate) fn classify(e: DieselError) -> StoreError {
     }
 }
 
-/// Maps a failure to connect. The categories are what an operator needs to act; the driver's
-/// own text goes to the log.
-pub(crate) fn classify_connection(e: &ConnectionError) -> StoreError {
-    let text = e.to_string();
-    tracing::warn!(error = %text, "cannot connect to the database");
-    if let ConnectionError::InvalidConnectionUrl(_) | ConnectionError::InvalidCString(_) = e {
-        return StoreError::Invalid("the database URL cannot be parsed".to_owned());
-    }
-    let lower = text.to_ascii_lowercase();
-    let what = if lower.contains("tls") || lower.contains("ssl") || lower.contains("certificate") {
-        "TLS negotiation failed (server without TLS, or an untrusted certificate)"
-    } else if lower.contains("password") || lower.contains("authentication") {
-        "authentication failed"
-    } else if lower.contains("refused") {
-        "connection refused"
-    } else if lower.contains("timed out") || lower.contains("timeout") {
-        "connection timed out"
-    } else if lower.contains("does not exist") {
-        "the database or role does not exist"
-    } else if lower.contains("unable to open database") || lower.contains("cannot open") {
-        "cannot open the SQLite database file"
+/// A database error of no kind diesel names: a SQLite result code, a Postgres condition of
+/// the unavailable classes, or else an internal error (our queries are fixed and their input
+/// checked first, so anything else is a bug or a damaged database).
+fn classify_other(message: &str) -> StoreError {
+    if let Some(code) = sqlite_code(message) {
+        tracing::warn!(message, "SQLite database unavailable");
+        sqlite_unavailable(code)
+    } else if message == libsqlite3_sys::code_to_str(libsqlite3_sys::SQLITE_TOOBIG) {
+        tracing::warn!(message, "value rejected by the database");
+        StoreError::Invalid("value rejected by the database".to_owned())
+    } else if postgres_unavailable(message) {
+        tracing::warn!(message, "database unavailable");
+        StoreError::Unavailable("database busy, full or shutting down".to_owned())
     } else {
-        "cannot connect"
-    };
-    StoreError::Unavailable(format!("cannot connect to the database: {what}"))
+        tracing::error!(message, "database error");
+        StoreError::Internal("database error".to_owned())
+    }
+}
+
+/// Maps a failure to connect (or to set up a new connection). Postgres failures arrive already
+/// classified by `tls::connect_error` as one of [`PgConnectFailure`]'s fixed phrases; SQLite
+/// reports its primary result code's text (see [`sqlite_code`]).
+pub(crate) fn classify_connection(e: ConnectionError) -> StoreError {
+    match e {
+        ConnectionError::InvalidConnectionUrl(_) | ConnectionError::InvalidCString(_) => {
+            StoreError::Invalid("the database URL cannot be parsed".to_owned())
+        }
+        ConnectionError::CouldntSetupConfiguration(inner) => match classify(inner) {
+            StoreError::Internal(_) => {
+                StoreError::Unavailable("cannot set up a database connection".to_owned())
+            }
+            other => other,
+        },
+        ConnectionError::BadConnection(text) => {
+            if let Some(failure) = PgConnectFailure::from_phrase(&text) {
+                return StoreError::Unavailable(format!(
+                    "cannot connect to the database: {}",
+                    failure.phrase()
+                ));
+            }
+            tracing::warn!(error = %text, "cannot connect to the database");
+            match sqlite_code(&text) {
+                Some(code) => sqlite_unavailable(code),
+                None => StoreError::Unavailable("cannot connect to the database".to_owned()),
+            }
+        }
+        other => {
+            tracing::warn!(error = %other, "cannot connect to the database");
+            StoreError::Unavailable("cannot connect to the database".to_owned())
+        }
+    }
+}
+
+/// Why a Postgres connection could not be made, decided in `tls.rs` from the driver's typed
+/// error while it is still at hand: the SQLSTATE the server sent, the I/O error kind, a TLS
+/// error in the cause chain. It crosses diesel's `ConnectionError::BadConnection(String)` as
+/// one of these fixed phrases, which `classify_connection` maps back by equality.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PgConnectFailure {
+    Refused,
+    TimedOut,
+    Network,
+    Tls,
+    Authentication,
+    NoSuchDatabase,
+    /// SQLSTATE class 53: too many connections, out of memory, disk full.
+    Resources,
+    /// SQLSTATE class 57: shutting down, starting up, in recovery.
+    NotAccepting,
+    Refusal,
+}
+
+impl PgConnectFailure {
+    const ALL: [PgConnectFailure; 9] = [
+        PgConnectFailure::Refused,
+        PgConnectFailure::TimedOut,
+        PgConnectFailure::Network,
+        PgConnectFailure::Tls,
+        PgConnectFailure::Authentication,
+        PgConnectFailure::NoSuchDatabase,
+        PgConnectFailure::Resources,
+        PgConnectFailure::NotAccepting,
+        PgConnectFailure::Refusal,
+    ];
+
+    pub(crate) fn phrase(self) -> &'static str {
+        match self {
+            PgConnectFailure::Refused => "connection refused",
+            PgConnectFailure::TimedOut => "connection timed out",
+            PgConnectFailure::Network => "network error",
+            PgConnectFailure::Tls => {
+                "TLS negotiation failed (server without TLS, or an untrusted certificate)"
+            }
+            PgConnectFailure::Authentication => "authentication failed",
+            PgConnectFailure::NoSuchDatabase => "the database or role does not exist",
+            PgConnectFailure::Resources => "the server is out of connections or resources",
+            PgConnectFailure::NotAccepting => "the server is not accepting connections now",
+            PgConnectFailure::Refusal => "the server refused the connection",
+        }
+    }
+
+    fn from_phrase(text: &str) -> Option<PgConnectFailure> {
+        PgConnectFailure::ALL
+            .into_iter()
+            .find(|f| f.phrase() == text)
+    }
+
+    /// From a SQLSTATE the server sent while the connection was being set up.
+    pub(crate) fn from_sqlstate(code: &str) -> PgConnectFailure {
+        match code.get(..2) {
+            Some("28") => PgConnectFailure::Authentication,
+            Some("3D") => PgConnectFailure::NoSuchDatabase,
+            Some("53") => PgConnectFailure::Resources,
+            Some("57") => PgConnectFailure::NotAccepting,
+            Some("08") => PgConnectFailure::Network,
+            _ => PgConnectFailure::Refusal,
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -352,6 +482,77 @@ mod tests {
             sqlite_constraint("CHECK constraint failed: x = \"y\""),
             None
         );
+    }
+
+    /// SQLite's text for each unavailable primary code maps back to that code; other codes'
+    /// texts (a constraint, a syntax error) do not.
+    #[test]
+    fn sqlite_result_codes_are_recovered_from_their_text() {
+        for code in SQLITE_UNAVAILABLE {
+            assert_eq!(sqlite_code(libsqlite3_sys::code_to_str(code)), Some(code));
+            assert!(matches!(
+                classify_other(libsqlite3_sys::code_to_str(code)),
+                StoreError::Unavailable(_)
+            ));
+        }
+        assert_eq!(
+            sqlite_code(libsqlite3_sys::code_to_str(
+                libsqlite3_sys::SQLITE_IOERR_WRITE
+            )),
+            Some(libsqlite3_sys::SQLITE_IOERR)
+        );
+        for other in [
+            libsqlite3_sys::SQLITE_CONSTRAINT,
+            libsqlite3_sys::SQLITE_ERROR,
+        ] {
+            assert_eq!(sqlite_code(libsqlite3_sys::code_to_str(other)), None);
+        }
+        assert!(matches!(
+            classify_other("near \"x\": syntax error"),
+            StoreError::Internal(_)
+        ));
+    }
+
+    #[test]
+    fn postgres_connect_sqlstates_are_classified_by_class() {
+        let table = [
+            ("28P01", PgConnectFailure::Authentication),
+            ("3D000", PgConnectFailure::NoSuchDatabase),
+            ("53300", PgConnectFailure::Resources),
+            ("57P03", PgConnectFailure::NotAccepting),
+            ("08006", PgConnectFailure::Network),
+            ("XX000", PgConnectFailure::Refusal),
+        ];
+        for (code, want) in table {
+            assert_eq!(PgConnectFailure::from_sqlstate(code), want, "{code}");
+        }
+        for failure in PgConnectFailure::ALL {
+            let e =
+                classify_connection(ConnectionError::BadConnection(failure.phrase().to_owned()));
+            assert_eq!(
+                e,
+                StoreError::Unavailable(format!(
+                    "cannot connect to the database: {}",
+                    failure.phrase()
+                ))
+            );
+        }
+    }
+
+    #[test]
+    fn postgres_conditions_of_the_unavailable_classes_are_unavailable() {
+        for message in [
+            "canceling statement due to statement timeout",
+            "terminating connection due to administrator command",
+            "the database system is shutting down",
+            "could not extend file \"base/1/2\": No space left on device",
+            "deadlock detected",
+        ] {
+            assert!(
+                matches!(classify_other(message), StoreError::Unavailable(_)),
+                "{message}"
+            );
+        }
     }
 
     #[test]

@@ -56,6 +56,7 @@ pub mod changes;
 mod clients;
 mod db;
 mod error;
+mod health;
 mod keys;
 mod migrate;
 mod rows;
@@ -71,6 +72,12 @@ pub use grantd_ports::{ClientStore, SessionStore, SigningKeyStore, UserStore};
 
 use crate::db::{Db, Target};
 use crate::error::Error;
+
+/// `url` with its credentials masked (the user info's password, and query parameters such as
+/// `password` or `sslpassword`), for logs and messages.
+pub fn redact_url(url: &str) -> String {
+    tls::redact(url)
+}
 
 /// Which database a [`Store`] talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -102,6 +109,14 @@ pub struct StoreOptions {
     /// SQLite: how often the session writer checkpoints the WAL itself between two batches so
     /// that the WAL rewinds under steady load (see `batch.rs`). Zero: after every batch.
     pub sqlite_writer_checkpoint_every: Duration,
+    /// Postgres: `statement_timeout` of every pooled connection, so a statement stuck behind a
+    /// lock or a dead server fails (→ `StoreError::Unavailable`) instead of holding a request.
+    /// `None` leaves the server's setting. Migrations run without it.
+    pub statement_timeout: Option<Duration>,
+    /// Postgres: idle time before TCP keepalive probes start (then 3 probes a third of it
+    /// apart; unacknowledged data fails the connection after twice it), so a silently dead
+    /// network is noticed.
+    pub tcp_keepalive: Duration,
 }
 
 impl Default for StoreOptions {
@@ -115,6 +130,8 @@ impl Default for StoreOptions {
             max_inflight_batches: 2,
             runtime_threads: 2,
             sqlite_writer_checkpoint_every: Duration::from_secs(1),
+            statement_timeout: Some(Duration::from_secs(5)),
+            tcp_keepalive: Duration::from_secs(30),
         }
     }
 }
@@ -153,6 +170,7 @@ pub(crate) struct Stats {
 pub(crate) struct Shared {
     pub db: Db,
     pub stats: Stats,
+    pub health: health::WriteHealth,
 }
 
 /// The store: every port, on one database. Cheap to clone (one `Arc`).
@@ -241,6 +259,7 @@ impl Store {
         let shared = Arc::new(Shared {
             db,
             stats: Stats::default(),
+            health: health::WriteHealth::default(),
         });
         let sessions = batch::SessionWriter::start(&runtime.handle, shared.clone(), &opts);
         tracing::debug!(?backend, "store connected");
@@ -261,14 +280,30 @@ impl Store {
         self.run(migrate::run_pending).await
     }
 
-    /// Readiness: the database answers a trivial query and the session writer is running.
+    /// Readiness: the session writer is running, the database answers a trivial query, and
+    /// writes succeed: no write has failed for the database's sake since the last success, and
+    /// a probe row could be written (at most once a second; see `health.rs`).
     pub async fn ping(&self) -> Result<(), StoreError> {
         if self.inner.sessions.is_closed() {
             return Err(StoreError::Unavailable(
                 "the session writer has stopped".into(),
             ));
         }
-        self.run(|db| async move { migrate::ping(&db).await }).await
+        self.run(|db| async move { migrate::ping(&db).await })
+            .await?;
+        let health = &self.inner.shared.health;
+        health.check(|| self.run(health::probe)).await
+    }
+
+    /// Writes the probe row now: whether this database takes writes at all. `grantd serve`
+    /// calls it at start-up, so a read-only database is refused before any client sees it.
+    pub async fn check_writable(&self) -> Result<(), StoreError> {
+        let outcome = self.run(health::probe).await;
+        self.inner
+            .shared
+            .health
+            .record(outcome.as_ref().map(|_| ()));
+        outcome
     }
 
     pub fn backend(&self) -> Backend {
@@ -295,7 +330,13 @@ impl Store {
     {
         let task = op(self.inner.shared.db.clone());
         match self.inner.runtime.handle.spawn(task).await {
-            Ok(result) => result.map_err(StoreError::from),
+            Ok(Err(Error(e))) => {
+                // Any operation finding the database unavailable takes readiness down until a
+                // write (or the readiness probe) succeeds again.
+                self.inner.shared.health.record(Err(&e));
+                Err(e)
+            }
+            Ok(Ok(value)) => Ok(value),
             Err(e) if e.is_panic() => {
                 tracing::error!("a store task panicked");
                 Err(StoreError::Internal("a store task panicked".into()))

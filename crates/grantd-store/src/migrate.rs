@@ -46,7 +46,7 @@ pub(crate) async fn run_pending(db: Db) -> Result<Vec<String>, Error> {
         Db::Pg(pg) => {
             // A connection of its own, not from the pool: closing it is what releases the
             // session-level advisory lock, whatever happens in between.
-            let mut conn = pg.connector.connect().await?;
+            let mut conn = pg.connector.connect_unbounded().await?;
             diesel::sql_query("SELECT pg_advisory_lock($1)")
                 .bind::<BigInt, _>(MIGRATION_LOCK)
                 .execute(&mut conn)
@@ -82,7 +82,7 @@ pub(crate) async fn run_pending(db: Db) -> Result<Vec<String>, Error> {
 pub(crate) async fn revert_all(db: Db) -> Result<Vec<String>, Error> {
     let versions: Vec<String> = match &db {
         Db::Pg(pg) => {
-            let conn = pg.connector.connect().await?;
+            let conn = pg.connector.connect_unbounded().await?;
             AsyncMigrationHarness::new(conn)
                 .revert_all_migrations(POSTGRES)
                 .map_err(migration_error)?

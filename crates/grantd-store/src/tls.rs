@@ -11,6 +11,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use diesel::ConnectionResult;
 use diesel::result::ConnectionError;
@@ -21,11 +22,30 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use tokio_postgres::NoTls;
 
+use crate::error::PgConnectFailure;
+
 /// How to open one Postgres connection: the URL to give tokio-postgres and the TLS
 /// configuration, if any.
 pub(crate) struct PgConnector {
     url: String,
     tls: Option<Arc<ClientConfig>>,
+    /// The URL parsed once, with the tuning of [`PgConnector::tune`] applied.
+    config: tokio_postgres::Config,
+    /// The same without `statement_timeout`, for work that may rightly wait long (migrations
+    /// waiting for another replica's advisory lock, DDL on a big table).
+    unbounded: tokio_postgres::Config,
+}
+
+/// Connection settings that keep a dead server or network from hanging a request.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PgTuning {
+    /// Postgres `statement_timeout` for every pooled connection (`None`: the server's).
+    pub statement_timeout: Option<Duration>,
+    /// Idle time before TCP keepalive probes start; three probes `idle / 3` apart follow, and
+    /// unacknowledged data fails the connection after `2 × idle` (`TCP_USER_TIMEOUT`).
+    pub tcp_keepalive: Duration,
+    /// Bound on opening a connection (TCP, TLS and start-up).
+    pub connect_timeout: Duration,
 }
 
 impl fmt::Debug for PgConnector {
@@ -73,10 +93,40 @@ impl PgConnector {
         } else {
             "sslmode=disable"
         });
+        let url = format!("{base}?{}", kept.join("&"));
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|_| StoreError::Invalid("the database URL cannot be parsed".into()))?;
         Ok(PgConnector {
-            url: format!("{base}?{}", kept.join("&")),
+            url,
             tls,
+            unbounded: config.clone(),
+            config,
         })
+    }
+
+    /// Applies timeouts and keepalives to every connection opened from now on.
+    pub(crate) fn tune(&mut self, t: PgTuning) {
+        let interval = (t.tcp_keepalive / 3).max(Duration::from_secs(1));
+        for config in [&mut self.config, &mut self.unbounded] {
+            config
+                .connect_timeout(t.connect_timeout)
+                .keepalives(true)
+                .keepalives_idle(t.tcp_keepalive)
+                .keepalives_interval(interval)
+                .keepalives_retries(3)
+                .tcp_user_timeout(t.tcp_keepalive.saturating_mul(2));
+        }
+        if let Some(timeout) = t.statement_timeout {
+            // A start-up option, so it is in force from the first statement of every
+            // connection, pooled or not, without a round trip of its own.
+            let setting = format!("-c statement_timeout={}", timeout.as_millis());
+            let options = match self.config.get_options() {
+                Some(given) if !given.is_empty() => format!("{given} {setting}"),
+                _ => setting,
+            };
+            self.config.options(options);
+        }
     }
 
     pub(crate) fn url(&self) -> String {
@@ -92,26 +142,37 @@ impl PgConnector {
     /// `AsyncPgConnection::establish`, which keeps only the top-level error text, "error
     /// connecting to server") so the cause survives for classification and the log.
     pub(crate) async fn connect(&self) -> ConnectionResult<AsyncPgConnection> {
+        self.connect_with(&self.config).await
+    }
+
+    /// A connection without `statement_timeout` (migrations).
+    pub(crate) async fn connect_unbounded(&self) -> ConnectionResult<AsyncPgConnection> {
+        self.connect_with(&self.unbounded).await
+    }
+
+    async fn connect_with(
+        &self,
+        config: &tokio_postgres::Config,
+    ) -> ConnectionResult<AsyncPgConnection> {
         match &self.tls {
             None => {
-                let (client, connection) = tokio_postgres::connect(&self.url, NoTls)
-                    .await
-                    .map_err(connect_error)?;
+                let (client, connection) = config.connect(NoTls).await.map_err(connect_error)?;
                 AsyncPgConnection::try_from_client_and_connection(client, connection).await
             }
-            Some(config) => {
-                let tls = tokio_postgres_rustls::MakeRustlsConnect::new((**config).clone());
-                let (client, connection) = tokio_postgres::connect(&self.url, tls)
-                    .await
-                    .map_err(connect_error)?;
+            Some(tls) => {
+                let tls = tokio_postgres_rustls::MakeRustlsConnect::new((**tls).clone());
+                let (client, connection) = config.connect(tls).await.map_err(connect_error)?;
                 AsyncPgConnection::try_from_client_and_connection(client, connection).await
             }
         }
     }
 }
 
-/// The error with its chain of causes ("error connecting to server: Connection refused").
+/// Classifies a failed connection from the driver's typed error (see [`PgConnectFailure`]) and
+/// logs the full chain of causes ("error connecting to server: Connection refused"): the
+/// phrase is what callers see, the driver's text only goes to the log.
 fn connect_error(e: tokio_postgres::Error) -> ConnectionError {
+    let failure = connect_failure(&e);
     let mut text = e.to_string();
     let mut source = std::error::Error::source(&e);
     while let Some(cause) = source {
@@ -119,7 +180,37 @@ fn connect_error(e: tokio_postgres::Error) -> ConnectionError {
         text.push_str(&cause.to_string());
         source = cause.source();
     }
-    ConnectionError::BadConnection(text)
+    tracing::warn!(error = %text, cause = failure.phrase(), "cannot connect to Postgres");
+    ConnectionError::BadConnection(failure.phrase().to_owned())
+}
+
+/// The SQLSTATE the server answered with, else the kind of the I/O error or a TLS error found
+/// in the cause chain.
+pub(crate) fn connect_failure(e: &tokio_postgres::Error) -> PgConnectFailure {
+    if let Some(code) = e.code() {
+        return PgConnectFailure::from_sqlstate(code.code());
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if cause.is::<rustls::Error>() {
+            return PgConnectFailure::Tls;
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<rustls::Error>())
+            {
+                return PgConnectFailure::Tls;
+            }
+            return match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => PgConnectFailure::Refused,
+                std::io::ErrorKind::TimedOut => PgConnectFailure::TimedOut,
+                _ => PgConnectFailure::Network,
+            };
+        }
+        source = cause.source();
+    }
+    PgConnectFailure::Refusal
 }
 
 fn client_config(rootcert: Option<&str>) -> Result<ClientConfig, StoreError> {
@@ -176,21 +267,56 @@ fn percent_decode(s: &str) -> Result<String, StoreError> {
         .map_err(|_| StoreError::Invalid("the database URL is not valid UTF-8".into()))
 }
 
-/// The URL with its password replaced, for logs and Debug.
+/// The URL with every credential replaced by `***`, for logs, messages and Debug: the password
+/// of the user info, and the value of each query parameter whose (decoded) name says it holds
+/// one (`password`, `sslpassword`, anything naming a password, secret or token).
 pub(crate) fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+    let (head, query) = match url.split_once('?') {
+        Some((head, query)) => (head, Some(query)),
+        None => (url, None),
     };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-            let masked = if userinfo.contains(':') { ":***" } else { "" };
-            format!("{scheme}://{user}{masked}@{host}{tail}")
+    let head = redact_user_info(head);
+    match query {
+        None => head,
+        Some(query) => {
+            let pairs: Vec<String> = query.split('&').map(redact_pair).collect();
+            format!("{head}?{}", pairs.join("&"))
         }
-        None => url.to_owned(),
     }
+}
+
+/// `scheme://user:password@host/…` → `scheme://user:***@host/…`. The user info ends at the
+/// last `@` before the query, so an unencoded `/` or `@` in the password is masked too.
+fn redact_user_info(head: &str) -> String {
+    let Some((scheme, rest)) = head.split_once("://") else {
+        return head.to_owned();
+    };
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+            None => head.to_owned(),
+        },
+        None => head.to_owned(),
+    }
+}
+
+fn redact_pair(pair: &str) -> String {
+    match pair.split_once('=') {
+        Some((key, value)) if !value.is_empty() && is_credential_key(key) => format!("{key}=***"),
+        _ => pair.to_owned(),
+    }
+}
+
+fn is_credential_key(key: &str) -> bool {
+    // A key that does not decode is treated as a credential: better a masked option than a
+    // leaked secret.
+    let Ok(key) = percent_decode(key) else {
+        return true;
+    };
+    let key = key.to_ascii_lowercase();
+    ["password", "secret", "token"]
+        .iter()
+        .any(|word| key.contains(word))
 }
 
 #[cfg(test)]
@@ -236,5 +362,47 @@ mod tests {
         );
         let c = PgConnector::from_url("postgres://app:s3cret@db/grantd").ok();
         assert!(!format!("{c:?}").contains("s3cret"));
+    }
+
+    /// Credentials in the query string (libpq accepts `password` and `sslpassword` there) are
+    /// masked like the one in the user info; everything else stays readable.
+    #[test]
+    fn credential_query_parameters_are_redacted() {
+        let cases = [
+            (
+                "postgres://db/grantd?user=app&password=s3cret",
+                "postgres://db/grantd?user=app&password=***",
+            ),
+            (
+                "postgresql://db/g?sslmode=require&sslpassword=s3cret&application_name=x",
+                "postgresql://db/g?sslmode=require&sslpassword=***&application_name=x",
+            ),
+            (
+                "postgres://db/g?PASSWORD=s3cret",
+                "postgres://db/g?PASSWORD=***",
+            ),
+            // A percent-encoded key is still the key libpq reads.
+            (
+                "postgres://db/g?pass%77ord=s3cret",
+                "postgres://db/g?pass%77ord=***",
+            ),
+            (
+                "postgres://app:s3cret@db/g?password=s3cret",
+                "postgres://app:***@db/g?password=***",
+            ),
+            // A '/' in an unencoded password must not end the user info early.
+            ("postgres://app:s3/cret@db/g", "postgres://app:***@db/g"),
+            ("postgres://db/g?password", "postgres://db/g?password"),
+            (
+                "postgres://db/g?passfile=/etc/pgpass",
+                "postgres://db/g?passfile=/etc/pgpass",
+            ),
+            ("sqlite://grantd.db", "sqlite://grantd.db"),
+            ("grantd.db", "grantd.db"),
+        ];
+        for (url, want) in cases {
+            assert_eq!(redact(url), want, "{url}");
+            assert!(!redact(url).contains("s3cret"), "{url}");
+        }
     }
 }

@@ -63,7 +63,7 @@ async fn migrations_go_down_and_up_again(backend: Backend) {
     store.create_user(&u).await.expect("user");
 
     let reverted = store.revert_all_migrations().await.expect("down");
-    assert_eq!(reverted.len(), 4, "{reverted:?}");
+    assert_eq!(reverted.len(), 5, "{reverted:?}");
     // The tables are gone (not just emptied).
     let r = store.list_users().await;
     assert!(matches!(r, Err(StoreError::Internal(_))), "{r:?}");
@@ -73,6 +73,7 @@ async fn migrations_go_down_and_up_again(backend: Backend) {
         "client_secrets",
         "sessions",
         "signing_keys",
+        "write_probe",
     ] {
         raw_sql(&db, &format!("SELECT 1 FROM {table}"))
             .await
@@ -274,7 +275,7 @@ async fn a_fresh_sqlite_database_migrates_from_nothing() {
         assert_eq!(store.backend(), Backend::Sqlite);
         let applied = store.migrate().await.expect("migrate");
         // The first URL creates and migrates the file; the bare path finds it migrated.
-        assert!(applied.len() == 4 || applied.is_empty(), "{applied:?}");
+        assert!(applied.len() == 5 || applied.is_empty(), "{applied:?}");
         assert_eq!(store.ping().await, Ok(()));
         // WAL mode: the write-ahead log sits next to the file while connections are open.
         let wal = std::path::PathBuf::from(format!("{}-wal", path.display()));

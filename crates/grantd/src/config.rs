@@ -99,6 +99,10 @@ pub struct DatabaseSection {
     pub group_commit_max_rows: usize,
     /// Postgres: batches committing at once.
     pub group_commit_inflight: usize,
+    /// Postgres: `statement_timeout` of every pooled connection ("0" leaves the server's).
+    pub statement_timeout: String,
+    /// Postgres: idle time before TCP keepalive probes start.
+    pub tcp_keepalive: String,
 }
 
 impl Default for DatabaseSection {
@@ -109,6 +113,8 @@ impl Default for DatabaseSection {
             group_commit_window: "0ms".into(),
             group_commit_max_rows: 256,
             group_commit_inflight: 2,
+            statement_timeout: "5s".into(),
+            tcp_keepalive: "30s".into(),
         }
     }
 }
@@ -213,6 +219,9 @@ pub struct Settings {
     pub group_commit_window: Duration,
     pub group_commit_max_rows: usize,
     pub group_commit_inflight: usize,
+    /// `None`: the server's own setting.
+    pub statement_timeout: Option<Duration>,
+    pub tcp_keepalive: Duration,
     pub policy: TokenPolicy,
     pub algorithm: SigningAlgorithm,
     pub master_key_file: Option<PathBuf>,
@@ -348,6 +357,17 @@ fn resolve(f: FileConfig) -> anyhow::Result<Settings> {
     if !(1..=64).contains(&f.database.group_commit_inflight) {
         bail!("invalid `database.group_commit_inflight`: between 1 and 64");
     }
+    let statement_timeout = duration("database.statement_timeout", &f.database.statement_timeout)?;
+    if statement_timeout > Duration::from_secs(600)
+        || (!statement_timeout.is_zero() && statement_timeout < Duration::from_millis(100))
+    {
+        bail!("invalid `database.statement_timeout`: 0 (off) or between 100ms and 10m");
+    }
+    let statement_timeout = (!statement_timeout.is_zero()).then_some(statement_timeout);
+    let tcp_keepalive = duration("database.tcp_keepalive", &f.database.tcp_keepalive)?;
+    if !(Duration::from_secs(1)..=Duration::from_secs(7200)).contains(&tcp_keepalive) {
+        bail!("invalid `database.tcp_keepalive`: between 1s and 2h");
+    }
 
     let issuer = f.token.issuer.trim_end_matches('/').to_owned();
     if !(issuer.starts_with("https://") || issuer.starts_with("http://"))
@@ -460,6 +480,8 @@ fn resolve(f: FileConfig) -> anyhow::Result<Settings> {
         group_commit_window,
         group_commit_max_rows: f.database.group_commit_max_rows,
         group_commit_inflight: f.database.group_commit_inflight,
+        statement_timeout,
+        tcp_keepalive,
         policy: TokenPolicy {
             issuer,
             catalog,
@@ -531,6 +553,10 @@ mod tests {
             (Duration::ZERO, 256, 2)
         );
         assert_eq!(s.database_url, "sqlite://grantd.db");
+        assert_eq!(
+            (s.statement_timeout, s.tcp_keepalive),
+            (Some(Duration::from_secs(5)), Duration::from_secs(30))
+        );
         assert_eq!(s.policy.ttl.secs(), 3600);
         assert_eq!(s.policy.issuer, "http://127.0.0.1:8080");
         assert_eq!(s.policy.audiences.defaults(), &[Audience::Api]);
@@ -702,6 +728,16 @@ requires_audience = "orders"
                 "[database]\ngroup_commit_max_rows = 0\n",
                 &[],
                 "database.group_commit_max_rows",
+            ),
+            (
+                "[database]\nstatement_timeout = \"1h\"\n",
+                &[],
+                "database.statement_timeout",
+            ),
+            (
+                "[database]\ntcp_keepalive = \"0s\"\n",
+                &[],
+                "database.tcp_keepalive",
             ),
             (
                 "[[scopes]]\nname = \"admin\"\ntier = \"service\"\nlevel = 1\n",

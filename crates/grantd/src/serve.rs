@@ -32,6 +32,15 @@ impl Readiness for Ready {
 
 /// Runs the server until SIGTERM/SIGINT. Must be called inside an actix system.
 pub async fn serve(wired: Wired, bind_override: Option<SocketAddr>) -> anyhow::Result<()> {
+    // A database that answers reads but takes no write (read-only file or file system, full
+    // disk, read-only replica) would fail every token request: refuse to start instead.
+    wired.store.check_writable().await.map_err(|e| {
+        anyhow::anyhow!(
+            "the database {} cannot be written ({e}): `grantd serve` needs a writable database \
+             (a file system mounted read-write with free space, or a Postgres primary)",
+            redact_url(&wired.settings.database_url)
+        )
+    })?;
     let bind = bind_override.unwrap_or(wired.settings.bind);
     let limits = wired.settings.server_limits;
     let listener = grantd_api::listener(bind, limits.backlog)

@@ -66,6 +66,8 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<(Store, Vec<Strin
     opts.batch_window = settings.group_commit_window;
     opts.max_batch = settings.group_commit_max_rows;
     opts.max_inflight_batches = settings.group_commit_inflight;
+    opts.statement_timeout = settings.statement_timeout;
+    opts.tcp_keepalive = settings.tcp_keepalive;
     let store = Store::connect(&settings.database_url, opts)
         .await
         .map_err(|e| {
@@ -173,19 +175,8 @@ fn sqlite_sibling(url: &str, name: &str) -> PathBuf {
     }
 }
 
-/// The database URL without its password, for messages.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let creds = &url[scheme_end + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
-}
+/// The database URL without its credentials, for messages (one implementation, the store's).
+pub use grantd_store::redact_url;
 
 #[cfg(test)]
 mod tests {
@@ -215,5 +206,9 @@ mod tests {
         );
         assert_eq!(redact_url("postgres://u@db/x"), "postgres://u@db/x");
         assert_eq!(redact_url("sqlite://grantd.db"), "sqlite://grantd.db");
+        assert_eq!(
+            redact_url("postgres://db/x?user=u&password=hunter2"),
+            "postgres://db/x?user=u&password=***"
+        );
     }
 }
