@@ -1,6 +1,6 @@
 //! grantd's crypto adapter: the master key, signing keys (generation, encryption at rest,
 //! rotation), JWT signing and verification (`TokenSigner`), client-secret hashing
-//! (`SecretHasher`) and random identifiers (`IdSource`).
+//! (`SecretHasher`), random identifiers (`IdSource`) and the system clock (`Clock`).
 //!
 //! Everything cryptographic goes through aws-lc-rs, so the binary carries one crypto library.
 //! No secret (master key, private key, client secret or its hash) ever appears in an error, a
@@ -23,21 +23,25 @@
 //! byte, and forge the hostile tokens `verify` must refuse.
 
 mod claims;
+mod clock;
 mod error;
 mod ids;
 mod jws;
 mod keys;
 mod master;
 mod random;
+mod ring;
 mod seal;
 mod secrets;
 mod service;
+mod verified;
 
 #[cfg(test)]
 mod test_support;
 
+pub use clock::SystemClock;
 pub use error::KeyError;
 pub use ids::RandomIds;
 pub use master::MasterKey;
 pub use secrets::Secrets;
-pub use service::{JwtConfig, JwtService, KeySummary, ROTATION_MARGIN_SECS, RotationReport};
+pub use service::{JwtConfig, JwtService};

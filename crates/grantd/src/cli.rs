@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use grantd_app::{ExplainOutcome, Explanation, NewClientSpec, NewUserSpec};
 use grantd_domain::{AuthMethod, Client, GrantType, Owner, Timestamp};
-use grantd_ports::{Clock, SystemClock};
+use grantd_ports::KeySummary;
 use serde_json::{Value, json};
 
 use crate::config::Settings;
@@ -247,11 +247,11 @@ pub async fn run(command: Command, settings: Settings, json_out: bool) -> anyhow
             }
         },
         Command::Key(cmd) => match cmd {
-            KeyCmd::List => out.keys(&wired),
+            KeyCmd::List => out.keys(&wired.key_admin().list()),
             KeyCmd::Rotate => {
                 let report = wired
-                    .jwt
-                    .rotate(SystemClock.now())
+                    .key_admin()
+                    .rotate()
                     .await
                     .map_err(|e| anyhow::anyhow!("key rotation failed: {e}"))?;
                 if out.json {
@@ -434,8 +434,7 @@ impl Output {
         )
     }
 
-    fn keys(&self, wired: &wiring::Wired) -> anyhow::Result<()> {
-        let keys = wired.jwt.key_summaries();
+    fn keys(&self, keys: &[KeySummary]) -> anyhow::Result<()> {
         if self.json {
             let docs: Vec<Value> = keys
                 .iter()

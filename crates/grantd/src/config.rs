@@ -426,7 +426,7 @@ fn resolve(f: FileConfig) -> anyhow::Result<Settings> {
         .map(|s| bounded_duration("signing.rotate_every", s, ROTATE_EVERY.0, ROTATE_EVERY.1))
         .transpose()?;
     let refresh_every = duration("signing.refresh_every", &f.signing.refresh_every)?;
-    // A retired key stays valid for ROTATION_MARGIN_SECS past the longest token lifetime, so
+    // A retired key stays valid for grantd_app::ROTATION_MARGIN_SECS past the longest token lifetime, so
     // every node must have reloaded its ring well within that margin.
     if refresh_every.is_zero() || refresh_every > Duration::from_secs(240) {
         bail!("invalid `signing.refresh_every`: must be between 1s and 240s");

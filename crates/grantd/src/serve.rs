@@ -4,16 +4,11 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
 use grantd_api::{ApiConfig, ApiState, Readiness};
 use grantd_app::PurgeCutoff;
-use grantd_domain::Timestamp;
-use grantd_jwt::{JwtService, KeyError};
-use grantd_ports::KeyState;
-use grantd_ports::{Clock, SystemClock};
 use grantd_store::Store;
 
 use crate::wiring::{Wired, redact_url};
@@ -81,41 +76,17 @@ pub async fn serve(wired: Wired, bind_override: Option<SocketAddr>) -> anyhow::R
 }
 
 fn spawn_background(wired: &Wired) {
-    let clock = SystemClock;
-
     // Key ring: reload from the database so rotations made by other nodes (or `grantd key
     // rotate`) are picked up within `refresh_every`; rotate on schedule; drop expired keys.
-    let jwt = wired.jwt.clone();
+    // The check logs its own outcomes.
+    let keys = wired.key_admin();
     let refresh_every = wired.settings.refresh_every;
-    let rotate_every = wired.settings.rotate_every;
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(refresh_every);
         tick.tick().await;
         loop {
             tick.tick().await;
-            let now = clock.now();
-            if let Err(e) = jwt.refresh(now).await {
-                tracing::warn!(error = %e, "signing key refresh failed");
-                continue;
-            }
-            if let Some(every) = rotate_every
-                && active_since(&jwt).is_some_and(|since| rotation_due(since, now, every))
-            {
-                match jwt.rotate(now).await {
-                    Ok(report) => tracing::info!(
-                        retired = %report.old_active, active = %report.new_active, next = %report.new_next,
-                        "scheduled signing key rotation"
-                    ),
-                    // Another node rotated first: that is the outcome we wanted.
-                    Err(KeyError::RotationRaced { .. }) => {
-                        tracing::info!("signing keys were rotated by another node")
-                    }
-                    Err(e) => tracing::warn!(error = %e, "scheduled signing key rotation failed"),
-                }
-            }
-            if let Err(e) = jwt.delete_expired(now).await {
-                tracing::warn!(error = %e, "deleting expired signing keys failed");
-            }
+            keys.scheduled_check().await;
         }
     });
 
@@ -135,42 +106,4 @@ fn spawn_background(wired: &Wired) {
             }
         }
     });
-}
-
-/// Whether a key active since `since` has served `every` by `now`. `every` is at most ten years
-/// (config), and the arithmetic saturates rather than wrap whatever it is.
-fn rotation_due(since: Timestamp, now: Timestamp, every: Duration) -> bool {
-    let every = i64::try_from(every.as_secs()).unwrap_or(i64::MAX);
-    now.as_secs().saturating_sub(since.as_secs()) >= every
-}
-
-/// When the active key started signing (its creation time if it never recorded activation).
-fn active_since(jwt: &JwtService) -> Option<Timestamp> {
-    jwt.key_summaries()
-        .into_iter()
-        .find(|k| k.state == KeyState::Active)
-        .map(|k| k.activated_at.unwrap_or(k.created_at))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rotation_is_due_after_the_interval_and_never_wraps() {
-        let since = Timestamp::from_secs(1_000);
-        for (now, every, due) in [
-            (1_059, 60, false),
-            (1_060, 60, true),
-            (999, 60, false),
-            (i64::MAX / 1_000_000, u64::MAX, false),
-            (i64::MAX / 1_000_000, 60, true),
-        ] {
-            assert_eq!(
-                rotation_due(since, Timestamp::from_secs(now), Duration::from_secs(every)),
-                due,
-                "now {now}, every {every}"
-            );
-        }
-    }
 }

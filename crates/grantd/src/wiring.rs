@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::bail;
-use grantd_app::{Admin, Ports, TokenService};
+use grantd_app::{Admin, KeyAdmin, KeyPolicy, Ports, TokenService};
 use grantd_domain::TokenPolicy;
-use grantd_jwt::{JwtConfig, JwtService, MasterKey, RandomIds, Secrets};
-use grantd_ports::{Clock, SystemClock};
+use grantd_jwt::{JwtConfig, JwtService, MasterKey, RandomIds, Secrets, SystemClock};
+use grantd_ports::Clock;
 use grantd_store::cache::Cached;
 use grantd_store::{Backend, Store, StoreOptions};
 
@@ -55,6 +55,18 @@ impl Wired {
     pub fn admin(&self) -> Admin {
         Admin::new(self.ports.clone(), self.policy.clone())
     }
+
+    /// Signing-key administration on the key ring loaded by `wire`.
+    pub fn key_admin(&self) -> KeyAdmin {
+        KeyAdmin::new(
+            self.jwt.clone(),
+            Arc::new(SystemClock),
+            KeyPolicy {
+                max_token_ttl: self.policy.ttl,
+                rotate_every: self.settings.rotate_every,
+            },
+        )
+    }
 }
 
 /// Connects to the database and applies pending migrations.
@@ -91,7 +103,6 @@ pub async fn wire(settings: Settings) -> anyhow::Result<Wired> {
         JwtConfig {
             issuer: settings.policy.issuer.clone(),
             algorithm: settings.algorithm,
-            max_token_ttl_secs: settings.policy.ttl.secs(),
         },
         master.clone(),
         store_arc.clone(),

@@ -7,7 +7,8 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use grantd_app::{Admin, PurgeCutoff, SessionQuery};
 use grantd_domain::SessionRecord;
-use grantd_ports::{Clock, SystemClock};
+use grantd_jwt::SystemClock;
+use grantd_ports::Clock;
 use serde_json::{Value, json};
 
 use super::text::json_for_terminal;
