@@ -27,14 +27,16 @@ impl Readiness for Ready {
 
 /// Runs the server until SIGTERM/SIGINT. Must be called inside an actix system.
 pub async fn serve(wired: Wired, bind_override: Option<SocketAddr>) -> anyhow::Result<()> {
-    let bind = bind_override.unwrap_or(wired.settings.bind);
-    let limits = wired.settings.server_limits;
+    let bind = bind_override.unwrap_or(wired.settings.server.bind);
+    let limits = wired.settings.server.limits;
     let listener = grantd_api::listener(bind, limits.backlog)
         .with_context(|| format!("cannot listen on {bind}"))?;
     let local = listener.local_addr()?;
-    let mut api_config =
-        ApiConfig::new(wired.policy.issuer.clone(), &wired.settings.trusted_proxies)
-            .map_err(|e| anyhow::anyhow!("invalid `server.trusted_proxies`: {e}"))?;
+    let mut api_config = ApiConfig::new(
+        wired.policy.issuer.clone(),
+        &wired.settings.server.trusted_proxies,
+    )
+    .map_err(|e| anyhow::anyhow!("invalid `server.trusted_proxies`: {e}"))?;
     api_config.body_timeout = limits.body_timeout;
     api_config.max_connections = limits.max_connections;
     let readiness = Arc::new(Ready {
@@ -50,13 +52,13 @@ pub async fn serve(wired: Wired, bind_override: Option<SocketAddr>) -> anyhow::R
         .store
         .watch_changes(move |change| cache.apply(&change));
 
-    let server = grantd_api::server(state, listener, wired.settings.workers)?;
+    let server = grantd_api::server(state, listener, wired.settings.server.workers)?;
     tracing::info!(
         %local,
         issuer = %wired.policy.issuer,
-        database = %redact_url(&wired.settings.database_url),
-        algorithm = %wired.settings.algorithm,
-        workers = wired.settings.workers,
+        database = %redact_url(&wired.settings.database.url),
+        algorithm = %wired.settings.signing.algorithm,
+        workers = wired.settings.server.workers,
         migrations_applied = wired.applied_migrations.len(),
         master_key = %wired.master_key_source,
         "grantd listening"
@@ -80,7 +82,7 @@ fn spawn_background(wired: &Wired) {
     // rotate`) are picked up within `refresh_every`; rotate on schedule; drop expired keys.
     // The check logs its own outcomes.
     let keys = wired.key_admin();
-    let refresh_every = wired.settings.refresh_every;
+    let refresh_every = wired.settings.signing.refresh_every;
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(refresh_every);
         tick.tick().await;
@@ -93,8 +95,8 @@ fn spawn_background(wired: &Wired) {
     // Sessions: the same purge as `grantd session purge` (rows past expiry + retention, in
     // batches), on a timer.
     let admin = wired.admin();
-    let cutoff = PurgeCutoff::Retention(wired.settings.retention);
-    let purge_every = wired.settings.purge_every;
+    let cutoff = PurgeCutoff::Retention(wired.settings.sessions.retention);
+    let purge_every = wired.settings.sessions.purge_every;
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(purge_every);
         loop {

@@ -63,7 +63,7 @@ impl Wired {
             Arc::new(SystemClock),
             KeyPolicy {
                 max_token_ttl: self.policy.ttl,
-                rotate_every: self.settings.rotate_every,
+                rotate_every: self.settings.signing.rotate_every,
             },
         )
     }
@@ -72,18 +72,18 @@ impl Wired {
 /// Connects to the database and applies pending migrations.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<(Store, Vec<String>)> {
     let mut opts = StoreOptions::default();
-    if let Some(n) = settings.max_connections {
+    if let Some(n) = settings.database.max_connections {
         opts.max_connections = n;
     }
-    opts.batch_window = settings.group_commit_window;
-    opts.max_batch = settings.group_commit_max_rows;
-    opts.max_inflight_batches = settings.group_commit_inflight;
-    let store = Store::connect(&settings.database_url, opts)
+    opts.batch_window = settings.database.group_commit_window;
+    opts.max_batch = settings.database.group_commit_max_rows;
+    opts.max_inflight_batches = settings.database.group_commit_inflight;
+    let store = Store::connect(&settings.database.url, opts)
         .await
         .map_err(|e| {
             anyhow::anyhow!(
                 "cannot open database {}: {e}",
-                redact_url(&settings.database_url)
+                redact_url(&settings.database.url)
             )
         })?;
     let applied = store
@@ -102,7 +102,7 @@ pub async fn wire(settings: Settings) -> anyhow::Result<Wired> {
     let jwt = Arc::new(JwtService::new(
         JwtConfig {
             issuer: settings.policy.issuer.clone(),
-            algorithm: settings.algorithm,
+            algorithm: settings.signing.algorithm,
         },
         master.clone(),
         store_arc.clone(),
@@ -114,7 +114,7 @@ pub async fn wire(settings: Settings) -> anyhow::Result<Wired> {
     // Client and owner lookups (two per token request) and the session lookup of introspection
     // go through a cache; `serve` keeps it fresh with change notifications, and `cache.ttl`
     // bounds a missed one.
-    let cache = Arc::new(Cached::new(store.clone(), settings.cache_ttl));
+    let cache = Arc::new(Cached::new(store.clone(), settings.cache.ttl));
     let ports = Ports {
         clients: cache.clone(),
         users: cache.clone(),
@@ -149,13 +149,13 @@ fn master_key(
         let key = MasterKey::from_base64url(&value)?;
         return Ok((key, MasterKeySource::Env));
     }
-    let path = match (&settings.master_key_file, backend) {
+    let path = match (&settings.signing.master_key_file, backend) {
         (Some(p), Backend::Postgres) => {
             let key = MasterKey::load_file(p)?;
             return Ok((key, MasterKeySource::File(p.clone())));
         }
         (Some(p), Backend::Sqlite) => p.clone(),
-        (None, Backend::Sqlite) => sqlite_sibling(&settings.database_url, "grantd.key"),
+        (None, Backend::Sqlite) => sqlite_sibling(&settings.database.url, "grantd.key"),
         (None, Backend::Postgres) => bail!(
             "no master key: with Postgres every replica must share one. Set GRANTD_MASTER_KEY to 32 random bytes in \
              base64url (e.g. `head -c32 /dev/urandom | basenc --base64url`) or point `signing.master_key_file` \

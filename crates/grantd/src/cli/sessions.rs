@@ -74,7 +74,7 @@ pub(super) async fn run(
         SessionCmd::Purge { before } => {
             let cutoff = match before {
                 Some(s) => PurgeCutoff::Before(parse_rfc3339("--before", &s)?),
-                None => PurgeCutoff::Retention(wired.settings.retention),
+                None => PurgeCutoff::Retention(wired.settings.sessions.retention),
             };
             let deleted = admin.purge_sessions(cutoff).await?;
             if out.json {
