@@ -24,6 +24,17 @@ use crate::{Backend, StoreOptions};
 
 pub(crate) type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
 
+/// The file of a SQLite database URL (`sqlite://path`, `sqlite:path` or a bare path), or `None`
+/// for a Postgres URL. Only the scheme is taken off: [`Store::connect`](crate::Store::connect)
+/// refuses the paths it cannot open.
+pub fn sqlite_path(url: &str) -> Option<&str> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return None;
+    }
+    let path = url.strip_prefix("sqlite://").unwrap_or(url);
+    Some(path.strip_prefix("sqlite:").unwrap_or(path))
+}
+
 /// Where to connect, parsed from the URL.
 #[derive(Debug)]
 pub(crate) enum Target {
@@ -34,11 +45,9 @@ pub(crate) enum Target {
 impl Target {
     /// `postgres://` / `postgresql://` → Postgres; `sqlite://path` or a bare path → SQLite.
     pub(crate) fn parse(url: &str) -> Result<Target, StoreError> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let Some(path) = sqlite_path(url) else {
             return PgConnector::from_url(url).map(Target::Postgres);
-        }
-        let path = url.strip_prefix("sqlite://").unwrap_or(url);
-        let path = path.strip_prefix("sqlite:").unwrap_or(path);
+        };
         if path.is_empty() {
             return Err(StoreError::Invalid(
                 "the SQLite database path is empty".into(),

@@ -171,13 +171,10 @@ fn master_key(
     }
 }
 
-/// A file next to the SQLite database named by `url`.
+/// A file next to the SQLite database named by `url` (which the store has already opened, so
+/// it is a plain path).
 fn sqlite_sibling(url: &str, name: &str) -> PathBuf {
-    let path = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .unwrap_or(url);
-    let path = path.split('?').next().unwrap_or(path);
+    let path = grantd_store::sqlite_path(url).unwrap_or(url);
     match Path::new(path).parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.join(name),
         _ => PathBuf::from(name),
