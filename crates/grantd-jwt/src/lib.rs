@@ -8,12 +8,12 @@
 //!
 //! # Why tokens are signed and verified with aws-lc-rs directly
 //!
-//! `sign` and `verify` are on the hot path (the targets are 20,000 tokens/s and 40,000
-//! introspections/s on two shared cores). Profiling under load showed `jsonwebtoken::encode`
-//! rebuilding the signer from the PKCS#8 DER on every call (its `signer_factory` runs
-//! `EcdsaKeyPair::from_pkcs8`, including the EC key check): about 40% of the cost of signing
-//! was key parsing. `decode` likewise re-parses the public key per token, and jsonwebtoken has
-//! no public API to keep a parsed key. So each loaded key keeps its parsed aws-lc-rs key pair,
+//! `sign` and `verify` are on the hot path of every token request and every introspection.
+//! `jsonwebtoken::encode` rebuilds the signer from the PKCS#8 DER on every call (its
+//! `signer_factory` runs `EcdsaKeyPair::from_pkcs8`, including the EC key check), so key
+//! parsing is a large share of the cost of each signature (docs/benchmarks.md has the figures).
+//! `decode` likewise re-parses the public key per token, and jsonwebtoken has no public API to
+//! keep a parsed key. So each loaded key keeps its parsed aws-lc-rs key pair,
 //! its parsed public key (`ParsedPublicKey`) and its base64url header, and `jws` writes and
 //! checks the compact serialization itself. That is the same library underneath: jsonwebtoken's
 //! `aws_lc_rs` backend calls these very aws-lc-rs primitives (`ECDSA_P256_SHA256_FIXED`,
