@@ -372,10 +372,12 @@ pub(crate) async fn sqlite_finish<T>(
     }
 }
 
-/// Runs `$body` with `$c` bound to a reading connection (`&mut AsyncPgConnection` or
-/// `&mut SqliteConn`); evaluates to the body's value. Use `?` inside for errors.
-macro_rules! with_read {
-    ($db:expr, |$c:ident| $body:expr) => {
+/// Expands `$body` once per backend with `$c` bound to a connection of that backend's type
+/// (`&mut AsyncPgConnection` or `&mut SqliteConn`): a pooled one on Postgres; on SQLite the one
+/// `SqliteDb::$sqlite` hands out (`read`: the reader pool, `write`: the single writer).
+/// Evaluates to the body's value. Use `?` inside for errors.
+macro_rules! with_conn {
+    ($db:expr, $sqlite:ident, |$c:ident| $body:expr) => {
         match $db {
             $crate::db::Db::Pg(pg) => {
                 let mut obj = pg.get().await?;
@@ -383,7 +385,7 @@ macro_rules! with_read {
                 $body
             }
             $crate::db::Db::Sqlite(lite) => {
-                let mut obj = lite.read().await?;
+                let mut obj = lite.$sqlite().await?;
                 let $c: &mut $crate::db::SqliteConn = &mut obj;
                 $body
             }
@@ -391,22 +393,18 @@ macro_rules! with_read {
     };
 }
 
+/// Runs `$body` with `$c` bound to a reading connection; see `with_conn!`.
+macro_rules! with_read {
+    ($db:expr, |$c:ident| $body:expr) => {
+        $crate::db::with_conn!($db, read, |$c| $body)
+    };
+}
+
 /// Like `with_read!` but on a connection that may write: the pool on Postgres, the single
 /// writer on SQLite.
 macro_rules! with_write {
     ($db:expr, |$c:ident| $body:expr) => {
-        match $db {
-            $crate::db::Db::Pg(pg) => {
-                let mut obj = pg.get().await?;
-                let $c: &mut ::diesel_async::AsyncPgConnection = &mut obj;
-                $body
-            }
-            $crate::db::Db::Sqlite(lite) => {
-                let mut obj = lite.write().await?;
-                let $c: &mut $crate::db::SqliteConn = &mut obj;
-                $body
-            }
-        }
+        $crate::db::with_conn!($db, write, |$c| $body)
     };
 }
 
@@ -436,4 +434,4 @@ macro_rules! with_tx {
     };
 }
 
-pub(crate) use {with_read, with_tx, with_write};
+pub(crate) use {with_conn, with_read, with_tx, with_write};
