@@ -824,6 +824,35 @@ requires_audience = "orders"
     }
 
     #[test]
+    fn each_section_converts_on_its_own() {
+        let all = load(None, &BTreeMap::new()).unwrap();
+        let server = ServerSettings::try_from(&ServerSection::default()).unwrap();
+        assert_eq!(
+            (server.bind, server.limits),
+            (all.server.bind, all.server.limits)
+        );
+        let database = DatabaseSettings::try_from(&DatabaseSection::default()).unwrap();
+        assert_eq!(database, all.database);
+        let signing = SigningSettings::try_from(&SigningSection::default()).unwrap();
+        assert_eq!(signing, all.signing);
+        assert_eq!(signing.refresh_every, Duration::from_secs(30));
+        let sessions = SessionSettings::try_from(&SessionsSection::default()).unwrap();
+        assert_eq!(sessions, all.sessions);
+        let cache = CacheSettings::try_from(&CacheSection::default()).unwrap();
+        assert_eq!(cache, all.cache);
+        assert_eq!(cache.ttl, Duration::from_secs(2));
+        // A node must reload its key ring well within the retired keys' margin.
+        for bad in ["0s", "241s"] {
+            let section = SigningSection {
+                refresh_every: bad.into(),
+                ..SigningSection::default()
+            };
+            let err = SigningSettings::try_from(&section).unwrap_err().to_string();
+            assert!(err.contains("`signing.refresh_every`"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn durations_out_of_range_name_the_key_and_the_range() {
         let huge = u64::MAX.to_string();
         for (section, key, bad, good) in [
