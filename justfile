@@ -19,6 +19,10 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
 
+# Dependencies declared but never used (cargo install cargo-machete)
+machete:
+    cargo machete
+
 # The layer guards: inner crates must not depend on outer ones or on frameworks
 guards:
     bash .ci/guards.sh

@@ -1,5 +1,5 @@
 //! grantd's use cases: authenticate a client, issue a client_credentials token, introspect and
-//! revoke tokens, and the operators' admin operations.
+//! revoke tokens, the operators' admin operations and signing-key administration.
 //!
 //! Use cases orchestrate the ports in a fixed order and decide nothing themselves that the
 //! domain can decide: scope and audience rules are `grantd_domain::decide`. This crate knows no
@@ -7,6 +7,7 @@
 
 mod admin;
 mod error;
+mod keys;
 mod token;
 
 pub use admin::{
@@ -14,6 +15,7 @@ pub use admin::{
     PurgeCutoff, ScopeExplanation, SecretRotated, SessionExport, SessionQuery,
 };
 pub use error::AppError;
+pub use keys::{KeyAdmin, KeyCheck, KeyPolicy, ROTATION_MARGIN_SECS};
 pub use token::{
     AuthenticatedClient, ClientCredentials, Introspection, IssuedToken, Ports, TokenRequest,
     TokenService,

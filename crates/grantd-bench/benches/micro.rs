@@ -178,7 +178,6 @@ fn bench_signing(c: &mut Criterion) {
             JwtConfig {
                 issuer: "http://127.0.0.1:8080".into(),
                 algorithm: alg,
-                max_token_ttl_secs: 3600,
             },
             MasterKey::generate(),
             Arc::new(MemKeys::default()),

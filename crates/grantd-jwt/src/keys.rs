@@ -21,7 +21,8 @@ use crate::jws::{JwsKey, Signer};
 use crate::random;
 
 /// RSA modulus size for new RS256 keys. 2048 bits is the RFC 7518 minimum and NIST's floor
-/// through 2030; RS256 is the compatibility option, and 3072-bit keys sign about 3× slower.
+/// through 2030; RS256 is the compatibility option, and a larger modulus would make every
+/// signature markedly slower for no gain a compatibility option needs.
 const RSA_KEY_SIZE: aws_lc_rs::rsa::KeySize = aws_lc_rs::rsa::KeySize::Rsa2048;
 
 /// A new key id: 16 random bytes, base64url (22 characters). Random rather than a thumbprint:

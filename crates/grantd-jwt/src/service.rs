@@ -1,32 +1,29 @@
-//! `JwtService`: the key ring (active, next and retired keys loaded from the key store) and the
-//! `TokenSigner` implementation on top of it.
+//! `JwtService`: signing-key management through the key store (`KeyRing`) and the
+//! `TokenSigner` implementation on the ring it loads (`ring.rs`).
 //!
 //! The ring is rebuilt off the hot path (`init`, `refresh`, `rotate`, `delete_expired`) and
 //! swapped in whole behind an `RwLock<Arc<Ring>>`: `sign` and `verify` take the read lock only
 //! long enough to clone an `Arc`, and never parse or decrypt a key: each loaded key holds its
 //! parsed aws-lc-rs key pair and public key and its encoded header (`jws::JwsKey`).
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, RwLock};
 
-use grantd_domain::{AccessTokenClaims, Kid, Timestamp};
+use async_trait::async_trait;
+use grantd_domain::{AccessTokenClaims, Timestamp};
 use grantd_ports::{
-    KeyState, SignError, SignedToken, SigningAlgorithm, SigningKeyRecord, SigningKeyStore,
-    TokenSigner, VerifyError,
+    KeyRing, KeyRingError, KeyState, KeySummary, RotationReport, SignError, SignedToken,
+    SigningAlgorithm, SigningKeyRecord, SigningKeyStore, TokenSigner, VerifyError,
 };
 
 use crate::claims::{InClaims, OutClaims};
 use crate::error::KeyError;
 use crate::jws::{self, Compact, TOKEN_TYPE};
-use crate::keys::{self, KeyMaterial};
+use crate::keys;
 use crate::master::MasterKey;
+use crate::ring::{Ring, is_past, log_changes};
 use crate::seal::KeySealer;
-
-/// Extra lifetime of a retired key beyond the longest token lifetime. Replicas keep signing
-/// with the old key until their next `refresh`, so their last tokens expire up to one refresh
-/// interval after `rotation + ttl`: the binary must refresh more often than this.
-pub const ROTATION_MARGIN_SECS: i64 = 300;
+use crate::verified::VerifiedCache;
 
 /// What the signer needs from the configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,61 +34,6 @@ pub struct JwtConfig {
     /// through rotation: the first rotation after it creates a `next` key of the new algorithm,
     /// the second makes that key active.
     pub algorithm: SigningAlgorithm,
-    /// The longest access-token lifetime in force: a retired key stays published this long
-    /// (plus `ROTATION_MARGIN_SECS`) after rotation.
-    pub max_token_ttl_secs: u32,
-}
-
-/// One stored key, for `grantd key list`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KeySummary {
-    pub kid: Kid,
-    pub algorithm: SigningAlgorithm,
-    pub state: KeyState,
-    pub created_at: Timestamp,
-    pub activated_at: Option<Timestamp>,
-    pub retired_at: Option<Timestamp>,
-    pub not_after: Option<Timestamp>,
-    /// Whether the key is in the JWKS (false for a retired key past `not_after` that is not
-    /// deleted yet).
-    pub published: bool,
-}
-
-/// What a rotation did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RotationReport {
-    /// The key that signed until now; retired, published until `retired_not_after`.
-    pub old_active: Kid,
-    /// The former `next` key, now signing.
-    pub new_active: Kid,
-    /// The newly generated `next` key.
-    pub new_next: Kid,
-    pub retired_not_after: Timestamp,
-}
-
-/// A key decrypted and parsed once, with everything `sign` and `verify` need prepared.
-struct LoadedKey {
-    kid: Kid,
-    algorithm: SigningAlgorithm,
-    /// The stored ciphertext, to tell on the next refresh whether the row is the same key.
-    encrypted: Vec<u8>,
-    material: KeyMaterial,
-}
-
-struct PublishedKey {
-    key: Arc<LoadedKey>,
-    not_after: Option<Timestamp>,
-}
-
-/// The keys in force, as of the last reload.
-#[derive(Default)]
-struct Ring {
-    active: Option<Arc<LoadedKey>>,
-    /// Every key `verify` accepts (next, active, unexpired retired), by kid.
-    published: HashMap<String, PublishedKey>,
-    /// Public JWKs: active, then next, then retired (newest first).
-    jwks: Vec<String>,
-    summaries: Vec<KeySummary>,
 }
 
 /// Signs and verifies access tokens; manages signing keys through the key store.
@@ -104,82 +46,6 @@ pub struct JwtService {
     /// newer one.
     reload: tokio::sync::Mutex<()>,
     verified: VerifiedCache,
-}
-
-/// Tokens whose signature and intrinsic claims already checked out, by the SHA-256 of their
-/// exact bytes (so no bearer token is kept in memory past its request).
-///
-/// Introspection sees the same token again and again (every call of a resource server that
-/// does not cache), and an ES256 verification costs tens of microseconds, more than the rest of
-/// the request together. Checking a signature is a pure function of the token's bytes and the
-/// key, so its result is remembered together with the very key (`Arc`) that checked it: a hit
-/// counts only while that same loaded key is still published and not past `not_after`, and the
-/// time checks (`exp`, `nbf`) run on every call. Only successes are stored (a caller cannot fill
-/// it with junk; every entry is a token this service signed), and the map is bounded.
-struct VerifiedCache {
-    map: RwLock<HashMap<[u8; 32], Verified>>,
-}
-
-struct Verified {
-    key: Arc<LoadedKey>,
-    claims: AccessTokenClaims,
-}
-
-/// Entries before expired ones are dropped (and, if all are live, the map is cleared).
-const VERIFIED_CACHE_ENTRIES: usize = 8192;
-
-impl VerifiedCache {
-    fn new() -> Self {
-        Self {
-            map: RwLock::new(HashMap::new()),
-        }
-    }
-
-    fn digest(token: &str) -> [u8; 32] {
-        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
-        let mut out = [0u8; 32];
-        out.copy_from_slice(d.as_ref());
-        out
-    }
-
-    fn get(&self, digest: &[u8; 32], key: &Arc<LoadedKey>) -> Option<AccessTokenClaims> {
-        let map = self.map.read().ok()?;
-        let hit = map.get(digest)?;
-        Arc::ptr_eq(&hit.key, key).then(|| hit.claims.clone())
-    }
-
-    fn put(
-        &self,
-        digest: [u8; 32],
-        key: &Arc<LoadedKey>,
-        claims: &AccessTokenClaims,
-        now: Timestamp,
-    ) {
-        if Timestamp::from_secs(claims.exp) <= now {
-            return;
-        }
-        let Ok(mut map) = self.map.write() else {
-            return;
-        };
-        if map.len() >= VERIFIED_CACHE_ENTRIES {
-            map.retain(|_, v| Timestamp::from_secs(v.claims.exp) > now);
-            if map.len() >= VERIFIED_CACHE_ENTRIES {
-                map.clear();
-            }
-        }
-        map.insert(
-            digest,
-            Verified {
-                key: Arc::clone(key),
-                claims: claims.clone(),
-            },
-        );
-    }
-
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.map.read().map_or(0, |m| m.len())
-    }
 }
 
 impl fmt::Debug for JwtService {
@@ -242,10 +108,14 @@ impl JwtService {
     }
 
     /// One rotation: a new `next` key (configured algorithm) is generated, the current `next`
-    /// becomes active and the active key is retired until `now + max_token_ttl +
-    /// ROTATION_MARGIN_SECS`. If another replica rotated concurrently, nothing changes and
-    /// `KeyError::RotationRaced` says which key is active now.
-    pub async fn rotate(&self, now: Timestamp) -> Result<RotationReport, KeyError> {
+    /// becomes active and the active key is retired, published until `retired_not_after`. If
+    /// another replica rotated concurrently, nothing changes and `KeyError::RotationRaced` says
+    /// which key is active now.
+    pub async fn rotate(
+        &self,
+        now: Timestamp,
+        retired_not_after: Timestamp,
+    ) -> Result<RotationReport, KeyError> {
         let _guard = self.reload.lock().await;
         let ring = self.reload_locked(now).await?;
         let old_active = ring
@@ -257,9 +127,6 @@ impl JwtService {
             return Err(KeyError::NoNextKey);
         }
         let new_next = self.new_record(KeyState::Next, now).await?;
-        let retired_not_after = now.plus_secs(
-            i64::from(self.config.max_token_ttl_secs).saturating_add(ROTATION_MARGIN_SECS),
-        );
         let outcome = self
             .store
             .rotate_signing_keys(&old_active, &new_next, now, retired_not_after)
@@ -326,104 +193,10 @@ impl JwtService {
     async fn reload_locked(&self, now: Timestamp) -> Result<Arc<Ring>, KeyError> {
         let records = self.store.list_signing_keys().await?;
         let previous = self.current();
-        let ring = Arc::new(self.build_ring(&records, &previous, now)?);
+        let ring = Arc::new(Ring::build(&records, &previous, now, &self.sealer)?);
         log_changes(&previous, &ring);
         self.install(Arc::clone(&ring));
         Ok(ring)
-    }
-
-    fn build_ring(
-        &self,
-        records: &[SigningKeyRecord],
-        previous: &Ring,
-        now: Timestamp,
-    ) -> Result<Ring, KeyError> {
-        let mut ring = Ring::default();
-        let mut actives: Vec<(Option<Timestamp>, Arc<LoadedKey>)> = Vec::new();
-        let mut nexts = Vec::new();
-        let mut retired = Vec::new();
-        for r in records {
-            let published = !(r.state == KeyState::Retired && is_past(r.not_after, now));
-            ring.summaries.push(KeySummary {
-                kid: r.kid.clone(),
-                algorithm: r.algorithm,
-                state: r.state,
-                created_at: r.created_at,
-                activated_at: r.activated_at,
-                retired_at: r.retired_at,
-                not_after: r.not_after,
-                published,
-            });
-            if !published {
-                continue;
-            }
-            let reused = previous.published.get(r.kid.as_str()).and_then(|p| {
-                (p.key.algorithm == r.algorithm && p.key.encrypted == r.encrypted_private_key)
-                    .then(|| Arc::clone(&p.key))
-            });
-            let key = match reused {
-                Some(key) => key,
-                None => match self.load_key(r) {
-                    Ok(key) => Arc::new(key),
-                    // A damaged retired key only stops verifying its old tokens; refusing the
-                    // whole ring for it would stop issuance too.
-                    Err(e) if r.state == KeyState::Retired => {
-                        tracing::error!(kid = %r.kid, error = %e, "skipping unusable retired signing key");
-                        continue;
-                    }
-                    Err(e) => return Err(e),
-                },
-            };
-            match r.state {
-                KeyState::Active => actives.push((r.activated_at, Arc::clone(&key))),
-                KeyState::Next => nexts.push(Arc::clone(&key)),
-                KeyState::Retired => retired.push((r.retired_at, Arc::clone(&key))),
-            }
-            ring.published.insert(
-                r.kid.as_str().to_owned(),
-                PublishedKey {
-                    key,
-                    not_after: r.not_after.filter(|_| r.state == KeyState::Retired),
-                },
-            );
-        }
-        if actives.len() > 1 {
-            tracing::warn!(
-                count = actives.len(),
-                "several signing keys are active; signing with the most recently activated"
-            );
-        }
-        actives.sort_by_key(|(activated_at, _)| *activated_at);
-        ring.active = actives.pop().map(|(_, k)| k);
-        retired.sort_by_key(|(retired_at, _)| std::cmp::Reverse(*retired_at));
-        ring.jwks = ring
-            .active
-            .iter()
-            .chain(actives.iter().rev().map(|(_, k)| k))
-            .chain(nexts.iter())
-            .chain(retired.iter().map(|(_, k)| k))
-            .map(|k| k.material.jwk.clone())
-            .collect();
-        Ok(ring)
-    }
-
-    /// Decrypts and parses one stored key.
-    fn load_key(&self, r: &SigningKeyRecord) -> Result<LoadedKey, KeyError> {
-        let pkcs8 = self
-            .sealer
-            .open(&r.kid, r.algorithm, &r.encrypted_private_key)?;
-        let material = keys::material(&r.kid, r.algorithm, &pkcs8)?;
-        if !same_json(&material.jwk, &r.public_jwk) {
-            // The published JWK is always derived from the private key; a differing stored
-            // copy is reported, not used.
-            tracing::warn!(kid = %r.kid, "stored public JWK differs from the private key; publishing the derived one");
-        }
-        Ok(LoadedKey {
-            kid: r.kid.clone(),
-            algorithm: r.algorithm,
-            encrypted: r.encrypted_private_key.clone(),
-            material,
-        })
     }
 
     /// A freshly generated key of the configured algorithm, encrypted, as a store record.
@@ -451,6 +224,41 @@ impl JwtService {
             retired_at: None,
             not_after: None,
         })
+    }
+}
+
+/// The port the key-administration use case drives; the inherent methods do the work.
+#[async_trait]
+impl KeyRing for JwtService {
+    async fn refresh(&self, now: Timestamp) -> Result<(), KeyRingError> {
+        JwtService::refresh(self, now).await.map_err(key_ring_error)
+    }
+
+    fn summaries(&self) -> Vec<KeySummary> {
+        self.key_summaries()
+    }
+
+    async fn rotate(
+        &self,
+        now: Timestamp,
+        retired_not_after: Timestamp,
+    ) -> Result<RotationReport, KeyRingError> {
+        JwtService::rotate(self, now, retired_not_after)
+            .await
+            .map_err(key_ring_error)
+    }
+
+    async fn delete_expired(&self, now: Timestamp) -> Result<u64, KeyRingError> {
+        JwtService::delete_expired(self, now)
+            .await
+            .map_err(key_ring_error)
+    }
+}
+
+fn key_ring_error(e: KeyError) -> KeyRingError {
+    match e {
+        KeyError::RotationRaced { .. } => KeyRingError::RotationRaced(Box::new(e)),
+        e => KeyRingError::Failed(Box::new(e)),
     }
 }
 
@@ -520,12 +328,6 @@ impl TokenSigner for JwtService {
     }
 }
 
-/// Whether a retired key's `not_after` has passed. A retired key without one stays published
-/// until deleted (the store always sets it; being lenient here only keeps a key a bit longer).
-fn is_past(not_after: Option<Timestamp>, now: Timestamp) -> bool {
-    not_after.is_some_and(|na| na < now)
-}
-
 /// `typ` is a media type: case-insensitive, `application/` prefix optional (RFC 7515 §4.1.9).
 fn is_access_token_type(typ: Option<&str>) -> bool {
     let Some(typ) = typ else { return false };
@@ -534,34 +336,6 @@ fn is_access_token_type(typ: Option<&str>) -> bool {
         _ => typ,
     };
     typ.eq_ignore_ascii_case(TOKEN_TYPE)
-}
-
-fn same_json(a: &str, b: &str) -> bool {
-    match (
-        serde_json::from_str::<serde_json::Value>(a),
-        serde_json::from_str::<serde_json::Value>(b),
-    ) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    }
-}
-
-fn log_changes(old: &Ring, new: &Ring) {
-    let old_active = old.active.as_ref().map(|k| &k.kid);
-    let new_active = new.active.as_ref().map(|k| &k.kid);
-    if old_active != new_active
-        && let Some(kid) = new_active
-    {
-        tracing::info!(kid = %kid, "signing key in use");
-    }
-    if old.published.len() != new.published.len()
-        || new.published.keys().any(|k| !old.published.contains_key(k))
-    {
-        tracing::debug!(
-            published = new.published.len(),
-            "published signing keys changed"
-        );
-    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,11 @@ use grantd_domain::{
 
 pub mod keys;
 
-pub use keys::{KeyState, SigningAlgorithm, SigningKeyRecord};
+#[cfg(any(test, feature = "mock"))]
+pub use keys::MockKeyRing;
+pub use keys::{
+    KeyRing, KeyRingError, KeyState, KeySummary, RotationReport, SigningAlgorithm, SigningKeyRecord,
+};
 
 /// A store failure, by kind. The message is for logs and never contains driver text verbatim
 /// where that could carry user data or secrets.
@@ -377,18 +381,4 @@ pub trait IdSource: Send + Sync {
     fn user_id(&self) -> UserId;
     /// A new client id (URL-safe, unguessable).
     fn client_id(&self) -> ClientId;
-}
-
-/// The system clock.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Timestamp {
-        let micros = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-            .unwrap_or(0);
-        Timestamp::from_micros(micros)
-    }
 }

@@ -133,13 +133,14 @@ impl Collector {
 /// The background checkpointer (`db.rs`) copies WAL frames into the database without ever
 /// blocking the writer, but SQLite restarts the WAL only when a writer begins while *every*
 /// frame has been copied, which under a steady stream of batches never happens: the WAL file
-/// then grows without bound (1.6 GB in 10 s here), every frame lands on a fresh page that the
+/// then grows without bound, every frame lands on a fresh page that the
 /// kernel zeroes first, and a large share of the CPU goes to `memset` in ext4. So every
 /// `StoreOptions::sqlite_writer_checkpoint_every`, after a batch has been answered and before the
 /// next starts, the writer connection runs a PASSIVE checkpoint itself: it copies the few
 /// frames the background thread has not reached yet, and the writer's next transaction rewinds
-/// the WAL. The file stays small and hot in the page cache. Measured: every 250 ms the writer-side fsyncs came
-/// too often (p99 10–13 ms); every second (the default) gave the best throughput and p99.
+/// the WAL. The file stays small and hot in the page cache. Each of these checkpoints costs the
+/// writer an fsync, so a short interval taxes every batch; docs/benchmarks.md has the figures
+/// behind the one-second default.
 async fn writer_checkpoint(shared: &Shared) {
     let Db::Sqlite(lite) = &shared.db else {
         return;

@@ -24,6 +24,17 @@ use crate::{Backend, StoreOptions};
 
 pub(crate) type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
 
+/// The file of a SQLite database URL (`sqlite://path`, `sqlite:path` or a bare path), or `None`
+/// for a Postgres URL. Only the scheme is taken off: [`Store::connect`](crate::Store::connect)
+/// refuses the paths it cannot open.
+pub fn sqlite_path(url: &str) -> Option<&str> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return None;
+    }
+    let path = url.strip_prefix("sqlite://").unwrap_or(url);
+    Some(path.strip_prefix("sqlite:").unwrap_or(path))
+}
+
 /// Where to connect, parsed from the URL.
 #[derive(Debug)]
 pub(crate) enum Target {
@@ -37,11 +48,9 @@ pub(crate) enum Target {
 impl Target {
     /// `postgres://` / `postgresql://` → Postgres; `sqlite://path` or a bare path → SQLite.
     pub(crate) fn parse(url: &str) -> Result<Target, StoreError> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let Some(path) = sqlite_path(url) else {
             return PgConnector::from_url(url).map(|c| Target::Postgres(Box::new(c)));
-        }
-        let path = url.strip_prefix("sqlite://").unwrap_or(url);
-        let path = path.strip_prefix("sqlite:").unwrap_or(path);
+        };
         if path.is_empty() {
             return Err(StoreError::Invalid(
                 "the SQLite database path is empty".into(),
@@ -405,10 +414,12 @@ pub(crate) async fn sqlite_finish<T>(
     }
 }
 
-/// Runs `$body` with `$c` bound to a reading connection (`&mut AsyncPgConnection` or
-/// `&mut SqliteConn`); evaluates to the body's value. Use `?` inside for errors.
-macro_rules! with_read {
-    ($db:expr, |$c:ident| $body:expr) => {
+/// Expands `$body` once per backend with `$c` bound to a connection of that backend's type
+/// (`&mut AsyncPgConnection` or `&mut SqliteConn`): a pooled one on Postgres; on SQLite the one
+/// `SqliteDb::$sqlite` hands out (`read`: the reader pool, `write`: the single writer).
+/// Evaluates to the body's value. Use `?` inside for errors.
+macro_rules! with_conn {
+    ($db:expr, $sqlite:ident, |$c:ident| $body:expr) => {
         match $db {
             $crate::db::Db::Pg(pg) => {
                 let mut obj = pg.get().await?;
@@ -416,7 +427,7 @@ macro_rules! with_read {
                 $body
             }
             $crate::db::Db::Sqlite(lite) => {
-                let mut obj = lite.read().await?;
+                let mut obj = lite.$sqlite().await?;
                 let $c: &mut $crate::db::SqliteConn = &mut obj;
                 $body
             }
@@ -424,22 +435,18 @@ macro_rules! with_read {
     };
 }
 
+/// Runs `$body` with `$c` bound to a reading connection; see `with_conn!`.
+macro_rules! with_read {
+    ($db:expr, |$c:ident| $body:expr) => {
+        $crate::db::with_conn!($db, read, |$c| $body)
+    };
+}
+
 /// Like `with_read!` but on a connection that may write: the pool on Postgres, the single
 /// writer on SQLite.
 macro_rules! with_write {
     ($db:expr, |$c:ident| $body:expr) => {
-        match $db {
-            $crate::db::Db::Pg(pg) => {
-                let mut obj = pg.get().await?;
-                let $c: &mut ::diesel_async::AsyncPgConnection = &mut obj;
-                $body
-            }
-            $crate::db::Db::Sqlite(lite) => {
-                let mut obj = lite.write().await?;
-                let $c: &mut $crate::db::SqliteConn = &mut obj;
-                $body
-            }
-        }
+        $crate::db::with_conn!($db, write, |$c| $body)
     };
 }
 
@@ -469,4 +476,4 @@ macro_rules! with_tx {
     };
 }
 
-pub(crate) use {with_read, with_tx, with_write};
+pub(crate) use {with_conn, with_read, with_tx, with_write};

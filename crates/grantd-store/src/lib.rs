@@ -68,6 +68,7 @@ mod tls;
 mod tools;
 mod users;
 
+pub use db::sqlite_path;
 pub use grantd_ports::{ClientStore, SessionStore, SigningKeyStore, UserStore};
 
 use crate::db::{Db, Target};

@@ -207,14 +207,32 @@ pub struct ScopeEntry {
     pub requires_audience: Option<String>,
 }
 
-/// The typed, checked configuration.
+/// The typed, checked configuration: one value per concern, each built from its section by
+/// its own `TryFrom`, so a section's rules live beside its typed form.
 #[derive(Debug)]
 pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    /// `[token]` and `[[scopes]]`: what the token endpoint decides with.
+    pub policy: TokenPolicy,
+    pub signing: SigningSettings,
+    pub sessions: SessionSettings,
+    pub cache: CacheSettings,
+}
+
+/// `[server]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerSettings {
     pub bind: SocketAddr,
     pub trusted_proxies: Vec<String>,
     pub workers: usize,
-    pub server_limits: ServerLimits,
-    pub database_url: String,
+    pub limits: ServerLimits,
+}
+
+/// `[database]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DatabaseSettings {
+    pub url: String,
     pub max_connections: Option<usize>,
     pub group_commit_window: Duration,
     pub group_commit_max_rows: usize,
@@ -222,14 +240,28 @@ pub struct Settings {
     /// `None`: the server's own setting.
     pub statement_timeout: Option<Duration>,
     pub tcp_keepalive: Duration,
-    pub policy: TokenPolicy,
+}
+
+/// `[signing]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SigningSettings {
     pub algorithm: SigningAlgorithm,
     pub master_key_file: Option<PathBuf>,
     pub rotate_every: Option<Duration>,
     pub refresh_every: Duration,
+}
+
+/// `[sessions]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionSettings {
     pub retention: Duration,
     pub purge_every: Duration,
-    pub cache_ttl: Duration,
+}
+
+/// `[cache]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheSettings {
+    pub ttl: Duration,
 }
 
 const ENV_PREFIX: &str = "GRANTD_";
@@ -325,81 +357,117 @@ const RETENTION: (Duration, Duration) = (Duration::ZERO, Duration::from_secs(36_
 const PURGE_EVERY: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(7 * DAY));
 
 fn resolve(f: FileConfig) -> anyhow::Result<Settings> {
-    let bind: SocketAddr = f
-        .server
-        .bind
-        .parse()
-        .with_context(|| format!("invalid `server.bind`: {:?} (use IP:PORT)", f.server.bind))?;
-    let workers = match f.server.workers {
-        Some(0) => bail!("invalid `server.workers`: must be at least 1"),
-        Some(n) => n,
-        None => std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2),
-    };
-    let server_limits = ServerLimits::try_from(&f.server)?;
-    if f.database.url.trim().is_empty() {
-        bail!("invalid `database.url`: empty");
-    }
-    if f.database.max_connections == Some(0) {
-        bail!("invalid `database.max_connections`: must be at least 1");
-    }
-    let group_commit_window = duration(
-        "database.group_commit_window",
-        &f.database.group_commit_window,
-    )?;
-    if group_commit_window > Duration::from_millis(50) {
-        bail!("invalid `database.group_commit_window`: at most 50ms (every token waits for it)");
-    }
-    if !(1..=2000).contains(&f.database.group_commit_max_rows) {
-        bail!("invalid `database.group_commit_max_rows`: between 1 and 2000");
-    }
-    if !(1..=64).contains(&f.database.group_commit_inflight) {
-        bail!("invalid `database.group_commit_inflight`: between 1 and 64");
-    }
-    let statement_timeout = duration("database.statement_timeout", &f.database.statement_timeout)?;
-    if statement_timeout > Duration::from_secs(600)
-        || (!statement_timeout.is_zero() && statement_timeout < Duration::from_millis(100))
-    {
-        bail!("invalid `database.statement_timeout`: 0 (off) or between 100ms and 10m");
-    }
-    let statement_timeout = (!statement_timeout.is_zero()).then_some(statement_timeout);
-    let tcp_keepalive = duration("database.tcp_keepalive", &f.database.tcp_keepalive)?;
-    if !(Duration::from_secs(1)..=Duration::from_secs(7200)).contains(&tcp_keepalive) {
-        bail!("invalid `database.tcp_keepalive`: between 1s and 2h");
-    }
+    // Sections in file order, so the first error reported is the first one in the file.
+    let server = ServerSettings::try_from(&f.server)?;
+    let database = DatabaseSettings::try_from(&f.database)?;
+    let policy = token_policy(&f.token, &f.scopes)?;
+    Ok(Settings {
+        server,
+        database,
+        policy,
+        signing: SigningSettings::try_from(&f.signing)?,
+        sessions: SessionSettings::try_from(&f.sessions)?,
+        cache: CacheSettings::try_from(&f.cache)?,
+    })
+}
 
-    let issuer = f.token.issuer.trim_end_matches('/').to_owned();
+impl TryFrom<&ServerSection> for ServerSettings {
+    type Error = anyhow::Error;
+
+    fn try_from(s: &ServerSection) -> anyhow::Result<Self> {
+        let bind: SocketAddr = s
+            .bind
+            .parse()
+            .with_context(|| format!("invalid `server.bind`: {:?} (use IP:PORT)", s.bind))?;
+        let workers = match s.workers {
+            Some(0) => bail!("invalid `server.workers`: must be at least 1"),
+            Some(n) => n,
+            None => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+        };
+        Ok(Self {
+            bind,
+            trusted_proxies: s.trusted_proxies.clone(),
+            workers,
+            limits: ServerLimits::try_from(s)?,
+        })
+    }
+}
+
+impl TryFrom<&DatabaseSection> for DatabaseSettings {
+    type Error = anyhow::Error;
+
+    fn try_from(d: &DatabaseSection) -> anyhow::Result<Self> {
+        if d.url.trim().is_empty() {
+            bail!("invalid `database.url`: empty");
+        }
+        if d.max_connections == Some(0) {
+            bail!("invalid `database.max_connections`: must be at least 1");
+        }
+        let group_commit_window = duration("database.group_commit_window", &d.group_commit_window)?;
+        if group_commit_window > Duration::from_millis(50) {
+            bail!(
+                "invalid `database.group_commit_window`: at most 50ms (every token waits for it)"
+            );
+        }
+        if !(1..=2000).contains(&d.group_commit_max_rows) {
+            bail!("invalid `database.group_commit_max_rows`: between 1 and 2000");
+        }
+        if !(1..=64).contains(&d.group_commit_inflight) {
+            bail!("invalid `database.group_commit_inflight`: between 1 and 64");
+        }
+        let statement_timeout = duration("database.statement_timeout", &d.statement_timeout)?;
+        if statement_timeout > Duration::from_secs(600)
+            || (!statement_timeout.is_zero() && statement_timeout < Duration::from_millis(100))
+        {
+            bail!("invalid `database.statement_timeout`: 0 (off) or between 100ms and 10m");
+        }
+        let tcp_keepalive = duration("database.tcp_keepalive", &d.tcp_keepalive)?;
+        if !(Duration::from_secs(1)..=Duration::from_secs(7200)).contains(&tcp_keepalive) {
+            bail!("invalid `database.tcp_keepalive`: between 1s and 2h");
+        }
+        Ok(Self {
+            url: d.url.clone(),
+            max_connections: d.max_connections,
+            group_commit_window,
+            group_commit_max_rows: d.group_commit_max_rows,
+            group_commit_inflight: d.group_commit_inflight,
+            statement_timeout: (!statement_timeout.is_zero()).then_some(statement_timeout),
+            tcp_keepalive,
+        })
+    }
+}
+
+/// `[token]` with the catalog `[[scopes]]` extends. A free function rather than a `TryFrom`:
+/// `TokenPolicy` is the domain's type, and it needs two sections.
+fn token_policy(t: &TokenSection, scopes: &[ScopeEntry]) -> anyhow::Result<TokenPolicy> {
+    let issuer = t.issuer.trim_end_matches('/').to_owned();
     if !(issuer.starts_with("https://") || issuer.starts_with("http://"))
         || issuer.contains(['?', '#', ' '])
     {
         bail!(
             "invalid `token.issuer`: {:?} must be an http(s) URL without query or fragment",
-            f.token.issuer
+            t.issuer
         );
     }
-    let ttl = Ttl::from_secs(f.token.access_token_ttl)
+    let ttl = Ttl::from_secs(t.access_token_ttl)
         .map_err(|e| anyhow::anyhow!("invalid `token.access_token_ttl`: {e}"))?;
-    let subject = SubjectMode::parse(&f.token.subject).with_context(|| {
+    let subject = SubjectMode::parse(&t.subject).with_context(|| {
         format!(
             "invalid `token.subject`: {:?} (expected \"owner\" or \"client\")",
-            f.token.subject
+            t.subject
         )
     })?;
-    let scope_policy = ScopePolicy::parse(&f.token.scope_policy).with_context(|| {
+    let scope_policy = ScopePolicy::parse(&t.scope_policy).with_context(|| {
         format!(
             "invalid `token.scope_policy`: {:?} (expected \"narrow\" or \"strict\")",
-            f.token.scope_policy
+            t.scope_policy
         )
     })?;
     let audiences = AudienceRules::new(
-        f.token
-            .audiences
-            .iter()
-            .map(|a| Audience::parse(a))
-            .collect(),
-        f.token
-            .allowed_resource_audiences
+        t.audiences.iter().map(|a| Audience::parse(a)).collect(),
+        t.allowed_resource_audiences
             .iter()
             .map(|a| Audience::parse(a))
             .collect(),
@@ -407,9 +475,20 @@ fn resolve(f: FileConfig) -> anyhow::Result<Settings> {
     .map_err(|e| {
         anyhow::anyhow!("invalid `token.audiences`/`token.allowed_resource_audiences`: {e}")
     })?;
+    Ok(TokenPolicy {
+        issuer,
+        catalog: catalog(scopes)?,
+        audiences,
+        scope_policy,
+        ttl,
+        subject,
+    })
+}
 
-    let mut custom = Vec::with_capacity(f.scopes.len());
-    for (i, s) in f.scopes.iter().enumerate() {
+/// The built-in scopes plus the operator's `[[scopes]]`.
+fn catalog(scopes: &[ScopeEntry]) -> anyhow::Result<ScopeCatalog> {
+    let mut custom = Vec::with_capacity(scopes.len());
+    for (i, s) in scopes.iter().enumerate() {
         let tier = Tier::parse(&s.tier).with_context(|| {
             format!(
                 "invalid `scopes[{i}].tier`: {:?} (expected \"service\" or \"delegated\")",
@@ -430,74 +509,72 @@ fn resolve(f: FileConfig) -> anyhow::Result<Settings> {
         .map_err(|e| anyhow::anyhow!("invalid `scopes[{i}].name`: {e}"))?;
         custom.push(def);
     }
-    let catalog =
-        ScopeCatalog::with_custom(custom).map_err(|e| anyhow::anyhow!("invalid `scopes`: {e}"))?;
+    ScopeCatalog::with_custom(custom).map_err(|e| anyhow::anyhow!("invalid `scopes`: {e}"))
+}
 
-    let algorithm = SigningAlgorithm::parse(&f.signing.algorithm).with_context(|| {
-        format!(
-            "invalid `signing.algorithm`: {:?} (expected ES256, EdDSA or RS256)",
-            f.signing.algorithm
-        )
-    })?;
-    let rotate_every = f
-        .signing
-        .rotate_every
-        .as_deref()
-        .map(|s| bounded_duration("signing.rotate_every", s, ROTATE_EVERY.0, ROTATE_EVERY.1))
-        .transpose()?;
-    let refresh_every = duration("signing.refresh_every", &f.signing.refresh_every)?;
-    // A retired key stays valid for ROTATION_MARGIN_SECS past the longest token lifetime, so
-    // every node must have reloaded its ring well within that margin.
-    if refresh_every.is_zero() || refresh_every > Duration::from_secs(240) {
-        bail!("invalid `signing.refresh_every`: must be between 1s and 240s");
-    }
-    let retention = bounded_duration(
-        "sessions.retention",
-        &f.sessions.retention,
-        RETENTION.0,
-        RETENTION.1,
-    )?;
-    let purge_every = bounded_duration(
-        "sessions.purge_every",
-        &f.sessions.purge_every,
-        PURGE_EVERY.0,
-        PURGE_EVERY.1,
-    )?;
-    let cache_ttl = duration("cache.ttl", &f.cache.ttl)?;
-    if cache_ttl > Duration::from_secs(60) {
-        bail!(
-            "invalid `cache.ttl`: at most 60s (it bounds how long a missed change notification leaves a disabled client getting tokens, and how late another replica's revocation is seen)"
-        );
-    }
+impl TryFrom<&SigningSection> for SigningSettings {
+    type Error = anyhow::Error;
 
-    Ok(Settings {
-        bind,
-        trusted_proxies: f.server.trusted_proxies,
-        workers,
-        server_limits,
-        database_url: f.database.url,
-        max_connections: f.database.max_connections,
-        group_commit_window,
-        group_commit_max_rows: f.database.group_commit_max_rows,
-        group_commit_inflight: f.database.group_commit_inflight,
-        statement_timeout,
-        tcp_keepalive,
-        policy: TokenPolicy {
-            issuer,
-            catalog,
-            audiences,
-            scope_policy,
-            ttl,
-            subject,
-        },
-        algorithm,
-        master_key_file: f.signing.master_key_file,
-        rotate_every,
-        refresh_every,
-        retention,
-        purge_every,
-        cache_ttl,
-    })
+    fn try_from(s: &SigningSection) -> anyhow::Result<Self> {
+        let algorithm = SigningAlgorithm::parse(&s.algorithm).with_context(|| {
+            format!(
+                "invalid `signing.algorithm`: {:?} (expected ES256, EdDSA or RS256)",
+                s.algorithm
+            )
+        })?;
+        let rotate_every = s
+            .rotate_every
+            .as_deref()
+            .map(|r| bounded_duration("signing.rotate_every", r, ROTATE_EVERY.0, ROTATE_EVERY.1))
+            .transpose()?;
+        let refresh_every = duration("signing.refresh_every", &s.refresh_every)?;
+        // A retired key stays valid for grantd_app::ROTATION_MARGIN_SECS past the longest token
+        // lifetime, so every node must have reloaded its ring well within that margin.
+        if refresh_every.is_zero() || refresh_every > Duration::from_secs(240) {
+            bail!("invalid `signing.refresh_every`: must be between 1s and 240s");
+        }
+        Ok(Self {
+            algorithm,
+            master_key_file: s.master_key_file.clone(),
+            rotate_every,
+            refresh_every,
+        })
+    }
+}
+
+impl TryFrom<&SessionsSection> for SessionSettings {
+    type Error = anyhow::Error;
+
+    fn try_from(s: &SessionsSection) -> anyhow::Result<Self> {
+        Ok(Self {
+            retention: bounded_duration(
+                "sessions.retention",
+                &s.retention,
+                RETENTION.0,
+                RETENTION.1,
+            )?,
+            purge_every: bounded_duration(
+                "sessions.purge_every",
+                &s.purge_every,
+                PURGE_EVERY.0,
+                PURGE_EVERY.1,
+            )?,
+        })
+    }
+}
+
+impl TryFrom<&CacheSection> for CacheSettings {
+    type Error = anyhow::Error;
+
+    fn try_from(c: &CacheSection) -> anyhow::Result<Self> {
+        let ttl = duration("cache.ttl", &c.ttl)?;
+        if ttl > Duration::from_secs(60) {
+            bail!(
+                "invalid `cache.ttl`: at most 60s (it bounds how long a missed change notification leaves a disabled client getting tokens, and how late another replica's revocation is seen)"
+            );
+        }
+        Ok(Self { ttl })
+    }
 }
 
 #[cfg(test)]
@@ -535,9 +612,9 @@ mod tests {
     #[test]
     fn defaults_without_a_file() {
         let s = load(None, &BTreeMap::new()).unwrap();
-        assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.server.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(
-            s.server_limits,
+            s.server.limits,
             ServerLimits {
                 body_timeout: Duration::from_secs(5),
                 max_connections: 1024,
@@ -546,15 +623,15 @@ mod tests {
         );
         assert_eq!(
             (
-                s.group_commit_window,
-                s.group_commit_max_rows,
-                s.group_commit_inflight
+                s.database.group_commit_window,
+                s.database.group_commit_max_rows,
+                s.database.group_commit_inflight
             ),
             (Duration::ZERO, 256, 2)
         );
-        assert_eq!(s.database_url, "sqlite://grantd.db");
+        assert_eq!(s.database.url, "sqlite://grantd.db");
         assert_eq!(
-            (s.statement_timeout, s.tcp_keepalive),
+            (s.database.statement_timeout, s.database.tcp_keepalive),
             (Some(Duration::from_secs(5)), Duration::from_secs(30))
         );
         assert_eq!(s.policy.ttl.secs(), 3600);
@@ -562,10 +639,10 @@ mod tests {
         assert_eq!(s.policy.audiences.defaults(), &[Audience::Api]);
         assert_eq!(s.policy.scope_policy, ScopePolicy::Narrow);
         assert_eq!(s.policy.subject, SubjectMode::Owner);
-        assert_eq!(s.algorithm, SigningAlgorithm::Es256);
-        assert_eq!(s.retention, Duration::from_secs(7 * 86_400));
-        assert_eq!(s.purge_every, Duration::from_secs(600));
-        assert!(s.rotate_every.is_none());
+        assert_eq!(s.signing.algorithm, SigningAlgorithm::Es256);
+        assert_eq!(s.sessions.retention, Duration::from_secs(7 * 86_400));
+        assert_eq!(s.sessions.purge_every, Duration::from_secs(600));
+        assert!(s.signing.rotate_every.is_none());
     }
 
     #[test]
@@ -603,9 +680,9 @@ requires_audience = "orders"
             &[],
         )
         .unwrap();
-        assert_eq!(s.bind.port(), 9000);
+        assert_eq!(s.server.bind.port(), 9000);
         assert_eq!(
-            s.server_limits,
+            s.server.limits,
             ServerLimits {
                 body_timeout: Duration::from_secs(2),
                 max_connections: 512,
@@ -616,8 +693,11 @@ requires_audience = "orders"
         assert_eq!(s.policy.ttl.secs(), 90);
         assert_eq!(s.policy.subject, SubjectMode::Client);
         assert_eq!(s.policy.scope_policy, ScopePolicy::Strict);
-        assert_eq!(s.algorithm, SigningAlgorithm::EdDsa);
-        assert_eq!(s.rotate_every, Some(Duration::from_secs(30 * 86_400)));
+        assert_eq!(s.signing.algorithm, SigningAlgorithm::EdDsa);
+        assert_eq!(
+            s.signing.rotate_every,
+            Some(Duration::from_secs(30 * 86_400))
+        );
         let orders = s.policy.catalog.get("orders:read").unwrap();
         assert_eq!(
             (
@@ -643,8 +723,8 @@ requires_audience = "orders"
             ]),
         )
         .unwrap();
-        assert_eq!(s.database_url, "postgres://u@127.0.0.1/db");
-        assert_eq!(s.bind.port(), 0);
+        assert_eq!(s.database.url, "postgres://u@127.0.0.1/db");
+        assert_eq!(s.server.bind.port(), 0);
         assert_eq!(s.policy.ttl.secs(), 61);
         assert_eq!(
             s.policy.audiences.defaults(),
@@ -775,6 +855,35 @@ requires_audience = "orders"
                 err.contains(needle),
                 "{text:?} {vars:?}: {err:?} should name {needle:?}"
             );
+        }
+    }
+
+    #[test]
+    fn each_section_converts_on_its_own() {
+        let all = load(None, &BTreeMap::new()).unwrap();
+        let server = ServerSettings::try_from(&ServerSection::default()).unwrap();
+        assert_eq!(
+            (server.bind, server.limits),
+            (all.server.bind, all.server.limits)
+        );
+        let database = DatabaseSettings::try_from(&DatabaseSection::default()).unwrap();
+        assert_eq!(database, all.database);
+        let signing = SigningSettings::try_from(&SigningSection::default()).unwrap();
+        assert_eq!(signing, all.signing);
+        assert_eq!(signing.refresh_every, Duration::from_secs(30));
+        let sessions = SessionSettings::try_from(&SessionsSection::default()).unwrap();
+        assert_eq!(sessions, all.sessions);
+        let cache = CacheSettings::try_from(&CacheSection::default()).unwrap();
+        assert_eq!(cache, all.cache);
+        assert_eq!(cache.ttl, Duration::from_secs(2));
+        // A node must reload its key ring well within the retired keys' margin.
+        for bad in ["0s", "241s"] {
+            let section = SigningSection {
+                refresh_every: bad.into(),
+                ..SigningSection::default()
+            };
+            let err = SigningSettings::try_from(&section).unwrap_err().to_string();
+            assert!(err.contains("`signing.refresh_every`"), "{bad}: {err}");
         }
     }
 

@@ -14,7 +14,7 @@ use clap::Parser;
 use crate::cli::{Cli, Command};
 
 /// mimalloc instead of glibc malloc: a token request makes a few dozen short-lived allocations
-/// on two threads, and glibc's arenas showed as ~6 % of CPU in the load profile.
+/// on two threads, which glibc's arenas serve at a visible cost under load (docs/benchmarks.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -4,16 +4,11 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
 use grantd_api::{ApiConfig, ApiState, Readiness};
 use grantd_app::PurgeCutoff;
-use grantd_domain::Timestamp;
-use grantd_jwt::{JwtService, KeyError};
-use grantd_ports::KeyState;
-use grantd_ports::{Clock, SystemClock};
 use grantd_store::Store;
 
 use crate::wiring::{Wired, redact_url};
@@ -38,17 +33,19 @@ pub async fn serve(wired: Wired, bind_override: Option<SocketAddr>) -> anyhow::R
         anyhow::anyhow!(
             "the database {} cannot be written ({e}): `grantd serve` needs a writable database \
              (a file system mounted read-write with free space, or a Postgres primary)",
-            redact_url(&wired.settings.database_url)
+            redact_url(&wired.settings.database.url)
         )
     })?;
-    let bind = bind_override.unwrap_or(wired.settings.bind);
-    let limits = wired.settings.server_limits;
+    let bind = bind_override.unwrap_or(wired.settings.server.bind);
+    let limits = wired.settings.server.limits;
     let listener = grantd_api::listener(bind, limits.backlog)
         .with_context(|| format!("cannot listen on {bind}"))?;
     let local = listener.local_addr()?;
-    let mut api_config =
-        ApiConfig::new(wired.policy.issuer.clone(), &wired.settings.trusted_proxies)
-            .map_err(|e| anyhow::anyhow!("invalid `server.trusted_proxies`: {e}"))?;
+    let mut api_config = ApiConfig::new(
+        wired.policy.issuer.clone(),
+        &wired.settings.server.trusted_proxies,
+    )
+    .map_err(|e| anyhow::anyhow!("invalid `server.trusted_proxies`: {e}"))?;
     api_config.body_timeout = limits.body_timeout;
     api_config.max_connections = limits.max_connections;
     let readiness = Arc::new(Ready {
@@ -64,13 +61,13 @@ pub async fn serve(wired: Wired, bind_override: Option<SocketAddr>) -> anyhow::R
         .store
         .watch_changes(move |change| cache.apply(&change));
 
-    let server = grantd_api::server(state, listener, wired.settings.workers)?;
+    let server = grantd_api::server(state, listener, wired.settings.server.workers)?;
     tracing::info!(
         %local,
         issuer = %wired.policy.issuer,
-        database = %redact_url(&wired.settings.database_url),
-        algorithm = %wired.settings.algorithm,
-        workers = wired.settings.workers,
+        database = %redact_url(&wired.settings.database.url),
+        algorithm = %wired.settings.signing.algorithm,
+        workers = wired.settings.server.workers,
         migrations_applied = wired.applied_migrations.len(),
         master_key = %wired.master_key_source,
         "grantd listening"
@@ -90,49 +87,25 @@ pub async fn serve(wired: Wired, bind_override: Option<SocketAddr>) -> anyhow::R
 }
 
 fn spawn_background(wired: &Wired) {
-    let clock = SystemClock;
-
     // Key ring: reload from the database so rotations made by other nodes (or `grantd key
     // rotate`) are picked up within `refresh_every`; rotate on schedule; drop expired keys.
-    let jwt = wired.jwt.clone();
-    let refresh_every = wired.settings.refresh_every;
-    let rotate_every = wired.settings.rotate_every;
+    // The check logs its own outcomes.
+    let keys = wired.key_admin();
+    let refresh_every = wired.settings.signing.refresh_every;
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(refresh_every);
         tick.tick().await;
         loop {
             tick.tick().await;
-            let now = clock.now();
-            if let Err(e) = jwt.refresh(now).await {
-                tracing::warn!(error = %e, "signing key refresh failed");
-                continue;
-            }
-            if let Some(every) = rotate_every
-                && active_since(&jwt).is_some_and(|since| rotation_due(since, now, every))
-            {
-                match jwt.rotate(now).await {
-                    Ok(report) => tracing::info!(
-                        retired = %report.old_active, active = %report.new_active, next = %report.new_next,
-                        "scheduled signing key rotation"
-                    ),
-                    // Another node rotated first: that is the outcome we wanted.
-                    Err(KeyError::RotationRaced { .. }) => {
-                        tracing::info!("signing keys were rotated by another node")
-                    }
-                    Err(e) => tracing::warn!(error = %e, "scheduled signing key rotation failed"),
-                }
-            }
-            if let Err(e) = jwt.delete_expired(now).await {
-                tracing::warn!(error = %e, "deleting expired signing keys failed");
-            }
+            keys.scheduled_check().await;
         }
     });
 
     // Sessions: the same purge as `grantd session purge` (rows past expiry + retention, in
     // batches), on a timer.
     let admin = wired.admin();
-    let cutoff = PurgeCutoff::Retention(wired.settings.retention);
-    let purge_every = wired.settings.purge_every;
+    let cutoff = PurgeCutoff::Retention(wired.settings.sessions.retention);
+    let purge_every = wired.settings.sessions.purge_every;
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(purge_every);
         loop {
@@ -144,42 +117,4 @@ fn spawn_background(wired: &Wired) {
             }
         }
     });
-}
-
-/// Whether a key active since `since` has served `every` by `now`. `every` is at most ten years
-/// (config), and the arithmetic saturates rather than wrap whatever it is.
-fn rotation_due(since: Timestamp, now: Timestamp, every: Duration) -> bool {
-    let every = i64::try_from(every.as_secs()).unwrap_or(i64::MAX);
-    now.as_secs().saturating_sub(since.as_secs()) >= every
-}
-
-/// When the active key started signing (its creation time if it never recorded activation).
-fn active_since(jwt: &JwtService) -> Option<Timestamp> {
-    jwt.key_summaries()
-        .into_iter()
-        .find(|k| k.state == KeyState::Active)
-        .map(|k| k.activated_at.unwrap_or(k.created_at))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rotation_is_due_after_the_interval_and_never_wraps() {
-        let since = Timestamp::from_secs(1_000);
-        for (now, every, due) in [
-            (1_059, 60, false),
-            (1_060, 60, true),
-            (999, 60, false),
-            (i64::MAX / 1_000_000, u64::MAX, false),
-            (i64::MAX / 1_000_000, 60, true),
-        ] {
-            assert_eq!(
-                rotation_due(since, Timestamp::from_secs(now), Duration::from_secs(every)),
-                due,
-                "now {now}, every {every}"
-            );
-        }
-    }
 }

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::bail;
-use grantd_app::{Admin, Ports, TokenService};
+use grantd_app::{Admin, KeyAdmin, KeyPolicy, Ports, TokenService};
 use grantd_domain::TokenPolicy;
-use grantd_jwt::{JwtConfig, JwtService, MasterKey, RandomIds, Secrets};
-use grantd_ports::{Clock, SystemClock};
+use grantd_jwt::{JwtConfig, JwtService, MasterKey, RandomIds, Secrets, SystemClock};
+use grantd_ports::Clock;
 use grantd_store::cache::Cached;
 use grantd_store::{Backend, Store, StoreOptions};
 
@@ -55,25 +55,37 @@ impl Wired {
     pub fn admin(&self) -> Admin {
         Admin::new(self.ports.clone(), self.policy.clone())
     }
+
+    /// Signing-key administration on the key ring loaded by `wire`.
+    pub fn key_admin(&self) -> KeyAdmin {
+        KeyAdmin::new(
+            self.jwt.clone(),
+            Arc::new(SystemClock),
+            KeyPolicy {
+                max_token_ttl: self.policy.ttl,
+                rotate_every: self.settings.signing.rotate_every,
+            },
+        )
+    }
 }
 
 /// Connects to the database and applies pending migrations.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<(Store, Vec<String>)> {
     let mut opts = StoreOptions::default();
-    if let Some(n) = settings.max_connections {
+    if let Some(n) = settings.database.max_connections {
         opts.max_connections = n;
     }
-    opts.batch_window = settings.group_commit_window;
-    opts.max_batch = settings.group_commit_max_rows;
-    opts.max_inflight_batches = settings.group_commit_inflight;
-    opts.statement_timeout = settings.statement_timeout;
-    opts.tcp_keepalive = settings.tcp_keepalive;
-    let store = Store::connect(&settings.database_url, opts)
+    opts.batch_window = settings.database.group_commit_window;
+    opts.max_batch = settings.database.group_commit_max_rows;
+    opts.max_inflight_batches = settings.database.group_commit_inflight;
+    opts.statement_timeout = settings.database.statement_timeout;
+    opts.tcp_keepalive = settings.database.tcp_keepalive;
+    let store = Store::connect(&settings.database.url, opts)
         .await
         .map_err(|e| {
             anyhow::anyhow!(
                 "cannot open database {}: {e}",
-                redact_url(&settings.database_url)
+                redact_url(&settings.database.url)
             )
         })?;
     let applied = store
@@ -92,8 +104,7 @@ pub async fn wire(settings: Settings) -> anyhow::Result<Wired> {
     let jwt = Arc::new(JwtService::new(
         JwtConfig {
             issuer: settings.policy.issuer.clone(),
-            algorithm: settings.algorithm,
-            max_token_ttl_secs: settings.policy.ttl.secs(),
+            algorithm: settings.signing.algorithm,
         },
         master.clone(),
         store_arc.clone(),
@@ -105,7 +116,7 @@ pub async fn wire(settings: Settings) -> anyhow::Result<Wired> {
     // Client and owner lookups (two per token request) and the session lookup of introspection
     // go through a cache; `serve` keeps it fresh with change notifications, and `cache.ttl`
     // bounds a missed one.
-    let cache = Arc::new(Cached::new(store.clone(), settings.cache_ttl));
+    let cache = Arc::new(Cached::new(store.clone(), settings.cache.ttl));
     let ports = Ports {
         clients: cache.clone(),
         users: cache.clone(),
@@ -140,13 +151,13 @@ fn master_key(
         let key = MasterKey::from_base64url(&value)?;
         return Ok((key, MasterKeySource::Env));
     }
-    let path = match (&settings.master_key_file, backend) {
+    let path = match (&settings.signing.master_key_file, backend) {
         (Some(p), Backend::Postgres) => {
             let key = MasterKey::load_file(p)?;
             return Ok((key, MasterKeySource::File(p.clone())));
         }
         (Some(p), Backend::Sqlite) => p.clone(),
-        (None, Backend::Sqlite) => sqlite_sibling(&settings.database_url, "grantd.key"),
+        (None, Backend::Sqlite) => sqlite_sibling(&settings.database.url, "grantd.key"),
         (None, Backend::Postgres) => bail!(
             "no master key: with Postgres every replica must share one. Set GRANTD_MASTER_KEY to 32 random bytes in \
              base64url (e.g. `head -c32 /dev/urandom | basenc --base64url`) or point `signing.master_key_file` \
@@ -162,13 +173,10 @@ fn master_key(
     }
 }
 
-/// A file next to the SQLite database named by `url`.
+/// A file next to the SQLite database named by `url` (which the store has already opened, so
+/// it is a plain path).
 fn sqlite_sibling(url: &str, name: &str) -> PathBuf {
-    let path = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .unwrap_or(url);
-    let path = path.split('?').next().unwrap_or(path);
+    let path = grantd_store::sqlite_path(url).unwrap_or(url);
     match Path::new(path).parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.join(name),
         _ => PathBuf::from(name),

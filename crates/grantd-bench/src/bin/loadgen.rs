@@ -223,15 +223,8 @@ fn main() -> anyhow::Result<()> {
     rt.block_on(run(args))
 }
 
-async fn run(args: Args) -> anyhow::Result<()> {
-    let clients: Vec<ClientCreds> = serde_json::from_slice(
-        &std::fs::read(&args.clients)
-            .with_context(|| format!("reading {}", args.clients.display()))?,
-    )
-    .context("clients file: expected [{\"client_id\",\"client_secret\"}]")?;
-    if clients.is_empty() {
-        bail!("clients file is empty");
-    }
+/// The request texts of `--mode`, sent in turn by every connection.
+fn build_requests(args: &Args, clients: &[ClientCreds]) -> anyhow::Result<Vec<Vec<u8>>> {
     let requests: Vec<Vec<u8>> = match args.mode.as_str() {
         "token" => {
             let body = if args.extra.is_empty() {
@@ -282,42 +275,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ],
         other => bail!("unknown --mode {other}"),
     };
-    let requests = Arc::new(requests);
-    let measuring = Arc::new(AtomicBool::new(false));
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut tasks = Vec::with_capacity(args.connections);
-    for c in 0..args.connections {
-        tasks.push(tokio::spawn(connection(
-            args.addr,
-            requests.clone(),
-            c * 7919,
-            measuring.clone(),
-            stop.clone(),
-        )));
-    }
+    Ok(requests)
+}
 
-    let rss_peak = Arc::new(AtomicU64::new(0));
-    if let Some(pid) = args.server_pid {
-        let peak = rss_peak.clone();
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                if let Some(kib) = read_status_kib(pid, "VmRSS:") {
-                    peak.fetch_max(kib, Ordering::Relaxed);
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        });
-    }
+/// Every connection's tally, added up.
+struct Totals {
+    hist: Histogram<u64>,
+    status: BTreeMap<u16, u64>,
+    io_errors: u64,
+    ok_all: u64,
+}
 
-    tokio::time::sleep(Duration::from_secs(args.warmup)).await;
-    measuring.store(true, Ordering::Relaxed);
-    let started = Instant::now();
-    tokio::time::sleep(Duration::from_secs(args.duration)).await;
-    measuring.store(false, Ordering::Relaxed);
-    let elapsed = started.elapsed().as_secs_f64();
-    stop.store(true, Ordering::Relaxed);
-
+async fn totals(tasks: Vec<tokio::task::JoinHandle<Tally>>) -> anyhow::Result<Totals> {
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let mut status: BTreeMap<u16, u64> = BTreeMap::new();
     let mut io_errors = 0;
@@ -333,6 +302,66 @@ async fn run(args: Args) -> anyhow::Result<()> {
         io_errors += tally.io_errors;
         ok_all += tally.ok_all;
     }
+    Ok(Totals {
+        hist,
+        status,
+        io_errors,
+        ok_all,
+    })
+}
+
+/// Samples the server's resident set every 100 ms into `peak` until `stop`.
+async fn watch_rss(pid: u32, peak: Arc<AtomicU64>, stop: Arc<AtomicBool>) {
+    while !stop.load(Ordering::Relaxed) {
+        if let Some(kib) = read_status_kib(pid, "VmRSS:") {
+            peak.fetch_max(kib, Ordering::Relaxed);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let clients: Vec<ClientCreds> = serde_json::from_slice(
+        &std::fs::read(&args.clients)
+            .with_context(|| format!("reading {}", args.clients.display()))?,
+    )
+    .context("clients file: expected [{\"client_id\",\"client_secret\"}]")?;
+    if clients.is_empty() {
+        bail!("clients file is empty");
+    }
+    let requests = Arc::new(build_requests(&args, &clients)?);
+    let measuring = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::with_capacity(args.connections);
+    for c in 0..args.connections {
+        tasks.push(tokio::spawn(connection(
+            args.addr,
+            requests.clone(),
+            c * 7919,
+            measuring.clone(),
+            stop.clone(),
+        )));
+    }
+
+    let rss_peak = Arc::new(AtomicU64::new(0));
+    if let Some(pid) = args.server_pid {
+        tokio::spawn(watch_rss(pid, rss_peak.clone(), stop.clone()));
+    }
+
+    tokio::time::sleep(Duration::from_secs(args.warmup)).await;
+    measuring.store(true, Ordering::Relaxed);
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(args.duration)).await;
+    measuring.store(false, Ordering::Relaxed);
+    let elapsed = started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+
+    let Totals {
+        hist,
+        status,
+        io_errors,
+        ok_all,
+    } = totals(tasks).await?;
     let ok = status.get(&200).copied().unwrap_or(0);
     let total: u64 = status.values().sum();
     let ms = |us: u64| us as f64 / 1000.0;

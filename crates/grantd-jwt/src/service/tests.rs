@@ -9,12 +9,14 @@ use base64::Engine as _;
 use grantd_domain::{AccessTokenClaims, Kid, Timestamp, Ttl};
 use grantd_ports::{
     Clock as _, KeyState, SignError, SigningAlgorithm, SigningKeyRecord, SigningKeyStore,
-    StoreError, SystemClock, TokenSigner, VerifyError,
+    StoreError, TokenSigner, VerifyError,
 };
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{Value, json};
 
 use super::*;
+use crate::SystemClock;
+use crate::ring::LoadedKey;
 use crate::test_support::FakeKeyStore;
 
 const ISSUER: &str = "https://auth.example.test";
@@ -25,8 +27,13 @@ fn config(algorithm: SigningAlgorithm) -> JwtConfig {
     JwtConfig {
         issuer: ISSUER.to_owned(),
         algorithm,
-        max_token_ttl_secs: TTL,
     }
+}
+
+/// When a key retired at `now` stops being published: the longest token lifetime plus a
+/// margin, as the key-administration use case computes it.
+fn retire_at(now: Timestamp) -> Timestamp {
+    now.plus_secs(i64::from(TTL) + 300)
 }
 
 async fn started(algorithm: SigningAlgorithm) -> (JwtService, Arc<FakeKeyStore>, MasterKey) {
@@ -460,7 +467,10 @@ async fn signing_needs_a_loaded_key() {
     assert!(!svc.ready());
     assert_eq!(svc.sign(&claims()), Err(SignError::NoKey));
     assert!(svc.public_jwks().is_empty());
-    assert!(matches!(svc.rotate(NOW).await, Err(KeyError::NoActiveKey)));
+    assert!(matches!(
+        svc.rotate(NOW, retire_at(NOW)).await,
+        Err(KeyError::NoActiveKey)
+    ));
     svc.init(NOW).await.unwrap();
     assert!(svc.ready());
 }
@@ -513,11 +523,11 @@ async fn rotation_keeps_old_tokens_valid_until_the_retired_key_expires() {
     assert_eq!(old.kid, first);
 
     let t1 = NOW.plus_secs(60);
-    let report = svc.rotate(t1).await.unwrap();
+    let report = svc.rotate(t1, retire_at(t1)).await.unwrap();
     assert_eq!(report.old_active, first);
     assert_eq!(report.new_active, next);
     assert_ne!(report.new_next, next);
-    let not_after = t1.plus_secs(i64::from(TTL) + ROTATION_MARGIN_SECS);
+    let not_after = retire_at(t1);
     assert_eq!(report.retired_not_after, not_after);
 
     // New tokens carry the new kid; the old token still verifies; all three keys published.
@@ -576,7 +586,10 @@ async fn replicas_follow_a_rotation_on_refresh() {
     let (a, store, master) = started(SigningAlgorithm::EdDsa).await;
     let b = JwtService::new(config(SigningAlgorithm::EdDsa), master, store);
     b.init(NOW).await.unwrap();
-    let report = a.rotate(NOW.plus_secs(1)).await.unwrap();
+    let report = a
+        .rotate(NOW.plus_secs(1), retire_at(NOW.plus_secs(1)))
+        .await
+        .unwrap();
     // Before refreshing, b still signs with the old key, and a accepts that.
     let stale = b.sign(&claims()).unwrap();
     assert_eq!(stale.kid, report.old_active);
@@ -651,7 +664,10 @@ async fn a_lost_rotation_race_changes_nothing_and_says_so() {
     );
     svc.init(NOW).await.unwrap();
     let first = active_kid(&svc);
-    match svc.rotate(NOW.plus_secs(1)).await {
+    match svc
+        .rotate(NOW.plus_secs(1), retire_at(NOW.plus_secs(1)))
+        .await
+    {
         Err(KeyError::RotationRaced { active }) => {
             assert_ne!(active, first.as_str());
             assert_eq!(active, active_kid(&svc).as_str(), "reloaded after the race");
@@ -713,7 +729,10 @@ async fn changing_the_algorithm_takes_effect_through_rotation() {
     // The existing ES256 keys stay in use.
     assert_eq!(ed.sign(&claims()).unwrap().kid, es_token.kid);
 
-    let first = ed.rotate(NOW.plus_secs(1)).await.unwrap();
+    let first = ed
+        .rotate(NOW.plus_secs(1), retire_at(NOW.plus_secs(1)))
+        .await
+        .unwrap();
     assert_eq!(ed.sign(&claims()).unwrap().kid, first.new_active);
     let (header, _, _) = parts(&ed.sign(&claims()).unwrap().token);
     assert_eq!(
@@ -721,7 +740,10 @@ async fn changing_the_algorithm_takes_effect_through_rotation() {
         "the pre-published next key was ES256"
     );
 
-    let second = ed.rotate(NOW.plus_secs(2)).await.unwrap();
+    let second = ed
+        .rotate(NOW.plus_secs(2), retire_at(NOW.plus_secs(2)))
+        .await
+        .unwrap();
     assert_eq!(second.new_active, first.new_next);
     let ed_token = ed.sign(&claims()).unwrap();
     let (header, _, _) = parts(&ed_token.token);
@@ -858,8 +880,15 @@ async fn compact_form_must_be_three_segments() {
 
 #[tokio::test]
 async fn segments_must_be_strict_base64url() {
-    let (svc, _, _) = started(SigningAlgorithm::EdDsa).await;
-    let token = svc.sign(&claims()).unwrap().token;
+    // The key and its kid are random, so one token in a few dozen has no `-` or `_` at all:
+    // take a fresh key until the token has one to swap for the standard alphabet.
+    let (svc, token) = loop {
+        let (svc, _, _) = started(SigningAlgorithm::EdDsa).await;
+        let token = svc.sign(&claims()).unwrap().token;
+        if token.contains(['-', '_']) {
+            break (svc, token);
+        }
+    };
     let (h, p, s) = segments(&token);
     let std_alphabet = |seg: &str| seg.replace('-', "+").replace('_', "/");
     assert!(
@@ -1063,7 +1092,7 @@ async fn verified_tokens_are_remembered_but_every_check_still_runs() {
 
     // A remembered token whose key is no longer accepted is refused: the ring is consulted on
     // every call. Here its key is retired by a rotation and then passes `not_after`.
-    let report = svc.rotate(NOW).await.unwrap();
+    let report = svc.rotate(NOW, retire_at(NOW)).await.unwrap();
     assert_eq!(svc.verify(&token, NOW), Ok(c));
     let later = report.retired_not_after.plus_secs(1);
     assert_eq!(svc.verify(&token, later), Err(VerifyError::UnknownKey));

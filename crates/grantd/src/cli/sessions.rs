@@ -7,7 +7,8 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use grantd_app::{Admin, PurgeCutoff, SessionQuery};
 use grantd_domain::SessionRecord;
-use grantd_ports::{Clock, SystemClock};
+use grantd_jwt::SystemClock;
+use grantd_ports::Clock;
 use serde_json::{Value, json};
 
 use super::text::json_for_terminal;
@@ -73,7 +74,7 @@ pub(super) async fn run(
         SessionCmd::Purge { before } => {
             let cutoff = match before {
                 Some(s) => PurgeCutoff::Before(parse_rfc3339("--before", &s)?),
-                None => PurgeCutoff::Retention(wired.settings.retention),
+                None => PurgeCutoff::Retention(wired.settings.sessions.retention),
             };
             let deleted = admin.purge_sessions(cutoff).await?;
             if out.json {

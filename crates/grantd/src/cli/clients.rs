@@ -1,0 +1,192 @@
+//! `grantd client …`: create clients (printing the secret once), list, show, enable, disable
+//! and rotate their secrets.
+
+use std::io::Read;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use grantd_app::{Admin, NewClientSpec};
+use grantd_domain::{AuthMethod, Client, GrantType};
+use serde_json::{Value, json};
+
+use super::{Output, rfc3339, yes_no};
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCmd {
+    /// Create a client and print its secret once.
+    Create(ClientCreateArgs),
+    List,
+    Show {
+        id: String,
+    },
+    Disable {
+        id: String,
+    },
+    Enable {
+        id: String,
+    },
+    /// Issue a new secret; the old one keeps working for --grace seconds.
+    RotateSecret {
+        id: String,
+        #[arg(long, default_value_t = 0)]
+        grace: u64,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ClientCreateArgs {
+    #[arg(long)]
+    name: String,
+    /// The owning user's id.
+    #[arg(long)]
+    owner: String,
+    /// Scopes, space-separated and/or repeated.
+    #[arg(long = "scope", required = true)]
+    scopes: Vec<String>,
+    #[arg(long, value_parser = ["client_secret_basic", "client_secret_post"], default_value = "client_secret_basic")]
+    auth_method: String,
+    #[arg(long = "grant-type", value_parser = ["client_credentials"])]
+    grant_types: Vec<String>,
+    /// Read an operator-supplied secret from stdin instead of generating one.
+    #[arg(long)]
+    secret_stdin: bool,
+}
+
+pub(super) async fn run(cmd: ClientCmd, admin: &Admin, out: &Output) -> anyhow::Result<()> {
+    match cmd {
+        ClientCmd::Create(args) => create(args, admin, out).await,
+        ClientCmd::List => clients(out, &admin.list_clients().await?, false),
+        ClientCmd::Show { id } => clients(out, &[admin.show_client(&id).await?], true),
+        ClientCmd::Disable { id } => {
+            clients(out, &[admin.set_client_active(&id, false).await?], true)
+        }
+        ClientCmd::Enable { id } => {
+            clients(out, &[admin.set_client_active(&id, true).await?], true)
+        }
+        ClientCmd::RotateSecret { id, grace } => rotate_secret(&id, grace, admin, out).await,
+    }
+}
+
+/// Creates the client and prints its secret, once.
+async fn create(args: ClientCreateArgs, admin: &Admin, out: &Output) -> anyhow::Result<()> {
+    let supplied_secret = if args.secret_stdin {
+        Some(read_secret_from_stdin()?)
+    } else {
+        None
+    };
+    let auth_method = AuthMethod::parse(&args.auth_method).context("unknown auth method")?;
+    let grant_types = args
+        .grant_types
+        .iter()
+        .map(|g| GrantType::parse(g).with_context(|| format!("unknown grant type {g}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let created = admin
+        .create_client(NewClientSpec {
+            name: args.name,
+            owner: args.owner,
+            scopes: args.scopes,
+            auth_method,
+            grant_types,
+            supplied_secret,
+        })
+        .await?;
+    for w in &created.warnings {
+        eprintln!("warning: {w}");
+    }
+    let c = &created.client;
+    if out.json {
+        return out.print_json(&json!({
+            "client_id": c.id.as_str(),
+            "client_secret": created.secret_plaintext,
+            "name": c.name,
+            "owner": c.owner_id,
+            "scopes": c.scopes,
+            "auth_method": c.auth_method.as_str(),
+        }));
+    }
+    clients(out, std::slice::from_ref(c), true)?;
+    out.line(&format!("client_secret: {}", created.secret_plaintext))?;
+    out.line("(shown once: store it now)")
+}
+
+/// Issues a new secret and prints it, once, with the old secrets' end of validity.
+async fn rotate_secret(id: &str, grace: u64, admin: &Admin, out: &Output) -> anyhow::Result<()> {
+    let r = admin.rotate_secret(id, grace).await?;
+    let doc = json!({
+        "client_id": r.client_id.as_str(),
+        "client_secret": r.secret_plaintext,
+        "previous_valid_until": rfc3339(r.previous_valid_until),
+    });
+    if out.json {
+        return out.print_json(&doc);
+    }
+    out.table(
+        &["CLIENT", "NEW SECRET", "PREVIOUS VALID UNTIL"],
+        &[vec![
+            r.client_id.as_str().to_owned(),
+            r.secret_plaintext.clone(),
+            rfc3339(r.previous_valid_until),
+        ]],
+    )
+}
+
+fn read_secret_from_stdin() -> anyhow::Result<String> {
+    let mut s = String::new();
+    std::io::stdin()
+        .take(4096)
+        .read_to_string(&mut s)
+        .context("cannot read the secret from stdin")?;
+    let s = s.strip_suffix('\n').unwrap_or(&s);
+    let s = s.strip_suffix('\r').unwrap_or(s);
+    Ok(s.to_owned())
+}
+
+fn clients(out: &Output, clients: &[Client], single: bool) -> anyhow::Result<()> {
+    let docs: Vec<Value> = clients
+        .iter()
+        .map(|c| {
+            json!({
+                "client_id": c.id.as_str(),
+                "name": c.name,
+                "owner": c.owner_id,
+                "scopes": c.scopes,
+                "grant_types": c.grant_types,
+                "auth_method": c.auth_method.as_str(),
+                "active": c.active,
+                "created_at": rfc3339(c.created_at),
+                "updated_at": rfc3339(c.updated_at),
+            })
+        })
+        .collect();
+    if out.json {
+        return out.print_json(&if single && docs.len() == 1 {
+            docs[0].clone()
+        } else {
+            Value::Array(docs)
+        });
+    }
+    let rows = clients
+        .iter()
+        .map(|c| {
+            vec![
+                c.id.to_string(),
+                c.name.clone(),
+                c.owner_id.clone(),
+                c.scopes.join(" "),
+                c.auth_method.as_str().to_owned(),
+                yes_no(c.active),
+            ]
+        })
+        .collect::<Vec<_>>();
+    out.table(
+        &[
+            "CLIENT_ID",
+            "NAME",
+            "OWNER",
+            "SCOPES",
+            "AUTH_METHOD",
+            "ACTIVE",
+        ],
+        &rows,
+    )
+}

@@ -1,0 +1,90 @@
+//! `grantd explain`: the token decision for a client, scope by scope, without issuing a token.
+
+use grantd_app::{Admin, ExplainOutcome, Explanation};
+use serde_json::{Value, json};
+
+use super::{Output, yes_no};
+
+pub(super) async fn run(
+    admin: &Admin,
+    client: &str,
+    scope: Option<&str>,
+    audience: Option<&str>,
+    out: &Output,
+) -> anyhow::Result<()> {
+    let e = admin.explain(client, scope, audience).await?;
+    explanation(out, &e)
+}
+
+fn explanation(out: &Output, e: &Explanation) -> anyhow::Result<()> {
+    let outcome = match &e.outcome {
+        ExplainOutcome::Ok { scope, audience } => {
+            json!({ "granted": true, "scope": scope, "audience": audience })
+        }
+        ExplainOutcome::Err { error, description } => {
+            json!({ "granted": false, "error": error, "error_description": description })
+        }
+    };
+    if out.json {
+        let scopes: Vec<Value> = e
+            .scopes
+            .iter()
+            .map(|s| {
+                json!({
+                    "name": s.name, "tier": s.tier.as_str(), "level": s.level,
+                    "in_client_grant": s.in_client_grant, "held_by_owner": s.held_by_owner,
+                    "audience_required": s.audience_required, "audience_met": s.audience_met,
+                    "verdict": s.verdict,
+                })
+            })
+            .collect();
+        return out.print_json(&json!({
+            "client_id": e.client_id,
+            "client_active": e.client_active,
+            "owner_id": e.owner_id,
+            "owner_active": e.owner_active,
+            "scopes": scopes,
+            "outcome": outcome,
+        }));
+    }
+    let rows: Vec<Vec<String>> = e
+        .scopes
+        .iter()
+        .map(|s| {
+            vec![
+                s.name.clone(),
+                s.tier.as_str().to_owned(),
+                s.level.to_string(),
+                yes_no(s.in_client_grant),
+                yes_no(s.held_by_owner),
+                match (&s.audience_required, s.audience_met) {
+                    (None, _) => "-".to_owned(),
+                    (Some(a), Some(true)) => format!("{a}: met"),
+                    (Some(a), _) => format!("{a}: missing"),
+                },
+                s.verdict.clone(),
+            ]
+        })
+        .collect();
+    out.table(
+        &[
+            "SCOPE",
+            "TIER",
+            "LEVEL",
+            "IN CLIENT",
+            "OWNER HOLDS",
+            "AUDIENCE",
+            "VERDICT",
+        ],
+        &rows,
+    )?;
+    match &e.outcome {
+        ExplainOutcome::Ok { scope, audience } => out.line(&format!(
+            "\noutcome: granted scope=\"{scope}\" aud={}",
+            audience.join(",")
+        )),
+        ExplainOutcome::Err { error, description } => {
+            out.line(&format!("\noutcome: refused {error}: {description}"))
+        }
+    }
+}

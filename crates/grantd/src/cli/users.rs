@@ -1,0 +1,74 @@
+//! `grantd user …`: create, list, show, activate and deactivate users (client owners).
+
+use clap::Subcommand;
+use grantd_app::{Admin, NewUserSpec};
+use grantd_domain::Owner;
+use serde_json::{Value, json};
+
+use super::{Output, yes_no};
+
+#[derive(Debug, Subcommand)]
+pub enum UserCmd {
+    /// Create an active user.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        email: String,
+        /// A delegated scope the user holds (repeatable).
+        #[arg(long = "role")]
+        roles: Vec<String>,
+    },
+    List,
+    Show {
+        id: String,
+    },
+    Deactivate {
+        id: String,
+    },
+    Activate {
+        id: String,
+    },
+}
+
+pub(super) async fn run(cmd: UserCmd, admin: &Admin, out: &Output) -> anyhow::Result<()> {
+    match cmd {
+        UserCmd::Create { name, email, roles } => {
+            let u = admin
+                .create_user(NewUserSpec { name, email, roles })
+                .await?;
+            users(out, &[u], true)
+        }
+        UserCmd::List => users(out, &admin.list_users().await?, false),
+        UserCmd::Show { id } => users(out, &[admin.show_user(&id).await?], true),
+        UserCmd::Deactivate { id } => users(out, &[admin.set_user_active(&id, false).await?], true),
+        UserCmd::Activate { id } => users(out, &[admin.set_user_active(&id, true).await?], true),
+    }
+}
+
+fn users(out: &Output, users: &[Owner], single: bool) -> anyhow::Result<()> {
+    let docs: Vec<Value> = users
+        .iter()
+        .map(|u| json!({ "id": u.id.as_str(), "name": u.name, "email": u.email, "roles": u.roles, "active": u.active }))
+        .collect();
+    if out.json {
+        return out.print_json(&if single && docs.len() == 1 {
+            docs[0].clone()
+        } else {
+            Value::Array(docs)
+        });
+    }
+    let rows = users
+        .iter()
+        .map(|u| {
+            vec![
+                u.id.to_string(),
+                u.name.clone(),
+                u.email.clone(),
+                u.roles.join(" "),
+                yes_no(u.active),
+            ]
+        })
+        .collect::<Vec<_>>();
+    out.table(&["ID", "NAME", "EMAIL", "ROLES", "ACTIVE"], &rows)
+}
