@@ -15,6 +15,6 @@ pub use admin::{
 };
 pub use error::AppError;
 pub use token::{
-    AuthenticatedClient, ClientCredentials, Introspection, IssuedToken, Ports, TokenRequest,
+    AuthenticatedClient, ClientAuthentication, Introspection, IssuedToken, Ports, TokenRequest,
     TokenService,
 };

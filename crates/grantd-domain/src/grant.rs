@@ -119,14 +119,15 @@ impl<'c> Decision<'c> {
 
 /// Decides a client_credentials request.
 ///
-/// `owner` is the owner loaded by `client.owner_id` (`None` if there is none, or the id was not
-/// a UUID and so never looked up). `scope` is the request's `scope` parameter, `None` if absent.
+/// `owner` is the owner loaded by `client.owner_id` (`None` if there is none, or the stored id
+/// was not a user id and so never looked up). The client's provisioned scopes and grant types
+/// were parsed when it was loaded; only the request's `scope` is parsed here. `scope` is the request's `scope` parameter, `None` if absent.
 /// Checks, in order: client active, grant type registered, scope syntax and catalog, owner id
 /// well-formed, owner present and active, per-scope authorization (policy narrow/strict),
 /// audience resolution, audience-bound scopes.
 pub fn decide<'c>(
     policy: &'c TokenPolicy,
-    client: &Client,
+    client: &'c Client,
     owner: Option<&Owner>,
     scope: Option<&str>,
     audience: &AudienceRequest<'_>,
@@ -140,14 +141,14 @@ pub fn decide<'c>(
             grant_type: GrantType::ClientCredentials.as_str().to_owned(),
         });
     }
-    let client_grant = catalog.parse_lenient(&client.scopes);
+    let client_grant = &client.scopes;
     let requested: Vec<Scope<'c>> = match scope {
         Some(s) => match catalog.parse_request(s) {
-            Ok(r) if r.is_empty() => client_grant.clone(),
+            Ok(r) if r.is_empty() => client_grant.known().collect(),
             Ok(r) => r.into_vec(),
             Err(problem) => return Decision::refused(DomainError::InvalidScope(problem)),
         },
-        None => client_grant.clone(),
+        None => client_grant.known().collect(),
     };
     let (owner_id, owner_roles) = match owner_standing(catalog, client, owner) {
         Ok(standing) => standing,
@@ -157,7 +158,7 @@ pub fn decide<'c>(
     let mut verdicts: Vec<ScopeVerdict<'c>> = requested
         .iter()
         .map(|&s| {
-            let in_client_grant = client_grant.iter().any(|c| c.name() == s.name());
+            let in_client_grant = client_grant.contains(s.name());
             let held_by_owner = owner_roles.iter().any(|r| r.name() == s.name());
             let verdict = if !in_client_grant {
                 Verdict::NotInClientGrant
@@ -194,16 +195,16 @@ fn owner_standing<'c>(
     client: &Client,
     owner: Option<&Owner>,
 ) -> Result<(UserId, Vec<Scope<'c>>), ClientRejection> {
-    let Ok(owner_id) = UserId::parse(&client.owner_id) else {
+    let Some(owner_id) = client.owner_id.user() else {
         return Err(ClientRejection::OwnerIdMalformed);
     };
-    let Some(owner) = owner.filter(|o| o.id == owner_id) else {
+    let Some(owner) = owner.filter(|o| &o.id == owner_id) else {
         return Err(ClientRejection::OwnerMissing);
     };
     if !owner.active {
         return Err(ClientRejection::OwnerInactive);
     }
-    Ok((owner_id, catalog.parse_lenient(&owner.roles)))
+    Ok((owner_id.clone(), catalog.parse_lenient(&owner.roles)))
 }
 
 /// The owner's part of one scope's verdict: a service-tier scope needs nothing from the owner;

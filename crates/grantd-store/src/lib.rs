@@ -48,6 +48,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use grantd_domain::ScopeCatalog;
 use grantd_ports::StoreError;
 
 mod batch;
@@ -102,6 +103,10 @@ pub struct StoreOptions {
     /// SQLite: how often the session writer checkpoints the WAL itself between two batches so
     /// that the WAL rewinds under steady load (see `batch.rs`). Zero: after every batch.
     pub sqlite_writer_checkpoint_every: Duration,
+    /// The scope catalog in force: a client's stored scopes are parsed against it once, when
+    /// the row is read (names it does not know are kept apart, see `StoredScopes`). Default:
+    /// the built-in catalog.
+    pub catalog: Arc<ScopeCatalog>,
 }
 
 impl Default for StoreOptions {
@@ -115,6 +120,7 @@ impl Default for StoreOptions {
             max_inflight_batches: 2,
             runtime_threads: 2,
             sqlite_writer_checkpoint_every: Duration::from_secs(1),
+            catalog: Arc::new(ScopeCatalog::builtin()),
         }
     }
 }
@@ -165,6 +171,7 @@ struct Inner {
     backend: Backend,
     shared: Arc<Shared>,
     sessions: batch::SessionWriter,
+    catalog: Arc<ScopeCatalog>,
     /// Dropped last: shutting it down ends the writer and connection tasks.
     runtime: StoreRuntime,
 }
@@ -249,6 +256,7 @@ impl Store {
                 backend,
                 shared,
                 sessions,
+                catalog: opts.catalog.clone(),
                 runtime,
             }),
         })
@@ -273,6 +281,11 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.inner.backend
+    }
+
+    /// The catalog stored scopes are parsed against.
+    pub(crate) fn catalog(&self) -> Arc<ScopeCatalog> {
+        Arc::clone(&self.inner.catalog)
     }
 
     /// Group-commit counters since connect.

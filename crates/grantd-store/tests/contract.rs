@@ -13,7 +13,9 @@
 mod common;
 
 use common::*;
-use grantd_domain::{ClientId, Jti, Kid, SessionId, Timestamp, UserId};
+use grantd_domain::{
+    ClientId, Jti, Kid, OwnerId, ScopeCatalog, SessionId, StoredScopes, Timestamp, UserId,
+};
 use grantd_ports::{
     ClientStore, KeyState, SessionCursor, SessionFilter, SessionStore, SigningKeyStore, StoreError,
     UserStore,
@@ -162,7 +164,7 @@ async fn clients_round_trip_with_their_secrets(backend: Backend) {
     a.auth_method = grantd_domain::AuthMethod::ClientSecretPost;
     let mut b = client(&unique_client_id(), &owner, 10);
     b.secrets.clear();
-    b.scopes.clear();
+    b.scopes = StoredScopes::default();
     store.create_client(&a).await.expect("create a");
     store.create_client(&b).await.expect("create b");
 
@@ -198,7 +200,7 @@ async fn client_errors_are_classified_and_write_nothing(backend: Backend) {
     store.create_user(&owner).await.expect("user");
 
     let mut orphan = client(&unique_client_id(), &owner, 1);
-    orphan.owner_id = UserId::from_bytes([9; 16]).into_string();
+    orphan.owner_id = UserId::from_bytes([9; 16]).into();
     let r = store.create_client(&orphan).await;
     assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
 
@@ -209,7 +211,7 @@ async fn client_errors_are_classified_and_write_nothing(backend: Backend) {
     assert!(is_conflict(&store.create_client(&dup).await));
 
     let mut bad_scope = client(&unique_client_id(), &owner, 4);
-    bad_scope.scopes = vec!["a b".into()];
+    bad_scope.scopes = StoredScopes::parse(&ScopeCatalog::builtin(), &["a b"]);
     assert!(is_invalid(&store.create_client(&bad_scope).await));
     let mut nul_hash = client(&unique_client_id(), &owner, 5);
     nul_hash.secrets = vec![secret("x\0y", 5, None)];
@@ -964,7 +966,7 @@ async fn error_messages_carry_no_values(backend: Backend) {
     assert!(!err.contains("very-private"), "{err}");
 
     let mut orphan = client("svc-orphan", &a, 1);
-    orphan.owner_id = "00000000-0000-4000-8000-00000000beef".into();
+    orphan.owner_id = OwnerId::parse("00000000-0000-4000-8000-00000000beef");
     let err = store
         .create_client(&orphan)
         .await

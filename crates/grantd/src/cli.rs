@@ -209,8 +209,8 @@ pub async fn run(command: Command, settings: Settings, json_out: bool) -> anyhow
                         "client_id": c.id.as_str(),
                         "client_secret": created.secret_plaintext,
                         "name": c.name,
-                        "owner": c.owner_id,
-                        "scopes": c.scopes,
+                        "owner": c.owner_id.as_str(),
+                        "scopes": c.scopes.names(),
                         "auth_method": c.auth_method.as_str(),
                     }));
                 }
@@ -391,9 +391,9 @@ impl Output {
                 json!({
                     "client_id": c.id.as_str(),
                     "name": c.name,
-                    "owner": c.owner_id,
-                    "scopes": c.scopes,
-                    "grant_types": c.grant_types,
+                    "owner": c.owner_id.as_str(),
+                    "scopes": c.scopes.names(),
+                    "grant_types": c.grant_types.names(),
                     "auth_method": c.auth_method.as_str(),
                     "active": c.active,
                     "created_at": rfc3339(c.created_at),
@@ -414,8 +414,8 @@ impl Output {
                 vec![
                     c.id.to_string(),
                     c.name.clone(),
-                    c.owner_id.clone(),
-                    c.scopes.join(" "),
+                    c.owner_id.to_string(),
+                    c.scopes.names().join(" "),
                     c.auth_method.as_str().to_owned(),
                     yes_no(c.active),
                 ]

@@ -66,6 +66,7 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<(Store, Vec<Strin
     opts.batch_window = settings.group_commit_window;
     opts.max_batch = settings.group_commit_max_rows;
     opts.max_inflight_batches = settings.group_commit_inflight;
+    opts.catalog = Arc::new(settings.policy.catalog.clone());
     let store = Store::connect(&settings.database_url, opts)
         .await
         .map_err(|e| {
