@@ -524,7 +524,7 @@ impl Admin {
             .ok_or_else(|| no_such_client(id))
     }
 
-    fn parse_roles(&self, roles: &[String]) -> Result<Vec<String>, AdminError> {
+    fn parse_roles(&self, roles: &[String]) -> Result<StoredScopes, AdminError> {
         let catalog = &self.policy.catalog;
         if let Some(blank) = roles.iter().find(|r| r.trim().is_empty()) {
             return Err(AdminError::Invalid(format!("empty role {}", quote(blank))));
@@ -543,13 +543,13 @@ impl Admin {
                 delegated.join(", ")
             )));
         }
-        Ok(scopes.iter().map(|s| s.name().to_owned()).collect())
+        let names: Vec<&str> = scopes.iter().map(|s| s.name()).collect();
+        Ok(StoredScopes::parse(catalog, &names))
     }
 
     /// What the token endpoint will do differently from what the operator probably expects.
     fn client_warnings(&self, scopes: &[&ScopeDef], owner: &Owner) -> Vec<String> {
-        let catalog = &self.policy.catalog;
-        let roles = catalog.parse_lenient(&owner.roles);
+        let roles = &owner.roles;
         let mut warnings = Vec::new();
         if !owner.active {
             warnings.push(format!(
@@ -558,7 +558,7 @@ impl Admin {
             ));
         }
         for s in scopes {
-            if s.tier() == Tier::Delegated && !roles.iter().any(|r| r.name() == s.name()) {
+            if s.tier() == Tier::Delegated && !roles.contains(s.name()) {
                 warnings.push(format!(
                     "scope {} is delegated and owner {} does not hold it: it will not be granted until the owner has that role",
                     s.name(),
@@ -734,18 +734,11 @@ fn facts_without_verdicts(
         Some(Err(_)) => return Vec::new(),
         _ => client_grant.known().collect(),
     };
-    let roles = owner
-        .map(|o| catalog.parse_lenient(&o.roles))
-        .unwrap_or_default();
+    let no_roles = StoredScopes::default();
+    let roles = owner.map_or(&no_roles, |o| &o.roles);
     requested
         .into_iter()
-        .map(|s| {
-            scope_row(
-                s,
-                client_grant.contains(s.name()),
-                roles.iter().any(|r| r.name() == s.name()),
-            )
-        })
+        .map(|s| scope_row(s, client_grant.contains(s.name()), roles.contains(s.name())))
         .collect()
 }
 

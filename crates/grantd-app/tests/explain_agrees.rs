@@ -454,7 +454,7 @@ fn world(case: &Case) -> Result<World, TestCaseError> {
         id: owner_id,
         name: "Ada".into(),
         email: "ada@example.com".into(),
-        roles: case.owner_roles.clone(),
+        roles: StoredScopes::parse(&policy.catalog, &case.owner_roles),
         active: !matches!(case.owner, OwnerState::Inactive),
         created_at: Timestamp::from_secs(0),
         updated_at: Timestamp::from_secs(0),

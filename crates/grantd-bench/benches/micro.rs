@@ -61,7 +61,7 @@ fn owner() -> Owner {
         id: UserId::parse(OWNER).expect("uuid"),
         name: "bench".into(),
         email: "bench@example.com".into(),
-        roles: vec!["admin".into(), "user".into()],
+        roles: StoredScopes::parse(&ScopeCatalog::builtin(), &["admin", "user"]),
         active: true,
         created_at: Timestamp::from_secs(0),
         updated_at: Timestamp::from_secs(0),

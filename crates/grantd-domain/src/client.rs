@@ -222,13 +222,14 @@ impl Client {
     }
 }
 
-/// A user: the owner a client acts for. Its roles are delegated scopes.
+/// A user: the owner a client acts for. Its roles are delegated scopes, parsed against the
+/// catalog when loaded (names the catalog no longer knows are kept apart and count for nothing).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Owner {
     pub id: UserId,
     pub name: String,
     pub email: String,
-    pub roles: Vec<String>,
+    pub roles: StoredScopes,
     pub active: bool,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,

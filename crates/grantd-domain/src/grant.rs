@@ -8,7 +8,7 @@ use crate::audience::{Audience, AudienceRequest, AudienceRules};
 use crate::client::{Client, GrantType, Owner};
 use crate::error::{ClientRejection, DomainError, ScopeProblem};
 use crate::ids::UserId;
-use crate::scope::{Scope, ScopeCatalog, Tier};
+use crate::scope::{Scope, ScopeCatalog, StoredScopes, Tier};
 use crate::time::Ttl;
 use crate::token::SubjectMode;
 
@@ -150,7 +150,7 @@ pub fn decide<'c>(
         },
         None => client_grant.known().collect(),
     };
-    let (owner_id, owner_roles) = match owner_standing(catalog, client, owner) {
+    let (owner_id, owner_roles) = match owner_standing(client, owner) {
         Ok(standing) => standing,
         Err(rejection) => return Decision::refused(DomainError::InvalidClient(rejection)),
     };
@@ -159,10 +159,10 @@ pub fn decide<'c>(
         .iter()
         .map(|&s| {
             let in_client_grant = client_grant.contains(s.name());
-            let held_by_owner = owner_roles.iter().any(|r| r.name() == s.name());
+            let held_by_owner = owner_roles.contains(s.name());
             let verdict = if !in_client_grant {
                 Verdict::NotInClientGrant
-            } else if !owner_allows(s, &owner_roles) {
+            } else if !owner_allows(s, owner_roles) {
                 Verdict::NotHeldByOwner
             } else {
                 Verdict::Granted
@@ -189,12 +189,11 @@ pub fn decide<'c>(
 }
 
 /// The owner's standing behind `client`: the stored owner id is a user id, names the loaded
-/// owner, and that owner is active. Gives the owner's id and the roles it holds in `catalog`.
-fn owner_standing<'c>(
-    catalog: &'c ScopeCatalog,
+/// owner, and that owner is active. Gives the owner's id and its roles (parsed when loaded).
+fn owner_standing<'o>(
     client: &Client,
-    owner: Option<&Owner>,
-) -> Result<(UserId, Vec<Scope<'c>>), ClientRejection> {
+    owner: Option<&'o Owner>,
+) -> Result<(UserId, &'o StoredScopes), ClientRejection> {
     let Some(owner_id) = client.owner_id.user() else {
         return Err(ClientRejection::OwnerIdMalformed);
     };
@@ -204,13 +203,13 @@ fn owner_standing<'c>(
     if !owner.active {
         return Err(ClientRejection::OwnerInactive);
     }
-    Ok((owner_id.clone(), catalog.parse_lenient(&owner.roles)))
+    Ok((owner_id.clone(), &owner.roles))
 }
 
 /// The owner's part of one scope's verdict: a service-tier scope needs nothing from the owner;
 /// a delegated one must be among the owner's roles.
-fn owner_allows(scope: Scope<'_>, owner_roles: &[Scope<'_>]) -> bool {
-    scope.tier() == Tier::Service || owner_roles.iter().any(|r| r.name() == scope.name())
+fn owner_allows(scope: Scope<'_>, owner_roles: &StoredScopes) -> bool {
+    scope.tier() == Tier::Service || owner_roles.contains(scope.name())
 }
 
 /// Whether the owner still backs a token issued to `client` carrying `scope` (its `scope`
@@ -225,13 +224,12 @@ pub fn owner_backs(
     owner: Option<&Owner>,
     scope: &str,
 ) -> Result<(), DomainError> {
-    let (_, owner_roles) =
-        owner_standing(catalog, client, owner).map_err(DomainError::InvalidClient)?;
+    let (_, owner_roles) = owner_standing(client, owner).map_err(DomainError::InvalidClient)?;
     let names: Vec<&str> = scope.split(' ').collect();
     let lost: Vec<String> = catalog
         .parse_lenient(&names)
         .into_iter()
-        .filter(|s| !owner_allows(s, &owner_roles))
+        .filter(|s| !owner_allows(s, owner_roles))
         .map(|s| s.name().to_owned())
         .collect();
     if lost.is_empty() {

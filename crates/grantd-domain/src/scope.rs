@@ -283,6 +283,11 @@ impl StoredScopes {
         &self.unknown
     }
 
+    /// Whether nothing at all was stored.
+    pub fn is_empty(&self) -> bool {
+        self.known.is_empty() && self.unknown.is_empty()
+    }
+
     /// Whether `name` is one of the known scopes.
     pub fn contains(&self, name: &str) -> bool {
         self.known.iter().any(|d| d.name == name)

@@ -424,7 +424,7 @@ mod tests {
             id: UserId::parse(OWNER).unwrap(),
             name: "o".into(),
             email: "o@example.com".into(),
-            roles: vec![],
+            roles: StoredScopes::default(),
             active,
             created_at: Timestamp::from_secs(0),
             updated_at: Timestamp::from_secs(0),

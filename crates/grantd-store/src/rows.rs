@@ -45,19 +45,21 @@ impl UserRow {
             id: u.id.as_str().to_owned(),
             name: u.name.clone(),
             email: u.email.clone(),
-            roles: join_list("roles", &u.roles)?,
+            roles: join_list("roles", &owned(u.roles.names()))?,
             active: u.active,
             created_at: to_db_time("created_at", u.created_at)?,
             updated_at: to_db_time("updated_at", u.updated_at)?,
         })
     }
 
-    pub(crate) fn into_domain(self) -> Result<Owner, Error> {
+    /// Roles are parsed against `catalog` once, here; a role the catalog no longer knows is
+    /// kept apart and counts for nothing (see `StoredScopes`).
+    pub(crate) fn into_domain(self, catalog: &ScopeCatalog) -> Result<Owner, Error> {
         Ok(Owner {
             id: UserId::parse(&self.id).map_err(|_| corrupt("users", "id"))?,
             name: self.name,
             email: self.email,
-            roles: split_list(&self.roles),
+            roles: StoredScopes::parse(catalog, &split_list(&self.roles)),
             active: self.active,
             created_at: from_db_time(self.created_at),
             updated_at: from_db_time(self.updated_at),
@@ -133,11 +135,6 @@ fn owned(names: Vec<&str>) -> Vec<String> {
     names.into_iter().map(str::to_owned).collect()
 }
 
-/// The entries of a space-separated list column.
-fn entries(value: &str) -> Vec<&str> {
-    value.split(' ').filter(|s| !s.is_empty()).collect()
-}
-
 impl ClientRow {
     pub(crate) fn from_domain(c: &Client) -> Result<(Self, Vec<NewSecretRow>), Error> {
         check_text("client name", &c.name, MAX_NAME)?;
@@ -176,8 +173,8 @@ impl ClientRow {
             auth_method: AuthMethod::parse(&self.auth_method)
                 .ok_or_else(|| corrupt("clients", "auth_method"))?,
             owner_id: OwnerId::parse(&self.owner_id),
-            scopes: StoredScopes::parse(catalog, &entries(&self.scopes)),
-            grant_types: GrantTypes::parse(&entries(&self.grant_types)),
+            scopes: StoredScopes::parse(catalog, &split_list(&self.scopes)),
+            grant_types: GrantTypes::parse(&split_list(&self.grant_types)),
             name: self.name,
             active: self.active,
             secrets,

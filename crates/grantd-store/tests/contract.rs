@@ -139,7 +139,7 @@ async fn user_errors_are_classified(backend: Backend) {
     long.email = format!("{}@example.com", "x".repeat(320));
     assert!(is_invalid(&store.create_user(&long).await));
     let mut spaced = user(6);
-    spaced.roles = vec!["a b".into()];
+    spaced.roles = StoredScopes::parse(&ScopeCatalog::builtin(), &["a b"]);
     assert!(is_invalid(&store.create_user(&spaced).await));
     let mut far = user(7);
     far.created_at = Timestamp::from_micros(i64::MAX);

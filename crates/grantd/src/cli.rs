@@ -360,7 +360,7 @@ impl Output {
     fn users(&self, users: &[Owner], single: bool) -> anyhow::Result<()> {
         let docs: Vec<Value> = users
             .iter()
-            .map(|u| json!({ "id": u.id.as_str(), "name": u.name, "email": u.email, "roles": u.roles, "active": u.active }))
+            .map(|u| json!({ "id": u.id.as_str(), "name": u.name, "email": u.email, "roles": u.roles.names(), "active": u.active }))
             .collect();
         if self.json {
             return self.print_json(&if single && docs.len() == 1 {
@@ -376,7 +376,7 @@ impl Output {
                     u.id.to_string(),
                     u.name.clone(),
                     u.email.clone(),
-                    u.roles.join(" "),
+                    u.roles.names().join(" "),
                     yes_no(u.active),
                 ]
             })

@@ -119,7 +119,7 @@ impl UserStore for FakeUsers {
             id: id.clone(),
             name: "Ada".into(),
             email: "ada@example.com".into(),
-            roles: vec!["admin".into()],
+            roles: StoredScopes::parse(&ScopeCatalog::builtin(), &["admin"]),
             active: true,
             created_at: Timestamp::from_secs(0),
             updated_at: Timestamp::from_secs(0),

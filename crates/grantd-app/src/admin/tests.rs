@@ -49,7 +49,7 @@ fn owner(roles: &[&str], active: bool) -> Owner {
         id: UserId::parse(OWNER).unwrap(),
         name: "Ada".into(),
         email: "ada@example.com".into(),
-        roles: roles.iter().map(|s| s.to_string()).collect(),
+        roles: StoredScopes::parse(&ScopeCatalog::builtin(), roles),
         active,
         created_at: Timestamp::from_secs(0),
         updated_at: Timestamp::from_secs(0),
@@ -213,7 +213,7 @@ async fn create_user_writes_an_active_owner() {
         .returning(|| UserId::parse(NEW_USER).unwrap());
     fx.users
         .expect_create_user()
-        .withf(|u| u.id.as_str() == NEW_USER && u.roles == ["admin", "user"] && u.active)
+        .withf(|u| u.id.as_str() == NEW_USER && u.roles.names() == ["admin", "user"] && u.active)
         .times(1)
         .returning(|_| Ok(()));
     let got = fx
@@ -229,7 +229,7 @@ async fn create_user_writes_an_active_owner() {
         id: UserId::parse(NEW_USER).unwrap(),
         name: "Ada Lovelace".into(),
         email: "ada@example.com".into(),
-        roles: vec!["admin".into(), "user".into()],
+        roles: StoredScopes::parse(&ScopeCatalog::builtin(), &["admin", "user"]),
         active: true,
         created_at: now(),
         updated_at: now(),
@@ -313,7 +313,7 @@ async fn create_user_custom_delegated_scope_is_a_valid_role() {
         .create_user(user_spec("Ada", "a@b.c", &["orders:approve"]))
         .await
         .unwrap();
-    assert_eq!(got.roles, ["orders:approve"]);
+    assert_eq!(got.roles.names(), ["orders:approve"]);
     assert_invalid(
         admin
             .create_user(user_spec("Ada", "a@b.c", &["orders:read"]))

@@ -62,7 +62,7 @@ fn owner(roles: &[&str], active: bool) -> Owner {
         id: UserId::parse(OWNER).unwrap(),
         name: "Ada".into(),
         email: "ada@example.com".into(),
-        roles: roles.iter().map(|s| s.to_string()).collect(),
+        roles: StoredScopes::parse(&policy().catalog, roles),
         active,
         created_at: Timestamp::from_secs(0),
         updated_at: Timestamp::from_secs(0),

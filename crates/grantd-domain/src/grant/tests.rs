@@ -57,7 +57,7 @@ fn owner(roles: &[&str]) -> Owner {
         id: UserId::parse(OWNER).unwrap(),
         name: "Ada".into(),
         email: "ada@example.com".into(),
-        roles: roles.iter().map(|s| s.to_string()).collect(),
+        roles: StoredScopes::parse(&policy(ScopePolicy::Narrow).catalog, roles),
         active: true,
         created_at: Timestamp::from_secs(0),
         updated_at: Timestamp::from_secs(0),

@@ -39,7 +39,8 @@ pub fn user(n: i64) -> Owner {
         id: UserId::from_bytes(*uuid().as_bytes()),
         name: format!("User {n}"),
         email: format!("user{n}-{}@example.com", uuid().simple()),
-        roles: vec!["admin:read".into(), "billing:write".into()],
+        // Unknown to the built-in catalog: kept verbatim.
+        roles: StoredScopes::parse(&ScopeCatalog::builtin(), &["admin:read", "billing:write"]),
         active: true,
         created_at: at(n),
         updated_at: at(n),
