@@ -91,10 +91,6 @@ impl AuthenticatedClient {
     pub fn id(&self) -> &ClientId {
         &self.client.id
     }
-
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
 }
 
 /// The parts of a token request beyond client authentication.

@@ -1,8 +1,11 @@
 //! Row structs, private to the crate, and their conversions to and from domain types.
 //!
 //! Writing a row validates it (lengths, NUL bytes, list syntax, timestamp range) so the
-//! database never sees input it would reject; reading one re-parses every typed field, and a
-//! value that does not parse is reported as corrupt (`StoreError::Internal`), never a panic.
+//! database never sees input it would reject; reading one parses every typed field, once, so no
+//! caller parses a stored value again. An id, enum or address that does not parse is reported
+//! as corrupt (`StoreError::Internal`), never a panic; the exceptions are a client's owner id,
+//! scopes and grant types and a user's roles, whose unknown values are kept apart verbatim
+//! (they follow the configuration, which may have changed since they were written).
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;

@@ -61,6 +61,7 @@ contract!(
     signing_key_changes_are_serialized_across_replicas,
     expired_keys_are_deleted,
     corrupt_rows_are_internal_errors,
+    unknown_stored_values_are_kept_apart,
     error_messages_carry_no_values,
     ping_answers,
 );
@@ -906,6 +907,47 @@ async fn expired_keys_are_deleted(backend: Backend) {
 
 // ------------------------------------------------------------------------------------------
 // failures
+
+/// Scopes, roles and grant types the current configuration does not know are not corruption:
+/// they are read back apart from the known ones, verbatim, and grant nothing.
+async fn unknown_stored_values_are_kept_apart(backend: Backend) {
+    let (db, store) = open(backend).await;
+    let owner = user(1);
+    store.create_user(&owner).await.expect("user");
+    let c = client("svc-unknown", &owner, 1);
+    store.create_client(&c).await.expect("client");
+    raw_sql(
+        &db,
+        "UPDATE clients SET scopes = 'mcp gone service', grant_types = 'password client_credentials' WHERE id = 'svc-unknown'",
+    )
+    .await
+    .expect("plant");
+    raw_sql(
+        &db,
+        &format!(
+            "UPDATE users SET roles = 'retired admin' WHERE id = '{}'",
+            owner.id
+        ),
+    )
+    .await
+    .expect("plant");
+    let found = store.find_client(&c.id).await.expect("find").expect("some");
+    let known: Vec<&str> = found.scopes.known().map(|s| s.name()).collect();
+    assert_eq!(known, ["mcp", "service"]);
+    assert_eq!(found.scopes.unknown(), ["gone"]);
+    assert_eq!(
+        found.grant_types.known(),
+        [grantd_domain::GrantType::ClientCredentials]
+    );
+    assert_eq!(found.grant_types.unknown(), ["password"]);
+    let o = store
+        .find_user(&owner.id)
+        .await
+        .expect("find")
+        .expect("some");
+    assert_eq!(o.roles.names(), ["admin", "retired"]);
+    assert!(!o.roles.contains("retired"));
+}
 
 async fn corrupt_rows_are_internal_errors(backend: Backend) {
     let (db, store) = open(backend).await;
