@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use grantd_domain::{
     AccessTokenClaims, AudienceRequest, AuthMethod, Client, ClientId, ClientRejection, DomainError,
-    InvalidRequest, NewSession, Owner, RequestContext, SessionId, SessionSource, Subject,
-    SubjectMode, TokenPolicy, decide, may_introspect, owner_backs,
+    Grant, InvalidRequest, NewSession, Owner, RequestContext, SessionId, SessionSource, Subject,
+    SubjectMode, Timestamp, TokenPolicy, decide, may_introspect, owner_backs,
 };
 use grantd_ports::{
     ClientStore, Clock, IdSource, SecretCheck, SecretHasher, SessionStore, StoreError, TokenSigner,
@@ -278,7 +278,8 @@ impl TokenService {
     }
 
     /// The client_credentials grant (RFC 6749 §4.4): owner, decision, claims, signature, then
-    /// the session row. (Another grant would be a use case of its own beside this one.) The token is signed *before* the row is written and handed out only after the write
+    /// the session row. (Another grant would be a use case of its own beside this one.) The
+    /// token is signed *before* the row is written and handed out only after the write
     /// committed, so there is never a row without a token nor a delivered token without a row.
     pub async fn issue(
         &self,
@@ -297,6 +298,54 @@ impl TokenService {
         let grant = decision.outcome?;
 
         let now = self.ports.clock.now();
+        let claims = self.claims(client, &grant, now, req.plugin_id);
+        let signed = self
+            .ports
+            .signer
+            .sign(&claims)
+            .map_err(AppError::from_sign)?;
+        // The claims are done with once signed: their typed ids move into the row.
+        let AccessTokenClaims {
+            jti,
+            client_id,
+            scope,
+            session_id,
+            exp,
+            ..
+        } = claims;
+        let session = NewSession {
+            id: session_id,
+            user_id: grant.owner_id,
+            client_id,
+            source: SessionSource::Oauth,
+            jti,
+            context: req.context,
+            created_at: now,
+            expires_at: Timestamp::from_secs(exp),
+        };
+        self.ports
+            .sessions
+            .insert_session(&session)
+            .await
+            .map_err(|e| AppError::from_store("writing session", e))?;
+        Ok(IssuedToken {
+            access_token: signed.token,
+            token_type: "Bearer",
+            expires_in: policy.ttl.secs(),
+            scope,
+            session_id: session.id,
+        })
+    }
+
+    /// The claims of a token carrying `grant`, issued to `client` at `now`, with fresh ids.
+    fn claims(
+        &self,
+        client: &Client,
+        grant: &Grant<'_>,
+        now: Timestamp,
+        plugin_id: Option<&str>,
+    ) -> AccessTokenClaims {
+        let policy = &*self.policy;
         let (iat, exp) = AccessTokenClaims::times(now, policy.ttl);
         let session_id = self.ports.ids.session_id();
         let jti = self.ports.ids.jti();
@@ -304,7 +353,7 @@ impl TokenService {
             SubjectMode::Owner => Subject::Owner(grant.owner_id.clone()),
             SubjectMode::Client => Subject::Client,
         };
-        let claims = AccessTokenClaims {
+        AccessTokenClaims {
             iss: policy.issuer.clone(),
             subject,
             aud: grant
@@ -319,43 +368,8 @@ impl TokenService {
             client_id: client.id.clone(),
             scope: grant.scope_string(),
             session_id,
-            plugin_id: req.plugin_id.map(str::to_owned),
-        };
-        let signed = self
-            .ports
-            .signer
-            .sign(&claims)
-            .map_err(AppError::from_sign)?;
-        // The claims are done with once signed: their typed ids move into the row.
-        let AccessTokenClaims {
-            jti,
-            client_id,
-            scope,
-            session_id,
-            ..
-        } = claims;
-        let session = NewSession {
-            id: session_id,
-            user_id: grant.owner_id,
-            client_id,
-            source: SessionSource::Oauth,
-            jti,
-            context: req.context,
-            created_at: now,
-            expires_at: grantd_domain::Timestamp::from_secs(exp),
-        };
-        self.ports
-            .sessions
-            .insert_session(&session)
-            .await
-            .map_err(|e| AppError::from_store("writing session", e))?;
-        Ok(IssuedToken {
-            access_token: signed.token,
-            token_type: "Bearer",
-            expires_in: policy.ttl.secs(),
-            scope,
-            session_id: session.id,
-        })
+            plugin_id: plugin_id.map(str::to_owned),
+        }
     }
 
     /// RFC 7662 introspection. Active only if the signature, issuer, `exp` and `nbf` check out,
