@@ -10,14 +10,16 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::web::Bytes;
 use actix_web::web::{Data, Payload};
 use actix_web::{HttpRequest, HttpResponse};
-use grantd_app::{AuthenticatedClient, ClientCredentials, TokenRequest};
+use grantd_app::{AuthenticatedClient, ClientAuthentication, TokenRequest};
 use grantd_domain::{AudienceRequest, DomainError, GrantType, InvalidRequest};
 use serde::Serialize;
 
 use crate::ApiState;
 use crate::error::{ApiError, json, no_store};
 use crate::form::Form;
-use crate::request::{authorization_used, credentials, read_form_body, request_context, source_ip};
+use crate::request::{
+    authorization_used, client_authentication, read_form_body, request_context, source_ip,
+};
 
 /// How long resource servers may cache the JWKS. Short, so a rotation is seen quickly; the
 /// `next` key is published ahead of use, so a cached copy never misses a signing key.
@@ -64,13 +66,21 @@ async fn read_body(
 /// Client authentication; a failure carries the client id as presented, for the log.
 async fn authenticate(
     state: &ApiState,
-    creds: &ClientCredentials,
+    auth: &ClientAuthentication<'_>,
 ) -> Result<AuthenticatedClient, ApiError> {
     state
         .service
-        .authenticate(creds)
+        .authenticate(auth)
         .await
-        .map_err(|e| ApiError::from(e).presented_by(&creds.client_id))
+        .map_err(|e| ApiError::from(e).presented_by(auth.client_id()))
+}
+
+/// The grant a token request asks for: missing → `invalid_request`, a name grantd does not
+/// implement → `unsupported_grant_type`.
+fn parse_grant_type(value: Option<&str>) -> Result<GrantType, ApiError> {
+    let value = value.ok_or_else(|| missing("grant_type"))?;
+    GrantType::parse(value)
+        .ok_or_else(|| ApiError::Refused(DomainError::UnsupportedGrantType(value.to_owned())))
 }
 
 fn serialize<T: Serialize>(value: &T) -> Result<Vec<u8>, ApiError> {
@@ -89,8 +99,9 @@ pub(crate) async fn token(
 /// Order of checks: body and parameters (400/413/415), then `grant_type` (missing →
 /// `invalid_request`, other → `unsupported_grant_type`, both answered without credentials:
 /// the grant types are public in the metadata and the request cannot succeed anyway), then the
-/// shape of the credentials, then authentication (401), then the grant itself (whose
-/// `unauthorized_client`, scope and audience refusals come from the domain).
+/// shape of the client authentication, then authentication (401), then the grant's use case
+/// (whose `unauthorized_client`, scope and audience refusals come from the domain). A new
+/// grant is a new [`GrantType`] and one more arm of the `match` below.
 async fn token_inner(
     state: &ApiState,
     req: &HttpRequest,
@@ -106,32 +117,25 @@ async fn token_inner(
     let plugin_id = form.single("plugin_id")?;
     let resources = form.all("resource");
 
-    match grant_type {
-        None => return Err(missing("grant_type")),
-        Some(g) if GrantType::parse(g) == Some(GrantType::ClientCredentials) => {}
-        Some(other) => {
-            return Err(ApiError::Refused(DomainError::UnsupportedGrantType(
-                other.to_owned(),
-            )));
+    let grant = parse_grant_type(grant_type)?;
+    let auth = client_authentication(req, client_id, client_secret)?;
+    let client = authenticate(state, &auth).await?;
+    let issued = match grant {
+        GrantType::ClientCredentials => {
+            let request = TokenRequest {
+                scope,
+                audience: AudienceRequest {
+                    audience,
+                    resources,
+                },
+                plugin_id,
+                context: request_context(req, &state.config.trusted_proxies),
+            };
+            state.service.issue(&client, request).await
         }
-    }
-    let creds = credentials(req, client_id, client_secret)?;
-    let client = authenticate(state, &creds).await?;
-    let request = TokenRequest {
-        scope,
-        audience: AudienceRequest {
-            audience,
-            resources,
-        },
-        plugin_id,
-        context: request_context(req, &state.config.trusted_proxies),
     };
     // The grant decision refuses an inactive client or owner as `invalid_client` too.
-    let issued = state
-        .service
-        .issue(&client, request)
-        .await
-        .map_err(|e| ApiError::from(e).presented_by(&creds.client_id))?;
+    let issued = issued.map_err(|e| ApiError::from(e).presented_by(auth.client_id()))?;
     let body = serialize(&TokenBody {
         access_token: &issued.access_token,
         token_type: issued.token_type,
@@ -154,8 +158,8 @@ async fn token_and_caller<'f>(
     let client_id = form.single("client_id")?;
     let client_secret = form.single("client_secret")?;
     let token = token.ok_or_else(|| missing("token"))?;
-    let creds = credentials(req, client_id, client_secret)?;
-    let caller = authenticate(state, &creds).await?;
+    let auth = client_authentication(req, client_id, client_secret)?;
+    let caller = authenticate(state, &auth).await?;
     Ok((token, caller))
 }
 
@@ -210,18 +214,18 @@ async fn introspect_inner(
     let body = serialize(&ActiveToken {
         active: true,
         scope: &c.scope,
-        client_id: &c.client_id,
+        client_id: c.client_id.as_str(),
         token_type: "Bearer",
-        sub: &c.sub,
+        sub: c.sub(),
         aud: &c.aud,
         iss: &c.iss,
         exp: c.exp,
         iat: c.iat,
         nbf: c.nbf,
-        jti: &c.jti,
-        session_id: &c.session_id,
+        jti: c.jti.as_str(),
+        session_id: c.session_id.as_str(),
         plugin_id: c.plugin_id.as_deref(),
-        act: c.act_sub.as_deref().map(|sub| Actor { sub }),
+        act: c.act_sub().map(|sub| Actor { sub: sub.as_str() }),
     })?;
     Ok(json(StatusCode::OK, body, true))
 }
@@ -262,7 +266,7 @@ pub(crate) async fn metadata(state: Data<ApiState>) -> HttpResponse {
 /// `GET /.well-known/jwks.json`: the signer's public keys, read on every request so a rotation
 /// shows at once (the port hands out prepared JSON texts; only the envelope is built here).
 pub(crate) async fn jwks(state: Data<ApiState>) -> HttpResponse {
-    let keys = state.service.ports().signer.public_jwks();
+    let keys = state.service.jwks();
     let mut body = String::with_capacity(12 + keys.iter().map(|k| k.len() + 1).sum::<usize>());
     body.push_str(r#"{"keys":["#);
     for (i, k) in keys.iter().enumerate() {
@@ -295,7 +299,7 @@ pub(crate) async fn healthz() -> HttpResponse {
 
 /// `GET /readyz`: a signing key is loaded and the binary's readiness check (database) passes.
 pub(crate) async fn readyz(state: Data<ApiState>) -> HttpResponse {
-    let ready = state.service.ports().signer.ready() && state.readiness.ready().await;
+    let ready = state.service.ready() && state.readiness.ready().await;
     if ready {
         status_json(StatusCode::OK, r#"{"status":"ready"}"#)
     } else {

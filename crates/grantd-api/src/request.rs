@@ -1,5 +1,5 @@
 //! What the POST endpoints take from a request before any use case runs: the checked, bounded
-//! form body, the client credentials (Basic header or body, exactly one), and the request
+//! form body, the client authentication (Basic header or body, exactly one), and the request
 //! context for the session row.
 
 use std::future::poll_fn;
@@ -15,8 +15,8 @@ use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use futures_core::Stream;
-use grantd_app::ClientCredentials;
-use grantd_domain::{AuthMethod, DomainError, InvalidRequest, RequestContext};
+use grantd_app::ClientAuthentication;
+use grantd_domain::{DomainError, InvalidRequest, RequestContext};
 
 use crate::cidr::IpCidr;
 use crate::client_ip::client_ip;
@@ -187,18 +187,22 @@ pub(crate) fn parse_basic(value: &[u8]) -> Result<(String, String), ApiError> {
     Ok((id.into_owned(), secret.into_owned()))
 }
 
-/// The client credentials of a request: exactly one method. `body_id`/`body_secret` are the
-/// form's `client_id`/`client_secret` (empty values already count as absent).
+/// How the request claims to be a client: exactly one method. `body_id`/`body_secret` are the
+/// form's `client_id`/`client_secret` (empty values already count as absent). Only the shape
+/// is judged here; [`grantd_app::TokenService::authenticate`] judges the claim. A new method
+/// (a JWT assertion) is one more case here and one more variant of [`ClientAuthentication`].
 ///
 /// * `Authorization` plus a body `client_secret`: two methods, `invalid_request`;
 /// * `Authorization` plus a body `client_id` naming another client: `invalid_request` (the same
 ///   id is allowed, RFC 6749 §3.2.1 lets clients send it);
-/// * an `Authorization` header that is not usable Basic, or no credentials: `invalid_client`.
-pub(crate) fn credentials(
+/// * an `Authorization` header that is not usable Basic, or no client id at all:
+///   `invalid_client`;
+/// * a body `client_id` alone: [`ClientAuthentication::None`] (refused by the use case).
+pub(crate) fn client_authentication<'a>(
     req: &HttpRequest,
-    body_id: Option<&str>,
-    body_secret: Option<&str>,
-) -> Result<ClientCredentials, ApiError> {
+    body_id: Option<&'a str>,
+    body_secret: Option<&'a str>,
+) -> Result<ClientAuthentication<'a>, ApiError> {
     let mut auth = req.headers().get_all(header::AUTHORIZATION);
     if let Some(value) = auth.next() {
         if auth.next().is_some() {
@@ -220,22 +224,19 @@ pub(crate) fn credentials(
                 },
             )));
         }
-        return Ok(ClientCredentials {
-            client_id,
-            secret,
-            method: AuthMethod::ClientSecretBasic,
+        return Ok(ClientAuthentication::SecretBasic {
+            client_id: client_id.into(),
+            secret: secret.into(),
         });
     }
     match (body_id, body_secret) {
-        (Some(id), Some(secret)) => Ok(ClientCredentials {
-            client_id: id.to_owned(),
-            secret: secret.to_owned(),
-            method: AuthMethod::ClientSecretPost,
+        (Some(id), Some(secret)) => Ok(ClientAuthentication::SecretPost {
+            client_id: id.into(),
+            secret: secret.into(),
         }),
-        (Some(id), None) => Err(ApiError::client_auth(
-            "client_id without a secret (public clients are not supported)",
-        )
-        .presented_by(id)),
+        (Some(id), None) => Ok(ClientAuthentication::None {
+            client_id: id.into(),
+        }),
         (None, Some(_)) => Err(ApiError::client_auth("client_secret without client_id")),
         (None, None) => Err(ApiError::client_auth("no client credentials")),
     }
@@ -263,7 +264,7 @@ pub(crate) fn source_ip(req: &HttpRequest, trusted: &[IpCidr]) -> Option<IpAddr>
 pub(crate) fn request_context(req: &HttpRequest, trusted: &[IpCidr]) -> RequestContext {
     let headers = req.headers();
     RequestContext {
-        ip: source_ip(req, trusted).map(|ip| ip.to_string()),
+        ip: source_ip(req, trusted),
         user_agent: RequestContext::clean(header_text(headers, header::USER_AGENT)),
         accept_language: RequestContext::clean(header_text(headers, header::ACCEPT_LANGUAGE)),
         referer: RequestContext::clean(header_text(headers, header::REFERER)),

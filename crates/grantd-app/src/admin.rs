@@ -11,8 +11,9 @@ use std::fmt::{self, Write as _};
 use std::sync::Arc;
 
 use grantd_domain::{
-    AudienceRequest, AuthMethod, Client, ClientId, ClientSecret, GrantType, Owner, ScopeCatalog,
-    ScopeDef, ScopeProblem, Tier, Timestamp, TokenPolicy, UserId, Verdict, decide,
+    AudienceRequest, AuthMethod, Client, ClientId, ClientSecret, GrantType, GrantTypes, Owner,
+    ScopeCatalog, ScopeDef, ScopeProblem, StoredScopes, Tier, Timestamp, TokenPolicy, UserId,
+    Verdict, decide,
 };
 use grantd_ports::{SecretError, StoreError};
 
@@ -291,15 +292,11 @@ impl Admin {
                 "a client needs at least one scope".to_owned(),
             ));
         }
-        let mut grant_types: Vec<String> = Vec::new();
-        for g in &spec.grant_types {
-            if !grant_types.iter().any(|s| s == g.as_str()) {
-                grant_types.push(g.as_str().to_owned());
-            }
-        }
-        if grant_types.is_empty() {
-            grant_types.push(GrantType::ClientCredentials.as_str().to_owned());
-        }
+        let grant_types = if spec.grant_types.is_empty() {
+            GrantTypes::from(vec![GrantType::ClientCredentials])
+        } else {
+            GrantTypes::from(spec.grant_types.clone())
+        };
         let owner = self.find_user(&owner_id).await?;
         let warnings = self.client_warnings(&scopes, &owner);
 
@@ -323,8 +320,11 @@ impl Admin {
         let client = Client {
             id: self.ports.ids.client_id(),
             name,
-            owner_id: owner.id.as_str().to_owned(),
-            scopes: scopes.iter().map(|s| s.name().to_owned()).collect(),
+            owner_id: owner.id.clone().into(),
+            scopes: StoredScopes::parse(
+                catalog,
+                &scopes.iter().map(|s| s.name()).collect::<Vec<_>>(),
+            ),
             grant_types,
             auth_method: spec.auth_method,
             active: true,
@@ -459,8 +459,7 @@ impl Admin {
             .await
             .map_err(|e| AdminError::store("loading owner", e))?;
         // `decide` ignores an owner whose id is not the client's; so do the facts.
-        let owner_id = UserId::parse(&client.owner_id).ok();
-        let owner = owner.filter(|o| Some(&o.id) == owner_id.as_ref());
+        let owner = owner.filter(|o| Some(&o.id) == client.owner_id.user());
 
         let policy = &*self.policy;
         let request = AudienceRequest {
@@ -498,7 +497,7 @@ impl Admin {
         Ok(Explanation {
             client_id: client.id.as_str().to_owned(),
             client_active: Some(client.active),
-            owner_id: Some(client.owner_id.clone()),
+            owner_id: Some(client.owner_id.as_str().to_owned()),
             owner_active: owner.as_ref().map(|o| o.active),
             scopes,
             outcome,
@@ -525,7 +524,7 @@ impl Admin {
             .ok_or_else(|| no_such_client(id))
     }
 
-    fn parse_roles(&self, roles: &[String]) -> Result<Vec<String>, AdminError> {
+    fn parse_roles(&self, roles: &[String]) -> Result<StoredScopes, AdminError> {
         let catalog = &self.policy.catalog;
         if let Some(blank) = roles.iter().find(|r| r.trim().is_empty()) {
             return Err(AdminError::Invalid(format!("empty role {}", quote(blank))));
@@ -544,13 +543,13 @@ impl Admin {
                 delegated.join(", ")
             )));
         }
-        Ok(scopes.iter().map(|s| s.name().to_owned()).collect())
+        let names: Vec<&str> = scopes.iter().map(|s| s.name()).collect();
+        Ok(StoredScopes::parse(catalog, &names))
     }
 
     /// What the token endpoint will do differently from what the operator probably expects.
     fn client_warnings(&self, scopes: &[&ScopeDef], owner: &Owner) -> Vec<String> {
-        let catalog = &self.policy.catalog;
-        let roles = catalog.parse_lenient(&owner.roles);
+        let roles = &owner.roles;
         let mut warnings = Vec::new();
         if !owner.active {
             warnings.push(format!(
@@ -559,7 +558,7 @@ impl Admin {
             ));
         }
         for s in scopes {
-            if s.tier() == Tier::Delegated && !roles.iter().any(|r| r.name() == s.name()) {
+            if s.tier() == Tier::Delegated && !roles.contains(s.name()) {
                 warnings.push(format!(
                     "scope {} is delegated and owner {} does not hold it: it will not be granted until the owner has that role",
                     s.name(),
@@ -729,24 +728,17 @@ fn facts_without_verdicts(
     owner: Option<&Owner>,
     scope: Option<&str>,
 ) -> Vec<ScopeExplanation> {
-    let client_grant = catalog.parse_lenient(&client.scopes);
+    let client_grant = &client.scopes;
     let requested = match scope.map(|s| catalog.parse_request(s)) {
         Some(Ok(r)) if !r.is_empty() => r.into_vec(),
         Some(Err(_)) => return Vec::new(),
-        _ => client_grant.clone(),
+        _ => client_grant.known().collect(),
     };
-    let roles = owner
-        .map(|o| catalog.parse_lenient(&o.roles))
-        .unwrap_or_default();
+    let no_roles = StoredScopes::default();
+    let roles = owner.map_or(&no_roles, |o| &o.roles);
     requested
         .into_iter()
-        .map(|s| {
-            scope_row(
-                s,
-                client_grant.iter().any(|c| c.name() == s.name()),
-                roles.iter().any(|r| r.name() == s.name()),
-            )
-        })
+        .map(|s| scope_row(s, client_grant.contains(s.name()), roles.contains(s.name())))
         .collect()
 }
 

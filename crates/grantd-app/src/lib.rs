@@ -17,6 +17,6 @@ pub use admin::{
 pub use error::AppError;
 pub use keys::{KeyAdmin, KeyCheck, KeyPolicy, ROTATION_MARGIN_SECS};
 pub use token::{
-    AuthenticatedClient, ClientCredentials, Introspection, IssuedToken, Ports, TokenRequest,
+    AuthenticatedClient, ClientAuthentication, Introspection, IssuedToken, Ports, TokenRequest,
     TokenService,
 };

@@ -1,13 +1,14 @@
 //! Token use cases: client authentication, issuing a client_credentials token, introspection
 //! (RFC 7662) and revocation (RFC 7009).
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
 use grantd_domain::{
     AccessTokenClaims, AudienceRequest, AuthMethod, Client, ClientId, ClientRejection, DomainError,
-    InvalidRequest, NewSession, Owner, RequestContext, SessionId, SessionSource, SubjectMode,
-    TokenPolicy, UserId, decide, may_introspect, owner_backs,
+    Grant, InvalidRequest, NewSession, Owner, RequestContext, SessionId, SessionSource, Subject,
+    SubjectMode, Timestamp, TokenPolicy, decide, may_introspect, owner_backs,
 };
 use grantd_ports::{
     ClientStore, Clock, IdSource, SecretCheck, SecretHasher, SessionStore, StoreError, TokenSigner,
@@ -16,7 +17,8 @@ use grantd_ports::{
 
 use crate::error::AppError;
 
-/// The ports the token use cases run on.
+/// The ports the token use cases run on: handed to [`TokenService::new`] and kept private to
+/// the use cases (the API asks the service, e.g. [`TokenService::jwks`], never a port).
 #[derive(Clone)]
 pub struct Ports {
     pub clients: Arc<dyn ClientStore>,
@@ -34,21 +36,47 @@ impl fmt::Debug for Ports {
     }
 }
 
-/// Credentials as presented by a caller, with the method it used.
+/// How a caller claims to be a client, as the API read it from the request: exactly one
+/// method. [`TokenService::authenticate`] checks it against the client's registered method and
+/// credentials; a new method is a new variant here and one new check there.
 #[derive(Clone)]
-pub struct ClientCredentials {
-    pub client_id: String,
-    pub secret: String,
-    pub method: AuthMethod,
+pub enum ClientAuthentication<'a> {
+    /// A client id with nothing to prove it (a public client, RFC 6749 §2.1). grantd registers
+    /// no public clients, so this never authenticates.
+    None { client_id: Cow<'a, str> },
+    /// `client_secret_basic`: id and secret from `Authorization: Basic`.
+    SecretBasic {
+        client_id: Cow<'a, str>,
+        secret: Cow<'a, str>,
+    },
+    /// `client_secret_post`: `client_id` and `client_secret` in the form body.
+    SecretPost {
+        client_id: Cow<'a, str>,
+        secret: Cow<'a, str>,
+    },
 }
 
-impl fmt::Debug for ClientCredentials {
+impl ClientAuthentication<'_> {
+    /// The client id as presented (not yet checked in any way).
+    pub fn client_id(&self) -> &str {
+        match self {
+            ClientAuthentication::None { client_id }
+            | ClientAuthentication::SecretBasic { client_id, .. }
+            | ClientAuthentication::SecretPost { client_id, .. } => client_id,
+        }
+    }
+}
+
+impl fmt::Debug for ClientAuthentication<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientCredentials")
-            .field("client_id", &self.client_id)
-            .field("secret", &"<redacted>")
-            .field("method", &self.method)
-            .finish()
+        let method = match self {
+            ClientAuthentication::None { .. } => "None",
+            ClientAuthentication::SecretBasic { .. } => "SecretBasic",
+            ClientAuthentication::SecretPost { .. } => "SecretPost",
+        };
+        f.debug_struct(method)
+            .field("client_id", &self.client_id())
+            .finish_non_exhaustive()
     }
 }
 
@@ -62,10 +90,6 @@ pub struct AuthenticatedClient {
 impl AuthenticatedClient {
     pub fn id(&self) -> &ClientId {
         &self.client.id
-    }
-
-    pub fn client(&self) -> &Client {
-        &self.client
     }
 }
 
@@ -134,24 +158,55 @@ impl TokenService {
         &self.policy
     }
 
-    pub fn ports(&self) -> &Ports {
-        &self.ports
+    /// The public signing keys, each a prepared JWK JSON text, for the JWKS document.
+    pub fn jwks(&self) -> Vec<String> {
+        self.ports.signer.public_jwks()
     }
 
-    /// Checks a caller's credentials. Every failure is `invalid_client`; the same hashing work
-    /// is done whether or not the client exists, so timing does not reveal which ids exist.
-    /// When too many slow (argon2) checks are queued the secret is not checked at all and the
-    /// answer is `Unavailable` (503). A secret verified against a hash in an outdated format is
-    /// hashed anew and stored in its place once authentication succeeds.
+    /// Whether tokens can be issued: a signing key is loaded.
+    pub fn ready(&self) -> bool {
+        self.ports.signer.ready()
+    }
+
+    /// Checks how a caller claims to be a client against the client's registered method and
+    /// credentials: the one place that makes an [`AuthenticatedClient`]. Every failure is
+    /// `invalid_client` and looks the same from outside; the reason is for the log.
     pub async fn authenticate(
         &self,
-        creds: &ClientCredentials,
+        auth: &ClientAuthentication<'_>,
+    ) -> Result<AuthenticatedClient, AppError> {
+        match auth {
+            // Nothing to check, so nothing is looked up: the answer does not depend on the id.
+            ClientAuthentication::None { .. } => Err(AppError::Refused(
+                DomainError::InvalidClient(ClientRejection::NoCredentials),
+            )),
+            ClientAuthentication::SecretBasic { client_id, secret } => {
+                self.check_secret(client_id, secret, AuthMethod::ClientSecretBasic)
+                    .await
+            }
+            ClientAuthentication::SecretPost { client_id, secret } => {
+                self.check_secret(client_id, secret, AuthMethod::ClientSecretPost)
+                    .await
+            }
+        }
+    }
+
+    /// A shared secret presented with `method`. The same hashing work is done whether or not
+    /// the client exists, so timing does not reveal which ids exist. When too many slow
+    /// (argon2) checks are queued the secret is not checked at all and the answer is
+    /// `Unavailable` (503). A secret verified against a hash in an outdated format is hashed
+    /// anew and stored in its place once authentication succeeds.
+    async fn check_secret(
+        &self,
+        client_id: &str,
+        secret: &str,
+        method: AuthMethod,
     ) -> Result<AuthenticatedClient, AppError> {
         let reject = |r: ClientRejection| AppError::Refused(DomainError::InvalidClient(r));
         // With no stored hash the check does the work of one fast hash and never matches or
         // queues; its outcome is not needed.
-        let Ok(id) = ClientId::parse(&creds.client_id) else {
-            let _ = self.ports.secrets.verify(&creds.secret, &[]).await;
+        let Ok(id) = ClientId::parse(client_id) else {
+            let _ = self.ports.secrets.verify(secret, &[]).await;
             return Err(reject(ClientRejection::MalformedClientId));
         };
         let found = self
@@ -161,7 +216,7 @@ impl TokenService {
             .await
             .map_err(|e| AppError::from_store("loading client", e))?;
         let Some(client) = found else {
-            let _ = self.ports.secrets.verify(&creds.secret, &[]).await;
+            let _ = self.ports.secrets.verify(secret, &[]).await;
             return Err(reject(ClientRejection::UnknownClient));
         };
         let now = self.ports.clock.now();
@@ -171,7 +226,7 @@ impl TokenService {
             .filter(|s| s.is_valid_at(now))
             .map(|s| s.hash.clone())
             .collect();
-        let outdated = match self.ports.secrets.verify(&creds.secret, &hashes).await {
+        let outdated = match self.ports.secrets.verify(secret, &hashes).await {
             SecretCheck::Match { outdated } => outdated,
             SecretCheck::Mismatch => return Err(reject(ClientRejection::WrongSecret)),
             SecretCheck::Overloaded => {
@@ -183,14 +238,14 @@ impl TokenService {
         if !client.active {
             return Err(reject(ClientRejection::ClientDisabled));
         }
-        if client.auth_method != creds.method {
+        if client.auth_method != method {
             return Err(reject(ClientRejection::AuthMethodNotRegistered {
                 registered: client.auth_method.as_str(),
-                used: creds.method.as_str(),
+                used: method.as_str(),
             }));
         }
         if let Some(old) = outdated {
-            self.upgrade_hash(&client.id, &old, &creds.secret).await;
+            self.upgrade_hash(&client.id, &old, secret).await;
         }
         Ok(AuthenticatedClient { client })
     }
@@ -222,8 +277,9 @@ impl TokenService {
         }
     }
 
-    /// Issues a client_credentials token: owner, decision, claims, signature, then the session
-    /// row. The token is signed *before* the row is written and handed out only after the write
+    /// The client_credentials grant (RFC 6749 §4.4): owner, decision, claims, signature, then
+    /// the session row. (Another grant would be a use case of its own beside this one.) The
+    /// token is signed *before* the row is written and handed out only after the write
     /// committed, so there is never a row without a token nor a delivered token without a row.
     pub async fn issue(
         &self,
@@ -242,49 +298,30 @@ impl TokenService {
         let grant = decision.outcome?;
 
         let now = self.ports.clock.now();
-        let (iat, exp) = AccessTokenClaims::times(now, policy.ttl);
-        let session_id = self.ports.ids.session_id();
-        let jti = self.ports.ids.jti();
-        let scope = grant.scope_string();
-        let (sub, act_sub) = match policy.subject {
-            SubjectMode::Owner => (
-                grant.owner_id.as_str().to_owned(),
-                Some(client.id.as_str().to_owned()),
-            ),
-            SubjectMode::Client => (client.id.as_str().to_owned(), None),
-        };
-        let claims = AccessTokenClaims {
-            iss: policy.issuer.clone(),
-            sub,
-            aud: grant
-                .audience
-                .iter()
-                .map(|a| a.as_str().to_owned())
-                .collect(),
-            exp,
-            iat,
-            nbf: iat,
-            jti: jti.as_str().to_owned(),
-            client_id: client.id.as_str().to_owned(),
-            scope: scope.clone(),
-            session_id: session_id.as_str().to_owned(),
-            plugin_id: req.plugin_id.map(str::to_owned),
-            act_sub,
-        };
+        let claims = self.claims(client, &grant, now, req.plugin_id);
         let signed = self
             .ports
             .signer
             .sign(&claims)
             .map_err(AppError::from_sign)?;
+        // The claims are done with once signed: their typed ids move into the row.
+        let AccessTokenClaims {
+            jti,
+            client_id,
+            scope,
+            session_id,
+            exp,
+            ..
+        } = claims;
         let session = NewSession {
-            id: session_id.clone(),
-            user_id: grant.owner_id.clone(),
-            client_id: client.id.clone(),
+            id: session_id,
+            user_id: grant.owner_id,
+            client_id,
             source: SessionSource::Oauth,
             jti,
             context: req.context,
             created_at: now,
-            expires_at: grantd_domain::Timestamp::from_secs(exp),
+            expires_at: Timestamp::from_secs(exp),
         };
         self.ports
             .sessions
@@ -296,8 +333,43 @@ impl TokenService {
             token_type: "Bearer",
             expires_in: policy.ttl.secs(),
             scope,
-            session_id,
+            session_id: session.id,
         })
+    }
+
+    /// The claims of a token carrying `grant`, issued to `client` at `now`, with fresh ids.
+    fn claims(
+        &self,
+        client: &Client,
+        grant: &Grant<'_>,
+        now: Timestamp,
+        plugin_id: Option<&str>,
+    ) -> AccessTokenClaims {
+        let policy = &*self.policy;
+        let (iat, exp) = AccessTokenClaims::times(now, policy.ttl);
+        let session_id = self.ports.ids.session_id();
+        let jti = self.ports.ids.jti();
+        let subject = match policy.subject {
+            SubjectMode::Owner => Subject::Owner(grant.owner_id.clone()),
+            SubjectMode::Client => Subject::Client,
+        };
+        AccessTokenClaims {
+            iss: policy.issuer.clone(),
+            subject,
+            aud: grant
+                .audience
+                .iter()
+                .map(|a| a.as_str().to_owned())
+                .collect(),
+            exp,
+            iat,
+            nbf: iat,
+            jti,
+            client_id: client.id.clone(),
+            scope: grant.scope_string(),
+            session_id,
+            plugin_id: plugin_id.map(str::to_owned),
+        }
     }
 
     /// RFC 7662 introspection. Active only if the signature, issuer, `exp` and `nbf` check out,
@@ -316,34 +388,27 @@ impl TokenService {
         let Ok(claims) = self.ports.signer.verify(token, now) else {
             return Ok(Introspection::inactive());
         };
-        let catalog = &self.policy.catalog;
-        if !may_introspect(catalog, &caller.client, &claims.client_id) {
+        if !may_introspect(&caller.client, &claims.client_id) {
             return Ok(Introspection::inactive());
         }
-        let Ok(session_id) = SessionId::parse(&claims.session_id) else {
-            return Ok(Introspection::inactive());
-        };
         let session = self
             .ports
             .sessions
-            .find_session(&session_id)
+            .find_session(&claims.session_id)
             .await
             .map_err(|e| AppError::from_store("loading session", e))?;
         let live = session.is_some_and(|s| {
             s.revoked_at.is_none()
-                && s.session.jti.as_str() == claims.jti
-                && s.session.client_id.as_str() == claims.client_id
+                && s.session.jti == claims.jti
+                && s.session.client_id == claims.client_id
         });
         if !live {
             return Ok(Introspection::inactive());
         }
-        let Ok(client_id) = ClientId::parse(&claims.client_id) else {
-            return Ok(Introspection::inactive());
-        };
         let client = self
             .ports
             .clients
-            .find_client(&client_id)
+            .find_client(&claims.client_id)
             .await
             .map_err(|e| AppError::from_store("loading client", e))?;
         let Some(client) = client.filter(|c| c.active) else {
@@ -352,6 +417,7 @@ impl TokenService {
         let owner = load_owner(&*self.ports.users, &client)
             .await
             .map_err(|e| AppError::from_store("loading owner", e))?;
+        let catalog = &self.policy.catalog;
         if owner_backs(catalog, &client, owner.as_ref(), &claims.scope).is_err() {
             return Ok(Introspection::inactive());
         }
@@ -368,15 +434,12 @@ impl TokenService {
         let Ok(claims) = self.ports.signer.verify(token, now) else {
             return Ok(());
         };
-        if claims.client_id != caller.client.id.as_str() {
+        if claims.client_id != caller.client.id {
             return Ok(());
         }
-        let Ok(session_id) = SessionId::parse(&claims.session_id) else {
-            return Ok(());
-        };
         self.ports
             .sessions
-            .revoke_session(&session_id, now, "revoked by client")
+            .revoke_session(&claims.session_id, now, "revoked by client")
             .await
             .map_err(|e| AppError::from_store("revoking session", e))?;
         Ok(())
@@ -389,9 +452,9 @@ pub(crate) async fn load_owner(
     users: &dyn UserStore,
     client: &Client,
 ) -> Result<Option<Owner>, StoreError> {
-    match UserId::parse(&client.owner_id) {
-        Ok(id) => users.find_user(&id).await,
-        Err(_) => Ok(None),
+    match client.owner_id.user() {
+        Some(id) => users.find_user(id).await,
+        None => Ok(None),
     }
 }
 

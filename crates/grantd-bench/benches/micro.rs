@@ -12,8 +12,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use criterion::{Criterion, criterion_group, criterion_main};
 use grantd_domain::{
-    AccessTokenClaims, Audience, AudienceRequest, AudienceRules, AuthMethod, Client, ClientId, Kid,
-    Owner, ScopeCatalog, ScopePolicy, SubjectMode, Timestamp, TokenPolicy, Ttl, UserId, decide,
+    AccessTokenClaims, Audience, AudienceRequest, AudienceRules, AuthMethod, Client, ClientId,
+    GrantTypes, Jti, Kid, Owner, OwnerId, ScopeCatalog, ScopePolicy, SessionId, StoredScopes,
+    Subject, SubjectMode, Timestamp, TokenPolicy, Ttl, UserId, decide,
 };
 use grantd_jwt::{JwtConfig, JwtService, MasterKey};
 use grantd_ports::{
@@ -41,11 +42,12 @@ fn client() -> Client {
     Client {
         id: ClientId::parse("cl_benchmarkclient000001").expect("id"),
         name: "bench".into(),
-        owner_id: OWNER.into(),
-        scopes: ["admin", "service", "mcp", "a2a", "hook:track"]
-            .map(String::from)
-            .to_vec(),
-        grant_types: vec!["client_credentials".into()],
+        owner_id: OwnerId::parse(OWNER),
+        scopes: StoredScopes::parse(
+            &ScopeCatalog::builtin(),
+            &["admin", "service", "mcp", "a2a", "hook:track"],
+        ),
+        grant_types: GrantTypes::parse(&["client_credentials"]),
         auth_method: AuthMethod::ClientSecretBasic,
         active: true,
         secrets: vec![],
@@ -59,7 +61,7 @@ fn owner() -> Owner {
         id: UserId::parse(OWNER).expect("uuid"),
         name: "bench".into(),
         email: "bench@example.com".into(),
-        roles: vec!["admin".into(), "user".into()],
+        roles: StoredScopes::parse(&ScopeCatalog::builtin(), &["admin", "user"]),
         active: true,
         created_at: Timestamp::from_secs(0),
         updated_at: Timestamp::from_secs(0),
@@ -153,17 +155,16 @@ impl SigningKeyStore for MemKeys {
 fn claims() -> AccessTokenClaims {
     AccessTokenClaims {
         iss: "http://127.0.0.1:8080".into(),
-        sub: OWNER.into(),
+        subject: Subject::Owner(UserId::parse(OWNER).expect("owner")),
         aud: vec!["api".into()],
         exp: 4_000_000_000,
         iat: 1_800_000_000,
         nbf: 1_800_000_000,
-        jti: "5f0c6a8e-1111-4222-8333-944455556666".into(),
-        client_id: "cl_benchmarkclient000001".into(),
+        jti: Jti::parse("5f0c6a8e-1111-4222-8333-944455556666").expect("jti"),
+        client_id: ClientId::parse("cl_benchmarkclient000001").expect("client id"),
         scope: "admin service mcp a2a".into(),
-        session_id: "sess_00112233445566778899aabbccddeeff".into(),
+        session_id: SessionId::parse("sess_00112233445566778899aabbccddeeff").expect("session"),
         plugin_id: None,
-        act_sub: Some("cl_benchmarkclient000001".into()),
     }
 }
 
@@ -193,7 +194,7 @@ fn bench_signing(c: &mut Criterion) {
         let tokens: Vec<String> = (0..20_000u32)
             .map(|i| {
                 let mut c = cl.clone();
-                c.jti = format!("{}-{i}", cl.jti);
+                c.jti = Jti::parse(&format!("{}-{i}", cl.jti)).expect("jti");
                 svc.sign(&c).expect("sign").token
             })
             .collect();

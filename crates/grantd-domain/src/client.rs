@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::ids::{ClientId, UserId};
+use crate::scope::StoredScopes;
 use crate::time::Timestamp;
 
 /// How a client proves its identity at the token endpoint (RFC 6749 §2.3.1, RFC 8414 names).
@@ -88,17 +89,126 @@ impl fmt::Debug for ClientSecret {
     }
 }
 
-/// A registered client, with its secrets.
-///
-/// `owner_id`, `scopes` and `grant_types` are kept as stored: the use case parses them (the
-/// owner id strictly, scopes leniently against the catalog in force).
+/// A client's stored owner id. The database only ever receives user ids, but a row edited by
+/// hand can hold anything; such a value is kept verbatim so an operator can see it, and the
+/// client is then refused at the token endpoint as having no owner (`OwnerIdMalformed`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OwnerId {
+    User(UserId),
+    Malformed(String),
+}
+
+impl OwnerId {
+    /// Parses a stored owner id; a value that is not a user id is kept as [`OwnerId::Malformed`].
+    pub fn parse(stored: &str) -> Self {
+        match UserId::parse(stored) {
+            Ok(id) => OwnerId::User(id),
+            Err(_) => OwnerId::Malformed(stored.to_owned()),
+        }
+    }
+
+    /// The user id, if the stored value is one.
+    pub fn user(&self) -> Option<&UserId> {
+        match self {
+            OwnerId::User(id) => Some(id),
+            OwnerId::Malformed(_) => None,
+        }
+    }
+
+    /// The stored text.
+    pub fn as_str(&self) -> &str {
+        match self {
+            OwnerId::User(id) => id.as_str(),
+            OwnerId::Malformed(s) => s,
+        }
+    }
+}
+
+impl From<UserId> for OwnerId {
+    fn from(id: UserId) -> Self {
+        OwnerId::User(id)
+    }
+}
+
+impl fmt::Display for OwnerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A client's registered grant types, parsed when it is loaded. A stored name grantd does not
+/// implement (written by hand, or by a later version) allows nothing and is kept apart,
+/// verbatim, for the operator to see.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GrantTypes {
+    known: Vec<GrantType>,
+    unknown: Vec<String>,
+}
+
+impl GrantTypes {
+    /// Parses stored names; repeats collapse.
+    pub fn parse<S: AsRef<str>>(items: &[S]) -> Self {
+        let mut out = GrantTypes::default();
+        for item in items {
+            match GrantType::parse(item.as_ref()) {
+                Some(g) => {
+                    if !out.known.contains(&g) {
+                        out.known.push(g);
+                    }
+                }
+                None => out.unknown.push(item.as_ref().to_owned()),
+            }
+        }
+        out
+    }
+
+    pub fn known(&self) -> &[GrantType] {
+        &self.known
+    }
+
+    pub fn unknown(&self) -> &[String] {
+        &self.unknown
+    }
+
+    pub fn contains(&self, grant: GrantType) -> bool {
+        self.known.contains(&grant)
+    }
+
+    /// Every stored name, known ones first: what an operator sees and what is written back.
+    pub fn names(&self) -> Vec<&str> {
+        self.known
+            .iter()
+            .map(|g| g.as_str())
+            .chain(self.unknown.iter().map(String::as_str))
+            .collect()
+    }
+}
+
+impl From<Vec<GrantType>> for GrantTypes {
+    fn from(mut known: Vec<GrantType>) -> Self {
+        let mut seen = Vec::with_capacity(known.len());
+        known.retain(|g| {
+            let first = !seen.contains(g);
+            seen.push(*g);
+            first
+        });
+        GrantTypes {
+            known,
+            unknown: Vec::new(),
+        }
+    }
+}
+
+/// A registered client, with its secrets, as parsed once by the store: owner id, provisioned
+/// scopes and grant types are typed; stored values grantd cannot parse are kept apart (see
+/// [`OwnerId`], [`StoredScopes`], [`GrantTypes`]) and grant nothing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Client {
     pub id: ClientId,
     pub name: String,
-    pub owner_id: String,
-    pub scopes: Vec<String>,
-    pub grant_types: Vec<String>,
+    pub owner_id: OwnerId,
+    pub scopes: StoredScopes,
+    pub grant_types: GrantTypes,
     pub auth_method: AuthMethod,
     pub active: bool,
     pub secrets: Vec<ClientSecret>,
@@ -108,17 +218,18 @@ pub struct Client {
 
 impl Client {
     pub fn allows_grant(&self, grant: GrantType) -> bool {
-        self.grant_types.iter().any(|g| g == grant.as_str())
+        self.grant_types.contains(grant)
     }
 }
 
-/// A user: the owner a client acts for. Its roles are delegated scopes.
+/// A user: the owner a client acts for. Its roles are delegated scopes, parsed against the
+/// catalog when loaded (names the catalog no longer knows are kept apart and count for nothing).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Owner {
     pub id: UserId,
     pub name: String,
     pub email: String,
-    pub roles: Vec<String>,
+    pub roles: StoredScopes,
     pub active: bool,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -162,5 +273,21 @@ mod tests {
         }
         assert_eq!(AuthMethod::parse("none"), None);
         assert_eq!(GrantType::parse("password"), None);
+    }
+
+    #[test]
+    fn stored_values_grantd_cannot_parse_are_kept_apart() {
+        let g = GrantTypes::parse(&["password", "client_credentials", "client_credentials"]);
+        assert_eq!(g.known(), [GrantType::ClientCredentials]);
+        assert_eq!(g.unknown(), ["password"]);
+        assert_eq!(g.names(), ["client_credentials", "password"]);
+        assert!(!GrantTypes::parse(&["password"]).contains(GrantType::ClientCredentials));
+
+        let good = "7F9C24E8-3B12-4FEF-91E0-3A6B6B1C2D4E";
+        let owner = OwnerId::parse(good);
+        assert_eq!(owner.user(), UserId::parse(good).ok().as_ref());
+        assert_eq!(owner.as_str(), good.to_ascii_lowercase());
+        let bad = OwnerId::parse("owner-7");
+        assert_eq!((bad.user(), bad.as_str()), (None, "owner-7"));
     }
 }

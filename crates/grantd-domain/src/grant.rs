@@ -8,7 +8,7 @@ use crate::audience::{Audience, AudienceRequest, AudienceRules};
 use crate::client::{Client, GrantType, Owner};
 use crate::error::{ClientRejection, DomainError, ScopeProblem};
 use crate::ids::UserId;
-use crate::scope::{Scope, ScopeCatalog, Tier};
+use crate::scope::{Scope, ScopeCatalog, StoredScopes, Tier};
 use crate::time::Ttl;
 use crate::token::SubjectMode;
 
@@ -119,14 +119,15 @@ impl<'c> Decision<'c> {
 
 /// Decides a client_credentials request.
 ///
-/// `owner` is the owner loaded by `client.owner_id` (`None` if there is none, or the id was not
-/// a UUID and so never looked up). `scope` is the request's `scope` parameter, `None` if absent.
+/// `owner` is the owner loaded by `client.owner_id` (`None` if there is none, or the stored id
+/// was not a user id and so never looked up). The client's provisioned scopes and grant types
+/// were parsed when it was loaded; only the request's `scope` is parsed here. `scope` is the request's `scope` parameter, `None` if absent.
 /// Checks, in order: client active, grant type registered, scope syntax and catalog, owner id
 /// well-formed, owner present and active, per-scope authorization (policy narrow/strict),
 /// audience resolution, audience-bound scopes.
 pub fn decide<'c>(
     policy: &'c TokenPolicy,
-    client: &Client,
+    client: &'c Client,
     owner: Option<&Owner>,
     scope: Option<&str>,
     audience: &AudienceRequest<'_>,
@@ -140,16 +141,16 @@ pub fn decide<'c>(
             grant_type: GrantType::ClientCredentials.as_str().to_owned(),
         });
     }
-    let client_grant = catalog.parse_lenient(&client.scopes);
+    let client_grant = &client.scopes;
     let requested: Vec<Scope<'c>> = match scope {
         Some(s) => match catalog.parse_request(s) {
-            Ok(r) if r.is_empty() => client_grant.clone(),
+            Ok(r) if r.is_empty() => client_grant.known().collect(),
             Ok(r) => r.into_vec(),
             Err(problem) => return Decision::refused(DomainError::InvalidScope(problem)),
         },
-        None => client_grant.clone(),
+        None => client_grant.known().collect(),
     };
-    let (owner_id, owner_roles) = match owner_standing(catalog, client, owner) {
+    let (owner_id, owner_roles) = match owner_standing(client, owner) {
         Ok(standing) => standing,
         Err(rejection) => return Decision::refused(DomainError::InvalidClient(rejection)),
     };
@@ -157,11 +158,11 @@ pub fn decide<'c>(
     let mut verdicts: Vec<ScopeVerdict<'c>> = requested
         .iter()
         .map(|&s| {
-            let in_client_grant = client_grant.iter().any(|c| c.name() == s.name());
-            let held_by_owner = owner_roles.iter().any(|r| r.name() == s.name());
+            let in_client_grant = client_grant.contains(s.name());
+            let held_by_owner = owner_roles.contains(s.name());
             let verdict = if !in_client_grant {
                 Verdict::NotInClientGrant
-            } else if !owner_allows(s, &owner_roles) {
+            } else if !owner_allows(s, owner_roles) {
                 Verdict::NotHeldByOwner
             } else {
                 Verdict::Granted
@@ -188,28 +189,27 @@ pub fn decide<'c>(
 }
 
 /// The owner's standing behind `client`: the stored owner id is a user id, names the loaded
-/// owner, and that owner is active. Gives the owner's id and the roles it holds in `catalog`.
-fn owner_standing<'c>(
-    catalog: &'c ScopeCatalog,
+/// owner, and that owner is active. Gives the owner's id and its roles (parsed when loaded).
+fn owner_standing<'o>(
     client: &Client,
-    owner: Option<&Owner>,
-) -> Result<(UserId, Vec<Scope<'c>>), ClientRejection> {
-    let Ok(owner_id) = UserId::parse(&client.owner_id) else {
+    owner: Option<&'o Owner>,
+) -> Result<(UserId, &'o StoredScopes), ClientRejection> {
+    let Some(owner_id) = client.owner_id.user() else {
         return Err(ClientRejection::OwnerIdMalformed);
     };
-    let Some(owner) = owner.filter(|o| o.id == owner_id) else {
+    let Some(owner) = owner.filter(|o| &o.id == owner_id) else {
         return Err(ClientRejection::OwnerMissing);
     };
     if !owner.active {
         return Err(ClientRejection::OwnerInactive);
     }
-    Ok((owner_id, catalog.parse_lenient(&owner.roles)))
+    Ok((owner_id.clone(), &owner.roles))
 }
 
 /// The owner's part of one scope's verdict: a service-tier scope needs nothing from the owner;
 /// a delegated one must be among the owner's roles.
-fn owner_allows(scope: Scope<'_>, owner_roles: &[Scope<'_>]) -> bool {
-    scope.tier() == Tier::Service || owner_roles.iter().any(|r| r.name() == scope.name())
+fn owner_allows(scope: Scope<'_>, owner_roles: &StoredScopes) -> bool {
+    scope.tier() == Tier::Service || owner_roles.contains(scope.name())
 }
 
 /// Whether the owner still backs a token issued to `client` carrying `scope` (its `scope`
@@ -224,13 +224,12 @@ pub fn owner_backs(
     owner: Option<&Owner>,
     scope: &str,
 ) -> Result<(), DomainError> {
-    let (_, owner_roles) =
-        owner_standing(catalog, client, owner).map_err(DomainError::InvalidClient)?;
+    let (_, owner_roles) = owner_standing(client, owner).map_err(DomainError::InvalidClient)?;
     let names: Vec<&str> = scope.split(' ').collect();
     let lost: Vec<String> = catalog
         .parse_lenient(&names)
         .into_iter()
-        .filter(|s| !owner_allows(s, &owner_roles))
+        .filter(|s| !owner_allows(s, owner_roles))
         .map(|s| s.name().to_owned())
         .collect();
     if lost.is_empty() {

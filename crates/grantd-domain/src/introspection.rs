@@ -2,32 +2,29 @@
 //! provisioned grant holds the `introspect` scope.
 
 use crate::client::Client;
-use crate::scope::{INTROSPECT, ScopeCatalog};
+use crate::ids::ClientId;
+use crate::scope::INTROSPECT;
 
 /// Whether `caller` may learn about a token issued to `token_client_id`. Anyone else gets the
 /// answer an invalid token gets (`active: false`), so the rule itself leaks nothing.
-pub fn may_introspect(catalog: &ScopeCatalog, caller: &Client, token_client_id: &str) -> bool {
-    caller.id.as_str() == token_client_id
-        || catalog
-            .parse_lenient(&caller.scopes)
-            .iter()
-            .any(|s| s.name() == INTROSPECT)
+pub fn may_introspect(caller: &Client, token_client_id: &ClientId) -> bool {
+    caller.id == *token_client_id || caller.scopes.contains(INTROSPECT)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::AuthMethod;
-    use crate::ids::ClientId;
+    use crate::client::{AuthMethod, GrantTypes, OwnerId};
+    use crate::scope::{ScopeCatalog, StoredScopes};
     use crate::time::Timestamp;
 
     fn client(id: &str, scopes: &[&str]) -> Client {
         Client {
             id: ClientId::parse(id).unwrap(),
             name: id.into(),
-            owner_id: "owner".into(),
-            scopes: scopes.iter().map(|s| s.to_string()).collect(),
-            grant_types: vec![],
+            owner_id: OwnerId::parse("owner"),
+            scopes: StoredScopes::parse(&ScopeCatalog::builtin(), scopes),
+            grant_types: GrantTypes::default(),
             auth_method: AuthMethod::ClientSecretBasic,
             active: true,
             secrets: vec![],
@@ -38,7 +35,6 @@ mod tests {
 
     #[test]
     fn own_tokens_always_others_only_with_introspect() {
-        let c = ScopeCatalog::builtin();
         let table: &[(&[&str], &str, bool)] = &[
             (&[], "rs", true),
             (&["service"], "rs", true),
@@ -50,7 +46,10 @@ mod tests {
         ];
         for (scopes, token_client, want) in table {
             assert_eq!(
-                may_introspect(&c, &client("rs", scopes), token_client),
+                may_introspect(
+                    &client("rs", scopes),
+                    &ClientId::parse(token_client).unwrap()
+                ),
                 *want,
                 "{scopes:?} → {token_client}"
             );

@@ -16,14 +16,14 @@ pub mod time;
 pub mod token;
 
 pub use audience::{Audience, AudienceRequest, AudienceRules};
-pub use client::{AuthMethod, Client, ClientSecret, GrantType, Owner};
+pub use client::{AuthMethod, Client, ClientSecret, GrantType, GrantTypes, Owner, OwnerId};
 pub use error::{ClientRejection, DomainError, InvalidRequest, ScopeProblem, TargetProblem};
 pub use grant::{
     Decision, Grant, ScopePolicy, ScopeVerdict, TokenPolicy, Verdict, decide, owner_backs,
 };
 pub use ids::{ClientId, IdError, Jti, Kid, SessionId, UserId};
 pub use introspection::may_introspect;
-pub use scope::{CatalogError, RequestedScopes, ScopeCatalog, ScopeDef, Tier};
+pub use scope::{CatalogError, RequestedScopes, ScopeCatalog, ScopeDef, StoredScopes, Tier};
 pub use session::{NewSession, RequestContext, SessionRecord, SessionSource};
 pub use time::{Timestamp, Ttl};
-pub use token::{AccessTokenClaims, SubjectMode};
+pub use token::{AccessTokenClaims, Subject, SubjectMode};

@@ -4,6 +4,7 @@
 //! entries are fixed: they are the scopes of the system grantd replaces, with the same levels.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::audience::Audience;
 use crate::error::ScopeProblem;
@@ -119,7 +120,9 @@ pub const INTROSPECT: &str = "introspect";
 /// The scopes grantd knows. Lookups are by exact, case-sensitive name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScopeCatalog {
-    defs: Vec<ScopeDef>,
+    /// Shared, so that scopes parsed from storage ([`StoredScopes`]) can hold on to their
+    /// definitions without borrowing the catalog.
+    defs: Vec<Arc<ScopeDef>>,
 }
 
 /// A reference to a scope of a catalog. Compared by name: a catalog holds each name once.
@@ -129,11 +132,13 @@ impl ScopeCatalog {
     /// The built-in catalog: the seed system's scopes, levels and tiers, exactly, plus
     /// [`INTROSPECT`].
     pub fn builtin() -> Self {
-        let d = |name: &str, tier, level, aud: Option<Audience>| ScopeDef {
-            name: name.to_owned(),
-            tier,
-            level,
-            requires_audience: aud,
+        let d = |name: &str, tier, level, aud: Option<Audience>| {
+            Arc::new(ScopeDef {
+                name: name.to_owned(),
+                tier,
+                level,
+                requires_audience: aud,
+            })
         };
         Self {
             defs: vec![
@@ -163,18 +168,22 @@ impl ScopeCatalog {
                     CatalogError::Duplicate(def.name)
                 });
             }
-            catalog.defs.push(def);
+            catalog.defs.push(Arc::new(def));
         }
         Ok(catalog)
     }
 
     pub fn get(&self, name: &str) -> Option<Scope<'_>> {
+        self.shared(name).map(|d| &**d)
+    }
+
+    fn shared(&self, name: &str) -> Option<&Arc<ScopeDef>> {
         self.defs.iter().find(|d| d.name == name)
     }
 
     /// Every scope, built-ins first, in catalog order.
     pub fn iter(&self) -> impl Iterator<Item = Scope<'_>> {
-        self.defs.iter()
+        self.defs.iter().map(|d| &**d)
     }
 
     /// Parses a scope string from a request, strictly: tokens are separated by spaces (%x20)
@@ -225,6 +234,72 @@ impl ScopeCatalog {
             }
         }
         scopes
+    }
+}
+
+/// Scopes read from storage (a client's provisioned grant), parsed once against the catalog in
+/// force when they were loaded, so that no request parses them again.
+///
+/// A stored name the catalog does not know (a custom scope since removed from the
+/// configuration, or a value written by hand) grants nothing, as it never could be requested;
+/// it is kept apart, verbatim, so that an operator still sees it (`client show`, `explain`) and
+/// writing the client back does not lose it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoredScopes {
+    known: Vec<Arc<ScopeDef>>,
+    unknown: Vec<String>,
+}
+
+impl StoredScopes {
+    /// Parses stored names leniently: each is trimmed and looked up; known scopes keep their
+    /// first position and collapse when repeated; blank entries are dropped.
+    pub fn parse<S: AsRef<str>>(catalog: &ScopeCatalog, items: &[S]) -> Self {
+        let mut out = StoredScopes {
+            known: Vec::with_capacity(items.len()),
+            unknown: Vec::new(),
+        };
+        for item in items {
+            let name = item.as_ref().trim();
+            match catalog.shared(name) {
+                Some(def) => {
+                    if !out.contains(name) {
+                        out.known.push(Arc::clone(def));
+                    }
+                }
+                None if name.is_empty() => {}
+                None => out.unknown.push(name.to_owned()),
+            }
+        }
+        out
+    }
+
+    /// The scopes of the catalog, in stored order, without repeats.
+    pub fn known(&self) -> impl ExactSizeIterator<Item = Scope<'_>> + Clone {
+        self.known.iter().map(|d| &**d)
+    }
+
+    /// Stored names the catalog did not know when they were loaded.
+    pub fn unknown(&self) -> &[String] {
+        &self.unknown
+    }
+
+    /// Whether nothing at all was stored.
+    pub fn is_empty(&self) -> bool {
+        self.known.is_empty() && self.unknown.is_empty()
+    }
+
+    /// Whether `name` is one of the known scopes.
+    pub fn contains(&self, name: &str) -> bool {
+        self.known.iter().any(|d| d.name == name)
+    }
+
+    /// Every stored name, known ones first: what an operator sees and what is written back.
+    pub fn names(&self) -> Vec<&str> {
+        self.known
+            .iter()
+            .map(|d| d.name())
+            .chain(self.unknown.iter().map(String::as_str))
+            .collect()
     }
 }
 
@@ -391,6 +466,31 @@ mod tests {
         let got = c.parse_lenient(&["admin", "nope", "mcp", "admin", " user ", "ADMIN"]);
         assert_eq!(names(&got), ["admin", "mcp", "user"]);
         assert!(c.parse_lenient::<&str>(&[]).is_empty());
+    }
+
+    #[test]
+    fn stored_scopes_keep_what_the_catalog_does_not_know() {
+        let c = ScopeCatalog::builtin();
+        let got = StoredScopes::parse(
+            &c,
+            &["admin", "gone", "mcp", "admin", " user ", "", "ADMIN"],
+        );
+        assert_eq!(
+            names(&got.known().collect::<Vec<_>>()),
+            ["admin", "mcp", "user"]
+        );
+        assert_eq!(got.unknown(), ["gone", "ADMIN"]);
+        assert!(got.contains("mcp") && !got.contains("gone"));
+        assert_eq!(got.names(), ["admin", "mcp", "user", "gone", "ADMIN"]);
+        // The same as the lenient parse of a request-time lookup, so nothing changes for them.
+        assert_eq!(
+            got.known().collect::<Vec<_>>(),
+            c.parse_lenient(&["admin", "gone", "mcp", "admin", " user ", "", "ADMIN"])
+        );
+        assert_eq!(
+            StoredScopes::parse::<&str>(&c, &[]),
+            StoredScopes::default()
+        );
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Sessions: the durable record behind every issued token (who asked, from where, for whom).
 
+use std::net::IpAddr;
+
 use crate::ids::{ClientId, Jti, SessionId, UserId};
 use crate::time::Timestamp;
 
@@ -21,11 +23,12 @@ impl SessionSource {
     }
 }
 
-/// What the HTTP layer learned about the caller. Each field is bounded and free of control
-/// characters by the time it gets here (see [`RequestContext::clean`]).
+/// What the HTTP layer learned about the caller. Each text field is bounded and free of control
+/// characters by the time it gets here (see [`RequestContext::clean`]); the address stays typed
+/// until the store writes it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RequestContext {
-    pub ip: Option<String>,
+    pub ip: Option<IpAddr>,
     pub user_agent: Option<String>,
     pub accept_language: Option<String>,
     pub referer: Option<String>,

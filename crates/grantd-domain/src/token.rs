@@ -1,6 +1,7 @@
 //! The access token's claims (RFC 9068 profile), built from a grant. Encoding and signing are
 //! an adapter's job; this is only the data.
 
+use crate::ids::{ClientId, Jti, SessionId, UserId};
 use crate::time::{Timestamp, Ttl};
 
 /// Whose id goes into `sub`.
@@ -29,25 +30,49 @@ impl SubjectMode {
     }
 }
 
-/// Claims of an access token. `exp = iat + ttl` exactly; `nbf = iat`.
+/// Who a token's `sub` names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Subject {
+    /// The owning user; the client is the RFC 8693 actor (`act.sub` = `client_id`).
+    Owner(UserId),
+    /// The client itself (`sub` = `client_id`, no `act`).
+    Client,
+}
+
+/// Claims of an access token. `exp = iat + ttl` exactly; `nbf = iat`. Ids are typed: the
+/// adapter that reads a token back parses them, so no use case parses a claim again.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccessTokenClaims {
     pub iss: String,
-    pub sub: String,
+    pub subject: Subject,
     pub aud: Vec<String>,
     pub exp: i64,
     pub iat: i64,
     pub nbf: i64,
-    pub jti: String,
-    pub client_id: String,
+    pub jti: Jti,
+    pub client_id: ClientId,
     pub scope: String,
-    pub session_id: String,
+    pub session_id: SessionId,
     pub plugin_id: Option<String>,
-    /// RFC 8693 actor: `act.sub`, present when `sub` is the owner.
-    pub act_sub: Option<String>,
 }
 
 impl AccessTokenClaims {
+    /// The `sub` claim: the owner's id, or the client's.
+    pub fn sub(&self) -> &str {
+        match &self.subject {
+            Subject::Owner(owner) => owner.as_str(),
+            Subject::Client => self.client_id.as_str(),
+        }
+    }
+
+    /// The RFC 8693 `act.sub` claim: the client, when `sub` is the owner.
+    pub fn act_sub(&self) -> Option<&ClientId> {
+        match self.subject {
+            Subject::Owner(_) => Some(&self.client_id),
+            Subject::Client => None,
+        }
+    }
+
     /// Issue time and expiry for a token issued at `now`: whole seconds, `exp = iat + ttl`.
     pub fn times(now: Timestamp, ttl: Ttl) -> (i64, i64) {
         let iat = now.as_secs();
@@ -68,6 +93,27 @@ mod tests {
             assert_eq!(iat, 1_700_000_000);
             assert_eq!(exp - iat, secs as i64, "ttl {secs}");
         }
+    }
+
+    #[test]
+    fn sub_and_act_follow_the_subject() {
+        let owner = UserId::from_bytes([0xab; 16]);
+        let mut c = AccessTokenClaims {
+            iss: "https://issuer.test".into(),
+            subject: Subject::Owner(owner.clone()),
+            aud: vec![],
+            exp: 0,
+            iat: 0,
+            nbf: 0,
+            jti: Jti::parse("j").unwrap(),
+            client_id: ClientId::parse("svc").unwrap(),
+            scope: String::new(),
+            session_id: SessionId::from_bytes([0; 16]),
+            plugin_id: None,
+        };
+        assert_eq!((c.sub(), c.act_sub()), (owner.as_str(), Some(&c.client_id)));
+        c.subject = Subject::Client;
+        assert_eq!((c.sub(), c.act_sub()), ("svc", None));
     }
 
     #[test]

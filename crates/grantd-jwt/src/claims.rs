@@ -1,6 +1,8 @@
-//! The access token's JSON payload (RFC 9068), to and from `AccessTokenClaims`.
+//! The access token's JSON payload (RFC 9068), to and from `AccessTokenClaims`. Reading a
+//! payload back parses its ids here, once, into the domain's types.
 
-use grantd_domain::AccessTokenClaims;
+use grantd_domain::{AccessTokenClaims, ClientId, Jti, SessionId, Subject, UserId};
+use grantd_ports::VerifyError;
 use serde::{Deserialize, Serialize};
 
 /// What `sign` serializes, borrowing from the domain claims (no copies on the hot path).
@@ -55,17 +57,17 @@ impl<'a> From<&'a AccessTokenClaims> for OutClaims<'a> {
     fn from(c: &'a AccessTokenClaims) -> Self {
         OutClaims {
             iss: &c.iss,
-            sub: &c.sub,
+            sub: c.sub(),
             aud: &c.aud,
             exp: c.exp,
             iat: c.iat,
             nbf: c.nbf,
-            jti: &c.jti,
-            client_id: &c.client_id,
+            jti: c.jti.as_str(),
+            client_id: c.client_id.as_str(),
             scope: &c.scope,
-            session_id: &c.session_id,
+            session_id: c.session_id.as_str(),
             plugin_id: c.plugin_id.as_deref(),
-            act: c.act_sub.as_deref().map(|sub| Actor { sub }),
+            act: c.act_sub().map(|sub| Actor { sub: sub.as_str() }),
         }
     }
 }
@@ -90,22 +92,34 @@ pub(crate) struct InClaims {
     act: Option<Actor<String>>,
 }
 
-impl From<InClaims> for AccessTokenClaims {
-    fn from(c: InClaims) -> Self {
-        AccessTokenClaims {
+/// The ids are parsed into their types. grantd signs `sub` = owner with `act.sub` = the client,
+/// or `sub` = the client and no `act`; a payload that is neither (or whose ids do not parse)
+/// is `Malformed`, as a payload missing a claim is.
+impl TryFrom<InClaims> for AccessTokenClaims {
+    type Error = VerifyError;
+
+    fn try_from(c: InClaims) -> Result<Self, VerifyError> {
+        let client_id = ClientId::parse(&c.client_id).map_err(|_| VerifyError::Malformed)?;
+        let subject = match c.act {
+            Some(act) if act.sub == c.client_id => {
+                Subject::Owner(UserId::parse(&c.sub).map_err(|_| VerifyError::Malformed)?)
+            }
+            None if c.sub == c.client_id => Subject::Client,
+            _ => return Err(VerifyError::Malformed),
+        };
+        Ok(AccessTokenClaims {
             iss: c.iss,
-            sub: c.sub,
+            subject,
             aud: c.aud,
             exp: c.exp,
             iat: c.iat,
             nbf: c.nbf,
-            jti: c.jti,
-            client_id: c.client_id,
+            jti: Jti::parse(&c.jti).map_err(|_| VerifyError::Malformed)?,
+            client_id,
             scope: c.scope,
-            session_id: c.session_id,
+            session_id: SessionId::parse(&c.session_id).map_err(|_| VerifyError::Malformed)?,
             plugin_id: c.plugin_id,
-            act_sub: c.act.map(|a| a.sub),
-        }
+        })
     }
 }
 
@@ -113,20 +127,21 @@ impl From<InClaims> for AccessTokenClaims {
 mod tests {
     use super::*;
 
+    /// `act`: whether the owner is the subject (the client then acts for it).
     fn claims(plugin: Option<&str>, act: Option<&str>) -> AccessTokenClaims {
+        let owner = UserId::parse("7f9c24e8-3b12-4fef-91e0-3a6b6b1c2d4e").unwrap();
         AccessTokenClaims {
             iss: "https://issuer.test".into(),
-            sub: "7f9c24e8-3b12-4fef-91e0-3a6b6b1c2d4e".into(),
+            subject: act.map_or(Subject::Client, |_| Subject::Owner(owner)),
             aud: vec!["api".into()],
             exp: 1_700_003_600,
             iat: 1_700_000_000,
             nbf: 1_700_000_000,
-            jti: "0b7d4c1e-6f1a-4b8e-9a39-2a4c5f7d8e90".into(),
-            client_id: "cl_abc".into(),
+            jti: Jti::parse("0b7d4c1e-6f1a-4b8e-9a39-2a4c5f7d8e90").unwrap(),
+            client_id: ClientId::parse("cl_abc").unwrap(),
             scope: "a b".into(),
-            session_id: "sess_0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f".into(),
+            session_id: SessionId::parse("sess_0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f").unwrap(),
             plugin_id: plugin.map(str::to_owned),
-            act_sub: act.map(str::to_owned),
         }
     }
 
@@ -148,8 +163,36 @@ mod tests {
         for c in [claims(None, None), claims(Some("p"), Some("cl_abc"))] {
             let text = serde_json::to_string(&OutClaims::from(&c)).unwrap();
             let back: InClaims = serde_json::from_str(&text).unwrap();
-            assert_eq!(AccessTokenClaims::from(back), c);
+            assert_eq!(AccessTokenClaims::try_from(back), Ok(c));
         }
+    }
+
+    #[test]
+    fn payloads_grantd_never_signs_are_malformed() {
+        let good = serde_json::to_value(OutClaims::from(&claims(None, Some("cl_abc")))).unwrap();
+        let with = |key: &str, value: serde_json::Value| {
+            let mut v = good.clone();
+            v[key] = value;
+            let back: InClaims = serde_json::from_value(v).unwrap();
+            AccessTokenClaims::try_from(back)
+        };
+        assert!(
+            with("sub", "cl_abc".into()).is_err(),
+            "act beside sub = client"
+        );
+        assert!(with("sub", "not-a-uuid".into()).is_err());
+        assert!(with("act", serde_json::json!({"sub": "other"})).is_err());
+        assert!(with("session_id", "sess_x".into()).is_err());
+        assert!(with("jti", "has space".into()).is_err());
+        assert!(with("client_id", "bad id!".into()).is_err());
+        let mut no_act = good.clone();
+        no_act.as_object_mut().unwrap().remove("act");
+        let back: InClaims = serde_json::from_value(no_act).unwrap();
+        assert!(
+            AccessTokenClaims::try_from(back).is_err(),
+            "no act, sub not the client"
+        );
+        assert!(with("plugin_id", "p".into()).is_ok());
     }
 
     #[test]

@@ -298,7 +298,7 @@ impl TokenSigner for JwtService {
             Some(claims) => claims,
             None => {
                 key.verify_signature(&jws)?;
-                let claims = AccessTokenClaims::from(jws.claims::<InClaims>()?);
+                let claims = AccessTokenClaims::try_from(jws.claims::<InClaims>()?)?;
                 if !is_access_token_type(header.typ.as_deref()) {
                     return Err(VerifyError::WrongType);
                 }

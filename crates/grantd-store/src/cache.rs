@@ -353,7 +353,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
 
-    use grantd_domain::AuthMethod;
+    use grantd_domain::{AuthMethod, GrantTypes, OwnerId, ScopeCatalog, StoredScopes};
     use tokio::sync::Notify;
 
     use super::*;
@@ -408,9 +408,9 @@ mod tests {
         Client {
             id: ClientId::parse(id).unwrap(),
             name: "svc".into(),
-            owner_id: OWNER.into(),
-            scopes: vec!["service".into()],
-            grant_types: vec!["client_credentials".into()],
+            owner_id: OwnerId::parse(OWNER),
+            scopes: StoredScopes::parse(&ScopeCatalog::builtin(), &["service"]),
+            grant_types: GrantTypes::parse(&["client_credentials"]),
             auth_method: AuthMethod::ClientSecretBasic,
             active,
             secrets: vec![],
@@ -424,7 +424,7 @@ mod tests {
             id: UserId::parse(OWNER).unwrap(),
             name: "o".into(),
             email: "o@example.com".into(),
-            roles: vec![],
+            roles: StoredScopes::default(),
             active,
             created_at: Timestamp::from_secs(0),
             updated_at: Timestamp::from_secs(0),

@@ -16,6 +16,7 @@ use crate::schema::{client_secrets, clients};
 impl ClientStore for Store {
     async fn find_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
         let id = id.as_str().to_owned();
+        let catalog = self.catalog();
         self.run(|db| async move {
             // One round trip: the client and its secrets through a LEFT JOIN.
             let rows = with_read!(&db, |c| {
@@ -30,7 +31,7 @@ impl ClientStore for Store {
                     .load::<(ClientRow, Option<SecretRow>)>(c)
                     .await?
             });
-            Ok(clients_from_join(rows)?.pop())
+            Ok(clients_from_join(rows, &catalog)?.pop())
         })
         .await
     }
@@ -58,6 +59,7 @@ impl ClientStore for Store {
     }
 
     async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
+        let catalog = self.catalog();
         self.run(|db| async move {
             let rows = with_read!(&db, |c| {
                 clients::table
@@ -72,7 +74,7 @@ impl ClientStore for Store {
                     .load::<(ClientRow, Option<SecretRow>)>(c)
                     .await?
             });
-            clients_from_join(rows)
+            clients_from_join(rows, &catalog)
         })
         .await
     }

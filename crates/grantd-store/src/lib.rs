@@ -48,6 +48,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use grantd_domain::ScopeCatalog;
 use grantd_ports::StoreError;
 
 mod batch;
@@ -118,6 +119,10 @@ pub struct StoreOptions {
     /// apart; unacknowledged data fails the connection after twice it), so a silently dead
     /// network is noticed.
     pub tcp_keepalive: Duration,
+    /// The scope catalog in force: a client's stored scopes are parsed against it once, when
+    /// the row is read (names it does not know are kept apart, see `StoredScopes`). Default:
+    /// the built-in catalog.
+    pub catalog: Arc<ScopeCatalog>,
 }
 
 impl Default for StoreOptions {
@@ -133,6 +138,7 @@ impl Default for StoreOptions {
             sqlite_writer_checkpoint_every: Duration::from_secs(1),
             statement_timeout: Some(Duration::from_secs(5)),
             tcp_keepalive: Duration::from_secs(30),
+            catalog: Arc::new(ScopeCatalog::builtin()),
         }
     }
 }
@@ -184,6 +190,7 @@ struct Inner {
     backend: Backend,
     shared: Arc<Shared>,
     sessions: batch::SessionWriter,
+    catalog: Arc<ScopeCatalog>,
     /// Dropped last: shutting it down ends the writer and connection tasks.
     runtime: StoreRuntime,
 }
@@ -269,6 +276,7 @@ impl Store {
                 backend,
                 shared,
                 sessions,
+                catalog: opts.catalog.clone(),
                 runtime,
             }),
         })
@@ -309,6 +317,11 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.inner.backend
+    }
+
+    /// The catalog stored scopes are parsed against.
+    pub(crate) fn catalog(&self) -> Arc<ScopeCatalog> {
+        Arc::clone(&self.inner.catalog)
     }
 
     /// Group-commit counters since connect.

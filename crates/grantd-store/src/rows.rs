@@ -1,14 +1,19 @@
 //! Row structs, private to the crate, and their conversions to and from domain types.
 //!
 //! Writing a row validates it (lengths, NUL bytes, list syntax, timestamp range) so the
-//! database never sees input it would reject; reading one re-parses every typed field, and a
-//! value that does not parse is reported as corrupt (`StoreError::Internal`), never a panic.
+//! database never sees input it would reject; reading one parses every typed field, once, so no
+//! caller parses a stored value again. An id, enum or address that does not parse is reported
+//! as corrupt (`StoreError::Internal`), never a panic; the exceptions are a client's owner id,
+//! scopes and grant types and a user's roles, whose unknown values are kept apart verbatim
+//! (they follow the configuration, which may have changed since they were written).
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use std::net::IpAddr;
+
 use grantd_domain::{
-    AuthMethod, Client, ClientId, ClientSecret, Jti, Kid, NewSession, Owner, RequestContext,
-    SessionId, SessionRecord, SessionSource, UserId,
+    AuthMethod, Client, ClientId, ClientSecret, GrantTypes, Jti, Kid, NewSession, Owner, OwnerId,
+    RequestContext, ScopeCatalog, SessionId, SessionRecord, SessionSource, StoredScopes, UserId,
 };
 use grantd_ports::{KeyState, SigningAlgorithm, SigningKeyRecord};
 
@@ -43,19 +48,21 @@ impl UserRow {
             id: u.id.as_str().to_owned(),
             name: u.name.clone(),
             email: u.email.clone(),
-            roles: join_list("roles", &u.roles)?,
+            roles: join_list("roles", &owned(u.roles.names()))?,
             active: u.active,
             created_at: to_db_time("created_at", u.created_at)?,
             updated_at: to_db_time("updated_at", u.updated_at)?,
         })
     }
 
-    pub(crate) fn into_domain(self) -> Result<Owner, Error> {
+    /// Roles are parsed against `catalog` once, here; a role the catalog no longer knows is
+    /// kept apart and counts for nothing (see `StoredScopes`).
+    pub(crate) fn into_domain(self, catalog: &ScopeCatalog) -> Result<Owner, Error> {
         Ok(Owner {
             id: UserId::parse(&self.id).map_err(|_| corrupt("users", "id"))?,
             name: self.name,
             email: self.email,
-            roles: split_list(&self.roles),
+            roles: StoredScopes::parse(catalog, &split_list(&self.roles)),
             active: self.active,
             created_at: from_db_time(self.created_at),
             updated_at: from_db_time(self.updated_at),
@@ -126,16 +133,21 @@ impl SecretRow {
     }
 }
 
+/// The names of a stored list, owned, for [`join_list`].
+fn owned(names: Vec<&str>) -> Vec<String> {
+    names.into_iter().map(str::to_owned).collect()
+}
+
 impl ClientRow {
     pub(crate) fn from_domain(c: &Client) -> Result<(Self, Vec<NewSecretRow>), Error> {
         check_text("client name", &c.name, MAX_NAME)?;
-        check_text("owner id", &c.owner_id, MAX_OWNER_ID)?;
+        check_text("owner id", c.owner_id.as_str(), MAX_OWNER_ID)?;
         let row = ClientRow {
             id: c.id.as_str().to_owned(),
             name: c.name.clone(),
-            owner_id: c.owner_id.clone(),
-            scopes: join_list("scopes", &c.scopes)?,
-            grant_types: join_list("grant types", &c.grant_types)?,
+            owner_id: c.owner_id.as_str().to_owned(),
+            scopes: join_list("scopes", &owned(c.scopes.names()))?,
+            grant_types: join_list("grant types", &owned(c.grant_types.names()))?,
             auth_method: c.auth_method.as_str().to_owned(),
             active: c.active,
             created_at: to_db_time("created_at", c.created_at)?,
@@ -149,15 +161,24 @@ impl ClientRow {
         Ok((row, secrets))
     }
 
-    fn into_domain(self, secrets: Vec<ClientSecret>) -> Result<Client, Error> {
+    /// Parses every column once. The id and auth method must parse (a value grantd cannot
+    /// read there is corruption); an owner id that is not a user id, scopes the catalog does
+    /// not know and grant types grantd does not implement are kept apart, verbatim, and grant
+    /// nothing: the token endpoint refuses such a client or narrows its scopes exactly as it
+    /// did when these were parsed per request, and the operator still sees the stored values.
+    fn into_domain(
+        self,
+        secrets: Vec<ClientSecret>,
+        catalog: &ScopeCatalog,
+    ) -> Result<Client, Error> {
         Ok(Client {
             id: ClientId::parse(&self.id).map_err(|_| corrupt("clients", "id"))?,
             auth_method: AuthMethod::parse(&self.auth_method)
                 .ok_or_else(|| corrupt("clients", "auth_method"))?,
+            owner_id: OwnerId::parse(&self.owner_id),
+            scopes: StoredScopes::parse(catalog, &split_list(&self.scopes)),
+            grant_types: GrantTypes::parse(&split_list(&self.grant_types)),
             name: self.name,
-            owner_id: self.owner_id,
-            scopes: split_list(&self.scopes),
-            grant_types: split_list(&self.grant_types),
             active: self.active,
             secrets,
             created_at: from_db_time(self.created_at),
@@ -170,6 +191,7 @@ impl ClientRow {
 /// clients with their secrets.
 pub(crate) fn clients_from_join(
     rows: Vec<(ClientRow, Option<SecretRow>)>,
+    catalog: &ScopeCatalog,
 ) -> Result<Vec<Client>, Error> {
     let mut out: Vec<Client> = Vec::new();
     let mut current: Option<(ClientRow, Vec<ClientSecret>)> = None;
@@ -180,7 +202,7 @@ pub(crate) fn clients_from_join(
             }
             _ => {
                 if let Some((c, secrets)) = current.take() {
-                    out.push(c.into_domain(secrets)?);
+                    out.push(c.into_domain(secrets, catalog)?);
                 }
                 let secrets = secret.map(SecretRow::into_domain).into_iter().collect();
                 current = Some((client, secrets));
@@ -188,7 +210,7 @@ pub(crate) fn clients_from_join(
         }
     }
     if let Some((c, secrets)) = current {
-        out.push(c.into_domain(secrets)?);
+        out.push(c.into_domain(secrets, catalog)?);
     }
     Ok(out)
 }
@@ -219,7 +241,6 @@ pub(crate) struct SessionRow {
 impl SessionRow {
     pub(crate) fn from_domain(s: &NewSession) -> Result<Self, Error> {
         let ctx = &s.context;
-        check_opt_text("client ip", ctx.ip.as_deref(), MAX_CONTEXT)?;
         check_opt_text("user agent", ctx.user_agent.as_deref(), MAX_CONTEXT)?;
         check_opt_text(
             "accept-language",
@@ -233,7 +254,7 @@ impl SessionRow {
             client_id: s.client_id.as_str().to_owned(),
             source: s.source.as_str().to_owned(),
             jti: s.jti.as_str().to_owned(),
-            client_ip: ctx.ip.clone(),
+            client_ip: ctx.ip.map(|ip| ip.to_string()),
             user_agent: ctx.user_agent.clone(),
             accept_language: ctx.accept_language.clone(),
             referer: ctx.referer.clone(),
@@ -254,7 +275,11 @@ impl SessionRow {
                 .ok_or_else(|| corrupt("sessions", "source"))?,
             jti: Jti::parse(&self.jti).map_err(|_| corrupt("sessions", "jti"))?,
             context: RequestContext {
-                ip: self.client_ip,
+                ip: self
+                    .client_ip
+                    .map(|ip| ip.parse::<IpAddr>())
+                    .transpose()
+                    .map_err(|_| corrupt("sessions", "client_ip"))?,
                 user_agent: self.user_agent,
                 accept_language: self.accept_language,
                 referer: self.referer,

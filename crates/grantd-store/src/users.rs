@@ -16,6 +16,7 @@ use crate::schema::users;
 impl UserStore for Store {
     async fn find_user(&self, id: &UserId) -> Result<Option<Owner>, StoreError> {
         let id = id.as_str().to_owned();
+        let catalog = self.catalog();
         self.run(|db| async move {
             let row = with_read!(&db, |c| {
                 users::table
@@ -25,7 +26,7 @@ impl UserStore for Store {
                     .await
                     .optional()?
             });
-            row.map(UserRow::into_domain).transpose()
+            row.map(|r| r.into_domain(&catalog)).transpose()
         })
         .await
     }
@@ -45,6 +46,7 @@ impl UserStore for Store {
     }
 
     async fn list_users(&self) -> Result<Vec<Owner>, StoreError> {
+        let catalog = self.catalog();
         self.run(|db| async move {
             let rows = with_read!(&db, |c| {
                 users::table
@@ -53,7 +55,7 @@ impl UserStore for Store {
                     .load(c)
                     .await?
             });
-            rows.into_iter().map(UserRow::into_domain).collect()
+            rows.into_iter().map(|r| r.into_domain(&catalog)).collect()
         })
         .await
     }

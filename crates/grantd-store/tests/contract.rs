@@ -13,7 +13,9 @@
 mod common;
 
 use common::*;
-use grantd_domain::{ClientId, Jti, Kid, SessionId, Timestamp, UserId};
+use grantd_domain::{
+    ClientId, Jti, Kid, OwnerId, ScopeCatalog, SessionId, StoredScopes, Timestamp, UserId,
+};
 use grantd_ports::{
     ClientStore, KeyState, SessionCursor, SessionFilter, SessionStore, SigningKeyStore, StoreError,
     UserStore,
@@ -59,6 +61,7 @@ contract!(
     signing_key_changes_are_serialized_across_replicas,
     expired_keys_are_deleted,
     corrupt_rows_are_internal_errors,
+    unknown_stored_values_are_kept_apart,
     error_messages_carry_no_values,
     ping_answers,
 );
@@ -137,7 +140,7 @@ async fn user_errors_are_classified(backend: Backend) {
     long.email = format!("{}@example.com", "x".repeat(320));
     assert!(is_invalid(&store.create_user(&long).await));
     let mut spaced = user(6);
-    spaced.roles = vec!["a b".into()];
+    spaced.roles = StoredScopes::parse(&ScopeCatalog::builtin(), &["a b"]);
     assert!(is_invalid(&store.create_user(&spaced).await));
     let mut far = user(7);
     far.created_at = Timestamp::from_micros(i64::MAX);
@@ -162,7 +165,7 @@ async fn clients_round_trip_with_their_secrets(backend: Backend) {
     a.auth_method = grantd_domain::AuthMethod::ClientSecretPost;
     let mut b = client(&unique_client_id(), &owner, 10);
     b.secrets.clear();
-    b.scopes.clear();
+    b.scopes = StoredScopes::default();
     store.create_client(&a).await.expect("create a");
     store.create_client(&b).await.expect("create b");
 
@@ -198,7 +201,7 @@ async fn client_errors_are_classified_and_write_nothing(backend: Backend) {
     store.create_user(&owner).await.expect("user");
 
     let mut orphan = client(&unique_client_id(), &owner, 1);
-    orphan.owner_id = UserId::from_bytes([9; 16]).into_string();
+    orphan.owner_id = UserId::from_bytes([9; 16]).into();
     let r = store.create_client(&orphan).await;
     assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
 
@@ -209,7 +212,7 @@ async fn client_errors_are_classified_and_write_nothing(backend: Backend) {
     assert!(is_conflict(&store.create_client(&dup).await));
 
     let mut bad_scope = client(&unique_client_id(), &owner, 4);
-    bad_scope.scopes = vec!["a b".into()];
+    bad_scope.scopes = StoredScopes::parse(&ScopeCatalog::builtin(), &["a b"]);
     assert!(is_invalid(&store.create_client(&bad_scope).await));
     let mut nul_hash = client(&unique_client_id(), &owner, 5);
     nul_hash.secrets = vec![secret("x\0y", 5, None)];
@@ -905,6 +908,47 @@ async fn expired_keys_are_deleted(backend: Backend) {
 // ------------------------------------------------------------------------------------------
 // failures
 
+/// Scopes, roles and grant types the current configuration does not know are not corruption:
+/// they are read back apart from the known ones, verbatim, and grant nothing.
+async fn unknown_stored_values_are_kept_apart(backend: Backend) {
+    let (db, store) = open(backend).await;
+    let owner = user(1);
+    store.create_user(&owner).await.expect("user");
+    let c = client("svc-unknown", &owner, 1);
+    store.create_client(&c).await.expect("client");
+    raw_sql(
+        &db,
+        "UPDATE clients SET scopes = 'mcp gone service', grant_types = 'password client_credentials' WHERE id = 'svc-unknown'",
+    )
+    .await
+    .expect("plant");
+    raw_sql(
+        &db,
+        &format!(
+            "UPDATE users SET roles = 'retired admin' WHERE id = '{}'",
+            owner.id
+        ),
+    )
+    .await
+    .expect("plant");
+    let found = store.find_client(&c.id).await.expect("find").expect("some");
+    let known: Vec<&str> = found.scopes.known().map(|s| s.name()).collect();
+    assert_eq!(known, ["mcp", "service"]);
+    assert_eq!(found.scopes.unknown(), ["gone"]);
+    assert_eq!(
+        found.grant_types.known(),
+        [grantd_domain::GrantType::ClientCredentials]
+    );
+    assert_eq!(found.grant_types.unknown(), ["password"]);
+    let o = store
+        .find_user(&owner.id)
+        .await
+        .expect("find")
+        .expect("some");
+    assert_eq!(o.roles.names(), ["admin", "retired"]);
+    assert!(!o.roles.contains("retired"));
+}
+
 async fn corrupt_rows_are_internal_errors(backend: Backend) {
     let (db, store) = open(backend).await;
     let owner = user(1);
@@ -964,7 +1008,7 @@ async fn error_messages_carry_no_values(backend: Backend) {
     assert!(!err.contains("very-private"), "{err}");
 
     let mut orphan = client("svc-orphan", &a, 1);
-    orphan.owner_id = "00000000-0000-4000-8000-00000000beef".into();
+    orphan.owner_id = OwnerId::parse("00000000-0000-4000-8000-00000000beef");
     let err = store
         .create_client(&orphan)
         .await

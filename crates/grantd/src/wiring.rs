@@ -80,6 +80,7 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<(Store, Vec<Strin
     opts.max_inflight_batches = settings.database.group_commit_inflight;
     opts.statement_timeout = settings.database.statement_timeout;
     opts.tcp_keepalive = settings.database.tcp_keepalive;
+    opts.catalog = Arc::new(settings.policy.catalog.clone());
     let store = Store::connect(&settings.database.url, opts)
         .await
         .map_err(|e| {

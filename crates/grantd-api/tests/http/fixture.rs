@@ -15,9 +15,9 @@ use base64::Engine as _;
 use grantd_api::{ApiConfig, ApiState, Readiness, configure};
 use grantd_app::{Ports, TokenService};
 use grantd_domain::{
-    AccessTokenClaims, Audience, AudienceRules, AuthMethod, Client, ClientId, ClientSecret, Jti,
-    Kid, NewSession, Owner, ScopeCatalog, ScopePolicy, SessionId, SessionRecord, SubjectMode,
-    Timestamp, TokenPolicy, Ttl, UserId,
+    AccessTokenClaims, Audience, AudienceRules, AuthMethod, Client, ClientId, ClientSecret,
+    GrantTypes, Jti, Kid, NewSession, Owner, OwnerId, ScopeCatalog, ScopePolicy, SessionId,
+    SessionRecord, StoredScopes, SubjectMode, Timestamp, TokenPolicy, Ttl, UserId,
 };
 use grantd_ports::{
     ClientStore, Clock, GeneratedSecret, IdSource, SecretCheck, SecretError, SecretHasher,
@@ -49,9 +49,9 @@ fn client(id: &str, method: AuthMethod, plain: &str, scopes: &[&str], grants: &[
     Client {
         id: ClientId::parse(id).unwrap(),
         name: id.to_owned(),
-        owner_id: OWNER.to_owned(),
-        scopes: scopes.iter().map(|s| s.to_string()).collect(),
-        grant_types: grants.iter().map(|s| s.to_string()).collect(),
+        owner_id: OwnerId::parse(OWNER),
+        scopes: StoredScopes::parse(&ScopeCatalog::builtin(), scopes),
+        grant_types: GrantTypes::parse(grants),
         auth_method: method,
         active: true,
         secrets: vec![secret(plain)],
@@ -119,7 +119,7 @@ impl UserStore for FakeUsers {
             id: id.clone(),
             name: "Ada".into(),
             email: "ada@example.com".into(),
-            roles: vec!["admin".into()],
+            roles: StoredScopes::parse(&ScopeCatalog::builtin(), &["admin"]),
             active: true,
             created_at: Timestamp::from_secs(0),
             updated_at: Timestamp::from_secs(0),

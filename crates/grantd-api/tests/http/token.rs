@@ -118,7 +118,7 @@ async fn audience_and_plugin_id_reach_the_token() {
         .unwrap();
     assert_eq!(claims.aud, ["mcp"]);
     assert_eq!(claims.plugin_id.as_deref(), Some("plug-1"));
-    assert_eq!(claims.client_id, "svc-basic");
+    assert_eq!(claims.client_id.as_str(), "svc-basic");
 }
 
 #[actix_web::test]
@@ -290,7 +290,7 @@ async fn session_row_gets_cleaned_request_context() {
     assert_eq!(r.status, 200);
     let row = w.sessions.rows.lock().unwrap()[0].clone();
     assert_eq!(
-        row.context.ip.as_deref(),
+        row.context.ip.map(|ip| ip.to_string()).as_deref(),
         Some("203.0.113.7"),
         "untrusted peer: XFF ignored"
     );
@@ -314,7 +314,10 @@ async fn ip_via(trusted: &[&str], peer: &str, xff: &[&str]) -> Option<String> {
     }
     let r = w.send(req).await;
     assert_eq!(r.status, 200);
-    w.sessions.rows.lock().unwrap()[0].context.ip.clone()
+    w.sessions.rows.lock().unwrap()[0]
+        .context
+        .ip
+        .map(|ip| ip.to_string())
 }
 
 #[actix_web::test]

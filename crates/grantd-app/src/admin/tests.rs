@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use grantd_domain::{
-    Audience, AudienceRules, AuthMethod, Client, ClientId, ClientSecret, GrantType, Owner,
-    RequestContext, ScopeCatalog, ScopeDef, ScopePolicy, SessionId, SessionRecord, SessionSource,
-    SubjectMode, Tier, Timestamp, TokenPolicy, Ttl, UserId,
+    Audience, AudienceRules, AuthMethod, Client, ClientId, ClientSecret, GrantType, GrantTypes,
+    Owner, OwnerId, RequestContext, ScopeCatalog, ScopeDef, ScopePolicy, SessionId, SessionRecord,
+    SessionSource, StoredScopes, SubjectMode, Tier, Timestamp, TokenPolicy, Ttl, UserId,
 };
 use grantd_ports::{
     GeneratedSecret, MockClientStore, MockClock, MockIdSource, MockSecretHasher, MockSessionStore,
@@ -49,7 +49,7 @@ fn owner(roles: &[&str], active: bool) -> Owner {
         id: UserId::parse(OWNER).unwrap(),
         name: "Ada".into(),
         email: "ada@example.com".into(),
-        roles: roles.iter().map(|s| s.to_string()).collect(),
+        roles: StoredScopes::parse(&ScopeCatalog::builtin(), roles),
         active,
         created_at: Timestamp::from_secs(0),
         updated_at: Timestamp::from_secs(0),
@@ -60,9 +60,9 @@ fn client(scopes: &[&str]) -> Client {
     Client {
         id: ClientId::parse("svc-a").unwrap(),
         name: "Service A".into(),
-        owner_id: OWNER.into(),
-        scopes: scopes.iter().map(|s| s.to_string()).collect(),
-        grant_types: vec!["client_credentials".into()],
+        owner_id: OwnerId::parse(OWNER),
+        scopes: StoredScopes::parse(&ScopeCatalog::builtin(), scopes),
+        grant_types: GrantTypes::parse(&["client_credentials"]),
         auth_method: AuthMethod::ClientSecretBasic,
         active: true,
         secrets: vec![ClientSecret {
@@ -213,7 +213,7 @@ async fn create_user_writes_an_active_owner() {
         .returning(|| UserId::parse(NEW_USER).unwrap());
     fx.users
         .expect_create_user()
-        .withf(|u| u.id.as_str() == NEW_USER && u.roles == ["admin", "user"] && u.active)
+        .withf(|u| u.id.as_str() == NEW_USER && u.roles.names() == ["admin", "user"] && u.active)
         .times(1)
         .returning(|_| Ok(()));
     let got = fx
@@ -229,7 +229,7 @@ async fn create_user_writes_an_active_owner() {
         id: UserId::parse(NEW_USER).unwrap(),
         name: "Ada Lovelace".into(),
         email: "ada@example.com".into(),
-        roles: vec!["admin".into(), "user".into()],
+        roles: StoredScopes::parse(&ScopeCatalog::builtin(), &["admin", "user"]),
         active: true,
         created_at: now(),
         updated_at: now(),
@@ -313,7 +313,7 @@ async fn create_user_custom_delegated_scope_is_a_valid_role() {
         .create_user(user_spec("Ada", "a@b.c", &["orders:approve"]))
         .await
         .unwrap();
-    assert_eq!(got.roles, ["orders:approve"]);
+    assert_eq!(got.roles.names(), ["orders:approve"]);
     assert_invalid(
         admin
             .create_user(user_spec("Ada", "a@b.c", &["orders:read"]))
@@ -473,11 +473,12 @@ async fn create_client_generates_a_secret_and_warns_about_unheld_delegated_scope
     let want = Client {
         id: ClientId::parse("cl_new").unwrap(),
         name: "Orders service".into(),
-        owner_id: OWNER.into(),
-        scopes: ["service", "mcp", "admin", "user"]
-            .map(String::from)
-            .to_vec(),
-        grant_types: vec!["client_credentials".into()],
+        owner_id: OwnerId::parse(OWNER),
+        scopes: StoredScopes::parse(
+            &ScopeCatalog::builtin(),
+            &["service", "mcp", "admin", "user"],
+        ),
+        grant_types: GrantTypes::parse(&["client_credentials"]),
         auth_method: AuthMethod::ClientSecretPost,
         active: true,
         secrets: vec![ClientSecret {
@@ -516,7 +517,7 @@ async fn create_client_with_a_supplied_secret_hashes_it_and_never_generates() {
         .withf(|c| {
             c.secrets.len() == 1
                 && c.secrets[0].hash == "argon2id$SLOWHASH"
-                && c.grant_types == ["client_credentials"]
+                && c.grant_types.names() == ["client_credentials"]
                 && c.auth_method == AuthMethod::ClientSecretBasic
         })
         .times(1)
@@ -1423,7 +1424,7 @@ async fn explain_refusals_before_scopes_still_show_the_facts() {
     // Malformed owner id: never looked up (no find_user expectation).
     let admin = Fx::new()
         .with_client(Some(Client {
-            owner_id: "owner-7".into(),
+            owner_id: OwnerId::parse("owner-7"),
             ..client(&["mcp"])
         }))
         .admin();
@@ -1453,7 +1454,7 @@ async fn explain_refusals_before_scopes_still_show_the_facts() {
     // Grant type not registered.
     let admin = Fx::new()
         .with_client(Some(Client {
-            grant_types: vec![],
+            grant_types: GrantTypes::default(),
             ..client(&["mcp"])
         }))
         .with_owner(Some(owner(&[], true)))

@@ -5,9 +5,9 @@ use std::sync::{Arc, Mutex};
 
 use grantd_domain::{
     AccessTokenClaims, Audience, AudienceRequest, AudienceRules, AuthMethod, Client, ClientId,
-    ClientRejection, ClientSecret, DomainError, InvalidRequest, Jti, NewSession, Owner,
-    RequestContext, ScopeCatalog, ScopePolicy, ScopeProblem, SessionId, SessionRecord, SubjectMode,
-    TargetProblem, Timestamp, TokenPolicy, Ttl, UserId,
+    ClientRejection, ClientSecret, DomainError, GrantTypes, InvalidRequest, Jti, NewSession, Owner,
+    OwnerId, RequestContext, ScopeCatalog, ScopePolicy, ScopeProblem, SessionId, SessionRecord,
+    StoredScopes, Subject, SubjectMode, TargetProblem, Timestamp, TokenPolicy, Ttl, UserId,
 };
 use grantd_ports::{
     MockClientStore, MockClock, MockIdSource, MockSecretHasher, MockSessionStore, MockTokenSigner,
@@ -42,9 +42,9 @@ fn client(scopes: &[&str]) -> Client {
     Client {
         id: ClientId::parse("svc-a").unwrap(),
         name: "Service A".into(),
-        owner_id: OWNER.into(),
-        scopes: scopes.iter().map(|s| s.to_string()).collect(),
-        grant_types: vec!["client_credentials".into()],
+        owner_id: OwnerId::parse(OWNER),
+        scopes: StoredScopes::parse(&policy().catalog, scopes),
+        grant_types: GrantTypes::parse(&["client_credentials"]),
         auth_method: AuthMethod::ClientSecretBasic,
         active: true,
         secrets: vec![ClientSecret {
@@ -62,7 +62,7 @@ fn owner(roles: &[&str], active: bool) -> Owner {
         id: UserId::parse(OWNER).unwrap(),
         name: "Ada".into(),
         email: "ada@example.com".into(),
-        roles: roles.iter().map(|s| s.to_string()).collect(),
+        roles: StoredScopes::parse(&policy().catalog, roles),
         active,
         created_at: Timestamp::from_secs(0),
         updated_at: Timestamp::from_secs(0),
@@ -72,17 +72,16 @@ fn owner(roles: &[&str], active: bool) -> Owner {
 fn claims_for(client_id: &str) -> AccessTokenClaims {
     AccessTokenClaims {
         iss: "https://auth.example".into(),
-        sub: OWNER.into(),
+        subject: Subject::Owner(UserId::parse(OWNER).unwrap()),
         aud: vec!["api".into()],
         exp: NOW + 900,
         iat: NOW,
         nbf: NOW,
-        jti: JTI.into(),
-        client_id: client_id.into(),
+        jti: Jti::parse(JTI).unwrap(),
+        client_id: ClientId::parse(client_id).unwrap(),
         scope: "service".into(),
-        session_id: SESSION.into(),
+        session_id: SessionId::parse(SESSION).unwrap(),
         plugin_id: None,
-        act_sub: Some(client_id.into()),
     }
 }
 
@@ -191,11 +190,11 @@ fn authed(c: Client) -> AuthenticatedClient {
     AuthenticatedClient { client: c }
 }
 
-fn creds(id: &str, method: AuthMethod) -> ClientCredentials {
-    ClientCredentials {
-        client_id: id.into(),
-        secret: "s3cret".into(),
-        method,
+fn creds(id: &str, method: AuthMethod) -> ClientAuthentication<'_> {
+    let (client_id, secret) = (id.into(), "s3cret".into());
+    match method {
+        AuthMethod::ClientSecretBasic => ClientAuthentication::SecretBasic { client_id, secret },
+        AuthMethod::ClientSecretPost => ClientAuthentication::SecretPost { client_id, secret },
     }
 }
 
@@ -226,6 +225,25 @@ async fn authenticate_accepts_current_secret_and_registered_method() {
         got.map(|c| c.id().as_str().to_owned()),
         Ok("svc-a".to_owned())
     );
+}
+
+/// A client id with nothing to prove it is refused without a lookup (the mocks expect none),
+/// so the answer cannot depend on whether the id exists.
+#[tokio::test]
+async fn authenticate_refuses_a_bare_client_id_without_looking_it_up() {
+    for id in ["svc-a", "nobody", "bad id!"] {
+        let got = Fx::new()
+            .service()
+            .authenticate(&ClientAuthentication::None {
+                client_id: id.into(),
+            })
+            .await;
+        assert_eq!(
+            got.map(|_| ()),
+            refused_client(ClientRejection::NoCredentials),
+            "{id}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -489,7 +507,7 @@ async fn issue_signs_then_writes_the_session() {
         scope: Some("mcp admin service"),
         plugin_id: Some("plug-1"),
         context: RequestContext {
-            ip: Some("10.0.0.7".into()),
+            ip: "10.0.0.7".parse().ok(),
             user_agent: Some("curl/8".into()),
             ..Default::default()
         },
@@ -523,7 +541,7 @@ async fn issue_signs_then_writes_the_session() {
     assert_eq!(row.jti.as_str(), JTI);
     assert_eq!(row.user_id.as_str(), OWNER);
     assert_eq!(row.client_id.as_str(), "svc-a");
-    assert_eq!(row.context.ip.as_deref(), Some("10.0.0.7"));
+    assert_eq!(row.context.ip, "10.0.0.7".parse().ok());
     assert_eq!(row.expires_at, Timestamp::from_secs(claims.exp));
     assert_eq!(
         row.created_at,
@@ -542,7 +560,8 @@ async fn issue_with_client_subject_has_no_actor() {
         .await
         .unwrap();
     let claims = signed.lock().unwrap().pop().unwrap();
-    assert_eq!((claims.sub.as_str(), claims.act_sub), ("svc-a", None));
+    assert_eq!((claims.sub(), claims.act_sub()), ("svc-a", None));
+    assert_eq!(claims.subject, Subject::Client);
 }
 
 /// Refusals: nothing is signed, nothing is written (the mocks have no such expectations).
@@ -636,7 +655,7 @@ async fn issue_refusals_sign_and_write_nothing() {
 async fn issue_with_malformed_owner_id_never_looks_the_owner_up() {
     let fx = Fx::new(); // no find_user expectation: a lookup would panic
     let mut c = client(&["service"]);
-    c.owner_id = "owner-7".into();
+    c.owner_id = OwnerId::parse("owner-7");
     let got = fx
         .service()
         .issue(&authed(c), TokenRequest::default())
@@ -831,7 +850,10 @@ async fn introspect_table() {
         let got = fx.service().introspect(&caller, "tok").await.unwrap();
         assert_eq!(got.is_active(), active, "{what}");
         if active {
-            assert_eq!(got.claims.map(|c| c.client_id), Some("svc-a".to_owned()));
+            assert_eq!(
+                got.claims.map(|c| c.client_id.into_string()),
+                Some("svc-a".to_owned())
+            );
         }
     }
     for err in [
@@ -940,7 +962,7 @@ async fn introspecting_others_tokens_takes_the_introspect_scope() {
         .introspect(&caller("svc-b", &["introspect"]), "tok")
         .await;
     assert_eq!(
-        got.unwrap().claims.map(|c| c.client_id),
+        got.unwrap().claims.map(|c| c.client_id.into_string()),
         Some("svc-a".to_owned())
     );
 }
@@ -1015,12 +1037,16 @@ async fn revoke_storage_failure_is_never_a_false_success() {
 
 #[test]
 fn debug_never_shows_secrets_or_tokens() {
-    let c = ClientCredentials {
-        client_id: "svc-a".into(),
-        secret: "TOPSECRET".into(),
-        method: AuthMethod::ClientSecretPost,
-    };
-    assert!(!format!("{c:?}").contains("TOPSECRET"));
+    for c in [
+        creds("svc-a", AuthMethod::ClientSecretPost),
+        creds("svc-a", AuthMethod::ClientSecretBasic),
+    ] {
+        let shown = format!("{c:?}");
+        assert!(
+            shown.contains("svc-a") && !shown.contains("s3cret"),
+            "{shown}"
+        );
+    }
     let t = IssuedToken {
         access_token: "eyJTOKEN".into(),
         token_type: "Bearer",

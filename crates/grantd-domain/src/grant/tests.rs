@@ -3,9 +3,10 @@
 
 use super::*;
 use crate::audience::AudienceRules;
-use crate::client::AuthMethod;
+use crate::client::{AuthMethod, GrantTypes, OwnerId};
 use crate::error::{InvalidRequest, TargetProblem};
 use crate::scope::ScopeDef;
+use crate::scope::StoredScopes;
 use crate::time::Timestamp;
 
 const OWNER: &str = "0b8e2c1a-4d5f-4a6b-9c7d-8e9f0a1b2c3d";
@@ -39,9 +40,10 @@ fn client(scopes: &[&str]) -> Client {
     Client {
         id: crate::ids::ClientId::parse("svc-a").unwrap(),
         name: "svc a".into(),
-        owner_id: OWNER.into(),
-        scopes: scopes.iter().map(|s| s.to_string()).collect(),
-        grant_types: vec!["client_credentials".into()],
+        owner_id: OwnerId::parse(OWNER),
+        // Both policies share one catalog, so the client's grant parses the same under either.
+        scopes: StoredScopes::parse(&policy(ScopePolicy::Narrow).catalog, scopes),
+        grant_types: GrantTypes::parse(&["client_credentials"]),
         auth_method: AuthMethod::ClientSecretBasic,
         active: true,
         secrets: vec![],
@@ -55,7 +57,7 @@ fn owner(roles: &[&str]) -> Owner {
         id: UserId::parse(OWNER).unwrap(),
         name: "Ada".into(),
         email: "ada@example.com".into(),
-        roles: roles.iter().map(|s| s.to_string()).collect(),
+        roles: StoredScopes::parse(&policy(ScopePolicy::Narrow).catalog, roles),
         active: true,
         created_at: Timestamp::from_secs(0),
         updated_at: Timestamp::from_secs(0),
@@ -343,13 +345,8 @@ fn seed_cases() {
         ),
     ];
     for (what, client_scopes, roles, scope, audience, want) in cases {
-        let d = decide(
-            &p,
-            &client(client_scopes),
-            Some(&owner(roles)),
-            scope,
-            &audience,
-        );
+        let c = client(client_scopes);
+        let d = decide(&p, &c, Some(&owner(roles)), scope, &audience);
         assert_eq!(granted(&d), want, "{what}");
     }
 }
@@ -387,7 +384,7 @@ fn client_and_owner_state() {
     );
 
     let mut c = client(&["service"]);
-    c.grant_types = vec!["authorization_code".into()];
+    c.grant_types = GrantTypes::parse(&["authorization_code"]);
     assert_eq!(
         decide(&p, &c, Some(&o), None, &no_aud()).outcome,
         Err(DomainError::UnauthorizedClient {
@@ -396,7 +393,7 @@ fn client_and_owner_state() {
     );
 
     let mut c = client(&["service"]);
-    c.owner_id = "not-a-uuid".into();
+    c.owner_id = OwnerId::parse("not-a-uuid");
     assert_eq!(
         decide(&p, &c, Some(&o), None, &no_aud()).outcome,
         Err(DomainError::InvalidClient(
@@ -471,7 +468,7 @@ fn owner_backs_a_token_while_it_holds_what_the_token_carries() {
     let mut stranger = owner(&["admin"]);
     stranger.id = UserId::parse("9b8e2c1a-4d5f-4a6b-9c7d-8e9f0a1b2c3d").unwrap();
     let mut malformed = client(&["admin"]);
-    malformed.owner_id = "owner-7".into();
+    malformed.owner_id = OwnerId::parse("owner-7");
     let held = |v: &[&str]| {
         Err(DomainError::InvalidScope(ScopeProblem::NotHeldByOwner(
             v.iter().map(|s| s.to_string()).collect(),

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use base64::Engine as _;
-use grantd_domain::{AccessTokenClaims, Kid, Timestamp, Ttl};
+use grantd_domain::{
+    AccessTokenClaims, ClientId, Jti, Kid, SessionId, Subject, Timestamp, Ttl, UserId,
+};
 use grantd_ports::{
     Clock as _, KeyState, SignError, SigningAlgorithm, SigningKeyRecord, SigningKeyStore,
     StoreError, TokenSigner, VerifyError,
@@ -44,21 +46,22 @@ async fn started(algorithm: SigningAlgorithm) -> (JwtService, Arc<FakeKeyStore>,
     (svc, store, master)
 }
 
+/// `act`: `Some` when the owner is the subject and the client (`cl_client`) its actor.
 fn claims_at(now: Timestamp, plugin: Option<&str>, act: Option<&str>) -> AccessTokenClaims {
     let (iat, exp) = AccessTokenClaims::times(now, Ttl::from_secs(u64::from(TTL)).unwrap());
+    let owner = UserId::parse("7f9c24e8-3b12-4fef-91e0-3a6b6b1c2d4e").unwrap();
     AccessTokenClaims {
         iss: ISSUER.to_owned(),
-        sub: "7f9c24e8-3b12-4fef-91e0-3a6b6b1c2d4e".to_owned(),
+        subject: act.map_or(Subject::Client, |_| Subject::Owner(owner)),
         aud: vec!["api".to_owned(), "mcp".to_owned()],
         exp,
         iat,
         nbf: iat,
-        jti: "0b7d4c1e-6f1a-4b8e-9a39-2a4c5f7d8e90".to_owned(),
-        client_id: "cl_client".to_owned(),
+        jti: Jti::parse("0b7d4c1e-6f1a-4b8e-9a39-2a4c5f7d8e90").unwrap(),
+        client_id: ClientId::parse("cl_client").unwrap(),
         scope: "orders:read orders:write".to_owned(),
-        session_id: "sess_0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f".to_owned(),
+        session_id: SessionId::parse("sess_0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f").unwrap(),
         plugin_id: plugin.map(str::to_owned),
-        act_sub: act.map(str::to_owned),
     }
 }
 
@@ -261,14 +264,18 @@ async fn claims_are_exactly_the_profile() {
         v
     };
     let cases = [
-        (claims_at(NOW, None, None), base.clone()),
+        // No actor: the client is the subject.
+        (
+            claims_at(NOW, None, None),
+            with(json!({"sub": "cl_client"})),
+        ),
         (
             claims_at(NOW, None, Some("cl_client")),
             with(json!({"act": {"sub": "cl_client"}})),
         ),
         (
             claims_at(NOW, Some("plug"), None),
-            with(json!({"plugin_id": "plug"})),
+            with(json!({"plugin_id": "plug", "sub": "cl_client"})),
         ),
     ];
     for (c, expected) in cases {

@@ -4,8 +4,8 @@
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
 use grantd_domain::{
-    AuthMethod, Client, ClientId, ClientSecret, Jti, Kid, NewSession, Owner, RequestContext,
-    SessionId, SessionSource, Timestamp, UserId,
+    AuthMethod, Client, ClientId, ClientSecret, GrantTypes, Jti, Kid, NewSession, Owner,
+    RequestContext, ScopeCatalog, SessionId, SessionSource, StoredScopes, Timestamp, UserId,
 };
 use grantd_ports::{KeyState, SigningAlgorithm, SigningKeyRecord};
 use grantd_store::testing::TestDb;
@@ -39,7 +39,8 @@ pub fn user(n: i64) -> Owner {
         id: UserId::from_bytes(*uuid().as_bytes()),
         name: format!("User {n}"),
         email: format!("user{n}-{}@example.com", uuid().simple()),
-        roles: vec!["admin:read".into(), "billing:write".into()],
+        // Unknown to the built-in catalog: kept verbatim.
+        roles: StoredScopes::parse(&ScopeCatalog::builtin(), &["admin:read", "billing:write"]),
         active: true,
         created_at: at(n),
         updated_at: at(n),
@@ -58,9 +59,10 @@ pub fn client(id: &str, owner: &Owner, n: i64) -> Client {
     Client {
         id: ClientId::parse(id).expect("client id"),
         name: format!("Client {id}"),
-        owner_id: owner.id.as_str().to_owned(),
-        scopes: vec!["orders:read".into(), "orders:write".into()],
-        grant_types: vec!["client_credentials".into()],
+        owner_id: owner.id.clone().into(),
+        // Unknown to the built-in catalog the test store parses against: kept verbatim.
+        scopes: StoredScopes::parse(&ScopeCatalog::builtin(), &["orders:read", "orders:write"]),
+        grant_types: GrantTypes::parse(&["client_credentials"]),
         auth_method: AuthMethod::ClientSecretBasic,
         active: true,
         secrets: vec![secret(&format!("hmac-sha256$k1${id}"), n, None)],
@@ -81,7 +83,7 @@ pub fn session(client: &ClientId, user: &UserId, created: i64) -> NewSession {
         source: SessionSource::Oauth,
         jti: Jti::parse(&uuid().to_string()).expect("jti"),
         context: RequestContext {
-            ip: Some("203.0.113.7".into()),
+            ip: "203.0.113.7".parse().ok(),
             user_agent: Some("curl/8.5 (é)".into()),
             accept_language: None,
             referer: Some("https://example.com/".into()),

@@ -99,8 +99,8 @@ async fn create(args: ClientCreateArgs, admin: &Admin, out: &Output) -> anyhow::
             "client_id": c.id.as_str(),
             "client_secret": created.secret_plaintext,
             "name": c.name,
-            "owner": c.owner_id,
-            "scopes": c.scopes,
+            "owner": c.owner_id.as_str(),
+            "scopes": c.scopes.names(),
             "auth_method": c.auth_method.as_str(),
         }));
     }
@@ -148,9 +148,9 @@ fn clients(out: &Output, clients: &[Client], single: bool) -> anyhow::Result<()>
             json!({
                 "client_id": c.id.as_str(),
                 "name": c.name,
-                "owner": c.owner_id,
-                "scopes": c.scopes,
-                "grant_types": c.grant_types,
+                "owner": c.owner_id.as_str(),
+                "scopes": c.scopes.names(),
+                "grant_types": c.grant_types.names(),
                 "auth_method": c.auth_method.as_str(),
                 "active": c.active,
                 "created_at": rfc3339(c.created_at),
@@ -171,8 +171,8 @@ fn clients(out: &Output, clients: &[Client], single: bool) -> anyhow::Result<()>
             vec![
                 c.id.to_string(),
                 c.name.clone(),
-                c.owner_id.clone(),
-                c.scopes.join(" "),
+                c.owner_id.to_string(),
+                c.scopes.names().join(" "),
                 c.auth_method.as_str().to_owned(),
                 yes_no(c.active),
             ]

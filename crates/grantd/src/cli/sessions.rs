@@ -91,7 +91,10 @@ pub(super) async fn run(
         }
         SessionCmd::Seed { count, client } => {
             let c = admin.show_client(&client).await?;
-            let owner = grantd_domain::UserId::parse(&c.owner_id)
+            let owner = c
+                .owner_id
+                .user()
+                .cloned()
                 .context("the client's owner id is not a UUID")?;
             let now = SystemClock.now();
             let n = wired
@@ -180,7 +183,7 @@ fn table(out: &Output, rows: &[SessionRecord]) -> anyhow::Result<()> {
                 s.id.to_string(),
                 s.client_id.to_string(),
                 s.user_id.to_string(),
-                text(&s.context.ip),
+                s.context.ip.map(|ip| ip.to_string()).unwrap_or_default(),
                 rfc3339(s.created_at),
                 rfc3339(s.expires_at),
                 r.revoked_at.map(rfc3339).unwrap_or_default(),

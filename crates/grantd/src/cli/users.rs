@@ -49,7 +49,7 @@ pub(super) async fn run(cmd: UserCmd, admin: &Admin, out: &Output) -> anyhow::Re
 fn users(out: &Output, users: &[Owner], single: bool) -> anyhow::Result<()> {
     let docs: Vec<Value> = users
         .iter()
-        .map(|u| json!({ "id": u.id.as_str(), "name": u.name, "email": u.email, "roles": u.roles, "active": u.active }))
+        .map(|u| json!({ "id": u.id.as_str(), "name": u.name, "email": u.email, "roles": u.roles.names(), "active": u.active }))
         .collect();
     if out.json {
         return out.print_json(&if single && docs.len() == 1 {
@@ -65,7 +65,7 @@ fn users(out: &Output, users: &[Owner], single: bool) -> anyhow::Result<()> {
                 u.id.to_string(),
                 u.name.clone(),
                 u.email.clone(),
-                u.roles.join(" "),
+                u.roles.names().join(" "),
                 yes_no(u.active),
             ]
         })
