@@ -592,7 +592,8 @@ fn postgres_that_never_answers_is_a_503_within_the_stated_bound() {
     let pg = OwnPostgres::start();
     let mut env = env_on(&pg);
     env.set("GRANTD_DATABASE__STATEMENT_TIMEOUT", "1s");
-    let bound = Duration::from_secs(5 + 1 + 1);
+    // The store's deadline (acquire 5 s + statement 1 s + 1 s) and 1 s for HTTP.
+    let bound = Duration::from_secs(5 + 1 + 1 + 1);
     let (_, id, secret) = env.user_and_client(&["admin"], "service", "client_secret_basic");
     let server = env.start();
     assert_eq!(server.token(&id, &secret, "scope=service").status, 200);
