@@ -3,6 +3,8 @@
 #
 #   bash fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]     (default 60 s, every target)
 #   FUZZ_PROFILE=dev    debug build: compiles faster, runs ~5-10x slower (CI)
+#   CARGO_TARGET_DIR    where to build (default fuzz/target); CI points it at the workspace's
+#                       target/ so host build scripts and proc macros are shared
 #
 # The build is what `cargo fuzz build -s none` does (libFuzzer through libfuzzer-sys, SanitizerCoverage
 # flags, `--cfg fuzzing`), done with plain cargo so CI needs no `cargo install cargo-fuzz`;
@@ -37,8 +39,11 @@ else
   flags+=" -Cdebug-assertions -Coverflow-checks -Ccodegen-units=1"
 fi
 
+target_dir="${CARGO_TARGET_DIR:-target}"
+case "$target_dir" in /*) ;; *) target_dir="$PWD/$target_dir" ;; esac
 build_start=$(date +%s)
 RUSTFLAGS="$flags" cargo build --locked --manifest-path Cargo.toml --target "$triple" \
+  --target-dir "$target_dir" \
   "${profile[@]}" --bins
 echo "fuzz: built in $(( $(date +%s) - build_start ))s"
 
@@ -48,7 +53,7 @@ for t in "${targets[@]}"; do
   [ -d "corpus/$t" ] || { echo "fuzz: no seed corpus corpus/$t" >&2; exit 2; }
   mkdir -p "$scratch/$t" "artifacts/$t"
   echo "== fuzz $t (${seconds}s)"
-  "target/$triple/$dir/$t" "$scratch/$t" "corpus/$t" \
+  "$target_dir/$triple/$dir/$t" "$scratch/$t" "corpus/$t" \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=1024 \
     -artifact_prefix="artifacts/$t/" -print_final_stats=1 2>"$scratch/$t.log" || {
       tail -n 60 "$scratch/$t.log" >&2
