@@ -31,6 +31,11 @@ guards:
 test:
     cargo test --workspace
 
+# Fuzz every parser (form, Basic header, JWS verify, config loader) for SECONDS each
+# (release build with libFuzzer's coverage flags; no nightly needed; see fuzz/README.md)
+fuzz SECONDS="120" *TARGETS:
+    bash fuzz/run.sh {{SECONDS}} {{TARGETS}}
+
 # What CI runs
 ci:
     bash .ci/run

@@ -142,6 +142,18 @@ fn assert_unavailable(what: &str, resp: &Resp) {
     assert_eq!(resp.json()["error"], "temporarily_unavailable", "{what}");
 }
 
+/// The server is still running and logged no panic (a panic in a store task or a handler is
+/// caught and answered, but it is still a defect).
+fn assert_no_panic(server: &mut Server) {
+    assert!(
+        matches!(server.child.try_wait(), Ok(None)),
+        "grantd exited during the fault"
+    );
+    let logs = server.logs.lock().unwrap();
+    let panics: Vec<&String> = logs.iter().filter(|l| l.contains("panicked")).collect();
+    assert!(panics.is_empty(), "grantd panicked: {panics:?}");
+}
+
 fn ready_status(server: &Server) -> u16 {
     server.get("/readyz").status
 }
@@ -174,7 +186,7 @@ fn sqlite_on_a_read_only_file_system_answers_503_and_is_not_ready() {
     let mount = Mount::ext4(&root.join("mnt"), &root.join("fs.img"));
     let env = sqlite_env_in(&mount.dir);
     let (_, id, secret) = env.user_and_client(&["admin"], "service", "client_secret_basic");
-    let server = env.start();
+    let mut server = env.start();
     let before = server.token(&id, &secret, "scope=service");
     assert_eq!(before.status, 200, "{}", before.body);
     let token = before.json()["access_token"].as_str().unwrap().to_owned();
@@ -195,6 +207,7 @@ fn sqlite_on_a_read_only_file_system_answers_503_and_is_not_ready() {
     let ready = server.get("/readyz");
     assert_eq!(ready.status, 503, "{}", ready.body);
     assert_eq!(ready.json()["status"], "not ready");
+    assert_no_panic(&mut server);
     drop(server);
 }
 
@@ -204,7 +217,7 @@ fn sqlite_on_a_full_disk_answers_503_then_recovers() {
     let mount = Mount::tmpfs(&root, "8m");
     let env = sqlite_env_in(&mount.dir);
     let (_, id, secret) = env.user_and_client(&["admin"], "service", "client_secret_basic");
-    let server = env.start();
+    let mut server = env.start();
     assert_eq!(server.token(&id, &secret, "scope=service").status, 200);
     assert_eq!(ready_status(&server), 200);
 
@@ -251,6 +264,7 @@ fn sqlite_on_a_full_disk_answers_503_then_recovers() {
     );
     let after = server.token(&id, &secret, "scope=service");
     assert_eq!(after.status, 200, "{}", after.body);
+    assert_no_panic(&mut server);
     drop(server);
     drop(mount);
 }

@@ -40,6 +40,9 @@ struct Pending {
 /// The callers' end of the collector.
 pub(crate) struct SessionWriter {
     tx: mpsc::Sender<Pending>,
+    /// How long a caller waits for its row's commit, queueing included (see
+    /// `StoreOptions::operation_deadline`).
+    deadline: std::time::Duration,
 }
 
 impl SessionWriter {
@@ -64,7 +67,10 @@ impl SessionWriter {
             slots: Arc::new(Semaphore::new(slots)),
         };
         runtime.spawn(collector.run());
-        SessionWriter { tx }
+        SessionWriter {
+            tx,
+            deadline: opts.operation_deadline(),
+        }
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -72,14 +78,26 @@ impl SessionWriter {
     }
 
     /// Queues `row` and waits until the batch holding it is committed (or failed).
+    /// Past the deadline the caller gets `Unavailable` and its token is never handed out; the
+    /// row may still be committed later (a row without a token, never the reverse).
     pub(crate) async fn insert(&self, row: SessionRow) -> Result<(), StoreError> {
         let stopped = || StoreError::Unavailable("the session writer has stopped".into());
-        let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(Pending { row, reply })
+        let wait = async {
+            let (reply, answer) = oneshot::channel();
+            self.tx
+                .send(Pending { row, reply })
+                .await
+                .map_err(|_| stopped())?;
+            answer.await.map_err(|_| stopped())?
+        };
+        tokio::time::timeout(self.deadline, wait)
             .await
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+            .unwrap_or_else(|_| {
+                Err(StoreError::Unavailable(format!(
+                    "the session row was not committed within {} ms",
+                    self.deadline.as_millis()
+                )))
+            })
     }
 }
 

@@ -153,6 +153,19 @@ impl StoreOptions {
         self.runtime_threads = self.runtime_threads.max(1);
         self
     }
+
+    /// How long a caller waits for one operation (connection checkout included) before it
+    /// gets `StoreError::Unavailable`: the acquire timeout, plus the statement timeout (the
+    /// acquire timeout again when none is set), plus one second for the server's own
+    /// cancellation to arrive first. `statement_timeout` is enforced by the server, so it cannot
+    /// bound a server that accepted the connection and stopped answering (stopped process,
+    /// black-holed network behind a proxy): this does. The operation itself is not cut short,
+    /// it finishes (or fails) on the store's runtime; only the caller stops waiting.
+    pub(crate) fn operation_deadline(&self) -> Duration {
+        self.acquire_timeout
+            .saturating_add(self.statement_timeout.unwrap_or(self.acquire_timeout))
+            .saturating_add(Duration::from_secs(1))
+    }
 }
 
 /// Counters of the session group commit, for metrics and tests.
@@ -191,6 +204,8 @@ struct Inner {
     shared: Arc<Shared>,
     sessions: batch::SessionWriter,
     catalog: Arc<ScopeCatalog>,
+    /// See `StoreOptions::operation_deadline`.
+    deadline: Duration,
     /// Dropped last: shutting it down ends the writer and connection tasks.
     runtime: StoreRuntime,
 }
@@ -277,6 +292,7 @@ impl Store {
                 shared,
                 sessions,
                 catalog: opts.catalog.clone(),
+                deadline: opts.operation_deadline(),
                 runtime,
             }),
         })
@@ -286,7 +302,7 @@ impl Store {
     /// to call from any runtime, and from several replicas at once on Postgres (they take
     /// turns on an advisory lock).
     pub async fn migrate(&self) -> Result<Vec<String>, StoreError> {
-        self.run(migrate::run_pending).await
+        self.run_unbounded(migrate::run_pending).await
     }
 
     /// Readiness: the session writer is running, the database answers a trivial query, and
@@ -334,15 +350,45 @@ impl Store {
         }
     }
 
-    /// Runs a database operation as a task on the store's runtime and waits for it. The task
-    /// runs to completion even if the caller stops waiting.
+    /// Runs a database operation as a task on the store's runtime and waits for it, at most
+    /// `StoreOptions::operation_deadline`. The task runs to completion even if the caller stops
+    /// waiting.
     async fn run<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
     where
         F: FnOnce(Db) -> Fut,
         Fut: Future<Output = Result<T, Error>> + Send + 'static,
         T: Send + 'static,
     {
+        let deadline = self.inner.deadline;
         let task = op(self.inner.shared.db.clone());
+        let waited = tokio::time::timeout(deadline, self.run_unbounded_task(task)).await;
+        waited.unwrap_or_else(|_| {
+            let e = StoreError::Unavailable(format!(
+                "the database did not answer within {} ms",
+                deadline.as_millis()
+            ));
+            self.inner.shared.health.record(Err(&e));
+            Err(e)
+        })
+    }
+
+    /// `run` without the deadline: migrations and bulk tools, which may legitimately take
+    /// longer than any one request should wait.
+    async fn run_unbounded<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(Db) -> Fut,
+        Fut: Future<Output = Result<T, Error>> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run_unbounded_task(op(self.inner.shared.db.clone()))
+            .await
+    }
+
+    async fn run_unbounded_task<T, Fut>(&self, task: Fut) -> Result<T, StoreError>
+    where
+        Fut: Future<Output = Result<T, Error>> + Send + 'static,
+        T: Send + 'static,
+    {
         match self.inner.runtime.handle.spawn(task).await {
             Ok(Err(Error(e))) => {
                 // Any operation finding the database unavailable takes readiness down until a
@@ -364,6 +410,6 @@ impl Store {
 impl Store {
     /// Reverts every migration (each `down.sql`, newest first). For tests of the migrations.
     pub async fn revert_all_migrations(&self) -> Result<Vec<String>, StoreError> {
-        self.run(migrate::revert_all).await
+        self.run_unbounded(migrate::revert_all).await
     }
 }

@@ -26,7 +26,7 @@ const SQLITE_SEED: &str = "WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i +
 impl Store {
     /// How many session rows exist.
     pub async fn count_sessions(&self) -> Result<u64, StoreError> {
-        self.run(|db| async move {
+        self.run_unbounded(|db| async move {
             let n: i64 = with_read!(&db, |c| sessions::table.count().get_result(c).await?);
             Ok(u64::try_from(n).unwrap_or(0))
         })
@@ -58,7 +58,7 @@ impl Store {
             let user = user_id.as_str().to_owned();
             let base = first_ms + i64::try_from(done).unwrap_or(0);
             let inserted = self
-                .run(move |db| async move {
+                .run_unbounded(move |db| async move {
                     let sql = match &db {
                         Db::Pg(_) => PG_SEED,
                         Db::Sqlite(_) => SQLITE_SEED,

@@ -1,0 +1,119 @@
+//! JWS parsing and verification (`TokenSigner::verify`): any string is refused or verifies,
+//! never a panic, and nothing verifies but the one token this process signed. The key is
+//! Ed25519 (deterministic signatures, and aws-lc refuses a non-canonical `s`), so "verifies"
+//! means "is that exact token": a mutation that still verifies is a malleability defect.
+//!
+//! Keys are generated per process, so a committed seed cannot carry a valid signature. To let
+//! the fuzzer reach the signature check with a known `kid`, each input is also spliced into the
+//! signed token as its payload segment and as its signature segment.
+#![no_main]
+
+use std::sync::{Arc, LazyLock, Mutex};
+
+use async_trait::async_trait;
+use grantd_domain::{AccessTokenClaims, Kid, Timestamp};
+use grantd_jwt::{JwtConfig, JwtService, MasterKey};
+use grantd_ports::{
+    KeyState, SigningAlgorithm, SigningKeyRecord, SigningKeyStore, StoreError, TokenSigner,
+};
+use libfuzzer_sys::fuzz_target;
+
+const ISSUER: &str = "http://127.0.0.1:8080";
+const NOW: i64 = 1_800_000_100;
+
+/// An in-memory key store: enough for `JwtService::init`.
+#[derive(Default)]
+struct MemKeys(Mutex<Vec<SigningKeyRecord>>);
+
+#[async_trait]
+impl SigningKeyStore for MemKeys {
+    async fn list_signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
+        Ok(self.0.lock().expect("key store lock").clone())
+    }
+    async fn bootstrap_signing_keys(
+        &self,
+        active: &SigningKeyRecord,
+        next: &SigningKeyRecord,
+    ) -> Result<bool, StoreError> {
+        let mut keys = self.0.lock().expect("key store lock");
+        if keys.iter().any(|k| k.state == KeyState::Active) {
+            return Ok(false);
+        }
+        keys.push(active.clone());
+        keys.push(next.clone());
+        Ok(true)
+    }
+    async fn rotate_signing_keys(
+        &self,
+        _: &Kid,
+        _: &SigningKeyRecord,
+        _: Timestamp,
+        _: Timestamp,
+    ) -> Result<Option<Kid>, StoreError> {
+        Err(StoreError::Internal("not used by the fuzzer".into()))
+    }
+    async fn delete_expired_keys(&self, _: Timestamp) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+}
+
+struct Fixture {
+    service: JwtService,
+    token: String,
+}
+
+static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
+    let service = JwtService::new(
+        JwtConfig {
+            issuer: ISSUER.into(),
+            algorithm: SigningAlgorithm::EdDsa,
+            max_token_ttl_secs: 3600,
+        },
+        MasterKey::generate(),
+        Arc::new(MemKeys::default()),
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    rt.block_on(service.init(Timestamp::from_secs(NOW - 100)))
+        .expect("key init");
+    let claims = AccessTokenClaims {
+        iss: ISSUER.into(),
+        sub: "0b8e2c1a-4d5f-4a6b-9c7d-8e9f0a1b2c3d".into(),
+        aud: vec!["api".into()],
+        exp: NOW + 3600,
+        iat: NOW - 100,
+        nbf: NOW - 100,
+        jti: "5f0c6a8e-1111-4222-8333-944455556666".into(),
+        client_id: "cl_fuzzclient000000000001".into(),
+        scope: "admin service".into(),
+        session_id: "sess_00112233445566778899aabbccddeeff".into(),
+        plugin_id: None,
+        act_sub: Some("cl_fuzzclient000000000001".into()),
+    };
+    let token = service.sign(&claims).expect("sign").token;
+    Fixture { service, token }
+});
+
+fn check(f: &Fixture, candidate: &str) {
+    let now = Timestamp::from_secs(NOW);
+    if f.service.verify(candidate, now).is_ok() {
+        assert_eq!(
+            candidate, f.token,
+            "a token this process never signed verified"
+        );
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let f = &*FIXTURE;
+    let text = String::from_utf8_lossy(data);
+    check(f, &text);
+    let mut parts = f.token.splitn(3, '.');
+    let (Some(header), Some(payload), Some(signature)) = (parts.next(), parts.next(), parts.next())
+    else {
+        panic!("the signed token has three parts");
+    };
+    check(f, &format!("{header}.{text}.{signature}"));
+    check(f, &format!("{header}.{payload}.{text}"));
+});
