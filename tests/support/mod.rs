@@ -347,6 +347,27 @@ impl Server {
         read(req.send(body))
     }
 
+    /// [`Server::post_form`] with extra request headers (e.g. `X-Forwarded-For`).
+    pub fn post_form_with(
+        &self,
+        path: &str,
+        basic: Option<(&str, &str)>,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Resp {
+        let mut req = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Content-Type", "application/x-www-form-urlencoded");
+        if let Some((id, secret)) = basic {
+            req = req.header("Authorization", basic_header(id, secret));
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        read(req.send(body))
+    }
+
     /// A client_credentials token request with Basic auth.
     pub fn token(&self, id: &str, secret: &str, extra: &str) -> Resp {
         let body = if extra.is_empty() {

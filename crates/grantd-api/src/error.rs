@@ -50,6 +50,10 @@ pub(crate) enum ApiError {
     Unavailable(String),
     /// Anything else: 500 `server_error`, opaque.
     Internal(String),
+    /// Over a rate limit or throttled after failed authentications (the two are answered
+    /// alike, so the answer never tells whether a client id exists): 429
+    /// `temporarily_unavailable` with `Retry-After` (the wait, rounded up).
+    RateLimited(Duration),
     /// The body is over the limit: 413 (the connection is closed if the rest is still coming).
     PayloadTooLarge(usize, Unread),
     /// The body did not arrive within the deadline: 408, and the connection is closed.
@@ -302,6 +306,9 @@ impl ApiError {
             ApiError::Unavailable(_) => {
                 b.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
             }
+            ApiError::RateLimited(wait) => {
+                b.insert_header((header::RETRY_AFTER, crate::limits::retry_after_secs(*wait)));
+            }
             ApiError::MethodNotAllowed(allow) => {
                 b.insert_header((header::ALLOW, *allow));
             }
@@ -362,6 +369,11 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "temporarily_unavailable",
                 "the service is temporarily unavailable, retry later".to_owned(),
+            ),
+            ApiError::RateLimited(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "temporarily_unavailable",
+                "too many requests, retry later".to_owned(),
             ),
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,

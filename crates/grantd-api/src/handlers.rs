@@ -5,6 +5,8 @@
 //! the use case. Every outcome leaves through `error::ApiError::respond` or a success builder
 //! here, both of which set the no-store headers.
 
+use std::net::IpAddr;
+
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::web::Bytes;
@@ -63,16 +65,44 @@ async fn read_body(
     read_form_body(req, payload, config.body_limit, config.body_timeout).await
 }
 
-/// Client authentication; a failure carries the client id as presented, for the log.
+/// The source address's bucket, before a byte of the body is read; the address (the peer, or
+/// the client behind trusted proxies) is what the client's throttle is keyed on too.
+fn admit(state: &ApiState, req: &HttpRequest) -> Result<Option<IpAddr>, ApiError> {
+    let source = source_ip(req, &state.config.trusted_proxies);
+    state
+        .limits
+        .check_ip(source)
+        .map_err(ApiError::RateLimited)?;
+    Ok(source)
+}
+
+/// Client authentication behind the limits: the presented id's bucket and the (id, address)
+/// failure throttle answer 429 before any secret work; a failure to authenticate counts
+/// against the pair, a success clears it. A failure carries the client id as presented, for
+/// the log.
 async fn authenticate(
     state: &ApiState,
     auth: &ClientAuthentication<'_>,
+    source: Option<IpAddr>,
 ) -> Result<AuthenticatedClient, ApiError> {
+    let id = auth.client_id();
     state
+        .limits
+        .check_client(id, source)
+        .map_err(ApiError::RateLimited)?;
+    let result = state
         .service
         .authenticate(auth)
         .await
-        .map_err(|e| ApiError::from(e).presented_by(auth.client_id()))
+        .map_err(|e| ApiError::from(e).presented_by(id));
+    match &result {
+        Ok(_) => state.limits.succeeded(id, source),
+        Err(ApiError::ClientAuth(_) | ApiError::Refused(DomainError::InvalidClient(_))) => {
+            state.limits.failed(id, source)
+        }
+        Err(_) => {}
+    }
+    result
 }
 
 /// The grant a token request asks for: missing → `invalid_request`, a name grantd does not
@@ -107,6 +137,7 @@ async fn token_inner(
     req: &HttpRequest,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
+    let source = admit(state, req)?;
     let body = read_body(state, req, payload).await?;
     let form = Form::parse(&body)?;
     let grant_type = form.single("grant_type")?;
@@ -119,7 +150,7 @@ async fn token_inner(
 
     let grant = parse_grant_type(grant_type)?;
     let auth = client_authentication(req, client_id, client_secret)?;
-    let client = authenticate(state, &auth).await?;
+    let client = authenticate(state, &auth, source).await?;
     let issued = match grant {
         GrantType::ClientCredentials => {
             let request = TokenRequest {
@@ -152,6 +183,7 @@ async fn token_and_caller<'f>(
     state: &ApiState,
     req: &HttpRequest,
     form: &'f Form<'_>,
+    source: Option<IpAddr>,
 ) -> Result<(&'f str, AuthenticatedClient), ApiError> {
     let token = form.single("token")?;
     let _hint = form.single("token_type_hint")?;
@@ -159,7 +191,7 @@ async fn token_and_caller<'f>(
     let client_secret = form.single("client_secret")?;
     let token = token.ok_or_else(|| missing("token"))?;
     let auth = client_authentication(req, client_id, client_secret)?;
-    let caller = authenticate(state, &auth).await?;
+    let caller = authenticate(state, &auth, source).await?;
     Ok((token, caller))
 }
 
@@ -204,9 +236,10 @@ async fn introspect_inner(
     req: &HttpRequest,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
+    let source = admit(state, req)?;
     let body = read_body(state, req, payload).await?;
     let form = Form::parse(&body)?;
-    let (token, caller) = token_and_caller(state, req, &form).await?;
+    let (token, caller) = token_and_caller(state, req, &form, source).await?;
     let found = state.service.introspect(&caller, token).await?;
     let Some(c) = &found.claims else {
         return Ok(json(StatusCode::OK, INACTIVE.to_vec(), true));
@@ -245,9 +278,10 @@ async fn revoke_inner(
     req: &HttpRequest,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
+    let source = admit(state, req)?;
     let body = read_body(state, req, payload).await?;
     let form = Form::parse(&body)?;
-    let (token, caller) = token_and_caller(state, req, &form).await?;
+    let (token, caller) = token_and_caller(state, req, &form, source).await?;
     state.service.revoke(&caller, token).await?;
     Ok(no_store(&mut HttpResponse::Ok()).finish())
 }

@@ -44,6 +44,7 @@ mod client_ip;
 mod error;
 mod form;
 mod handlers;
+mod limits;
 mod request;
 
 use std::fmt;
@@ -60,6 +61,7 @@ use grantd_domain::{AuthMethod, GrantType};
 use serde::Serialize;
 
 pub use cidr::{InvalidCidr, IpCidr};
+pub use limits::{Rate, RateLimitConfig};
 
 /// The request parsers, for the criterion micro-benchmarks in `grantd-bench` (not an API).
 #[doc(hidden)]
@@ -138,6 +140,8 @@ pub struct ApiConfig {
     pub max_connections: usize,
     /// How long a graceful shutdown waits for in-flight requests.
     pub shutdown_timeout: Duration,
+    /// Token buckets and failed-authentication throttling (`[rate_limit]`).
+    pub rate_limit: RateLimitConfig,
 }
 
 impl ApiConfig {
@@ -170,6 +174,7 @@ impl ApiConfig {
             body_timeout: DEFAULT_BODY_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             shutdown_timeout: Duration::from_secs(30),
+            rate_limit: RateLimitConfig::default(),
         }
     }
 }
@@ -187,6 +192,8 @@ pub struct ApiState {
     service: Arc<TokenService>,
     readiness: Arc<dyn Readiness>,
     config: Arc<ApiConfig>,
+    /// Per-process rate limits, shared by every worker.
+    limits: Arc<limits::Limits>,
     /// The RFC 8414 document, serialized once.
     discovery: Bytes,
 }
@@ -248,6 +255,7 @@ impl ApiState {
         Self {
             service: Arc::new(service),
             readiness,
+            limits: Arc::new(limits::Limits::new(config.rate_limit)),
             config: Arc::new(config),
             discovery,
         }
@@ -259,6 +267,12 @@ impl ApiState {
 
     pub fn config(&self) -> &ApiConfig {
         &self.config
+    }
+
+    /// Drops idle rate-limit keys and bounds their stores; the binary calls it every few
+    /// seconds (see [`RateLimitConfig::max_keys`]).
+    pub fn sweep_rate_limits(&self) {
+        self.limits.sweep();
     }
 }
 

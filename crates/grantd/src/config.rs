@@ -26,6 +26,7 @@ pub struct FileConfig {
     pub signing: SigningSection,
     pub sessions: SessionsSection,
     pub cache: CacheSection,
+    pub rate_limit: RateLimitSection,
     pub scopes: Vec<ScopeEntry>,
 }
 
@@ -198,6 +199,46 @@ impl Default for CacheSection {
     }
 }
 
+/// `[rate_limit]`: per-process token buckets and failed-authentication throttling.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitSection {
+    pub enabled: bool,
+    /// Requests per second per presented client id, and the burst it may save up.
+    pub per_client: u32,
+    pub per_client_burst: u32,
+    /// Requests per second per source IP (IPv6: per /64), and its burst.
+    pub per_ip: u32,
+    pub per_ip_burst: u32,
+    /// Failed authentications of one (client id, source IP) within `failure_window` that
+    /// start a wait of `backoff_base`, doubled by each further run, at most `backoff_cap`.
+    pub max_failures: u32,
+    pub failure_window: String,
+    pub backoff_base: String,
+    pub backoff_cap: String,
+    /// Most keys each bucket store and the failure cache hold.
+    pub max_keys: usize,
+}
+
+impl Default for RateLimitSection {
+    fn default() -> Self {
+        let d = grantd_api::RateLimitConfig::default();
+        let secs = |d: Duration| format!("{}s", d.as_secs());
+        Self {
+            enabled: d.enabled,
+            per_client: d.per_client.per_second.get(),
+            per_client_burst: d.per_client.burst.get(),
+            per_ip: d.per_ip.per_second.get(),
+            per_ip_burst: d.per_ip.burst.get(),
+            max_failures: d.max_failures,
+            failure_window: secs(d.failure_window),
+            backoff_base: secs(d.backoff_base),
+            backoff_cap: secs(d.backoff_cap),
+            max_keys: d.max_keys,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScopeEntry {
@@ -218,6 +259,7 @@ pub struct Settings {
     pub signing: SigningSettings,
     pub sessions: SessionSettings,
     pub cache: CacheSettings,
+    pub rate_limit: grantd_api::RateLimitConfig,
 }
 
 /// `[server]`.
@@ -368,6 +410,49 @@ fn resolve(f: FileConfig) -> anyhow::Result<Settings> {
         signing: SigningSettings::try_from(&f.signing)?,
         sessions: SessionSettings::try_from(&f.sessions)?,
         cache: CacheSettings::try_from(&f.cache)?,
+        rate_limit: rate_limit(&f.rate_limit)?,
+    })
+}
+
+fn nonzero(key: &str, n: u32) -> anyhow::Result<std::num::NonZeroU32> {
+    std::num::NonZeroU32::new(n)
+        .with_context(|| format!("invalid `{key}`: must be at least 1 (use `rate_limit.enabled = false` to turn limits off)"))
+}
+
+/// `[rate_limit]`.
+fn rate_limit(r: &RateLimitSection) -> anyhow::Result<grantd_api::RateLimitConfig> {
+    let hour = Duration::from_secs(3600);
+    let max_secs = Duration::from_secs(DAY);
+    Ok(grantd_api::RateLimitConfig {
+        enabled: r.enabled,
+        per_client: grantd_api::Rate {
+            per_second: nonzero("rate_limit.per_client", r.per_client)?,
+            burst: nonzero("rate_limit.per_client_burst", r.per_client_burst)?,
+        },
+        per_ip: grantd_api::Rate {
+            per_second: nonzero("rate_limit.per_ip", r.per_ip)?,
+            burst: nonzero("rate_limit.per_ip_burst", r.per_ip_burst)?,
+        },
+        max_failures: nonzero("rate_limit.max_failures", r.max_failures)?.get(),
+        failure_window: bounded_duration(
+            "rate_limit.failure_window",
+            &r.failure_window,
+            Duration::from_secs(1),
+            max_secs,
+        )?,
+        backoff_base: bounded_duration(
+            "rate_limit.backoff_base",
+            &r.backoff_base,
+            Duration::from_millis(1),
+            hour,
+        )?,
+        backoff_cap: bounded_duration(
+            "rate_limit.backoff_cap",
+            &r.backoff_cap,
+            Duration::from_millis(1),
+            max_secs,
+        )?,
+        max_keys: r.max_keys.max(1),
     })
 }
 
@@ -643,6 +728,26 @@ mod tests {
         assert_eq!(s.sessions.retention, Duration::from_secs(7 * 86_400));
         assert_eq!(s.sessions.purge_every, Duration::from_secs(600));
         assert!(s.signing.rotate_every.is_none());
+        assert_eq!(s.rate_limit, grantd_api::RateLimitConfig::default());
+    }
+
+    #[test]
+    fn rate_limits_from_the_environment() {
+        let s = load(
+            None,
+            &env(&[
+                ("GRANTD_RATE_LIMIT__ENABLED", "false"),
+                ("GRANTD_RATE_LIMIT__PER_CLIENT", "100000"),
+                ("GRANTD_RATE_LIMIT__PER_IP_BURST", "7"),
+                ("GRANTD_RATE_LIMIT__BACKOFF_CAP", "10m"),
+            ]),
+        )
+        .unwrap();
+        let r = s.rate_limit;
+        assert!(!r.enabled);
+        assert_eq!(r.per_client.per_second.get(), 100_000);
+        assert_eq!(r.per_ip.burst.get(), 7);
+        assert_eq!(r.backoff_cap, Duration::from_secs(600));
     }
 
     #[test]
@@ -799,6 +904,26 @@ requires_audience = "orders"
                 "sessions.purge_every",
             ),
             ("[cache]\nttl = \"10m\"\n", &[], "cache.ttl"),
+            (
+                "[rate_limit]\nper_client = 0\n",
+                &[],
+                "rate_limit.per_client",
+            ),
+            (
+                "[rate_limit]\nper_ip_burst = 0\n",
+                &[],
+                "rate_limit.per_ip_burst",
+            ),
+            (
+                "[rate_limit]\nbackoff_cap = \"2d\"\n",
+                &[],
+                "rate_limit.backoff_cap",
+            ),
+            (
+                "[rate_limit]\nenabled = \"maybe\"\n",
+                &[],
+                "rate_limit.enabled",
+            ),
             (
                 "[database]\ngroup_commit_window = \"1s\"\n",
                 &[],

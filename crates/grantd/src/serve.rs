@@ -48,12 +48,23 @@ pub async fn serve(wired: Wired, bind_override: Option<SocketAddr>) -> anyhow::R
     .map_err(|e| anyhow::anyhow!("invalid `server.trusted_proxies`: {e}"))?;
     api_config.body_timeout = limits.body_timeout;
     api_config.max_connections = limits.max_connections;
+    api_config.rate_limit = wired.settings.rate_limit;
     let readiness = Arc::new(Ready {
         store: wired.store.clone(),
     });
     let state = ApiState::new(wired.token_service(), readiness, api_config);
 
     spawn_background(&wired);
+    // Rate-limit buckets of idle keys are dropped, and a store over its bound reset, every
+    // few seconds: made-up client ids cannot grow memory for long.
+    let sweeper = state.clone();
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            sweeper.sweep_rate_limits();
+        }
+    });
     // Admin changes made by any process (CLI, another replica) drop the cached entries they
     // made stale within a fraction of a second; watched until the server stops.
     let cache = wired.cache.clone();
