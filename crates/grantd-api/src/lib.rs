@@ -44,6 +44,7 @@ mod client_ip;
 mod error;
 mod form;
 mod handlers;
+mod openapi;
 mod request;
 
 use std::fmt;
@@ -60,6 +61,7 @@ use grantd_domain::{AuthMethod, GrantType};
 use serde::Serialize;
 
 pub use cidr::{InvalidCidr, IpCidr};
+pub use openapi::{OPENAPI_PATH, document as openapi_document};
 
 /// The request parsers, for the criterion micro-benchmarks in `grantd-bench` (not an API).
 #[doc(hidden)]
@@ -308,6 +310,7 @@ pub fn configure(cfg: &mut ServiceConfig, state: ApiState) {
                 .route(web::get().to(handlers::readyz))
                 .default_service(web::to(handlers::get_only)),
         )
+        .route(OPENAPI_PATH, web::get().to(openapi::serve))
         .default_service(web::to(handlers::not_found));
 }
 
