@@ -17,6 +17,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use support::{Backend, Env, basic_header};
@@ -48,6 +49,8 @@ fn the_served_document_is_the_generated_and_checked_in_one() {
         grantd_api::openapi_document(),
         "served ≠ generated"
     );
+    let post = server.post_form("/openapi.json", None, "");
+    assert_eq!((post.status, post.header("allow")), (405, Some("GET")));
     if std::env::var_os("GRANTD_UPDATE_OPENAPI").is_some_and(|v| v == "1") {
         std::fs::write(checked_in(), &resp.body).expect("write docs/openapi.json");
         return;
@@ -71,6 +74,9 @@ fn reports_version(mut command: Command) -> bool {
 /// on first use: into a virtualenv, or, where Python has no `venv` module (Debian without
 /// `python3-venv`), with `pip install --target` and `PYTHONPATH`. Panics when neither works.
 fn schemathesis() -> Command {
+    // The tests of this file run in parallel; one installs while the others wait.
+    static INSTALL: Mutex<()> = Mutex::new(());
+    let _installing = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
     let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("schemathesis-{SCHEMATHESIS}"));
     let venv_st = root.join("venv/bin/st");
     let site = root.join("site");

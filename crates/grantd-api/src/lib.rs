@@ -310,7 +310,11 @@ pub fn configure(cfg: &mut ServiceConfig, state: ApiState) {
                 .route(web::get().to(handlers::readyz))
                 .default_service(web::to(handlers::get_only)),
         )
-        .route(OPENAPI_PATH, web::get().to(openapi::serve))
+        .service(
+            web::resource(OPENAPI_PATH)
+                .route(web::get().to(openapi::serve))
+                .default_service(web::to(handlers::get_only)),
+        )
         .default_service(web::to(handlers::not_found));
 }
 
