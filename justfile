@@ -36,6 +36,14 @@ test:
 fuzz SECONDS="120" *TARGETS:
     bash fuzz/run.sh {{SECONDS}} {{TARGETS}}
 
+# Regenerate docs/openapi.json from the served document (commit it; a test fails when they differ)
+openapi:
+    GRANTD_UPDATE_OPENAPI=1 cargo test -p grantd --test openapi the_served_document
+
+# schemathesis (PyPI, pinned; installed into target/ on first use) against the real server
+schemathesis:
+    cargo test -p grantd --test openapi schemathesis -- --nocapture
+
 # What CI runs
 ci:
     bash .ci/run

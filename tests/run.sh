@@ -2,7 +2,8 @@
 # The whole test suite, with its set-up: makes sure a Postgres server is reachable (starting the
 # local cluster if it is installed and stopped), then runs every test of the workspace against
 # it and against temporary SQLite files. Fails loudly when Postgres cannot be reached: tests
-# that need it are never skipped.
+# that need it are never skipped. tests/openapi.rs installs schemathesis from PyPI on first use
+# (needs python3 with pip and network access once) and fails loudly when it cannot.
 #
 #   TEST_DATABASE_URL   base URL of a Postgres server whose user may CREATE DATABASE
 #                       (default postgres://postgres@127.0.0.1:5432/postgres)

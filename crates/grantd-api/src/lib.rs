@@ -45,6 +45,7 @@ mod error;
 mod form;
 mod handlers;
 mod limits;
+mod openapi;
 mod request;
 
 use std::fmt;
@@ -62,6 +63,7 @@ use serde::Serialize;
 
 pub use cidr::{InvalidCidr, IpCidr};
 pub use limits::{Rate, RateLimitConfig};
+pub use openapi::{OPENAPI_PATH, document as openapi_document};
 
 /// The request parsers, for the criterion micro-benchmarks in `grantd-bench` (not an API).
 #[doc(hidden)]
@@ -320,6 +322,11 @@ pub fn configure(cfg: &mut ServiceConfig, state: ApiState) {
         .service(
             web::resource(READYZ_PATH)
                 .route(web::get().to(handlers::readyz))
+                .default_service(web::to(handlers::get_only)),
+        )
+        .service(
+            web::resource(OPENAPI_PATH)
+                .route(web::get().to(openapi::serve))
                 .default_service(web::to(handlers::get_only)),
         )
         .default_service(web::to(handlers::not_found));

@@ -1,0 +1,190 @@
+//! The OpenAPI document of the public endpoints, outside-in: the real binary serves at
+//! `/openapi.json` exactly the checked-in `docs/openapi.json`, and `schemathesis` (PyPI, pinned,
+//! installed into a virtualenv under the target folder on first use) finds no server error, no
+//! undocumented status, content type or body in a bounded run against it with real client
+//! credentials. A missing Python, a failed install or any schemathesis finding fails the test.
+//!
+//! `GRANTD_UPDATE_OPENAPI=1` rewrites `docs/openapi.json` from the served document instead of
+//! comparing (`just openapi`).
+
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test code: a failed expectation is a failed test"
+)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use support::{Backend, Env, basic_header};
+
+/// The schemathesis release the suite runs (bump deliberately: a new release may check more).
+const SCHEMATHESIS: &str = "4.32.5";
+
+/// Test cases per operation: enough to reach every error path of the form parser and the
+/// authentication, small enough for the run to take well under a minute.
+const MAX_EXAMPLES: &str = "40";
+
+/// A fixed seed, so a finding reproduces and the suite is not flaky; set
+/// `GRANTD_SCHEMATHESIS_SEED` to explore other inputs.
+const DEFAULT_SEED: &str = "20261201";
+
+fn checked_in() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json")
+}
+
+#[test]
+fn the_served_document_is_the_generated_and_checked_in_one() {
+    let env = Env::new(Backend::Sqlite);
+    let server = env.start();
+    let resp = server.get("/openapi.json");
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.header("content-type"), Some("application/json"));
+    assert_eq!(
+        resp.body,
+        grantd_api::openapi_document(),
+        "served ≠ generated"
+    );
+    let post = server.post_form("/openapi.json", None, "");
+    assert_eq!((post.status, post.header("allow")), (405, Some("GET")));
+    if std::env::var_os("GRANTD_UPDATE_OPENAPI").is_some_and(|v| v == "1") {
+        std::fs::write(checked_in(), &resp.body).expect("write docs/openapi.json");
+        return;
+    }
+    let file = std::fs::read_to_string(checked_in()).expect("read docs/openapi.json");
+    assert!(
+        file == resp.body,
+        "docs/openapi.json differs from the document the server serves: run `just openapi` \
+         (GRANTD_UPDATE_OPENAPI=1 cargo test -p grantd --test openapi) and commit the file"
+    );
+}
+
+/// Whether `st --version` (run as `command`) reports [`SCHEMATHESIS`].
+fn reports_version(mut command: Command) -> bool {
+    command.arg("--version").output().is_ok_and(|o| {
+        o.status.success() && String::from_utf8_lossy(&o.stdout).contains(SCHEMATHESIS)
+    })
+}
+
+/// A command running schemathesis [`SCHEMATHESIS`], installed from PyPI under the target folder
+/// on first use: into a virtualenv, or, where Python has no `venv` module (Debian without
+/// `python3-venv`), with `pip install --target` and `PYTHONPATH`. Panics when neither works.
+fn schemathesis() -> Command {
+    // The tests of this file run in parallel; one installs while the others wait.
+    static INSTALL: Mutex<()> = Mutex::new(());
+    let _installing = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("schemathesis-{SCHEMATHESIS}"));
+    let venv_st = root.join("venv/bin/st");
+    let site = root.join("site");
+    let site_st = || {
+        let mut c = Command::new(site.join("bin/st"));
+        c.env("PYTHONPATH", &site);
+        c
+    };
+    if reports_version(Command::new(&venv_st)) {
+        return Command::new(venv_st);
+    }
+    if reports_version(site_st()) {
+        return site_st();
+    }
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let package = format!("schemathesis=={SCHEMATHESIS}");
+    let pip = [
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+    ];
+    let venv = Command::new(&python)
+        .args(["-m", "venv", "--clear"])
+        .arg(root.join("venv"))
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
+    let installed = if venv.success() {
+        Command::new(root.join("venv/bin/python"))
+            .args(pip)
+            .arg(&package)
+            .status()
+            .is_ok_and(|s| s.success())
+            && reports_version(Command::new(&venv_st))
+    } else {
+        eprintln!("{python} has no usable venv module; installing with pip --target");
+        Command::new(&python)
+            .args(pip)
+            .arg("--target")
+            .arg(&site)
+            .arg(&package)
+            .status()
+            .is_ok_and(|s| s.success())
+            && reports_version(site_st())
+    };
+    assert!(
+        installed,
+        "could not install {package} from PyPI with {python} (see pip's output above)"
+    );
+    if venv.success() {
+        Command::new(venv_st)
+    } else {
+        site_st()
+    }
+}
+
+fn run_schemathesis(backend: Backend) {
+    let env = Env::new(backend);
+    // A client holding a service scope, so authenticated requests can succeed too.
+    let (_, id, secret) = env.user_and_client(&["admin"], "service", "client_secret_basic");
+    let server = env.start();
+    let seed = std::env::var("GRANTD_SCHEMATHESIS_SEED").unwrap_or_else(|_| DEFAULT_SEED.into());
+    let started = Instant::now();
+    let out = schemathesis()
+        .arg("run")
+        .arg(format!("{}/openapi.json", server.base))
+        .args([
+            "--phases",
+            "examples,coverage,fuzzing,stateful",
+            "--checks",
+            "not_a_server_error,response_schema_conformance,status_code_conformance,\
+             content_type_conformance",
+            "--max-examples",
+            MAX_EXAMPLES,
+            "--seed",
+            &seed,
+            "--workers",
+            "1",
+            "--request-timeout",
+            "10",
+        ])
+        .arg("--header")
+        .arg(format!("Authorization: {}", basic_header(&id, &secret)))
+        // Its example database and reports go to the scratch folder, not the source tree.
+        .current_dir(&env.dir)
+        .env("NO_COLOR", "1")
+        .env("SCHEMATHESIS_TELEMETRY", "false")
+        .output()
+        .expect("run schemathesis");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!(
+        "schemathesis {SCHEMATHESIS} on {backend:?}, {:.1} s:\n{stdout}{}",
+        started.elapsed().as_secs_f64(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "schemathesis found a defect on {backend:?} (seed {seed}); see its output above"
+    );
+}
+
+#[test]
+fn schemathesis_finds_no_defect_on_sqlite() {
+    run_schemathesis(Backend::Sqlite);
+}
+
+#[test]
+fn schemathesis_finds_no_defect_on_postgres() {
+    run_schemathesis(Backend::Postgres);
+}
