@@ -64,6 +64,11 @@ impl Env {
             ("GRANTD_MASTER_KEY".to_owned(), MASTER_KEY.to_owned()),
             ("GRANTD_SERVER__BIND".to_owned(), "127.0.0.1:0".to_owned()),
             ("GRANTD_LOG".to_owned(), "warn".to_owned()),
+            // Without it the issuer follows the bound port; tests compare with a fixed one.
+            (
+                "GRANTD_TOKEN__ISSUER".to_owned(),
+                "http://127.0.0.1:8080".to_owned(),
+            ),
         ];
         Env { db, dir, vars }
     }
@@ -193,8 +198,10 @@ impl Env {
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if !sent && let Some(url) = line.strip_prefix("grantd listening on ") {
-                    let _ = tx.send(Ok(url.trim().to_owned()));
+                if !sent && let Some(rest) = line.strip_prefix("grantd listening on ") {
+                    let url = rest.split_whitespace().next().unwrap_or_default();
+                    let _ = tx.send(Ok(url.to_owned()));
+                    kept.lock().unwrap().push(line.clone());
                     sent = true;
                 } else if !sent {
                     let _ = tx.send(Err(line));

@@ -26,6 +26,7 @@ pub struct FileConfig {
     pub signing: SigningSection,
     pub sessions: SessionsSection,
     pub cache: CacheSection,
+    pub log: LogSection,
     pub scopes: Vec<ScopeEntry>,
 }
 
@@ -122,7 +123,8 @@ impl Default for DatabaseSection {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TokenSection {
-    pub issuer: String,
+    /// Absent: `http://` + the address `serve` actually bound (so `--bind` and port 0 follow).
+    pub issuer: Option<String>,
     pub access_token_ttl: u64,
     pub audiences: Vec<String>,
     pub allowed_resource_audiences: Vec<String>,
@@ -133,7 +135,7 @@ pub struct TokenSection {
 impl Default for TokenSection {
     fn default() -> Self {
         Self {
-            issuer: "http://127.0.0.1:8080".into(),
+            issuer: None,
             access_token_ttl: 3600,
             audiences: vec!["api".into()],
             allowed_resource_audiences: ["api", "mcp", "a2a", "hook"].map(String::from).to_vec(),
@@ -199,6 +201,25 @@ impl Default for CacheSection {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSection {
+    /// "text" (human-readable) or "json" (one JSON object per line).
+    pub format: String,
+    /// A `tracing` filter ("info", "grantd=debug,warn"); `GRANTD_LOG` or `RUST_LOG` override it.
+    /// Absent: "info" for `serve`, "warn" for the CLI, whose stderr carries only its errors.
+    pub level: Option<String>,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        Self {
+            format: "text".into(),
+            level: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScopeEntry {
     pub name: String,
@@ -218,6 +239,43 @@ pub struct Settings {
     pub signing: SigningSettings,
     pub sessions: SessionSettings,
     pub cache: CacheSettings,
+    pub log: LogSettings,
+    /// No `token.issuer` was configured: `serve` replaces `policy.issuer` (derived from
+    /// `server.bind`) with the address it actually bound.
+    pub issuer_from_bind: bool,
+}
+
+/// `[log]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl TryFrom<&LogSection> for LogSettings {
+    type Error = anyhow::Error;
+
+    fn try_from(l: &LogSection) -> anyhow::Result<Self> {
+        let format = match l.format.as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => bail!("invalid `log.format`: {other:?} (expected \"text\" or \"json\")"),
+        };
+        if let Some(level) = &l.level {
+            tracing_subscriber::EnvFilter::try_new(level)
+                .with_context(|| format!("invalid `log.level`: {level:?}"))?;
+        }
+        Ok(Self {
+            format,
+            level: l.level.clone(),
+        })
+    }
 }
 
 /// `[server]`.
@@ -360,7 +418,7 @@ fn resolve(f: FileConfig) -> anyhow::Result<Settings> {
     // Sections in file order, so the first error reported is the first one in the file.
     let server = ServerSettings::try_from(&f.server)?;
     let database = DatabaseSettings::try_from(&f.database)?;
-    let policy = token_policy(&f.token, &f.scopes)?;
+    let policy = token_policy(&f.token, &f.scopes, server.bind)?;
     Ok(Settings {
         server,
         database,
@@ -368,6 +426,8 @@ fn resolve(f: FileConfig) -> anyhow::Result<Settings> {
         signing: SigningSettings::try_from(&f.signing)?,
         sessions: SessionSettings::try_from(&f.sessions)?,
         cache: CacheSettings::try_from(&f.cache)?,
+        log: LogSettings::try_from(&f.log)?,
+        issuer_from_bind: f.token.issuer.is_none(),
     })
 }
 
@@ -441,14 +501,18 @@ impl TryFrom<&DatabaseSection> for DatabaseSettings {
 
 /// `[token]` with the catalog `[[scopes]]` extends. A free function rather than a `TryFrom`:
 /// `TokenPolicy` is the domain's type, and it needs two sections.
-fn token_policy(t: &TokenSection, scopes: &[ScopeEntry]) -> anyhow::Result<TokenPolicy> {
-    let issuer = t.issuer.trim_end_matches('/').to_owned();
+fn token_policy(
+    t: &TokenSection,
+    scopes: &[ScopeEntry],
+    bind: SocketAddr,
+) -> anyhow::Result<TokenPolicy> {
+    let configured = t.issuer.clone().unwrap_or_else(|| issuer_for(bind));
+    let issuer = configured.trim_end_matches('/').to_owned();
     if !(issuer.starts_with("https://") || issuer.starts_with("http://"))
         || issuer.contains(['?', '#', ' '])
     {
         bail!(
-            "invalid `token.issuer`: {:?} must be an http(s) URL without query or fragment",
-            t.issuer
+            "invalid `token.issuer`: {configured:?} must be an http(s) URL without query or fragment"
         );
     }
     let ttl = Ttl::from_secs(t.access_token_ttl)
@@ -483,6 +547,11 @@ fn token_policy(t: &TokenSection, scopes: &[ScopeEntry]) -> anyhow::Result<Token
         ttl,
         subject,
     })
+}
+
+/// The issuer of a server that has no `token.issuer`: where it listens.
+pub fn issuer_for(bind: SocketAddr) -> String {
+    format!("http://{bind}")
 }
 
 /// The built-in scopes plus the operator's `[[scopes]]`.

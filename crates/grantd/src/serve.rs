@@ -11,6 +11,7 @@ use grantd_api::{ApiConfig, ApiState, Readiness};
 use grantd_app::PurgeCutoff;
 use grantd_store::Store;
 
+use crate::config::Settings;
 use crate::wiring::{Wired, redact_url};
 
 /// The database half of `/readyz` (the handler checks the signer itself).
@@ -25,8 +26,27 @@ impl Readiness for Ready {
     }
 }
 
+/// The public listener, bound before the rest is wired.
+pub struct Bound {
+    listener: std::net::TcpListener,
+    local: SocketAddr,
+}
+
+/// Binds `--bind` (else `server.bind`); without a configured `token.issuer`, the issuer becomes
+/// the address actually bound (the real port when asked for port 0).
+pub fn bind(settings: &mut Settings, bind_override: Option<SocketAddr>) -> anyhow::Result<Bound> {
+    let bind = bind_override.unwrap_or(settings.server.bind);
+    let listener = grantd_api::listener(bind, settings.server.limits.backlog)
+        .with_context(|| format!("cannot listen on {bind}"))?;
+    let local = listener.local_addr()?;
+    if settings.issuer_from_bind {
+        settings.policy.issuer = crate::config::issuer_for(local);
+    }
+    Ok(Bound { listener, local })
+}
+
 /// Runs the server until SIGTERM/SIGINT. Must be called inside an actix system.
-pub async fn serve(wired: Wired, bind_override: Option<SocketAddr>) -> anyhow::Result<()> {
+pub async fn serve(wired: Wired, bound: Bound) -> anyhow::Result<()> {
     // A database that answers reads but takes no write (read-only file or file system, full
     // disk, read-only replica) would fail every token request: refuse to start instead.
     wired.store.check_writable().await.map_err(|e| {
@@ -36,11 +56,8 @@ pub async fn serve(wired: Wired, bind_override: Option<SocketAddr>) -> anyhow::R
             redact_url(&wired.settings.database.url)
         )
     })?;
-    let bind = bind_override.unwrap_or(wired.settings.server.bind);
+    let Bound { listener, local } = bound;
     let limits = wired.settings.server.limits;
-    let listener = grantd_api::listener(bind, limits.backlog)
-        .with_context(|| format!("cannot listen on {bind}"))?;
-    let local = listener.local_addr()?;
     let mut api_config = ApiConfig::new(
         wired.policy.issuer.clone(),
         &wired.settings.server.trusted_proxies,
@@ -63,17 +80,24 @@ pub async fn serve(wired: Wired, bind_override: Option<SocketAddr>) -> anyhow::R
 
     let server = grantd_api::server(state, listener, wired.settings.server.workers)?;
     tracing::info!(
-        %local,
-        issuer = %wired.policy.issuer,
         database = %redact_url(&wired.settings.database.url),
         algorithm = %wired.settings.signing.algorithm,
         workers = wired.settings.server.workers,
         migrations_applied = wired.applied_migrations.len(),
         master_key = %wired.master_key_source,
-        "grantd listening"
+        "grantd started"
     );
-    // Machine-readable line for scripts and tests that bind port 0.
-    eprintln!("grantd listening on http://{local}");
+    // The one line that says where it listens, machine-readable for scripts and tests that
+    // bind port 0 (the URL is the fourth word).
+    let issuer_origin = if wired.settings.issuer_from_bind {
+        " (from the bind address; set token.issuer to override)"
+    } else {
+        ""
+    };
+    eprintln!(
+        "grantd listening on http://{local} issuer {}{issuer_origin}",
+        wired.policy.issuer
+    );
     server.await?;
     drop(watch);
     let stats = wired.store.stats();
