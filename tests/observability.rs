@@ -1,6 +1,12 @@
 //! Outside-in: what an operator sees of a running grantd: a quiet CLI, one start-up line whose
 //! issuer follows the bound address when none is configured, and JSON logs on request.
 
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test code: a failed expectation is a failed test"
+)]
+
 mod support;
 
 use support::{BACKENDS, Env};

@@ -44,6 +44,7 @@ mod client_ip;
 mod error;
 mod form;
 mod handlers;
+mod metrics;
 mod request;
 
 use std::fmt;
@@ -138,6 +139,8 @@ pub struct ApiConfig {
     pub max_connections: usize,
     /// How long a graceful shutdown waits for in-flight requests.
     pub shutdown_timeout: Duration,
+    /// The signing algorithm, as the `algorithm` label of the issued-tokens counter.
+    pub algorithm: &'static str,
 }
 
 impl ApiConfig {
@@ -170,6 +173,7 @@ impl ApiConfig {
             body_timeout: DEFAULT_BODY_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             shutdown_timeout: Duration::from_secs(30),
+            algorithm: "unknown",
         }
     }
 }
@@ -309,6 +313,46 @@ pub fn configure(cfg: &mut ServiceConfig, state: ApiState) {
                 .default_service(web::to(handlers::get_only)),
         )
         .default_service(web::to(handlers::not_found));
+}
+
+/// Renders the metrics exposition (the binary's Prometheus recorder).
+pub type RenderMetrics = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// The admin listener's routes: `GET /metrics` (when a renderer is given), `/healthz`, `/readyz`.
+/// Kept off the public port so metrics are never exposed there by accident.
+pub fn configure_admin(cfg: &mut ServiceConfig, state: ApiState, render: Option<RenderMetrics>) {
+    cfg.app_data(Data::new(state))
+        .route(HEALTHZ_PATH, web::get().to(handlers::healthz))
+        .route(READYZ_PATH, web::get().to(handlers::readyz));
+    if let Some(render) = render {
+        cfg.route(
+            "/metrics",
+            web::get().to(move || {
+                let text = render();
+                async move {
+                    actix_web::HttpResponse::Ok()
+                        .content_type("text/plain; version=0.0.4; charset=utf-8")
+                        .body(text)
+                }
+            }),
+        );
+    }
+}
+
+/// The admin HTTP server (one worker) on `listener`.
+pub fn admin_server(
+    state: ApiState,
+    listener: TcpListener,
+    render: Option<RenderMetrics>,
+) -> std::io::Result<Server> {
+    Ok(HttpServer::new(move || {
+        let (state, render) = (state.clone(), render.clone());
+        App::new().configure(move |cfg| configure_admin(cfg, state, render))
+    })
+    .workers(1)
+    .shutdown_timeout(1)
+    .listen(listener)?
+    .run())
 }
 
 /// A listening TCP socket on `addr` whose kernel queue holds `backlog` connections not yet

@@ -27,6 +27,8 @@ pub struct FileConfig {
     pub sessions: SessionsSection,
     pub cache: CacheSection,
     pub log: LogSection,
+    pub admin: AdminSection,
+    pub metrics: MetricsSection,
     pub scopes: Vec<ScopeEntry>,
 }
 
@@ -219,6 +221,35 @@ impl Default for LogSection {
     }
 }
 
+/// `[admin]`: the listener for `/metrics`, `/healthz` and `/readyz`, apart from the public port.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminSection {
+    pub bind: String,
+}
+
+impl Default for AdminSection {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:9464".into(),
+        }
+    }
+}
+
+/// `[metrics]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    /// false: no recorder is installed (counting is a no-op) and `/metrics` is not served.
+    pub enabled: bool,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScopeEntry {
@@ -240,6 +271,10 @@ pub struct Settings {
     pub sessions: SessionSettings,
     pub cache: CacheSettings,
     pub log: LogSettings,
+    /// `[admin] bind`.
+    pub admin_bind: SocketAddr,
+    /// `[metrics] enabled`.
+    pub metrics_enabled: bool,
     /// No `token.issuer` was configured: `serve` replaces `policy.issuer` (derived from
     /// `server.bind`) with the address it actually bound.
     pub issuer_from_bind: bool,
@@ -427,6 +462,12 @@ fn resolve(f: FileConfig) -> anyhow::Result<Settings> {
         sessions: SessionSettings::try_from(&f.sessions)?,
         cache: CacheSettings::try_from(&f.cache)?,
         log: LogSettings::try_from(&f.log)?,
+        admin_bind: f
+            .admin
+            .bind
+            .parse()
+            .with_context(|| format!("invalid `admin.bind`: {:?} (use IP:PORT)", f.admin.bind))?,
+        metrics_enabled: f.metrics.enabled,
         issuer_from_bind: f.token.issuer.is_none(),
     })
 }

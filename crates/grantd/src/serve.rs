@@ -68,7 +68,9 @@ pub async fn serve(wired: Wired, bound: Bound) -> anyhow::Result<()> {
     let readiness = Arc::new(Ready {
         store: wired.store.clone(),
     });
+    api_config.algorithm = wired.settings.signing.algorithm.as_str();
     let state = ApiState::new(wired.token_service(), readiness, api_config);
+    let admin = start_admin(&wired, state.clone())?;
 
     spawn_background(&wired);
     // Admin changes made by any process (CLI, another replica) drop the cached entries they
@@ -94,8 +96,13 @@ pub async fn serve(wired: Wired, bound: Bound) -> anyhow::Result<()> {
     } else {
         ""
     };
+    let metrics = if wired.settings.metrics_enabled {
+        format!("http://{admin}/metrics")
+    } else {
+        "off".to_owned()
+    };
     eprintln!(
-        "grantd listening on http://{local} issuer {}{issuer_origin}",
+        "grantd listening on http://{local} issuer {}{issuer_origin} admin http://{admin} metrics {metrics}",
         wired.policy.issuer
     );
     server.await?;
@@ -108,6 +115,42 @@ pub async fn serve(wired: Wired, bound: Bound) -> anyhow::Result<()> {
         "grantd stopped"
     );
     Ok(())
+}
+
+/// Seconds: from 100 µs (a cached, in-memory decision) to 5 s (a statement timing out).
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+/// Rows per group commit, up to `database.group_commit_max_rows`' ceiling.
+const ROW_BUCKETS: &[f64] = &[
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 2000.0,
+];
+
+/// The admin listener (`/metrics`, `/healthz`, `/readyz`), with the Prometheus recorder
+/// installed unless `metrics.enabled` is false. Returns the address it bound.
+fn start_admin(wired: &Wired, state: ApiState) -> anyhow::Result<SocketAddr> {
+    let bind = wired.settings.admin_bind;
+    let listener =
+        grantd_api::listener(bind, 128).with_context(|| format!("cannot listen on {bind}"))?;
+    let local = listener.local_addr()?;
+    let render = if wired.settings.metrics_enabled {
+        use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+        // Histograms with buckets (aggregatable across replicas), not client-side summaries.
+        let handle = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+            .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_rows".into()), ROW_BUCKETS))
+            .context("metric buckets")?
+            .install_recorder()
+            .context("cannot install the metrics recorder")?;
+        metrics::gauge!("grantd_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+        let render: grantd_api::RenderMetrics = Arc::new(move || handle.render());
+        Some(render)
+    } else {
+        None
+    };
+    let server = grantd_api::admin_server(state, listener, render)?;
+    actix_web::rt::spawn(server);
+    Ok(local)
 }
 
 fn spawn_background(wired: &Wired) {
