@@ -46,7 +46,7 @@ if [ -n "$deps" ]; then
 fi
 
 for crate in grantd-ports grantd-app; do
-  for dep in diesel diesel-async actix-web actix-http jsonwebtoken tokio-postgres libsqlite3-sys serde tokio aws-lc-rs; do
+  for dep in diesel diesel-async actix-web actix-http jsonwebtoken tokio-postgres libsqlite3-sys serde tokio aws-lc-rs metrics metrics-exporter-prometheus; do
     forbid "$crate" "$dep"
   done
 done

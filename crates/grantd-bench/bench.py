@@ -127,7 +127,7 @@ def run_scenario(sc, duration, warmup, n_clients):
     addr = None
     for line in server.stderr:
         if line.startswith("grantd listening on "):
-            addr = line.strip().split("http://", 1)[1]
+            addr = line.strip().split("http://", 1)[1].split()[0]
             break
     if not addr:
         server.kill()

@@ -63,7 +63,13 @@ impl Env {
             ("GRANTD_DATABASE__URL".to_owned(), db.url.clone()),
             ("GRANTD_MASTER_KEY".to_owned(), MASTER_KEY.to_owned()),
             ("GRANTD_SERVER__BIND".to_owned(), "127.0.0.1:0".to_owned()),
+            ("GRANTD_ADMIN__BIND".to_owned(), "127.0.0.1:0".to_owned()),
             ("GRANTD_LOG".to_owned(), "warn".to_owned()),
+            // Without it the issuer follows the bound port; tests compare with a fixed one.
+            (
+                "GRANTD_TOKEN__ISSUER".to_owned(),
+                "http://127.0.0.1:8080".to_owned(),
+            ),
         ];
         Env { db, dir, vars }
     }
@@ -193,8 +199,14 @@ impl Env {
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if !sent && let Some(url) = line.strip_prefix("grantd listening on ") {
-                    let _ = tx.send(Ok(url.trim().to_owned()));
+                if !sent && let Some(rest) = line.strip_prefix("grantd listening on ") {
+                    let url = rest.split_whitespace().next().unwrap_or_default();
+                    let admin = rest
+                        .split_once(" admin ")
+                        .and_then(|(_, a)| a.split_whitespace().next())
+                        .unwrap_or_default();
+                    let _ = tx.send(Ok((url.to_owned(), admin.to_owned())));
+                    kept.lock().unwrap().push(line.clone());
                     sent = true;
                 } else if !sent {
                     let _ = tx.send(Err(line));
@@ -207,10 +219,11 @@ impl Env {
         let mut early = Vec::new();
         loop {
             match rx.recv_timeout(Duration::from_secs(60)) {
-                Ok(Ok(base)) => {
+                Ok(Ok((base, admin))) => {
                     return Server {
                         child,
                         base,
+                        admin,
                         agent: agent(),
                         logs,
                     };
@@ -272,6 +285,8 @@ fn agent() -> ureq::Agent {
 pub struct Server {
     pub child: Child,
     pub base: String,
+    /// The admin listener (`/metrics`, `/healthz`, `/readyz`).
+    pub admin: String,
     pub agent: ureq::Agent,
     /// The server's stderr lines after the "listening" line (its log, at `GRANTD_LOG`).
     pub logs: Arc<Mutex<Vec<String>>>,
@@ -330,6 +345,10 @@ impl Server {
             std::thread::sleep(Duration::from_millis(50));
         }
         None
+    }
+
+    pub fn get_admin(&self, path: &str) -> Resp {
+        read(self.agent.get(format!("{}{path}", self.admin)).call())
     }
 
     pub fn get(&self, path: &str) -> Resp {

@@ -126,7 +126,7 @@ pub(crate) struct AuthFailure {
 }
 
 #[derive(Debug)]
-enum AuthReason {
+pub(crate) enum AuthReason {
     /// Refused before the use case: the request's credentials are unusable or absent.
     Request(&'static str),
     /// Refused by the use case or the grant decision.
@@ -210,6 +210,10 @@ impl fmt::Display for Source {
 }
 
 impl AuthFailure {
+    pub(crate) fn reason(&self) -> &AuthReason {
+        &self.reason
+    }
+
     /// One WARN line per failure, the level an operator alerts on: who it claimed to be, from
     /// where, and why it failed. Never the secret (it is not even here).
     fn log(&self, source: Option<IpAddr>) {

@@ -123,7 +123,10 @@ pub(crate) async fn token(
     req: HttpRequest,
     payload: Payload,
 ) -> HttpResponse {
-    answer(&state, &req, token_inner(&state, &req, payload).await)
+    let started = std::time::Instant::now();
+    let result = token_inner(&state, &req, payload).await;
+    crate::metrics::finished("token", started, result.as_ref().err());
+    answer(&state, &req, result)
 }
 
 /// Order of checks: body and parameters (400/413/415), then `grant_type` (missing →
@@ -167,6 +170,7 @@ async fn token_inner(
     };
     // The grant decision refuses an inactive client or owner as `invalid_client` too.
     let issued = issued.map_err(|e| ApiError::from(e).presented_by(auth.client_id()))?;
+    crate::metrics::issued(grant.as_str(), &auth, state.config.algorithm);
     let body = serialize(&TokenBody {
         access_token: &issued.access_token,
         token_type: issued.token_type,
@@ -228,7 +232,13 @@ pub(crate) async fn introspect(
     req: HttpRequest,
     payload: Payload,
 ) -> HttpResponse {
-    answer(&state, &req, introspect_inner(&state, &req, payload).await)
+    let started = std::time::Instant::now();
+    let result = introspect_inner(&state, &req, payload).await;
+    crate::metrics::finished("introspect", started, result.as_ref().err());
+    if result.is_err() {
+        crate::metrics::introspected("error");
+    }
+    answer(&state, &req, result)
 }
 
 async fn introspect_inner(
@@ -242,8 +252,10 @@ async fn introspect_inner(
     let (token, caller) = token_and_caller(state, req, &form, source).await?;
     let found = state.service.introspect(&caller, token).await?;
     let Some(c) = &found.claims else {
+        crate::metrics::introspected("inactive");
         return Ok(json(StatusCode::OK, INACTIVE.to_vec(), true));
     };
+    crate::metrics::introspected("active");
     let body = serialize(&ActiveToken {
         active: true,
         scope: &c.scope,
@@ -270,7 +282,11 @@ pub(crate) async fn revoke(
     req: HttpRequest,
     payload: Payload,
 ) -> HttpResponse {
-    answer(&state, &req, revoke_inner(&state, &req, payload).await)
+    let started = std::time::Instant::now();
+    let result = revoke_inner(&state, &req, payload).await;
+    crate::metrics::finished("revoke", started, result.as_ref().err());
+    crate::metrics::revoked(if result.is_ok() { "ok" } else { "error" });
+    answer(&state, &req, result)
 }
 
 async fn revoke_inner(

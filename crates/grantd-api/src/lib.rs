@@ -45,6 +45,7 @@ mod error;
 mod form;
 mod handlers;
 mod limits;
+mod metrics;
 mod openapi;
 mod request;
 
@@ -144,6 +145,8 @@ pub struct ApiConfig {
     pub shutdown_timeout: Duration,
     /// Token buckets and failed-authentication throttling (`[rate_limit]`).
     pub rate_limit: RateLimitConfig,
+    /// The signing algorithm, as the `algorithm` label of the issued-tokens counter.
+    pub algorithm: &'static str,
 }
 
 impl ApiConfig {
@@ -177,6 +180,7 @@ impl ApiConfig {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             shutdown_timeout: Duration::from_secs(30),
             rate_limit: RateLimitConfig::default(),
+            algorithm: "unknown",
         }
     }
 }
@@ -330,6 +334,46 @@ pub fn configure(cfg: &mut ServiceConfig, state: ApiState) {
                 .default_service(web::to(handlers::get_only)),
         )
         .default_service(web::to(handlers::not_found));
+}
+
+/// Renders the metrics exposition (the binary's Prometheus recorder).
+pub type RenderMetrics = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// The admin listener's routes: `GET /metrics` (when a renderer is given), `/healthz`, `/readyz`.
+/// Kept off the public port so metrics are never exposed there by accident.
+pub fn configure_admin(cfg: &mut ServiceConfig, state: ApiState, render: Option<RenderMetrics>) {
+    cfg.app_data(Data::new(state))
+        .route(HEALTHZ_PATH, web::get().to(handlers::healthz))
+        .route(READYZ_PATH, web::get().to(handlers::readyz));
+    if let Some(render) = render {
+        cfg.route(
+            "/metrics",
+            web::get().to(move || {
+                let text = render();
+                async move {
+                    actix_web::HttpResponse::Ok()
+                        .content_type("text/plain; version=0.0.4; charset=utf-8")
+                        .body(text)
+                }
+            }),
+        );
+    }
+}
+
+/// The admin HTTP server (one worker) on `listener`.
+pub fn admin_server(
+    state: ApiState,
+    listener: TcpListener,
+    render: Option<RenderMetrics>,
+) -> std::io::Result<Server> {
+    Ok(HttpServer::new(move || {
+        let (state, render) = (state.clone(), render.clone());
+        App::new().configure(move |cfg| configure_admin(cfg, state, render))
+    })
+    .workers(1)
+    .shutdown_timeout(1)
+    .listen(listener)?
+    .run())
 }
 
 /// A listening TCP socket on `addr` whose kernel queue holds `backlog` connections not yet

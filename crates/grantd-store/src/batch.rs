@@ -186,7 +186,14 @@ async fn flush(shared: &Shared, batch: Vec<Pending>) {
     let (rows, replies): (Vec<SessionRow>, Vec<_>) =
         batch.into_iter().map(|p| (p.row, p.reply)).unzip();
     let rows = Arc::new(rows);
+    // Through the `metrics` facade: a no-op unless the binary installed a recorder.
+    metrics::histogram!("grantd_session_batch_rows").record(rows.len() as f64);
+    let started = std::time::Instant::now();
     let outcome = insert(&shared.db, rows.clone()).await;
+    metrics::histogram!("grantd_session_commit_seconds").record(started.elapsed().as_secs_f64());
+    if outcome.is_err() {
+        metrics::counter!("grantd_store_errors_total", "operation" => "session_batch").increment(1);
+    }
     shared
         .health
         .record(outcome.as_ref().map(|_| ()).map_err(|e| &e.0));

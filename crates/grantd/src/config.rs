@@ -27,6 +27,9 @@ pub struct FileConfig {
     pub sessions: SessionsSection,
     pub cache: CacheSection,
     pub rate_limit: RateLimitSection,
+    pub log: LogSection,
+    pub admin: AdminSection,
+    pub metrics: MetricsSection,
     pub scopes: Vec<ScopeEntry>,
 }
 
@@ -123,7 +126,8 @@ impl Default for DatabaseSection {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TokenSection {
-    pub issuer: String,
+    /// Absent: `http://` + the address `serve` actually bound (so `--bind` and port 0 follow).
+    pub issuer: Option<String>,
     pub access_token_ttl: u64,
     pub audiences: Vec<String>,
     pub allowed_resource_audiences: Vec<String>,
@@ -134,7 +138,7 @@ pub struct TokenSection {
 impl Default for TokenSection {
     fn default() -> Self {
         Self {
-            issuer: "http://127.0.0.1:8080".into(),
+            issuer: None,
             access_token_ttl: 3600,
             audiences: vec!["api".into()],
             allowed_resource_audiences: ["api", "mcp", "a2a", "hook"].map(String::from).to_vec(),
@@ -240,6 +244,54 @@ impl Default for RateLimitSection {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSection {
+    /// "text" (human-readable) or "json" (one JSON object per line).
+    pub format: String,
+    /// A `tracing` filter ("info", "grantd=debug,warn"); `GRANTD_LOG` or `RUST_LOG` override it.
+    /// Absent: "info" for `serve`, "warn" for the CLI, whose stderr carries only its errors.
+    pub level: Option<String>,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        Self {
+            format: "text".into(),
+            level: None,
+        }
+    }
+}
+
+/// `[admin]`: the listener for `/metrics`, `/healthz` and `/readyz`, apart from the public port.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminSection {
+    pub bind: String,
+}
+
+impl Default for AdminSection {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:9464".into(),
+        }
+    }
+}
+
+/// `[metrics]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    /// false: no recorder is installed (counting is a no-op) and `/metrics` is not served.
+    pub enabled: bool,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScopeEntry {
     pub name: String,
@@ -260,6 +312,47 @@ pub struct Settings {
     pub sessions: SessionSettings,
     pub cache: CacheSettings,
     pub rate_limit: grantd_api::RateLimitConfig,
+    pub log: LogSettings,
+    /// `[admin] bind`.
+    pub admin_bind: SocketAddr,
+    /// `[metrics] enabled`.
+    pub metrics_enabled: bool,
+    /// No `token.issuer` was configured: `serve` replaces `policy.issuer` (derived from
+    /// `server.bind`) with the address it actually bound.
+    pub issuer_from_bind: bool,
+}
+
+/// `[log]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl TryFrom<&LogSection> for LogSettings {
+    type Error = anyhow::Error;
+
+    fn try_from(l: &LogSection) -> anyhow::Result<Self> {
+        let format = match l.format.as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => bail!("invalid `log.format`: {other:?} (expected \"text\" or \"json\")"),
+        };
+        if let Some(level) = &l.level {
+            tracing_subscriber::EnvFilter::try_new(level)
+                .with_context(|| format!("invalid `log.level`: {level:?}"))?;
+        }
+        Ok(Self {
+            format,
+            level: l.level.clone(),
+        })
+    }
 }
 
 /// `[server]`.
@@ -402,7 +495,7 @@ fn resolve(f: FileConfig) -> anyhow::Result<Settings> {
     // Sections in file order, so the first error reported is the first one in the file.
     let server = ServerSettings::try_from(&f.server)?;
     let database = DatabaseSettings::try_from(&f.database)?;
-    let policy = token_policy(&f.token, &f.scopes)?;
+    let policy = token_policy(&f.token, &f.scopes, server.bind)?;
     Ok(Settings {
         server,
         database,
@@ -410,6 +503,14 @@ fn resolve(f: FileConfig) -> anyhow::Result<Settings> {
         signing: SigningSettings::try_from(&f.signing)?,
         sessions: SessionSettings::try_from(&f.sessions)?,
         cache: CacheSettings::try_from(&f.cache)?,
+        log: LogSettings::try_from(&f.log)?,
+        admin_bind: f
+            .admin
+            .bind
+            .parse()
+            .with_context(|| format!("invalid `admin.bind`: {:?} (use IP:PORT)", f.admin.bind))?,
+        metrics_enabled: f.metrics.enabled,
+        issuer_from_bind: f.token.issuer.is_none(),
         rate_limit: rate_limit(&f.rate_limit)?,
     })
 }
@@ -526,14 +627,18 @@ impl TryFrom<&DatabaseSection> for DatabaseSettings {
 
 /// `[token]` with the catalog `[[scopes]]` extends. A free function rather than a `TryFrom`:
 /// `TokenPolicy` is the domain's type, and it needs two sections.
-fn token_policy(t: &TokenSection, scopes: &[ScopeEntry]) -> anyhow::Result<TokenPolicy> {
-    let issuer = t.issuer.trim_end_matches('/').to_owned();
+fn token_policy(
+    t: &TokenSection,
+    scopes: &[ScopeEntry],
+    bind: SocketAddr,
+) -> anyhow::Result<TokenPolicy> {
+    let configured = t.issuer.clone().unwrap_or_else(|| issuer_for(bind));
+    let issuer = configured.trim_end_matches('/').to_owned();
     if !(issuer.starts_with("https://") || issuer.starts_with("http://"))
         || issuer.contains(['?', '#', ' '])
     {
         bail!(
-            "invalid `token.issuer`: {:?} must be an http(s) URL without query or fragment",
-            t.issuer
+            "invalid `token.issuer`: {configured:?} must be an http(s) URL without query or fragment"
         );
     }
     let ttl = Ttl::from_secs(t.access_token_ttl)
@@ -568,6 +673,11 @@ fn token_policy(t: &TokenSection, scopes: &[ScopeEntry]) -> anyhow::Result<Token
         ttl,
         subject,
     })
+}
+
+/// The issuer of a server that has no `token.issuer`: where it listens.
+pub fn issuer_for(bind: SocketAddr) -> String {
+    format!("http://{bind}")
 }
 
 /// The built-in scopes plus the operator's `[[scopes]]`.

@@ -20,16 +20,18 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
     let env: BTreeMap<String, String> = std::env::vars().collect();
-    let settings = match config::load(cli.config.as_deref(), &env) {
+    let mut settings = match config::load(cli.config.as_deref(), &env) {
         Ok(s) => s,
         Err(e) => return fail(&e),
     };
+    init_tracing(&settings.log, matches!(cli.command, Command::Serve { .. }));
     let result = match cli.command {
         Command::Serve { bind } => actix_web::rt::System::new().block_on(async move {
+            // Bound before wiring, so an issuer derived from the address knows its real port.
+            let bound = serve::bind(&mut settings, bind)?;
             let wired = wiring::wire(settings).await?;
-            serve::serve(wired, bind).await
+            serve::serve(wired, bound).await
         }),
         command => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -54,16 +56,31 @@ fn fail(e: &anyhow::Error) -> ExitCode {
     ExitCode::from(1)
 }
 
-/// Logs go to stderr (stdout is for command output); `GRANTD_LOG` or `RUST_LOG` sets the filter.
-fn init_tracing() {
+/// Logs go to stderr (stdout is for command output). The filter is `GRANTD_LOG`, else
+/// `RUST_LOG`, else `log.level`, else "info" for the server and "warn" for the CLI: a command's
+/// stderr carries its error and nothing else. Colour only when stderr is a terminal.
+fn init_tracing(log: &config::LogSettings, serving: bool) {
+    use std::io::IsTerminal;
+    let default = if serving { "info" } else { "warn" };
     let filter = std::env::var("GRANTD_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info".to_owned());
+        .ok()
+        .or_else(|| log.level.clone())
+        .unwrap_or_else(|| default.to_owned());
     let filter = tracing_subscriber::EnvFilter::try_new(&filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    let _ = match log.format {
+        config::LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        config::LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+    };
 }

@@ -11,6 +11,7 @@ use grantd_api::{ApiConfig, ApiState, Readiness};
 use grantd_app::PurgeCutoff;
 use grantd_store::Store;
 
+use crate::config::Settings;
 use crate::wiring::{Wired, redact_url};
 
 /// The database half of `/readyz` (the handler checks the signer itself).
@@ -25,8 +26,27 @@ impl Readiness for Ready {
     }
 }
 
+/// The public listener, bound before the rest is wired.
+pub struct Bound {
+    listener: std::net::TcpListener,
+    local: SocketAddr,
+}
+
+/// Binds `--bind` (else `server.bind`); without a configured `token.issuer`, the issuer becomes
+/// the address actually bound (the real port when asked for port 0).
+pub fn bind(settings: &mut Settings, bind_override: Option<SocketAddr>) -> anyhow::Result<Bound> {
+    let bind = bind_override.unwrap_or(settings.server.bind);
+    let listener = grantd_api::listener(bind, settings.server.limits.backlog)
+        .with_context(|| format!("cannot listen on {bind}"))?;
+    let local = listener.local_addr()?;
+    if settings.issuer_from_bind {
+        settings.policy.issuer = crate::config::issuer_for(local);
+    }
+    Ok(Bound { listener, local })
+}
+
 /// Runs the server until SIGTERM/SIGINT. Must be called inside an actix system.
-pub async fn serve(wired: Wired, bind_override: Option<SocketAddr>) -> anyhow::Result<()> {
+pub async fn serve(wired: Wired, bound: Bound) -> anyhow::Result<()> {
     // A database that answers reads but takes no write (read-only file or file system, full
     // disk, read-only replica) would fail every token request: refuse to start instead.
     wired.store.check_writable().await.map_err(|e| {
@@ -36,11 +56,8 @@ pub async fn serve(wired: Wired, bind_override: Option<SocketAddr>) -> anyhow::R
             redact_url(&wired.settings.database.url)
         )
     })?;
-    let bind = bind_override.unwrap_or(wired.settings.server.bind);
+    let Bound { listener, local } = bound;
     let limits = wired.settings.server.limits;
-    let listener = grantd_api::listener(bind, limits.backlog)
-        .with_context(|| format!("cannot listen on {bind}"))?;
-    let local = listener.local_addr()?;
     let mut api_config = ApiConfig::new(
         wired.policy.issuer.clone(),
         &wired.settings.server.trusted_proxies,
@@ -52,7 +69,9 @@ pub async fn serve(wired: Wired, bind_override: Option<SocketAddr>) -> anyhow::R
     let readiness = Arc::new(Ready {
         store: wired.store.clone(),
     });
+    api_config.algorithm = wired.settings.signing.algorithm.as_str();
     let state = ApiState::new(wired.token_service(), readiness, api_config);
+    let admin = start_admin(&wired, state.clone())?;
 
     spawn_background(&wired);
     // Rate-limit buckets of idle keys are dropped, and a store over its bound reset, every
@@ -74,17 +93,29 @@ pub async fn serve(wired: Wired, bind_override: Option<SocketAddr>) -> anyhow::R
 
     let server = grantd_api::server(state, listener, wired.settings.server.workers)?;
     tracing::info!(
-        %local,
-        issuer = %wired.policy.issuer,
         database = %redact_url(&wired.settings.database.url),
         algorithm = %wired.settings.signing.algorithm,
         workers = wired.settings.server.workers,
         migrations_applied = wired.applied_migrations.len(),
         master_key = %wired.master_key_source,
-        "grantd listening"
+        "grantd started"
     );
-    // Machine-readable line for scripts and tests that bind port 0.
-    eprintln!("grantd listening on http://{local}");
+    // The one line that says where it listens, machine-readable for scripts and tests that
+    // bind port 0 (the URL is the fourth word).
+    let issuer_origin = if wired.settings.issuer_from_bind {
+        " (from the bind address; set token.issuer to override)"
+    } else {
+        ""
+    };
+    let metrics = if wired.settings.metrics_enabled {
+        format!("http://{admin}/metrics")
+    } else {
+        "off".to_owned()
+    };
+    eprintln!(
+        "grantd listening on http://{local} issuer {}{issuer_origin} admin http://{admin} metrics {metrics}",
+        wired.policy.issuer
+    );
     server.await?;
     drop(watch);
     let stats = wired.store.stats();
@@ -95,6 +126,42 @@ pub async fn serve(wired: Wired, bind_override: Option<SocketAddr>) -> anyhow::R
         "grantd stopped"
     );
     Ok(())
+}
+
+/// Seconds: from 100 µs (a cached, in-memory decision) to 5 s (a statement timing out).
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+/// Rows per group commit, up to `database.group_commit_max_rows`' ceiling.
+const ROW_BUCKETS: &[f64] = &[
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 2000.0,
+];
+
+/// The admin listener (`/metrics`, `/healthz`, `/readyz`), with the Prometheus recorder
+/// installed unless `metrics.enabled` is false. Returns the address it bound.
+fn start_admin(wired: &Wired, state: ApiState) -> anyhow::Result<SocketAddr> {
+    let bind = wired.settings.admin_bind;
+    let listener =
+        grantd_api::listener(bind, 128).with_context(|| format!("cannot listen on {bind}"))?;
+    let local = listener.local_addr()?;
+    let render = if wired.settings.metrics_enabled {
+        use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+        // Histograms with buckets (aggregatable across replicas), not client-side summaries.
+        let handle = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+            .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_rows".into()), ROW_BUCKETS))
+            .context("metric buckets")?
+            .install_recorder()
+            .context("cannot install the metrics recorder")?;
+        metrics::gauge!("grantd_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+        let render: grantd_api::RenderMetrics = Arc::new(move || handle.render());
+        Some(render)
+    } else {
+        None
+    };
+    let server = grantd_api::admin_server(state, listener, render)?;
+    actix_web::rt::spawn(server);
+    Ok(local)
 }
 
 fn spawn_background(wired: &Wired) {
