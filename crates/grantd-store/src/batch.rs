@@ -73,7 +73,7 @@ impl SessionWriter {
 
     /// Queues `row` and waits until the batch holding it is committed (or failed).
     pub(crate) async fn insert(&self, row: SessionRow) -> Result<(), StoreError> {
-        let stopped = || StoreError::Unavailable("the session writer has stopped".into());
+        let stopped = || StoreError::Unavailable(grantd_ports::Unavailable::WriterStopped);
         let (reply, answer) = oneshot::channel();
         self.tx
             .send(Pending { row, reply })

@@ -963,7 +963,7 @@ async fn corrupt_rows_are_internal_errors(backend: Backend) {
     .expect("plant");
     let r = store.find_client(&c.id).await;
     assert!(
-        matches!(&r, Err(StoreError::Internal(m)) if m.contains("clients.auth_method")),
+        matches!(&r, Err(StoreError::Internal(m)) if m.to_string().contains("clients.auth_method")),
         "{r:?}"
     );
     assert!(matches!(
