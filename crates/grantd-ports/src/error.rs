@@ -4,7 +4,7 @@
 use thiserror::Error;
 
 /// A store failure, by kind.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum StoreError {
     /// A unique constraint would be violated (e.g. duplicate email or client id).
     #[error("conflict: {0} is already taken")]

@@ -256,9 +256,9 @@ fn percent_decode(s: &str) -> Result<String, StoreError> {
                 .get(i + 1..i + 3)
                 .and_then(|h| std::str::from_utf8(h).ok())
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| {
-                    StoreError::Invalid(InvalidInput::DatabaseUrl(UrlProblem::BadEscape))
-                })?;
+                .ok_or(StoreError::Invalid(InvalidInput::DatabaseUrl(
+                    UrlProblem::BadEscape,
+                )))?;
             out.push(hex);
             i += 3;
         } else {
