@@ -134,10 +134,6 @@ impl Introspection {
     pub fn inactive() -> Self {
         Self { claims: None }
     }
-
-    pub fn is_active(&self) -> bool {
-        self.claims.is_some()
-    }
 }
 
 /// The token use cases over a set of ports and the policy in force.

@@ -135,8 +135,6 @@ pub trait SessionStore: Send + Sync {
 
     async fn find_session(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError>;
 
-    async fn find_session_by_jti(&self, jti: &Jti) -> Result<Option<SessionRecord>, StoreError>;
-
     /// Marks the session revoked (keeps the first revocation's time and reason). `Ok(false)` if
     /// there is no such session.
     async fn revoke_session(

@@ -178,9 +178,6 @@ impl SessionStore for FakeSessions {
                 revoke_reason: revoked.then(|| "revoked".to_owned()),
             }))
     }
-    async fn find_session_by_jti(&self, _: &Jti) -> Result<Option<SessionRecord>, StoreError> {
-        Err(StoreError::Internal(grantd_ports::Internal::Database))
-    }
     async fn revoke_session(
         &self,
         id: &SessionId,
