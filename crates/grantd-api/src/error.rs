@@ -174,8 +174,8 @@ impl From<AppError> for ApiError {
     fn from(e: AppError) -> Self {
         match e {
             AppError::Refused(d) => ApiError::from(d),
-            AppError::Unavailable(m) => ApiError::Unavailable(m),
-            AppError::Internal(m) => ApiError::Internal(m),
+            AppError::Unavailable(m) => ApiError::Unavailable(m.to_string()),
+            AppError::Internal(m) => ApiError::Internal(m.to_string()),
         }
     }
 }

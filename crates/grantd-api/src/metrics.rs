@@ -93,7 +93,6 @@ fn domain_reason(d: &DomainError) -> &'static str {
     match d {
         DomainError::InvalidRequest(_) => "malformed_request",
         DomainError::InvalidClient(r) => rejection(r),
-        DomainError::InvalidGrant(_) => "invalid_grant",
         DomainError::UnauthorizedClient { .. } => "grant_type_not_registered",
         DomainError::UnsupportedGrantType(_) => "unsupported_grant_type",
         DomainError::InvalidScope(p) => match p {

@@ -14,7 +14,7 @@ pub use admin::{
     Admin, AdminError, ClientCreated, ExplainOutcome, Explanation, NewClientSpec, NewUserSpec,
     PurgeCutoff, ScopeExplanation, SecretRotated, SessionExport, SessionQuery,
 };
-pub use error::AppError;
+pub use error::{AppError, Failure};
 pub use keys::{KeyAdmin, KeyCheck, KeyPolicy, ROTATION_MARGIN_SECS};
 pub use token::{
     AuthenticatedClient, ClientAuthentication, Introspection, IssuedToken, Ports, TokenRequest,

@@ -15,7 +15,7 @@ use grantd_ports::{
     UserStore,
 };
 
-use crate::error::AppError;
+use crate::error::{AppError, Failure};
 
 /// The ports the token use cases run on: handed to [`TokenService::new`] and kept private to
 /// the use cases (the API asks the service, e.g. [`TokenService::jwks`], never a port).
@@ -134,10 +134,6 @@ impl Introspection {
     pub fn inactive() -> Self {
         Self { claims: None }
     }
-
-    pub fn is_active(&self) -> bool {
-        self.claims.is_some()
-    }
 }
 
 /// The token use cases over a set of ports and the policy in force.
@@ -230,9 +226,7 @@ impl TokenService {
             SecretCheck::Match { outdated } => outdated,
             SecretCheck::Mismatch => return Err(reject(ClientRejection::WrongSecret)),
             SecretCheck::Overloaded => {
-                return Err(AppError::Unavailable(
-                    "too many slow client-secret checks queued".to_owned(),
-                ));
+                return Err(AppError::Unavailable(Failure::SecretChecksQueued));
             }
         };
         if !client.active {

@@ -106,9 +106,6 @@ impl SessionStore for FakeSessions {
     async fn find_session(&self, _: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
         panic!("not used")
     }
-    async fn find_session_by_jti(&self, _: &Jti) -> Result<Option<SessionRecord>, StoreError> {
-        panic!("not used")
-    }
     async fn revoke_session(
         &self,
         _: &SessionId,

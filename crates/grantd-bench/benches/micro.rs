@@ -119,7 +119,7 @@ impl SigningKeyStore for MemKeys {
         Ok(self
             .0
             .lock()
-            .map_err(|_| StoreError::Internal("poisoned".into()))?
+            .map_err(|_| StoreError::Internal(grantd_ports::Internal::Database))?
             .clone())
     }
     async fn bootstrap_signing_keys(
@@ -130,7 +130,7 @@ impl SigningKeyStore for MemKeys {
         let mut keys = self
             .0
             .lock()
-            .map_err(|_| StoreError::Internal("poisoned".into()))?;
+            .map_err(|_| StoreError::Internal(grantd_ports::Internal::Database))?;
         if keys.iter().any(|k| k.state == KeyState::Active) {
             return Ok(false);
         }
@@ -145,7 +145,7 @@ impl SigningKeyStore for MemKeys {
         _: Timestamp,
         _: Timestamp,
     ) -> Result<Option<Kid>, StoreError> {
-        Err(StoreError::Internal("not used in benchmarks".into()))
+        Err(StoreError::Internal(grantd_ports::Internal::Database))
     }
     async fn delete_expired_keys(&self, _: Timestamp) -> Result<u64, StoreError> {
         Ok(0)

@@ -11,7 +11,6 @@ use std::fmt;
 pub enum DomainError {
     InvalidRequest(InvalidRequest),
     InvalidClient(ClientRejection),
-    InvalidGrant(String),
     UnauthorizedClient { grant_type: String },
     UnsupportedGrantType(String),
     InvalidScope(ScopeProblem),
@@ -107,7 +106,6 @@ impl DomainError {
         match self {
             DomainError::InvalidRequest(_) => "invalid_request",
             DomainError::InvalidClient(_) => "invalid_client",
-            DomainError::InvalidGrant(_) => "invalid_grant",
             DomainError::UnauthorizedClient { .. } => "unauthorized_client",
             DomainError::UnsupportedGrantType(_) => "unsupported_grant_type",
             DomainError::InvalidScope(_) => "invalid_scope",
@@ -137,7 +135,6 @@ impl DomainError {
                 InvalidRequest::Body(reason) => reason.clone(),
             },
             DomainError::InvalidClient(_) => "client authentication failed".to_owned(),
-            DomainError::InvalidGrant(reason) => reason.clone(),
             DomainError::UnauthorizedClient { grant_type } => {
                 format!(
                     "client is not registered for grant type {}",
@@ -215,7 +212,6 @@ mod tests {
                 "invalid_client",
                 "client authentication failed",
             ),
-            (DomainError::InvalidGrant("x".into()), "invalid_grant", "x"),
             (
                 DomainError::UnauthorizedClient {
                     grant_type: "client_credentials".into(),

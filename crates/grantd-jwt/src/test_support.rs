@@ -69,7 +69,7 @@ impl SigningKeyStore for FakeKeyStore {
             .iter()
             .any(|k| k.kid == active.kid || k.kid == next.kid)
         {
-            return Err(StoreError::Conflict("kid taken".into()));
+            return Err(StoreError::Conflict(grantd_ports::Constraint::KeyKid));
         }
         keys.push(active.clone());
         keys.push(next.clone());
@@ -91,10 +91,10 @@ impl SigningKeyStore for FakeKeyStore {
             return Ok(None);
         }
         let Some(next) = keys.iter().position(|k| k.state == KeyState::Next) else {
-            return Err(StoreError::Internal("no next key".into()));
+            return Err(StoreError::Internal(grantd_ports::Internal::Database));
         };
         if keys.iter().any(|k| k.kid == new_next.kid) {
-            return Err(StoreError::Conflict("kid taken".into()));
+            return Err(StoreError::Conflict(grantd_ports::Constraint::KeyKid));
         }
         keys[active].state = KeyState::Retired;
         keys[active].retired_at = Some(now);

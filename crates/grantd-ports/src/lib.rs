@@ -13,44 +13,19 @@ use grantd_domain::{
     SessionRecord, Timestamp, UserId,
 };
 
+mod error;
 pub mod keys;
+
+pub use error::{
+    ConnectFailure, Constraint, Internal, InvalidInput, Missing, Problem, SqliteCondition,
+    StoreError, Unavailable, UrlProblem,
+};
 
 #[cfg(any(test, feature = "mock"))]
 pub use keys::MockKeyRing;
 pub use keys::{
     KeyRing, KeyRingError, KeyState, KeySummary, RotationReport, SigningAlgorithm, SigningKeyRecord,
 };
-
-/// A store failure, by kind. The message is for logs and never contains driver text verbatim
-/// where that could carry user data or secrets.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StoreError {
-    /// A unique constraint would be violated (e.g. duplicate email or client id).
-    Conflict(String),
-    /// A referenced row does not exist (e.g. a client's owner).
-    NotFound(String),
-    /// The input cannot be stored (too long, NUL byte, ...). A caller mistake.
-    Invalid(String),
-    /// The store cannot be reached or is overloaded (pool timeout, connection refused, SQLite
-    /// busy past its timeout, disk full). Worth retrying later: the API answers 503.
-    Unavailable(String),
-    /// Anything else.
-    Internal(String),
-}
-
-impl fmt::Display for StoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StoreError::Conflict(m) => write!(f, "conflict: {m}"),
-            StoreError::NotFound(m) => write!(f, "not found: {m}"),
-            StoreError::Invalid(m) => write!(f, "invalid input: {m}"),
-            StoreError::Unavailable(m) => write!(f, "store unavailable: {m}"),
-            StoreError::Internal(m) => write!(f, "store failure: {m}"),
-        }
-    }
-}
-
-impl std::error::Error for StoreError {}
 
 /// Clients and their secrets.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
@@ -159,8 +134,6 @@ pub trait SessionStore: Send + Sync {
     async fn insert_session(&self, session: &NewSession) -> Result<(), StoreError>;
 
     async fn find_session(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError>;
-
-    async fn find_session_by_jti(&self, jti: &Jti) -> Result<Option<SessionRecord>, StoreError>;
 
     /// Marks the session revoked (keeps the first revocation's time and reason). `Ok(false)` if
     /// there is no such session.

@@ -81,7 +81,7 @@ impl SessionWriter {
     /// Past the deadline the caller gets `Unavailable` and its token is never handed out; the
     /// row may still be committed later (a row without a token, never the reverse).
     pub(crate) async fn insert(&self, row: SessionRow) -> Result<(), StoreError> {
-        let stopped = || StoreError::Unavailable("the session writer has stopped".into());
+        let stopped = || StoreError::Unavailable(grantd_ports::Unavailable::WriterStopped);
         let wait = async {
             let (reply, answer) = oneshot::channel();
             self.tx
@@ -90,14 +90,12 @@ impl SessionWriter {
                 .map_err(|_| stopped())?;
             answer.await.map_err(|_| stopped())?
         };
+        let not_committed = StoreError::Unavailable(grantd_ports::Unavailable::NotCommitted {
+            millis: self.deadline.as_millis(),
+        });
         tokio::time::timeout(self.deadline, wait)
             .await
-            .unwrap_or_else(|_| {
-                Err(StoreError::Unavailable(format!(
-                    "the session row was not committed within {} ms",
-                    self.deadline.as_millis()
-                )))
-            })
+            .unwrap_or(Err(not_committed))
     }
 }
 

@@ -31,8 +31,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use grantd_domain::{
-    Client, ClientId, ClientSecret, Jti, NewSession, Owner, SessionId, SessionRecord, Timestamp,
-    UserId,
+    Client, ClientId, ClientSecret, NewSession, Owner, SessionId, SessionRecord, Timestamp, UserId,
 };
 use grantd_ports::{ClientStore, SessionFilter, SessionStore, StoreError, UserStore};
 
@@ -325,10 +324,6 @@ impl<S: ClientStore + UserStore + SessionStore> SessionStore for Cached<S> {
         Ok(found)
     }
 
-    async fn find_session_by_jti(&self, jti: &Jti) -> Result<Option<SessionRecord>, StoreError> {
-        self.inner.find_session_by_jti(jti).await
-    }
-
     async fn revoke_session(
         &self,
         id: &SessionId,
@@ -359,7 +354,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
 
-    use grantd_domain::{AuthMethod, GrantTypes, OwnerId, ScopeCatalog, StoredScopes};
+    use grantd_domain::{AuthMethod, GrantTypes, Jti, OwnerId, ScopeCatalog, StoredScopes};
     use tokio::sync::Notify;
 
     use super::*;
@@ -537,9 +532,6 @@ mod tests {
             let found = (id.as_str() == SESSION).then(|| record(*self.revoked.lock().unwrap()));
             self.after_read().await;
             Ok(found)
-        }
-        async fn find_session_by_jti(&self, _: &Jti) -> Result<Option<SessionRecord>, StoreError> {
-            Ok(None)
         }
         async fn revoke_session(
             &self,

@@ -16,7 +16,7 @@ use diesel_async::pooled_connection::{
 };
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
-use grantd_ports::StoreError;
+use grantd_ports::{Internal, InvalidInput, StoreError, Unavailable, UrlProblem};
 
 use crate::error::{Error, classify_connection, internal};
 use crate::tls::{PgConnector, PgTuning};
@@ -52,26 +52,25 @@ impl Target {
             return PgConnector::from_url(url).map(|c| Target::Postgres(Box::new(c)));
         };
         if path.is_empty() {
-            return Err(StoreError::Invalid(
-                "the SQLite database path is empty".into(),
-            ));
+            return Err(StoreError::Invalid(InvalidInput::DatabaseUrl(
+                UrlProblem::EmptySqlitePath,
+            )));
         }
         if path.contains("://") {
-            return Err(StoreError::Invalid(
-                "unsupported database URL scheme (use postgres://, postgresql:// or sqlite://)"
-                    .into(),
-            ));
+            return Err(StoreError::Invalid(InvalidInput::DatabaseUrl(
+                UrlProblem::UnsupportedScheme,
+            )));
         }
         if path == ":memory:" || path.contains("mode=memory") {
             // Each pooled connection would get its own empty database.
-            return Err(StoreError::Invalid(
-                "in-memory SQLite is not supported: give a file path".into(),
-            ));
+            return Err(StoreError::Invalid(InvalidInput::DatabaseUrl(
+                UrlProblem::InMemorySqlite,
+            )));
         }
         if path.contains('?') || path.contains('\0') {
-            return Err(StoreError::Invalid(
-                "the SQLite path must be a plain file path (no '?' options)".into(),
-            ));
+            return Err(StoreError::Invalid(InvalidInput::DatabaseUrl(
+                UrlProblem::SqliteOptions,
+            )));
         }
         Ok(Target::Sqlite {
             path: path.to_owned(),
@@ -127,11 +126,11 @@ impl Checkpointer {
 
     fn start(path: &str, busy_ms: u128, writer_every: Duration) -> Result<Checkpointer, Error> {
         use diesel::{Connection, RunQueryDsl};
-        let mut conn = SqliteConnection::establish(path)
-            .map_err(|_| internal("cannot open the SQLite checkpoint connection"))?;
+        let mut conn =
+            SqliteConnection::establish(path).map_err(|_| internal(Internal::CheckpointOpen))?;
         diesel::sql_query(format!("PRAGMA busy_timeout = {busy_ms}"))
             .execute(&mut conn)
-            .map_err(|_| internal("cannot configure the SQLite checkpoint connection"))?;
+            .map_err(|_| internal(Internal::CheckpointConfigure))?;
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("grantd-checkpoint".into())
@@ -154,7 +153,7 @@ impl Checkpointer {
                     tracing::warn!(error = %e, "final SQLite WAL checkpoint failed");
                 }
             })
-            .map_err(|_| internal("cannot start the SQLite checkpoint thread"))?;
+            .map_err(|_| internal(Internal::CheckpointThread))?;
         Ok(Checkpointer {
             stop: std::sync::Mutex::new(Some(stop)),
             thread: std::sync::Mutex::new(Some(thread)),
@@ -236,7 +235,7 @@ impl Db {
                 let pool = Pool::builder(manager)
                     .max_size(opts.max_connections)
                     .build()
-                    .map_err(|_| internal("cannot build the connection pool"))?;
+                    .map_err(|_| internal(Internal::PoolBuild))?;
                 let db = PgDb {
                     pool,
                     timeout: opts.acquire_timeout,
@@ -336,7 +335,7 @@ fn sqlite_pool(path: &str, pragmas: String, size: usize) -> Result<Pool<SqliteCo
     Pool::builder(manager)
         .max_size(size)
         .build()
-        .map_err(|_| internal("cannot build the connection pool"))
+        .map_err(|_| internal(Internal::PoolBuild))
 }
 
 /// Pool checkout with the configured timeout. The timeout covers creating a connection too,
@@ -345,18 +344,16 @@ fn checked_out<T>(
     r: Result<Result<T, PoolError>, tokio::time::error::Elapsed>,
 ) -> Result<T, Error> {
     match r {
-        Err(_) | Ok(Err(PoolError::Timeout(_))) => Err(Error(StoreError::Unavailable(
-            "timed out waiting for a database connection".into(),
-        ))),
+        Err(_) | Ok(Err(PoolError::Timeout(_))) => {
+            Err(Error(StoreError::Unavailable(Unavailable::PoolTimeout)))
+        }
         Ok(Ok(obj)) => Ok(obj),
         Ok(Err(PoolError::Backend(ManagerError::ConnectionError(e)))) => {
             Err(Error(classify_connection(e)))
         }
         Ok(Err(PoolError::Backend(ManagerError::QueryError(e)))) => Err(Error::from(e)),
-        Ok(Err(PoolError::Closed)) => Err(Error(StoreError::Unavailable(
-            "the connection pool is closed".into(),
-        ))),
-        Ok(Err(_)) => Err(internal("connection pool failure")),
+        Ok(Err(PoolError::Closed)) => Err(Error(StoreError::Unavailable(Unavailable::PoolClosed))),
+        Ok(Err(_)) => Err(internal(Internal::Pool)),
     }
 }
 

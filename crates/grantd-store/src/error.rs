@@ -9,7 +9,11 @@
 use chrono::{DateTime, Datelike, NaiveDateTime};
 use diesel::result::{ConnectionError, DatabaseErrorKind, Error as DieselError};
 use grantd_domain::Timestamp;
-use grantd_ports::StoreError;
+use grantd_ports::{
+    Constraint, Internal, InvalidInput, Missing, Problem, SqliteCondition, StoreError, Unavailable,
+};
+
+pub(crate) use grantd_ports::ConnectFailure as PgConnectFailure;
 
 /// The crate's internal error: an already classified [`StoreError`]. It exists because the
 /// orphan rule forbids `From<diesel::result::Error> for StoreError` here, and `?` needs a
@@ -41,20 +45,18 @@ impl From<ConnectionError> for Error {
     }
 }
 
-pub(crate) fn internal(msg: &str) -> Error {
-    Error(StoreError::Internal(msg.to_owned()))
+pub(crate) fn internal(what: Internal) -> Error {
+    Error(StoreError::Internal(what))
 }
 
 /// A stored row that does not convert back into a domain value (hand-edited or corrupt data).
-pub(crate) fn corrupt(table: &str, column: &str) -> Error {
+pub(crate) fn corrupt(table: &'static str, column: &'static str) -> Error {
     tracing::error!(
         table,
         column,
         "stored row does not convert to a domain value"
     );
-    Error(StoreError::Internal(format!(
-        "corrupt stored value in {table}.{column}"
-    )))
+    Error(StoreError::Internal(Internal::Corrupt { table, column }))
 }
 
 /// Whether a failure belongs to one row (so retrying the other rows of a batch alone makes
@@ -66,20 +68,24 @@ pub(crate) fn is_row_specific(e: &StoreError) -> bool {
     )
 }
 
-/// Postgres constraint names (see migrations/postgres) → the `table.column` SQLite names in its
-/// own messages, so both backends report the same thing.
-fn logical_constraint(name: &str) -> &str {
+/// Postgres constraint names (see migrations/postgres) and the `table.column` names SQLite
+/// puts in its messages → one [`Constraint`], so both backends report the same thing.
+fn logical_constraint(name: &str) -> Constraint {
     match name {
-        "users_pkey" => "users.id",
-        "users_email_key" => "users.email",
-        "clients_pkey" => "clients.id",
-        "clients_owner_id_fkey" => "clients.owner_id",
-        "client_secrets_client_id_fkey" => "client_secrets.client_id",
-        "sessions_pkey" => "sessions.id",
-        "sessions_jti_key" => "sessions.jti",
-        "signing_keys_pkey" => "signing_keys.kid",
-        "signing_keys_one_active" | "signing_keys_one_next" => "signing_keys.state",
-        other => other,
+        "users_pkey" | "users.id" => Constraint::UserId,
+        "users_email_key" | "users.email" => Constraint::UserEmail,
+        "clients_pkey" | "clients.id" => Constraint::ClientId,
+        "clients_owner_id_fkey" | "clients.owner_id" => Constraint::ClientOwner,
+        "client_secrets_client_id_fkey" | "client_secrets.client_id" => Constraint::SecretClient,
+        "sessions_pkey" | "sessions.id" => Constraint::SessionId,
+        "sessions_jti_key" | "sessions.jti" => Constraint::SessionJti,
+        "signing_keys_pkey" | "signing_keys.kid" => Constraint::KeyKid,
+        "signing_keys_one_active"
+        | "signing_keys_one_next"
+        | "signing_keys.state"
+        | "index 'signing_keys_one_active'"
+        | "index 'signing_keys_one_next'" => Constraint::KeyState,
+        _ => Constraint::Unnamed,
     }
 }
 
@@ -124,17 +130,17 @@ fn sqlite_code(message: &str) -> Option<std::ffi::c_int> {
         .find(|&code| libsqlite3_sys::code_to_str(code) == message)
 }
 
-/// What an operator reads for an unavailable SQLite database.
+/// The condition an unavailable SQLite database is in.
 fn sqlite_unavailable(code: std::ffi::c_int) -> StoreError {
     let what = match code {
-        libsqlite3_sys::SQLITE_BUSY | libsqlite3_sys::SQLITE_LOCKED => "database is locked",
-        libsqlite3_sys::SQLITE_READONLY => "database is read-only",
-        libsqlite3_sys::SQLITE_FULL => "disk is full",
-        libsqlite3_sys::SQLITE_CANTOPEN => "cannot open the database file",
-        libsqlite3_sys::SQLITE_NOMEM => "out of memory",
-        _ => "disk I/O error",
+        libsqlite3_sys::SQLITE_BUSY | libsqlite3_sys::SQLITE_LOCKED => SqliteCondition::Locked,
+        libsqlite3_sys::SQLITE_READONLY => SqliteCondition::ReadOnly,
+        libsqlite3_sys::SQLITE_FULL => SqliteCondition::DiskFull,
+        libsqlite3_sys::SQLITE_CANTOPEN => SqliteCondition::CannotOpen,
+        libsqlite3_sys::SQLITE_NOMEM => SqliteCondition::OutOfMemory,
+        _ => SqliteCondition::Io,
     };
-    StoreError::Unavailable(format!("SQLite: {what}"))
+    StoreError::Unavailable(Unavailable::Sqlite(what))
 }
 
 /// Postgres errors with a SQLSTATE outside the eight kinds diesel-async maps.
@@ -176,52 +182,55 @@ fn postgres_unavailable(message: &str) -> bool {
 pub(crate) fn classify(e: DieselError) -> StoreError {
     match e {
         DieselError::DatabaseError(kind, info) => {
-            let constraint = info
+            let named = info
                 .constraint_name()
-                .map(|n| logical_constraint(n).to_owned())
+                .map(str::to_owned)
                 .or_else(|| sqlite_constraint(info.message()));
-            let name = constraint.as_deref().unwrap_or("a constraint");
+            let name = named.as_deref().unwrap_or("a constraint");
+            let constraint = named
+                .as_deref()
+                .map_or(Constraint::Unnamed, logical_constraint);
             match kind {
                 DatabaseErrorKind::UniqueViolation => {
                     tracing::debug!(constraint = name, "unique violation");
-                    StoreError::Conflict(format!("{name} is already taken"))
+                    StoreError::Conflict(constraint)
                 }
                 DatabaseErrorKind::ForeignKeyViolation => {
                     tracing::debug!(constraint = name, "foreign key violation");
                     StoreError::NotFound(match constraint {
-                        Some(c) => format!("the row {c} refers to does not exist"),
-                        None => "a referenced row does not exist".to_owned(),
+                        Constraint::Unnamed => Missing::SomeReferenced,
+                        c => Missing::Referenced(c),
                     })
                 }
                 DatabaseErrorKind::CheckViolation | DatabaseErrorKind::NotNullViolation => {
                     tracing::warn!(constraint = name, "constraint violation");
-                    StoreError::Invalid(format!("value rejected by {name}"))
+                    StoreError::Invalid(InvalidInput::Rejected(constraint))
                 }
                 DatabaseErrorKind::ClosedConnection
                 | DatabaseErrorKind::UnableToSendCommand
                 | DatabaseErrorKind::SerializationFailure
                 | DatabaseErrorKind::ReadOnlyTransaction => {
                     tracing::warn!(kind = ?kind, message = info.message(), "database unavailable");
-                    StoreError::Unavailable("lost the database connection or was refused".into())
+                    StoreError::Unavailable(Unavailable::ConnectionLost)
                 }
                 _ => classify_other(info.message()),
             }
         }
-        DieselError::NotFound => StoreError::NotFound("no such row".to_owned()),
+        DieselError::NotFound => StoreError::NotFound(Missing::Row),
         DieselError::DeserializationError(e) => {
             tracing::error!(error = %e, "cannot decode a stored value");
-            StoreError::Internal("cannot decode a stored value".to_owned())
+            StoreError::Internal(Internal::Decode)
         }
         DieselError::SerializationError(e) => {
             tracing::error!(error = %e, "cannot encode a value");
-            StoreError::Internal("cannot encode a value".to_owned())
+            StoreError::Internal(Internal::Encode)
         }
         DieselError::BrokenTransactionManager => {
-            StoreError::Unavailable("database connection in a broken state".to_owned())
+            StoreError::Unavailable(Unavailable::BrokenConnection)
         }
         other => {
             tracing::error!(error = %other, "database error");
-            StoreError::Internal("database error".to_owned())
+            StoreError::Internal(Internal::Database)
         }
     }
 }
@@ -235,13 +244,13 @@ fn classify_other(message: &str) -> StoreError {
         sqlite_unavailable(code)
     } else if message == libsqlite3_sys::code_to_str(libsqlite3_sys::SQLITE_TOOBIG) {
         tracing::warn!(message, "value rejected by the database");
-        StoreError::Invalid("value rejected by the database".to_owned())
+        StoreError::Invalid(InvalidInput::TooBig)
     } else if postgres_unavailable(message) {
         tracing::warn!(message, "database unavailable");
-        StoreError::Unavailable("database busy, full or shutting down".to_owned())
+        StoreError::Unavailable(Unavailable::ServerBusy)
     } else {
         tracing::error!(message, "database error");
-        StoreError::Internal("database error".to_owned())
+        StoreError::Internal(Internal::Database)
     }
 }
 
@@ -251,98 +260,49 @@ fn classify_other(message: &str) -> StoreError {
 pub(crate) fn classify_connection(e: ConnectionError) -> StoreError {
     match e {
         ConnectionError::InvalidConnectionUrl(_) | ConnectionError::InvalidCString(_) => {
-            StoreError::Invalid("the database URL cannot be parsed".to_owned())
+            StoreError::Invalid(InvalidInput::DatabaseUrl(
+                grantd_ports::UrlProblem::Unparseable,
+            ))
         }
         ConnectionError::CouldntSetupConfiguration(inner) => match classify(inner) {
-            StoreError::Internal(_) => {
-                StoreError::Unavailable("cannot set up a database connection".to_owned())
-            }
+            StoreError::Internal(_) => StoreError::Unavailable(Unavailable::SetupFailed),
             other => other,
         },
         ConnectionError::BadConnection(text) => {
-            if let Some(failure) = PgConnectFailure::from_phrase(&text) {
-                return StoreError::Unavailable(format!(
-                    "cannot connect to the database: {}",
-                    failure.phrase()
-                ));
+            if let Some(failure) = connect_failure_from_phrase(&text) {
+                return StoreError::Unavailable(Unavailable::Connect(failure));
             }
             tracing::warn!(error = %text, "cannot connect to the database");
             match sqlite_code(&text) {
                 Some(code) => sqlite_unavailable(code),
-                None => StoreError::Unavailable("cannot connect to the database".to_owned()),
+                None => StoreError::Unavailable(Unavailable::CannotConnect),
             }
         }
         other => {
             tracing::warn!(error = %other, "cannot connect to the database");
-            StoreError::Unavailable("cannot connect to the database".to_owned())
+            StoreError::Unavailable(Unavailable::CannotConnect)
         }
     }
 }
 
-/// Why a Postgres connection could not be made, decided in `tls.rs` from the driver's typed
-/// error while it is still at hand: the SQLSTATE the server sent, the I/O error kind, a TLS
-/// error in the cause chain. It crosses diesel's `ConnectionError::BadConnection(String)` as
-/// one of these fixed phrases, which `classify_connection` maps back by equality.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum PgConnectFailure {
-    Refused,
-    TimedOut,
-    Network,
-    Tls,
-    Authentication,
-    NoSuchDatabase,
-    /// SQLSTATE class 53: too many connections, out of memory, disk full.
-    Resources,
-    /// SQLSTATE class 57: shutting down, starting up, in recovery.
-    NotAccepting,
-    Refusal,
+/// A Postgres connection failure crosses diesel's `ConnectionError::BadConnection(String)` as
+/// its fixed phrase (`tls.rs` decides it from the driver's typed error while it is at hand);
+/// `classify_connection` maps the phrase back by equality.
+fn connect_failure_from_phrase(text: &str) -> Option<PgConnectFailure> {
+    PgConnectFailure::ALL
+        .into_iter()
+        .find(|f| f.to_string() == text)
 }
 
-impl PgConnectFailure {
-    const ALL: [PgConnectFailure; 9] = [
-        PgConnectFailure::Refused,
-        PgConnectFailure::TimedOut,
-        PgConnectFailure::Network,
-        PgConnectFailure::Tls,
-        PgConnectFailure::Authentication,
-        PgConnectFailure::NoSuchDatabase,
-        PgConnectFailure::Resources,
-        PgConnectFailure::NotAccepting,
-        PgConnectFailure::Refusal,
-    ];
-
-    pub(crate) fn phrase(self) -> &'static str {
-        match self {
-            PgConnectFailure::Refused => "connection refused",
-            PgConnectFailure::TimedOut => "connection timed out",
-            PgConnectFailure::Network => "network error",
-            PgConnectFailure::Tls => {
-                "TLS negotiation failed (server without TLS, or an untrusted certificate)"
-            }
-            PgConnectFailure::Authentication => "authentication failed",
-            PgConnectFailure::NoSuchDatabase => "the database or role does not exist",
-            PgConnectFailure::Resources => "the server is out of connections or resources",
-            PgConnectFailure::NotAccepting => "the server is not accepting connections now",
-            PgConnectFailure::Refusal => "the server refused the connection",
-        }
-    }
-
-    fn from_phrase(text: &str) -> Option<PgConnectFailure> {
-        PgConnectFailure::ALL
-            .into_iter()
-            .find(|f| f.phrase() == text)
-    }
-
-    /// From a SQLSTATE the server sent while the connection was being set up.
-    pub(crate) fn from_sqlstate(code: &str) -> PgConnectFailure {
-        match code.get(..2) {
-            Some("28") => PgConnectFailure::Authentication,
-            Some("3D") => PgConnectFailure::NoSuchDatabase,
-            Some("53") => PgConnectFailure::Resources,
-            Some("57") => PgConnectFailure::NotAccepting,
-            Some("08") => PgConnectFailure::Network,
-            _ => PgConnectFailure::Refusal,
-        }
+/// From a SQLSTATE the server sent while the connection was being set up.
+pub(crate) fn connect_failure_from_sqlstate(code: &str) -> PgConnectFailure {
+    match code.get(..2) {
+        Some("28") => PgConnectFailure::Authentication,
+        Some("3D") => PgConnectFailure::NoSuchDatabase,
+        Some("53") => PgConnectFailure::Resources,
+        Some("57") => PgConnectFailure::NotAccepting,
+        Some("08") => PgConnectFailure::Network,
+        _ => PgConnectFailure::Refusal,
     }
 }
 
@@ -365,36 +325,40 @@ pub(crate) const MAX_OWNER_ID: usize = 128;
 pub(crate) const MAX_JWK: usize = 16 * 1024;
 pub(crate) const MAX_PRIVATE_KEY: usize = 16 * 1024;
 
-fn invalid(msg: String) -> Error {
-    Error(StoreError::Invalid(msg))
+fn invalid(field: &'static str, problem: Problem) -> Error {
+    Error(StoreError::Invalid(InvalidInput::Field { field, problem }))
 }
 
 /// Rejects NUL bytes (Postgres text cannot hold them; rejected on SQLite too so both backends
 /// behave alike) and values longer than `max` bytes. The message names the field, never the
 /// value.
-pub(crate) fn check_text(field: &str, value: &str, max: usize) -> Result<(), Error> {
+pub(crate) fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), Error> {
     if value.len() > max {
-        return Err(invalid(format!("{field} is longer than {max} bytes")));
+        return Err(invalid(field, Problem::LongerThan(max)));
     }
     if value.contains('\0') {
-        return Err(invalid(format!("{field} contains a NUL byte")));
+        return Err(invalid(field, Problem::NulByte));
     }
     Ok(())
 }
 
-pub(crate) fn check_opt_text(field: &str, value: Option<&str>, max: usize) -> Result<(), Error> {
+pub(crate) fn check_opt_text(
+    field: &'static str,
+    value: Option<&str>,
+    max: usize,
+) -> Result<(), Error> {
     value.map_or(Ok(()), |v| check_text(field, v, max))
 }
 
 /// Joins a list for its space-separated column. Items must be non-empty and free of
 /// whitespace, or they would not split back into the same list.
-pub(crate) fn join_list(field: &str, items: &[String]) -> Result<String, Error> {
+pub(crate) fn join_list(field: &'static str, items: &[String]) -> Result<String, Error> {
     for item in items {
         if item.is_empty() {
-            return Err(invalid(format!("{field} contains an empty value")));
+            return Err(invalid(field, Problem::EmptyItem));
         }
         if item.chars().any(char::is_whitespace) {
-            return Err(invalid(format!("{field} contains a value with whitespace")));
+            return Err(invalid(field, Problem::ItemWithWhitespace));
         }
     }
     let joined = items.join(" ");
@@ -413,15 +377,15 @@ pub(crate) fn split_list(value: &str) -> Vec<String> {
 /// A domain timestamp as the UTC `NaiveDateTime` both backends store. Years outside
 /// 0001–9999 are refused: Postgres cannot hold some of them, and SQLite's text timestamps only
 /// sort chronologically with four-digit years.
-pub(crate) fn to_db_time(field: &str, t: Timestamp) -> Result<NaiveDateTime, Error> {
+pub(crate) fn to_db_time(field: &'static str, t: Timestamp) -> Result<NaiveDateTime, Error> {
     DateTime::from_timestamp_micros(t.as_micros())
         .map(|dt| dt.naive_utc())
         .filter(|dt| (1..=9999).contains(&dt.year()))
-        .ok_or_else(|| invalid(format!("{field} is outside the years 0001-9999")))
+        .ok_or_else(|| invalid(field, Problem::OutsideYears))
 }
 
 pub(crate) fn to_opt_db_time(
-    field: &str,
+    field: &'static str,
     t: Option<Timestamp>,
 ) -> Result<Option<NaiveDateTime>, Error> {
     t.map(|t| to_db_time(field, t)).transpose()
@@ -440,9 +404,10 @@ mod tests {
         let e = check_text("user name", "bob\0secret", 320)
             .err()
             .map(|e| e.0);
-        let Some(StoreError::Invalid(m)) = e else {
+        let Some(e @ StoreError::Invalid(_)) = e else {
             panic!("expected Invalid, got {e:?}");
         };
+        let m = e.to_string();
         assert!(m.contains("user name") && !m.contains("secret"), "{m}");
         assert!(check_text("x", &"a".repeat(11), 10).is_err());
         assert!(check_text("x", &"a".repeat(10), 10).is_ok());
@@ -524,18 +489,11 @@ mod tests {
             ("XX000", PgConnectFailure::Refusal),
         ];
         for (code, want) in table {
-            assert_eq!(PgConnectFailure::from_sqlstate(code), want, "{code}");
+            assert_eq!(connect_failure_from_sqlstate(code), want, "{code}");
         }
         for failure in PgConnectFailure::ALL {
-            let e =
-                classify_connection(ConnectionError::BadConnection(failure.phrase().to_owned()));
-            assert_eq!(
-                e,
-                StoreError::Unavailable(format!(
-                    "cannot connect to the database: {}",
-                    failure.phrase()
-                ))
-            );
+            let e = classify_connection(ConnectionError::BadConnection(failure.to_string()));
+            assert_eq!(e, StoreError::Unavailable(Unavailable::Connect(failure)));
         }
     }
 
@@ -557,8 +515,12 @@ mod tests {
 
     #[test]
     fn postgres_constraints_map_to_sqlite_style_names() {
-        assert_eq!(logical_constraint("users_email_key"), "users.email");
-        assert_eq!(logical_constraint("sessions_jti_key"), "sessions.jti");
-        assert_eq!(logical_constraint("something_else"), "something_else");
+        assert_eq!(logical_constraint("users_email_key"), Constraint::UserEmail);
+        assert_eq!(logical_constraint("users.email"), Constraint::UserEmail);
+        assert_eq!(
+            logical_constraint("sessions_jti_key"),
+            Constraint::SessionJti
+        );
+        assert_eq!(logical_constraint("something_else"), Constraint::Unnamed);
     }
 }

@@ -60,7 +60,7 @@ impl WriteHealth {
         drop(last);
         if self.failing() {
             return Err(StoreError::Unavailable(
-                "writes to the database are failing".into(),
+                grantd_ports::Unavailable::WritesFailing,
             ));
         }
         Ok(())

@@ -130,7 +130,7 @@ impl SigningKeyStore for Store {
                     .optional()?;
                 let Some(next) = next else {
                     return Err(Error(StoreError::NotFound(
-                        "no signing key in state next to activate".into(),
+                        grantd_ports::Missing::NextSigningKey,
                     )));
                 };
                 // In this order, so the one-active / one-next unique indexes hold after each

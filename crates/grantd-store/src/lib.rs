@@ -241,7 +241,7 @@ impl StoreRuntime {
             .thread_name("grantd-store")
             .enable_all()
             .build()
-            .map_err(|_| StoreError::Internal("cannot start the store runtime".into()))?;
+            .map_err(|_| StoreError::Internal(grantd_ports::Internal::Runtime))?;
         Ok(StoreRuntime {
             handle: runtime.handle().clone(),
             runtime: Some(runtime),
@@ -277,7 +277,7 @@ impl Store {
             .handle
             .spawn(async move { Db::open(target, &open_opts).await })
             .await
-            .map_err(|_| StoreError::Internal("store start-up task failed".into()))??;
+            .map_err(|_| StoreError::Internal(grantd_ports::Internal::StartupTask))??;
         let backend = db.backend();
         let shared = Arc::new(Shared {
             db,
@@ -311,7 +311,7 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         if self.inner.sessions.is_closed() {
             return Err(StoreError::Unavailable(
-                "the session writer has stopped".into(),
+                grantd_ports::Unavailable::WriterStopped,
             ));
         }
         self.run(|db| async move { migrate::ping(&db).await })
@@ -363,10 +363,9 @@ impl Store {
         let task = op(self.inner.shared.db.clone());
         let waited = tokio::time::timeout(deadline, self.run_unbounded_task(task)).await;
         waited.unwrap_or_else(|_| {
-            let e = StoreError::Unavailable(format!(
-                "the database did not answer within {} ms",
-                deadline.as_millis()
-            ));
+            let e = StoreError::Unavailable(grantd_ports::Unavailable::NoAnswer {
+                millis: deadline.as_millis(),
+            });
             self.inner.shared.health.record(Err(&e));
             Err(e)
         })
@@ -399,9 +398,11 @@ impl Store {
             Ok(Ok(value)) => Ok(value),
             Err(e) if e.is_panic() => {
                 tracing::error!("a store task panicked");
-                Err(StoreError::Internal("a store task panicked".into()))
+                Err(StoreError::Internal(grantd_ports::Internal::TaskPanicked))
             }
-            Err(_) => Err(StoreError::Unavailable("the store is shutting down".into())),
+            Err(_) => Err(StoreError::Unavailable(
+                grantd_ports::Unavailable::ShuttingDown,
+            )),
         }
     }
 }

@@ -27,16 +27,12 @@ fn migration_error(e: Box<dyn std::error::Error + Send + Sync>) -> Error {
             tracing::error!(error = %classified, "migration failed");
             match classified {
                 e @ StoreError::Unavailable(_) => Error(e),
-                _ => Error(StoreError::Internal(
-                    "a migration failed (see the log)".into(),
-                )),
+                _ => Error(StoreError::Internal(grantd_ports::Internal::Migration)),
             }
         }
         Err(other) => {
             tracing::error!(error = %other, "migration failed");
-            Error(StoreError::Internal(
-                "a migration failed (see the log)".into(),
-            ))
+            Error(StoreError::Internal(grantd_ports::Internal::Migration))
         }
     }
 }
@@ -113,8 +109,6 @@ pub(crate) async fn ping(db: &Db) -> Result<(), Error> {
     if one == 1 {
         Ok(())
     } else {
-        Err(crate::error::internal(
-            "the database answered SELECT 1 wrongly",
-        ))
+        Err(crate::error::internal(grantd_ports::Internal::WrongAnswer))
     }
 }

@@ -318,9 +318,12 @@ impl KeyRow {
     pub(crate) fn from_domain(k: &SigningKeyRecord) -> Result<Self, Error> {
         check_text("public jwk", &k.public_jwk, MAX_JWK)?;
         if k.encrypted_private_key.len() > MAX_PRIVATE_KEY {
-            return Err(Error(grantd_ports::StoreError::Invalid(format!(
-                "encrypted private key is longer than {MAX_PRIVATE_KEY} bytes"
-            ))));
+            return Err(Error(grantd_ports::StoreError::Invalid(
+                grantd_ports::InvalidInput::Field {
+                    field: "encrypted private key",
+                    problem: grantd_ports::Problem::LongerThan(MAX_PRIVATE_KEY),
+                },
+            )));
         }
         Ok(KeyRow {
             kid: k.kid.as_str().to_owned(),

@@ -8,7 +8,7 @@ use diesel::{
     SelectableHelper,
 };
 use diesel_async::RunQueryDsl;
-use grantd_domain::{Jti, NewSession, SessionId, SessionRecord, Timestamp};
+use grantd_domain::{NewSession, SessionId, SessionRecord, Timestamp};
 use grantd_ports::{SessionFilter, SessionStore, StoreError};
 
 use crate::Store;
@@ -30,22 +30,6 @@ impl SessionStore for Store {
             let row = with_read!(&db, |c| {
                 sessions::table
                     .find(&id)
-                    .select(SessionRow::as_select())
-                    .first(c)
-                    .await
-                    .optional()?
-            });
-            row.map(SessionRow::into_domain).transpose()
-        })
-        .await
-    }
-
-    async fn find_session_by_jti(&self, jti: &Jti) -> Result<Option<SessionRecord>, StoreError> {
-        let jti = jti.as_str().to_owned();
-        self.run(|db| async move {
-            let row = with_read!(&db, |c| {
-                sessions::table
-                    .filter(sessions::jti.eq(&jti))
                     .select(SessionRow::as_select())
                     .first(c)
                     .await

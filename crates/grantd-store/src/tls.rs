@@ -16,7 +16,7 @@ use std::time::Duration;
 use diesel::ConnectionResult;
 use diesel::result::ConnectionError;
 use diesel_async::AsyncPgConnection;
-use grantd_ports::StoreError;
+use grantd_ports::{Internal, InvalidInput, StoreError, UrlProblem};
 use rustls::ClientConfig;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
@@ -77,15 +77,15 @@ impl PgConnector {
                 Some(Arc::new(client_config(rootcert.as_deref())?))
             }
             Some(_) => {
-                return Err(StoreError::Invalid(
-                    "sslmode must be disable, require, verify-ca or verify-full".into(),
-                ));
+                return Err(StoreError::Invalid(InvalidInput::DatabaseUrl(
+                    UrlProblem::SslMode,
+                )));
             }
         };
         if tls.is_none() && rootcert.is_some() {
-            return Err(StoreError::Invalid(
-                "sslrootcert needs sslmode=require (or verify-ca / verify-full)".into(),
-            ));
+            return Err(StoreError::Invalid(InvalidInput::DatabaseUrl(
+                UrlProblem::RootCertWithoutTls,
+            )));
         }
         // tokio-postgres only knows disable / prefer / require; certificate checks are rustls'.
         kept.push(if tls.is_some() {
@@ -96,7 +96,7 @@ impl PgConnector {
         let url = format!("{base}?{}", kept.join("&"));
         let config: tokio_postgres::Config = url
             .parse()
-            .map_err(|_| StoreError::Invalid("the database URL cannot be parsed".into()))?;
+            .map_err(|_| StoreError::Invalid(InvalidInput::DatabaseUrl(UrlProblem::Unparseable)))?;
         Ok(PgConnector {
             url,
             tls,
@@ -180,15 +180,15 @@ fn connect_error(e: tokio_postgres::Error) -> ConnectionError {
         text.push_str(&cause.to_string());
         source = cause.source();
     }
-    tracing::warn!(error = %text, cause = failure.phrase(), "cannot connect to Postgres");
-    ConnectionError::BadConnection(failure.phrase().to_owned())
+    tracing::warn!(error = %text, cause = %failure, "cannot connect to Postgres");
+    ConnectionError::BadConnection(failure.to_string())
 }
 
 /// The SQLSTATE the server answered with, else the kind of the I/O error or a TLS error found
 /// in the cause chain.
 pub(crate) fn connect_failure(e: &tokio_postgres::Error) -> PgConnectFailure {
     if let Some(code) = e.code() {
-        return PgConnectFailure::from_sqlstate(code.code());
+        return crate::error::connect_failure_from_sqlstate(code.code());
     }
     let mut source = std::error::Error::source(e);
     while let Some(cause) = source {
@@ -217,20 +217,21 @@ fn client_config(rootcert: Option<&str>) -> Result<ClientConfig, StoreError> {
     let mut roots = rustls::RootCertStore::empty();
     match rootcert {
         Some(path) => {
-            let certs = CertificateDer::pem_file_iter(path)
-                .map_err(|_| StoreError::Invalid("cannot read the sslrootcert file".into()))?;
+            let certs = CertificateDer::pem_file_iter(path).map_err(|_| {
+                StoreError::Invalid(InvalidInput::DatabaseUrl(UrlProblem::RootCertUnreadable))
+            })?;
             for cert in certs {
                 let cert = cert.map_err(|_| {
-                    StoreError::Invalid("the sslrootcert file is not valid PEM".into())
+                    StoreError::Invalid(InvalidInput::DatabaseUrl(UrlProblem::RootCertNotPem))
                 })?;
                 roots.add(cert).map_err(|_| {
-                    StoreError::Invalid("the sslrootcert file holds an unusable certificate".into())
+                    StoreError::Invalid(InvalidInput::DatabaseUrl(UrlProblem::RootCertUnusable))
                 })?;
             }
             if roots.is_empty() {
-                return Err(StoreError::Invalid(
-                    "the sslrootcert file holds no certificate".into(),
-                ));
+                return Err(StoreError::Invalid(InvalidInput::DatabaseUrl(
+                    UrlProblem::RootCertEmpty,
+                )));
             }
         }
         None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
@@ -240,7 +241,7 @@ fn client_config(rootcert: Option<&str>) -> Result<ClientConfig, StoreError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     Ok(ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|_| StoreError::Internal("cannot configure TLS".into()))?
+        .map_err(|_| StoreError::Internal(Internal::Tls))?
         .with_root_certificates(roots)
         .with_no_client_auth())
 }
@@ -255,7 +256,9 @@ fn percent_decode(s: &str) -> Result<String, StoreError> {
                 .get(i + 1..i + 3)
                 .and_then(|h| std::str::from_utf8(h).ok())
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| StoreError::Invalid("bad %-escape in the database URL".into()))?;
+                .ok_or(StoreError::Invalid(InvalidInput::DatabaseUrl(
+                    UrlProblem::BadEscape,
+                )))?;
             out.push(hex);
             i += 3;
         } else {
@@ -264,7 +267,7 @@ fn percent_decode(s: &str) -> Result<String, StoreError> {
         }
     }
     String::from_utf8(out)
-        .map_err(|_| StoreError::Invalid("the database URL is not valid UTF-8".into()))
+        .map_err(|_| StoreError::Invalid(InvalidInput::DatabaseUrl(UrlProblem::NotUtf8)))
 }
 
 /// The URL with every credential replaced by `***`, for logs, messages and Debug: the password

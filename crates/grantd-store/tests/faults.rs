@@ -38,7 +38,7 @@ fn db_name(db: &TestDb) -> &str {
 
 fn unavailable_saying<T: std::fmt::Debug>(r: &Result<T, StoreError>, what: &str) {
     match r {
-        Err(StoreError::Unavailable(m)) => assert!(m.contains(what), "{m}"),
+        Err(StoreError::Unavailable(m)) => assert!(m.to_string().contains(what), "{m}"),
         other => panic!("expected Unavailable ({what}), got {other:?}"),
     }
 }

@@ -79,10 +79,10 @@ impl ClientStore for FakeClients {
         Ok(self.map.get(id.as_str()).cloned())
     }
     async fn create_client(&self, _: &Client) -> Result<(), StoreError> {
-        Err(StoreError::Internal("not used".into()))
+        Err(StoreError::Internal(grantd_ports::Internal::Database))
     }
     async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
-        Err(StoreError::Internal("not used".into()))
+        Err(StoreError::Internal(grantd_ports::Internal::Database))
     }
     async fn set_client_active(
         &self,
@@ -90,7 +90,7 @@ impl ClientStore for FakeClients {
         _: bool,
         _: Timestamp,
     ) -> Result<bool, StoreError> {
-        Err(StoreError::Internal("not used".into()))
+        Err(StoreError::Internal(grantd_ports::Internal::Database))
     }
     async fn rotate_secret(
         &self,
@@ -98,7 +98,7 @@ impl ClientStore for FakeClients {
         _: &ClientSecret,
         _: Timestamp,
     ) -> Result<bool, StoreError> {
-        Err(StoreError::Internal("not used".into()))
+        Err(StoreError::Internal(grantd_ports::Internal::Database))
     }
     async fn replace_secret_hash(
         &self,
@@ -106,7 +106,7 @@ impl ClientStore for FakeClients {
         _: &str,
         _: &str,
     ) -> Result<bool, StoreError> {
-        Err(StoreError::Internal("not used".into()))
+        Err(StoreError::Internal(grantd_ports::Internal::Database))
     }
 }
 
@@ -126,13 +126,13 @@ impl UserStore for FakeUsers {
         }))
     }
     async fn create_user(&self, _: &Owner) -> Result<(), StoreError> {
-        Err(StoreError::Internal("not used".into()))
+        Err(StoreError::Internal(grantd_ports::Internal::Database))
     }
     async fn list_users(&self) -> Result<Vec<Owner>, StoreError> {
-        Err(StoreError::Internal("not used".into()))
+        Err(StoreError::Internal(grantd_ports::Internal::Database))
     }
     async fn set_user_active(&self, _: &UserId, _: bool, _: Timestamp) -> Result<bool, StoreError> {
-        Err(StoreError::Internal("not used".into()))
+        Err(StoreError::Internal(grantd_ports::Internal::Database))
     }
 }
 
@@ -178,9 +178,6 @@ impl SessionStore for FakeSessions {
                 revoke_reason: revoked.then(|| "revoked".to_owned()),
             }))
     }
-    async fn find_session_by_jti(&self, _: &Jti) -> Result<Option<SessionRecord>, StoreError> {
-        Err(StoreError::Internal("not used".into()))
-    }
     async fn revoke_session(
         &self,
         id: &SessionId,
@@ -192,10 +189,10 @@ impl SessionStore for FakeSessions {
         Ok(true)
     }
     async fn list_sessions(&self, _: &SessionFilter) -> Result<Vec<SessionRecord>, StoreError> {
-        Err(StoreError::Internal("not used".into()))
+        Err(StoreError::Internal(grantd_ports::Internal::Database))
     }
     async fn purge_sessions(&self, _: Timestamp, _: u32) -> Result<u64, StoreError> {
-        Err(StoreError::Internal("not used".into()))
+        Err(StoreError::Internal(grantd_ports::Internal::Database))
     }
 }
 

@@ -202,7 +202,9 @@ async fn revoke_is_200_for_unknown_malformed_and_foreign_tokens() {
 async fn storage_failures_are_503_never_false_answers() {
     let w = World::new();
     let token = w.token().await;
-    *w.sessions.fail.lock().unwrap() = Some(StoreError::Unavailable("down".into()));
+    *w.sessions.fail.lock().unwrap() = Some(StoreError::Unavailable(
+        grantd_ports::Unavailable::PoolTimeout,
+    ));
     for path in ["/oauth/revoke", "/oauth/introspect"] {
         let r = w
             .send(basic_post(

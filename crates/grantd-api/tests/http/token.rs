@@ -142,7 +142,9 @@ async fn domain_refusals_keep_their_codes() {
 #[actix_web::test]
 async fn store_unavailable_is_503_with_retry_after() {
     let w = World::new();
-    *w.clients.fail.lock().unwrap() = Some(StoreError::Unavailable("pool timeout".into()));
+    *w.clients.fail.lock().unwrap() = Some(StoreError::Unavailable(
+        grantd_ports::Unavailable::PoolTimeout,
+    ));
     let r = w
         .send(basic_post("/oauth/token", CC, "svc-basic", "s3cret"))
         .await;
@@ -201,7 +203,9 @@ async fn no_signing_key_is_503_and_session_write_failure_never_returns_a_token()
     );
 
     let w = World::new();
-    *w.sessions.fail.lock().unwrap() = Some(StoreError::Unavailable("disk full".into()));
+    *w.sessions.fail.lock().unwrap() = Some(StoreError::Unavailable(
+        grantd_ports::Unavailable::Sqlite(grantd_ports::SqliteCondition::DiskFull),
+    ));
     let r = w
         .send(basic_post("/oauth/token", CC, "svc-basic", "s3cret"))
         .await;
@@ -212,9 +216,10 @@ async fn no_signing_key_is_503_and_session_write_failure_never_returns_a_token()
 #[actix_web::test]
 async fn internal_failure_is_opaque_500() {
     let w = World::new();
-    *w.clients.fail.lock().unwrap() = Some(StoreError::Internal(
-        "relation clients: password=hunter2".into(),
-    ));
+    *w.clients.fail.lock().unwrap() = Some(StoreError::Internal(grantd_ports::Internal::Corrupt {
+        table: "clients",
+        column: "secret",
+    }));
     let r = w
         .send(basic_post("/oauth/token", CC, "svc-basic", "s3cret"))
         .await;
@@ -222,7 +227,7 @@ async fn internal_failure_is_opaque_500() {
     assert_eq!(r.keys(), ["error", "error_description"]);
     assert_eq!(r.json()["error"], "server_error");
     assert_eq!(r.json()["error_description"], "internal error");
-    assert!(!r.text().contains("hunter2"));
+    assert!(!r.text().contains("corrupt") && !r.text().contains("clients.secret"));
     r.assert_no_store("500");
 
     let w = World::new();
@@ -262,8 +267,11 @@ async fn every_oauth_response_is_no_store() {
         assert_eq!(seen, [200, 400, 401, 405, 413, 415], "{path}");
         // 503 and 500
         for (err, status) in [
-            (StoreError::Unavailable("x".into()), 503),
-            (StoreError::Internal("x".into()), 500),
+            (
+                StoreError::Unavailable(grantd_ports::Unavailable::PoolTimeout),
+                503,
+            ),
+            (StoreError::Internal(grantd_ports::Internal::Database), 500),
         ] {
             *w.clients.fail.lock().unwrap() = Some(err);
             let r = w

@@ -190,15 +190,21 @@ type IsMapped = fn(&AdminError) -> bool;
 
 fn store_errors() -> [(StoreError, IsMapped); 3] {
     [
-        (StoreError::Unavailable("pool timeout".into()), |e| {
-            matches!(e, AdminError::Unavailable(_))
-        }),
-        (StoreError::Internal("boom".into()), |e| {
-            matches!(e, AdminError::Internal(_))
-        }),
-        (StoreError::Invalid("NUL byte".into()), |e| {
-            matches!(e, AdminError::Invalid(_))
-        }),
+        (
+            StoreError::Unavailable(grantd_ports::Unavailable::PoolTimeout),
+            |e| matches!(e, AdminError::Unavailable(_)),
+        ),
+        (
+            StoreError::Internal(grantd_ports::Internal::Database),
+            |e| matches!(e, AdminError::Internal(_)),
+        ),
+        (
+            StoreError::Invalid(grantd_ports::InvalidInput::Field {
+                field: "user name",
+                problem: grantd_ports::Problem::NulByte,
+            }),
+            |e| matches!(e, AdminError::Invalid(_)),
+        ),
     ]
 }
 
@@ -331,7 +337,7 @@ async fn create_user_store_errors() {
         .returning(|| UserId::parse(NEW_USER).unwrap());
     fx.users
         .expect_create_user()
-        .returning(|_| Err(StoreError::Conflict("users_email_key".into())));
+        .returning(|_| Err(StoreError::Conflict(grantd_ports::Constraint::UserEmail)));
     let got = fx
         .admin()
         .create_user(user_spec("Ada", "ada@example.com", &[]))
@@ -390,9 +396,11 @@ async fn list_and_show_users() {
     );
 
     let mut fx = Fx::new();
-    fx.users
-        .expect_list_users()
-        .returning(|| Err(StoreError::Unavailable("down".into())));
+    fx.users.expect_list_users().returning(|| {
+        Err(StoreError::Unavailable(
+            grantd_ports::Unavailable::PoolTimeout,
+        ))
+    });
     assert!(matches!(
         fx.admin().list_users().await,
         Err(AdminError::Unavailable(_))
@@ -435,9 +443,11 @@ async fn set_user_active_updates_then_reloads() {
     );
 
     let mut fx = Fx::new();
-    fx.users
-        .expect_set_user_active()
-        .returning(|_, _, _| Err(StoreError::Unavailable("busy".into())));
+    fx.users.expect_set_user_active().returning(|_, _, _| {
+        Err(StoreError::Unavailable(grantd_ports::Unavailable::Sqlite(
+            grantd_ports::SqliteCondition::Locked,
+        )))
+    });
     assert!(matches!(
         fx.admin().set_user_active(OWNER, true).await,
         Err(AdminError::Unavailable(_))
@@ -620,11 +630,13 @@ async fn create_client_with_a_rejected_secret_writes_nothing() {
 async fn create_client_store_errors() {
     let mut cases: Vec<(StoreError, IsMapped)> = vec![
         (
-            StoreError::Conflict("clients_pkey".into()),
+            StoreError::Conflict(grantd_ports::Constraint::ClientId),
             |e| matches!(e, AdminError::Conflict(m) if m.contains("cl_new")),
         ),
         (
-            StoreError::NotFound("owner fk".into()),
+            StoreError::NotFound(grantd_ports::Missing::Referenced(
+                grantd_ports::Constraint::ClientOwner,
+            )),
             |e| matches!(e, AdminError::NotFound(m) if m.contains(OWNER)),
         ),
     ];
@@ -738,7 +750,7 @@ async fn list_show_and_toggle_clients() {
     let mut fx = Fx::new();
     fx.clients
         .expect_list_clients()
-        .returning(|| Err(StoreError::Internal("x".into())));
+        .returning(|| Err(StoreError::Internal(grantd_ports::Internal::Database)));
     assert!(matches!(
         fx.admin().list_clients().await,
         Err(AdminError::Internal(_))
@@ -855,9 +867,11 @@ async fn list_sessions_parses_the_filter_and_defaults_the_limit() {
     assert_eq!(fx.admin().list_sessions(q).await, Ok(vec![]));
 
     let mut fx = Fx::new();
-    fx.sessions
-        .expect_list_sessions()
-        .returning(|_| Err(StoreError::Unavailable("down".into())));
+    fx.sessions.expect_list_sessions().returning(|_| {
+        Err(StoreError::Unavailable(
+            grantd_ports::Unavailable::PoolTimeout,
+        ))
+    });
     assert!(matches!(
         fx.admin().list_sessions(SessionQuery::default()).await,
         Err(AdminError::Unavailable(_))
@@ -901,9 +915,11 @@ async fn list_sessions_after_a_session_starts_at_its_position() {
         Err(AdminError::NotFound(_))
     ));
     let mut fx = Fx::new();
-    fx.sessions
-        .expect_find_session()
-        .returning(|_| Err(StoreError::Unavailable("down".into())));
+    fx.sessions.expect_find_session().returning(|_| {
+        Err(StoreError::Unavailable(
+            grantd_ports::Unavailable::PoolTimeout,
+        ))
+    });
     assert!(matches!(
         fx.admin().list_sessions(q).await,
         Err(AdminError::Unavailable(_))
@@ -1062,9 +1078,11 @@ async fn export_stops_at_its_limit_and_on_an_empty_page() {
 
     // Store failure mid-export; a zero limit is refused before any read.
     let mut fx = Fx::new();
-    fx.sessions
-        .expect_list_sessions()
-        .returning(|_| Err(StoreError::Unavailable("down".into())));
+    fx.sessions.expect_list_sessions().returning(|_| {
+        Err(StoreError::Unavailable(
+            grantd_ports::Unavailable::PoolTimeout,
+        ))
+    });
     let mut export = fx
         .admin()
         .export_sessions(SessionQuery::default())
@@ -1180,7 +1198,11 @@ async fn purge_before_a_given_time_never_reaches_the_future() {
         .expect_purge_sessions()
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_, _| Err(StoreError::Unavailable("busy".into())));
+        .returning(|_, _| {
+            Err(StoreError::Unavailable(grantd_ports::Unavailable::Sqlite(
+                grantd_ports::SqliteCondition::Locked,
+            )))
+        });
     assert!(matches!(
         fx.admin().purge_sessions(PurgeCutoff::Before(now())).await,
         Err(AdminError::Unavailable(_))
@@ -1472,9 +1494,11 @@ async fn explain_refusals_before_scopes_still_show_the_facts() {
 #[tokio::test]
 async fn explain_store_failures_are_errors() {
     let mut fx = Fx::new();
-    fx.clients
-        .expect_find_client()
-        .returning(|_| Err(StoreError::Unavailable("down".into())));
+    fx.clients.expect_find_client().returning(|_| {
+        Err(StoreError::Unavailable(
+            grantd_ports::Unavailable::PoolTimeout,
+        ))
+    });
     assert!(matches!(
         fx.admin().explain("svc-a", None, None).await,
         Err(AdminError::Unavailable(_))
@@ -1483,7 +1507,7 @@ async fn explain_store_failures_are_errors() {
     let mut fx = Fx::new().with_client(Some(client(&["mcp"])));
     fx.users
         .expect_find_user()
-        .returning(|_| Err(StoreError::Internal("boom".into())));
+        .returning(|_| Err(StoreError::Internal(grantd_ports::Internal::Database)));
     assert!(matches!(
         fx.admin().explain("svc-a", None, None).await,
         Err(AdminError::Internal(_))

@@ -354,8 +354,14 @@ async fn authenticate_skips_secrets_past_their_grace() {
 #[tokio::test]
 async fn authenticate_store_failures_are_not_client_errors() {
     for (err, unavailable) in [
-        (StoreError::Unavailable("pool timeout".into()), true),
-        (StoreError::Internal("boom".into()), false),
+        (
+            StoreError::Unavailable(grantd_ports::Unavailable::PoolTimeout),
+            true,
+        ),
+        (
+            StoreError::Internal(grantd_ports::Internal::Database),
+            false,
+        ),
     ] {
         let mut fx = Fx::new();
         let e = err.clone();
@@ -484,7 +490,11 @@ async fn authenticate_succeeds_when_the_rehash_fails() {
     fx.clients
         .expect_replace_secret_hash()
         .times(1)
-        .returning(|_, _, _| Err(StoreError::Unavailable("busy".into())));
+        .returning(|_, _, _| {
+            Err(StoreError::Unavailable(grantd_ports::Unavailable::Sqlite(
+                grantd_ports::SqliteCondition::Locked,
+            )))
+        });
     assert!(
         fx.service()
             .authenticate(&creds("svc-a", AuthMethod::ClientSecretBasic))
@@ -721,9 +731,11 @@ async fn issue_rejects_bad_plugin_ids_before_any_io() {
 async fn issue_port_failures() {
     // owner store down
     let mut fx = Fx::new();
-    fx.users
-        .expect_find_user()
-        .returning(|_| Err(StoreError::Unavailable("refused".into())));
+    fx.users.expect_find_user().returning(|_| {
+        Err(StoreError::Unavailable(grantd_ports::Unavailable::Connect(
+            grantd_ports::ConnectFailure::Refused,
+        )))
+    });
     assert!(matches!(
         fx.service()
             .issue(&authed(client(&["service"])), TokenRequest::default())
@@ -755,8 +767,16 @@ async fn issue_port_failures() {
 
     // session write fails: the signed token is not returned
     for (err, unavailable) in [
-        (StoreError::Unavailable("busy".into()), true),
-        (StoreError::Conflict("jti".into()), false),
+        (
+            StoreError::Unavailable(grantd_ports::Unavailable::Sqlite(
+                grantd_ports::SqliteCondition::Locked,
+            )),
+            true,
+        ),
+        (
+            StoreError::Conflict(grantd_ports::Constraint::SessionJti),
+            false,
+        ),
     ] {
         let fx = Fx::new().with_ids().with_owner(Some(owner(&[], true)));
         let (mut fx, _) = fx.with_signer();
@@ -848,7 +868,7 @@ async fn introspect_table() {
     ];
     for (what, fx, active) in cases {
         let got = fx.service().introspect(&caller, "tok").await.unwrap();
-        assert_eq!(got.is_active(), active, "{what}");
+        assert_eq!(got.claims.is_some(), active, "{what}");
         if active {
             assert_eq!(
                 got.claims.map(|c| c.client_id.into_string()),
@@ -916,15 +936,17 @@ async fn introspect_owner_rule() {
     for (what, scope, o, active) in cases {
         let fx = introspect_fx_with(live(), Some(true), scope, o);
         let got = fx.service().introspect(&caller, "tok").await.unwrap();
-        assert_eq!(got.is_active(), active, "{what}");
+        assert_eq!(got.claims.is_some(), active, "{what}");
     }
 
     // The owner cannot be loaded: 503, never a false answer either way.
     let mut fx = introspect_fx_with(live(), Some(true), "service", None);
     fx.users.checkpoint();
-    fx.users
-        .expect_find_user()
-        .returning(|_| Err(StoreError::Unavailable("down".into())));
+    fx.users.expect_find_user().returning(|_| {
+        Err(StoreError::Unavailable(
+            grantd_ports::Unavailable::PoolTimeout,
+        ))
+    });
     let got = fx.service().introspect(&caller, "tok").await;
     assert!(matches!(got, Err(AppError::Unavailable(_))), "{got:?}");
 }
@@ -954,7 +976,7 @@ async fn introspecting_others_tokens_takes_the_introspect_scope() {
     // Its own tokens: yes, without it.
     let fx = introspect_fx(Some(session_record(false, JTI)), Some(true));
     let got = fx.service().introspect(&caller("svc-a", &[]), "tok").await;
-    assert!(got.unwrap().is_active());
+    assert!(got.unwrap().claims.is_some());
     // With it: anyone's.
     let fx = introspect_fx(Some(session_record(false, JTI)), Some(true));
     let got = fx
@@ -973,9 +995,11 @@ async fn introspect_store_failure_is_an_error_not_inactive() {
     fx.signer
         .expect_verify()
         .returning(|_, _| Ok(claims_for("svc-a")));
-    fx.sessions
-        .expect_find_session()
-        .returning(|_| Err(StoreError::Unavailable("down".into())));
+    fx.sessions.expect_find_session().returning(|_| {
+        Err(StoreError::Unavailable(
+            grantd_ports::Unavailable::PoolTimeout,
+        ))
+    });
     let got = fx.service().introspect(&authed(client(&[])), "tok").await;
     assert!(matches!(got, Err(AppError::Unavailable(_))), "{got:?}");
 }
@@ -1026,9 +1050,11 @@ async fn revoke_storage_failure_is_never_a_false_success() {
     fx.signer
         .expect_verify()
         .returning(|_, _| Ok(claims_for("svc-a")));
-    fx.sessions
-        .expect_revoke_session()
-        .returning(|_, _, _| Err(StoreError::Unavailable("down".into())));
+    fx.sessions.expect_revoke_session().returning(|_, _, _| {
+        Err(StoreError::Unavailable(
+            grantd_ports::Unavailable::PoolTimeout,
+        ))
+    });
     assert!(matches!(
         fx.service().revoke(&authed(client(&[])), "tok").await,
         Err(AppError::Unavailable(_))
