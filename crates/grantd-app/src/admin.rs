@@ -11,9 +11,9 @@ use std::fmt::{self, Write as _};
 use std::sync::Arc;
 
 use grantd_domain::{
-    AudienceRequest, AuthMethod, Client, ClientId, ClientSecret, GrantType, GrantTypes, Owner,
-    ScopeCatalog, ScopeDef, ScopeProblem, StoredScopes, Tier, Timestamp, TokenPolicy, UserId,
-    Verdict, decide,
+    AudienceRequest, AuthMethod, Client, ClientId, ClientSecret, DomainError, GrantType,
+    GrantTypes, Owner, ScopeCatalog, ScopeDef, ScopeProblem, StoredScopes, Tier, Timestamp,
+    TokenPolicy, UserId, Verdict, decide,
 };
 use grantd_ports::{SecretError, StoreError};
 
@@ -600,7 +600,10 @@ fn parse_scope_list<'c>(
                 "malformed {what} {}: not a valid scope token",
                 quote(&t)
             )),
-            other => AdminError::Invalid(format!("invalid {what}: {other:?}")),
+            other => AdminError::Invalid(format!(
+                "invalid {what}: {}",
+                DomainError::InvalidScope(other).description()
+            )),
         })?;
         for s in parsed.into_vec() {
             if !out.iter().any(|o| o.name() == s.name()) {

@@ -574,6 +574,7 @@ async fn create_client_validation_writes_nothing() {
         (client_spec(&["mcp \"x\""]), "malformed scope"),
         (client_spec(&[]), "at least one scope"),
         (client_spec(&["", " \t"]), "at least one scope"),
+        (client_spec(&["mcp\tservice"]), "tab (%x09)"),
     ];
     for (spec, needle) in cases {
         let what = format!("{spec:?}");
