@@ -11,7 +11,7 @@
 use std::sync::{Arc, LazyLock, Mutex};
 
 use async_trait::async_trait;
-use grantd_domain::{AccessTokenClaims, Kid, Timestamp};
+use grantd_domain::{AccessTokenClaims, ClientId, Jti, Kid, SessionId, Subject, Timestamp, UserId};
 use grantd_jwt::{JwtConfig, JwtService, MasterKey};
 use grantd_ports::{
     KeyState, SigningAlgorithm, SigningKeyRecord, SigningKeyStore, StoreError, TokenSigner,
@@ -50,7 +50,7 @@ impl SigningKeyStore for MemKeys {
         _: Timestamp,
         _: Timestamp,
     ) -> Result<Option<Kid>, StoreError> {
-        Err(StoreError::Internal("not used by the fuzzer".into()))
+        Err(StoreError::Internal(grantd_ports::Internal::Database))
     }
     async fn delete_expired_keys(&self, _: Timestamp) -> Result<u64, StoreError> {
         Ok(0)
@@ -67,7 +67,6 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
         JwtConfig {
             issuer: ISSUER.into(),
             algorithm: SigningAlgorithm::EdDsa,
-            max_token_ttl_secs: 3600,
         },
         MasterKey::generate(),
         Arc::new(MemKeys::default()),
@@ -79,17 +78,18 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
         .expect("key init");
     let claims = AccessTokenClaims {
         iss: ISSUER.into(),
-        sub: "0b8e2c1a-4d5f-4a6b-9c7d-8e9f0a1b2c3d".into(),
+        subject: Subject::Owner(
+            UserId::parse("0b8e2c1a-4d5f-4a6b-9c7d-8e9f0a1b2c3d").expect("owner"),
+        ),
         aud: vec!["api".into()],
         exp: NOW + 3600,
         iat: NOW - 100,
         nbf: NOW - 100,
-        jti: "5f0c6a8e-1111-4222-8333-944455556666".into(),
-        client_id: "cl_fuzzclient000000000001".into(),
+        jti: Jti::parse("5f0c6a8e-1111-4222-8333-944455556666").expect("jti"),
+        client_id: ClientId::parse("cl_fuzzclient000000000001").expect("client id"),
         scope: "admin service".into(),
-        session_id: "sess_00112233445566778899aabbccddeeff".into(),
+        session_id: SessionId::parse("sess_00112233445566778899aabbccddeeff").expect("session"),
         plugin_id: None,
-        act_sub: Some("cl_fuzzclient000000000001".into()),
     };
     let token = service.sign(&claims).expect("sign").token;
     Fixture { service, token }
