@@ -139,6 +139,15 @@ impl Output {
         Ok(())
     }
 
+    /// The JSON documents of a listing: the one object when `single` asked for one (`show`,
+    /// `create`, …), an array otherwise.
+    fn print_docs(&self, mut docs: Vec<Value>, single: bool) -> anyhow::Result<()> {
+        if single && docs.len() == 1 {
+            return self.print_json(&docs.swap_remove(0));
+        }
+        self.print_json(&Value::Array(docs))
+    }
+
     fn line(&self, s: &str) -> anyhow::Result<()> {
         writeln!(std::io::stdout().lock(), "{s}")?;
         Ok(())

@@ -57,6 +57,34 @@ pub async fn serve(wired: Wired, bound: Bound) -> anyhow::Result<()> {
         )
     })?;
     let Bound { listener, local } = bound;
+    let state = api_state(&wired)?;
+    let admin = start_admin(&wired, state.clone())?;
+
+    spawn_background(&wired);
+    spawn_rate_limit_sweeper(state.clone());
+    // Admin changes made by any process (CLI, another replica) drop the cached entries they
+    // made stale within a fraction of a second; watched until the server stops.
+    let cache = wired.cache.clone();
+    let watch = wired
+        .store
+        .watch_changes(move |change| cache.apply(&change));
+
+    let server = grantd_api::server(state, listener, wired.settings.server.workers)?;
+    announce(&wired, local, admin);
+    server.await?;
+    drop(watch);
+    let stats = wired.store.stats();
+    tracing::info!(
+        session_batches = stats.session_batches,
+        session_rows = stats.session_rows,
+        batch_fallbacks = stats.session_batch_fallbacks,
+        "grantd stopped"
+    );
+    Ok(())
+}
+
+/// The HTTP layer's configuration and state, from the settings.
+fn api_state(wired: &Wired) -> anyhow::Result<ApiState> {
     let limits = wired.settings.server.limits;
     let mut api_config = ApiConfig::new(
         wired.policy.issuer.clone(),
@@ -66,32 +94,28 @@ pub async fn serve(wired: Wired, bound: Bound) -> anyhow::Result<()> {
     api_config.body_timeout = limits.body_timeout;
     api_config.max_connections = limits.max_connections;
     api_config.rate_limit = wired.settings.rate_limit;
+    api_config.algorithm = wired.settings.signing.algorithm.as_str();
     let readiness = Arc::new(Ready {
         store: wired.store.clone(),
     });
-    api_config.algorithm = wired.settings.signing.algorithm.as_str();
-    let state = ApiState::new(wired.token_service(), readiness, api_config);
-    let admin = start_admin(&wired, state.clone())?;
+    Ok(ApiState::new(wired.token_service(), readiness, api_config))
+}
 
-    spawn_background(&wired);
-    // Rate-limit buckets of idle keys are dropped, and a store over its bound reset, every
-    // few seconds: made-up client ids cannot grow memory for long.
-    let sweeper = state.clone();
+/// Rate-limit buckets of idle keys are dropped, and a store over its bound reset, every few
+/// seconds: made-up client ids cannot grow memory for long.
+fn spawn_rate_limit_sweeper(state: ApiState) {
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(std::time::Duration::from_secs(5));
         loop {
             tick.tick().await;
-            sweeper.sweep_rate_limits();
+            state.sweep_rate_limits();
         }
     });
-    // Admin changes made by any process (CLI, another replica) drop the cached entries they
-    // made stale within a fraction of a second; watched until the server stops.
-    let cache = wired.cache.clone();
-    let watch = wired
-        .store
-        .watch_changes(move |change| cache.apply(&change));
+}
 
-    let server = grantd_api::server(state, listener, wired.settings.server.workers)?;
+/// The start-up log event, and the one line that says where it listens, machine-readable for
+/// scripts and tests that bind port 0 (the URL is the fourth word).
+fn announce(wired: &Wired, local: std::net::SocketAddr, admin: std::net::SocketAddr) {
     tracing::info!(
         database = %redact_url(&wired.settings.database.url),
         algorithm = %wired.settings.signing.algorithm,
@@ -100,8 +124,6 @@ pub async fn serve(wired: Wired, bound: Bound) -> anyhow::Result<()> {
         master_key = %wired.master_key_source,
         "grantd started"
     );
-    // The one line that says where it listens, machine-readable for scripts and tests that
-    // bind port 0 (the URL is the fourth word).
     let issuer_origin = if wired.settings.issuer_from_bind {
         " (from the bind address; set token.issuer to override)"
     } else {
@@ -116,16 +138,6 @@ pub async fn serve(wired: Wired, bound: Bound) -> anyhow::Result<()> {
         "grantd listening on http://{local} issuer {}{issuer_origin} admin http://{admin} metrics {metrics}",
         wired.policy.issuer
     );
-    server.await?;
-    drop(watch);
-    let stats = wired.store.stats();
-    tracing::info!(
-        session_batches = stats.session_batches,
-        session_rows = stats.session_rows,
-        batch_fallbacks = stats.session_batch_fallbacks,
-        "grantd stopped"
-    );
-    Ok(())
 }
 
 /// Seconds: from 100 µs (a cached, in-memory decision) to 5 s (a statement timing out).

@@ -159,11 +159,7 @@ fn clients(out: &Output, clients: &[Client], single: bool) -> anyhow::Result<()>
         })
         .collect();
     if out.json {
-        return out.print_json(&if single && docs.len() == 1 {
-            docs[0].clone()
-        } else {
-            Value::Array(docs)
-        });
+        return out.print_docs(docs, single);
     }
     let rows = clients
         .iter()

@@ -52,11 +52,7 @@ fn users(out: &Output, users: &[Owner], single: bool) -> anyhow::Result<()> {
         .map(|u| json!({ "id": u.id.as_str(), "name": u.name, "email": u.email, "roles": u.roles.names(), "active": u.active }))
         .collect();
     if out.json {
-        return out.print_json(&if single && docs.len() == 1 {
-            docs[0].clone()
-        } else {
-            Value::Array(docs)
-        });
+        return out.print_docs(docs, single);
     }
     let rows = users
         .iter()
