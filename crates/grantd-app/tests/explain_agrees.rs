@@ -130,11 +130,12 @@ impl TokenSigner for FakeSigner {
     fn sign(&self, claims: &AccessTokenClaims) -> Result<SignedToken, SignError> {
         self.0
             .lock()
-            .map_err(|_| SignError::Failed("poisoned".into()))?
+            .map_err(|_| SignError::Failed(grantd_ports::SignFailure::KeyMaterial))?
             .push(claims.clone());
         Ok(SignedToken {
             token: "signed".into(),
-            kid: Kid::parse("k1").map_err(|e| SignError::Failed(e.to_string()))?,
+            kid: Kid::parse("k1")
+                .map_err(|_| SignError::Failed(grantd_ports::SignFailure::KeyMaterial))?,
         })
     }
     fn verify(&self, _: &str, _: Timestamp) -> Result<AccessTokenClaims, VerifyError> {

@@ -252,7 +252,7 @@ impl SecretHasher for FakeSecrets {
         }
     }
     async fn hash_supplied(&self, _: &str) -> Result<String, SecretError> {
-        Err(SecretError::Failed("not used".into()))
+        Err(SecretError::Failed(grantd_ports::HashFailure::Hash))
     }
     async fn verify(&self, presented: &str, stored: &[String]) -> SecretCheck {
         self.presented.lock().unwrap().push(presented.to_owned());
