@@ -384,3 +384,35 @@ pub trait IdSource: Send + Sync {
     /// A new client id (URL-safe, unguessable).
     fn client_id(&self) -> ClientId;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The operator's message of each signing and hashing failure: kind, then typed reason.
+    #[test]
+    fn sign_and_secret_messages_name_kind_and_reason() {
+        let cases: [(&dyn std::error::Error, &str); 5] = [
+            (&SignError::NoKey, "no active signing key"),
+            (
+                &SignError::Failed(SignFailure::Signature(SigningAlgorithm::Es256)),
+                "signing failed: ES256 signature failed",
+            ),
+            (
+                &SecretError::Rejected(SecretRejection::TooShort { min: 16, len: 8 }),
+                "secret rejected: a client secret must be at least 16 characters long (got 8)",
+            ),
+            (
+                &SecretError::Rejected(SecretRejection::TooLong { max: 512, len: 600 }),
+                "secret rejected: a client secret must be at most 512 characters long (got 600)",
+            ),
+            (
+                &SecretError::Failed(HashFailure::Busy),
+                "secret hashing failed: too many client-secret hashes queued; try again",
+            ),
+        ];
+        for (e, want) in cases {
+            assert_eq!(e.to_string(), want);
+        }
+    }
+}
