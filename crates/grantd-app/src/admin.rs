@@ -335,6 +335,7 @@ impl Admin {
             }],
             created_at: now,
             updated_at: now,
+            limits: Default::default(),
         };
         match self.ports.clients.create_client(&client).await {
             Ok(()) => Ok(ClientCreated {

@@ -16,14 +16,14 @@ use grantd_app::{
 };
 use grantd_domain::{
     AccessTokenClaims, Audience, AudienceRequest, AudienceRules, AuthMethod, Client, ClientId,
-    ClientSecret, GrantTypes, Jti, Kid, NewSession, Owner, OwnerId, ScopeCatalog, ScopeDef,
-    ScopePolicy, SessionId, SessionRecord, StoredScopes, SubjectMode, Tier, Timestamp, TokenPolicy,
-    Ttl, UserId, Verdict,
+    ClientLimits, ClientSecret, GrantTypes, Jti, Kid, NewSession, Owner, OwnerId, ScopeCatalog,
+    ScopeDef, ScopePolicy, SessionId, SessionRecord, StoredScopes, SubjectMode, Tier, Timestamp,
+    TokenPolicy, Ttl, UserId, Verdict,
 };
 use grantd_ports::{
-    ClientStore, Clock, GeneratedSecret, IdSource, SecretCheck, SecretError, SecretHasher,
-    SessionFilter, SessionStore, SignError, SignedToken, StoreError, TokenSigner, UserStore,
-    VerifyError,
+    ClientStore, Clock, GeneratedSecret, IdSource, IssuedSince, SecretCheck, SecretError,
+    SecretHasher, SessionFilter, SessionStore, SignError, SignedToken, StoreError, TokenSigner,
+    UserStore, VerifyError,
 };
 use proptest::prelude::*;
 use proptest::sample::{select, subsequence};
@@ -73,6 +73,14 @@ impl ClientStore for FakeClients {
     ) -> Result<bool, StoreError> {
         panic!("no client may be written")
     }
+    async fn set_client_limits(
+        &self,
+        _: &ClientId,
+        _: &ClientLimits,
+        _: Timestamp,
+    ) -> Result<bool, StoreError> {
+        panic!("no client may be written")
+    }
 }
 
 struct FakeUsers(Option<Owner>);
@@ -119,6 +127,9 @@ impl SessionStore for FakeSessions {
     }
     async fn purge_sessions(&self, _: Timestamp, _: u32) -> Result<u64, StoreError> {
         panic!("not used")
+    }
+    async fn issued_since(&self, _: &ClientId, _: Timestamp) -> Result<IssuedSince, StoreError> {
+        panic!("no client here has a quota")
     }
 }
 
@@ -446,6 +457,7 @@ fn world(case: &Case) -> Result<World, TestCaseError> {
         }],
         created_at: Timestamp::from_secs(0),
         updated_at: Timestamp::from_secs(0),
+        limits: Default::default(),
     };
     let owner = Owner {
         id: owner_id,

@@ -53,6 +53,7 @@ fn client() -> Client {
         secrets: vec![],
         created_at: Timestamp::from_secs(0),
         updated_at: Timestamp::from_secs(0),
+        limits: Default::default(),
     }
 }
 

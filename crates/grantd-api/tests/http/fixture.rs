@@ -57,6 +57,7 @@ fn client(id: &str, method: AuthMethod, plain: &str, scopes: &[&str], grants: &[
         secrets: vec![secret(plain)],
         created_at: Timestamp::from_secs(0),
         updated_at: Timestamp::from_secs(0),
+        limits: Default::default(),
     }
 }
 
@@ -105,6 +106,14 @@ impl ClientStore for FakeClients {
         _: &ClientId,
         _: &str,
         _: &str,
+    ) -> Result<bool, StoreError> {
+        Err(StoreError::Internal(grantd_ports::Internal::Database))
+    }
+    async fn set_client_limits(
+        &self,
+        _: &ClientId,
+        _: &grantd_domain::ClientLimits,
+        _: Timestamp,
     ) -> Result<bool, StoreError> {
         Err(StoreError::Internal(grantd_ports::Internal::Database))
     }
@@ -193,6 +202,22 @@ impl SessionStore for FakeSessions {
     }
     async fn purge_sessions(&self, _: Timestamp, _: u32) -> Result<u64, StoreError> {
         Err(StoreError::Internal(grantd_ports::Internal::Database))
+    }
+    async fn issued_since(
+        &self,
+        client: &ClientId,
+        since: Timestamp,
+    ) -> Result<grantd_ports::IssuedSince, StoreError> {
+        self.check()?;
+        let rows = self.rows.lock().unwrap();
+        let times = rows
+            .iter()
+            .filter(|r| &r.client_id == client && r.created_at >= since)
+            .map(|r| r.created_at);
+        Ok(grantd_ports::IssuedSince {
+            count: times.clone().count() as u64,
+            oldest: times.min(),
+        })
     }
 }
 
