@@ -8,6 +8,7 @@
 mod admin;
 mod error;
 mod keys;
+mod quota;
 mod token;
 
 pub use admin::{
@@ -16,6 +17,7 @@ pub use admin::{
 };
 pub use error::{AppError, Failure};
 pub use keys::{KeyAdmin, KeyCheck, KeyPolicy, ROTATION_MARGIN_SECS};
+pub use quota::{DEFAULT_SYNC_INTERVAL, QuotaUsage};
 pub use token::{
     AuthenticatedClient, ClientAuthentication, Introspection, IssuedToken, Ports, TokenRequest,
     TokenService,
