@@ -221,7 +221,6 @@ impl Quotas {
 
 /// A client's usage of each window its quota sets, read from the rows (what `explain` and
 /// `client show` print).
-#[expect(dead_code, reason = "Admin's client show and explain use it (next commit)")]
 pub(crate) async fn usage_from_rows(
     sessions: &dyn SessionStore,
     id: &ClientId,
