@@ -54,6 +54,10 @@ pub(crate) enum ApiError {
     /// alike, so the answer never tells whether a client id exists): 429
     /// `temporarily_unavailable` with `Retry-After` (the wait, rounded up).
     RateLimited(Duration),
+    /// The authenticated client's token quota for a window is used up: 429 `quota_exceeded`
+    /// (an extension code, RFC 6749 §8.5) with `Retry-After` (until a slot frees). Only an
+    /// authenticated caller ever gets it.
+    QuotaExhausted(grantd_domain::QuotaWindow, Duration),
     /// The body is over the limit: 413 (the connection is closed if the rest is still coming).
     PayloadTooLarge(usize, Unread),
     /// The body did not arrive within the deadline: 408, and the connection is closed.
@@ -176,6 +180,10 @@ impl From<AppError> for ApiError {
             AppError::Refused(d) => ApiError::from(d),
             AppError::Unavailable(m) => ApiError::Unavailable(m.to_string()),
             AppError::Internal(m) => ApiError::Internal(m.to_string()),
+            AppError::QuotaExhausted {
+                window,
+                retry_after,
+            } => ApiError::QuotaExhausted(window, retry_after),
         }
     }
 }
@@ -310,7 +318,7 @@ impl ApiError {
             ApiError::Unavailable(_) => {
                 b.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
             }
-            ApiError::RateLimited(wait) => {
+            ApiError::RateLimited(wait) | ApiError::QuotaExhausted(_, wait) => {
                 b.insert_header((header::RETRY_AFTER, crate::limits::retry_after_secs(*wait)));
             }
             ApiError::MethodNotAllowed(allow) => {
@@ -378,6 +386,11 @@ impl ApiError {
                 StatusCode::TOO_MANY_REQUESTS,
                 "temporarily_unavailable",
                 "too many requests, retry later".to_owned(),
+            ),
+            ApiError::QuotaExhausted(window, _) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "quota_exceeded",
+                format!("token quota per {} exhausted", window.as_str()),
             ),
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -96,7 +96,14 @@ async fn authenticate(
         .await
         .map_err(|e| ApiError::from(e).presented_by(id));
     match &result {
-        Ok(_) => state.limits.succeeded(id, source),
+        Ok(client) => {
+            state.limits.succeeded(id, source);
+            let own = client.limits().rate.map(|r| crate::limits::Rate {
+                per_second: r.per_second,
+                burst: r.burst,
+            });
+            state.limits.learn(id, own);
+        }
         Err(ApiError::ClientAuth(_) | ApiError::Refused(DomainError::InvalidClient(_))) => {
             state.limits.failed(id, source)
         }

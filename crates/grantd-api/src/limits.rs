@@ -6,6 +6,13 @@
 //! idle keys on a timer (`sweep`, which the binary calls) and a bucket store still over
 //! `max_keys` after the sweep is replaced by an empty one (everyone starts with a full bucket,
 //! logged at WARN); the failure counters live in a fixed-capacity evicting cache.
+//!
+//! A client's own rate (`client create|update --rate-limit`) replaces the global per-client
+//! bucket for it. It is learned from the client as each successful authentication loaded it
+//! (through the client cache, which follows the store's change notifications), so the check
+//! before the secret work needs no database read: the first request of a process, and the
+//! first after a change reaches the cache, still go by what was known before. Only
+//! authenticated clients are learned, so made-up ids cannot grow this map.
 
 use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
@@ -15,6 +22,7 @@ use std::time::Duration;
 use governor::clock::{Clock, DefaultClock, Reference};
 use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
+use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 
 /// Longest piece of a presented client id used as a key (longer ids cannot exist: the store
@@ -147,6 +155,14 @@ struct Failures {
 
 type PairKey = (Box<str>, Option<IpAddr>);
 
+type Direct<C> = RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<<C as Clock>::Instant>>;
+
+/// A client's own bucket, with the rate it was made for (a changed rate makes a new one).
+struct Override<C: Clock> {
+    rate: Rate,
+    bucket: Direct<C>,
+}
+
 /// The limiter of one server process. `C` is governor's clock (a fake one in tests).
 pub(crate) struct Limits<C: Clock = DefaultClock> {
     config: RateLimitConfig,
@@ -154,6 +170,8 @@ pub(crate) struct Limits<C: Clock = DefaultClock> {
     start: C::Instant,
     per_ip: Buckets<IpAddr, C>,
     per_client: Buckets<Box<str>, C>,
+    /// Clients with their own rate, by id (see the module's notes).
+    overrides: quick_cache::sync::Cache<Box<str>, Arc<Override<C>>>,
     failures: quick_cache::sync::Cache<PairKey, Failures>,
 }
 
@@ -200,6 +218,7 @@ impl<C: Clock + Clone> Limits<C> {
             start: clock.now(),
             per_ip: Buckets::new(config.per_ip, clock.clone()),
             per_client: Buckets::new(config.per_client, clock.clone()),
+            overrides: quick_cache::sync::Cache::new(config.max_keys.max(1)),
             failures: quick_cache::sync::Cache::new(config.max_keys.max(1)),
             config,
             clock,
@@ -231,7 +250,33 @@ impl<C: Clock + Clone> Limits<C> {
         {
             return Err(Duration::from_nanos(f.blocked_until - now));
         }
-        self.per_client.check(&key)
+        match self.overrides.get(&key) {
+            Some(own) => own
+                .bucket
+                .check()
+                .map_err(|not_until| not_until.wait_time_from(self.clock.now())),
+            None => self.per_client.check(&key),
+        }
+    }
+
+    /// The rate an authenticated client carries (`None`: the global bucket). A new or changed
+    /// rate starts a full bucket of its own.
+    pub(crate) fn learn(&self, client_id: &str, rate: Option<Rate>) {
+        if !self.config.enabled {
+            return;
+        }
+        let key = client_key(client_id);
+        match rate {
+            None => {
+                self.overrides.remove(&key);
+            }
+            Some(rate) if self.overrides.get(&key).is_some_and(|o| o.rate == rate) => {}
+            Some(rate) => {
+                let bucket = RateLimiter::direct_with_clock(rate.quota(), self.clock.clone());
+                self.overrides
+                    .insert(key, Arc::new(Override { rate, bucket }));
+            }
+        }
     }
 
     /// A failed authentication of `client_id` from `ip` (unknown ids count alike).
@@ -423,6 +468,40 @@ mod tests {
         assert_eq!(l.per_client.current().len(), 0, "idle keys are swept");
         let long = "é".repeat(200);
         assert_eq!(client_key(&long).len(), 128);
+    }
+
+    #[test]
+    fn a_learned_rate_replaces_the_global_bucket_for_that_client_only() {
+        let (l, clock) = limits(config());
+        l.learn("big", Some(rate(10, 5)));
+        for _ in 0..5 {
+            assert!(
+                l.check_client("big", A).is_ok(),
+                "beyond the global burst of 3"
+            );
+        }
+        assert_eq!(l.check_client("big", A), Err(Duration::from_millis(100)));
+        for _ in 0..3 {
+            assert!(l.check_client("small", A).is_ok());
+        }
+        assert!(
+            l.check_client("small", A).is_err(),
+            "others keep the global bucket"
+        );
+        // The same rate again keeps the (empty) bucket; a new rate starts a full one.
+        l.learn("big", Some(rate(10, 5)));
+        assert!(l.check_client("big", A).is_err());
+        l.learn("big", Some(rate(1, 1)));
+        assert!(l.check_client("big", A).is_ok());
+        assert_eq!(l.check_client("big", A), Err(Duration::from_secs(1)));
+        // Cleared: back to the global bucket (full, it was never used by "big").
+        l.learn("big", None);
+        for _ in 0..3 {
+            assert!(l.check_client("big", A).is_ok());
+        }
+        assert!(l.check_client("big", A).is_err());
+        clock.advance(Duration::from_secs(1));
+        assert!(l.check_client("big", A).is_ok());
     }
 
     #[test]

@@ -65,6 +65,7 @@ pub(crate) fn classify(e: &ApiError) -> (&'static str, &'static str) {
         ApiError::MethodNotAllowed(_) => ("invalid_request", "method_not_allowed"),
         ApiError::NotFound => ("invalid_request", "not_found"),
         ApiError::RateLimited(_) => ("temporarily_unavailable", "rate_limited"),
+        ApiError::QuotaExhausted(..) => ("quota_exceeded", "quota_exhausted"),
     }
 }
 

@@ -45,7 +45,8 @@ const FORM: &str = "application/x-www-form-urlencoded";
 const JSON: &str = "application/json";
 
 /// The error codes grantd answers with: RFC 6749 §5.2, RFC 8707 §2 (`invalid_target`), and the
-/// two RFC 6749 §4.1.2.1 codes it uses for its own failures (503 and 500).
+/// two RFC 6749 §4.1.2.1 codes it uses for its own failures (503 and 500), and
+/// `quota_exceeded` (429: the client's token quota is used up).
 #[derive(ToSchema)]
 #[schema(rename_all = "snake_case")]
 enum ErrorCode {
@@ -58,6 +59,7 @@ enum ErrorCode {
     InvalidTarget,
     TemporarilyUnavailable,
     ServerError,
+    QuotaExceeded,
 }
 
 /// An RFC 6749 §5.2 error response.

@@ -24,7 +24,7 @@ mod input;
 mod sessions;
 mod users;
 
-pub use clients::{ClientCreated, NewClientSpec, SecretRotated};
+pub use clients::{ClientCreated, LimitsChange, NewClientSpec, SecretRotated};
 pub use explain::{ExplainOutcome, Explanation, ScopeExplanation};
 pub use sessions::{PurgeCutoff, SessionExport, SessionQuery};
 pub use users::NewUserSpec;

@@ -3,7 +3,9 @@
 
 use std::fmt;
 
-use grantd_domain::{DomainError, InvalidRequest};
+use std::time::Duration;
+
+use grantd_domain::{DomainError, InvalidRequest, QuotaWindow};
 use grantd_ports::{SignError, StoreError};
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -17,6 +19,12 @@ pub enum AppError {
     /// An internal failure; the detail is for the log only.
     #[error("internal: {0}")]
     Internal(Failure),
+    /// The client's token quota for `window` is used up; a slot frees after `retry_after`.
+    #[error("token quota per {} exhausted", window.as_str())]
+    QuotaExhausted {
+        window: QuotaWindow,
+        retry_after: Duration,
+    },
 }
 
 /// What failed behind an [`AppError::Unavailable`] or [`AppError::Internal`], for the log.

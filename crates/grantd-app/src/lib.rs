@@ -8,11 +8,12 @@
 mod admin;
 mod error;
 mod keys;
+mod quota;
 mod token;
 
 pub use admin::{
-    Admin, AdminError, ClientCreated, ExplainOutcome, Explanation, NewClientSpec, NewUserSpec,
-    PurgeCutoff, ScopeExplanation, SecretRotated, SessionExport, SessionQuery,
+    Admin, AdminError, ClientCreated, ExplainOutcome, Explanation, LimitsChange, NewClientSpec,
+    NewUserSpec, PurgeCutoff, ScopeExplanation, SecretRotated, SessionExport, SessionQuery,
 };
 pub use admin::{
     ConflictKind, EmailProblem, InternalCause, InvalidReason, Missing, NameProblem, Named,
@@ -20,6 +21,7 @@ pub use admin::{
 };
 pub use error::{AppError, Failure};
 pub use keys::{KeyAdmin, KeyCheck, KeyPolicy, ROTATION_MARGIN_SECS};
+pub use quota::{DEFAULT_SYNC_INTERVAL, QuotaUsage};
 pub use token::{
     AuthenticatedClient, ClientAuthentication, Introspection, IssuedToken, Ports, TokenRequest,
     TokenService,

@@ -6,9 +6,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use grantd_domain::{
-    AccessTokenClaims, AudienceRequest, AuthMethod, Client, ClientId, ClientRejection, DomainError,
-    Grant, InvalidRequest, NewSession, Owner, RequestContext, SessionId, SessionSource, Subject,
-    SubjectMode, Timestamp, TokenPolicy, decide, may_introspect, owner_backs,
+    AccessTokenClaims, AudienceRequest, AuthMethod, Client, ClientId, ClientLimits,
+    ClientRejection, DomainError, Grant, InvalidRequest, NewSession, Owner, RequestContext,
+    SessionId, SessionSource, Subject, SubjectMode, Timestamp, TokenPolicy, decide, may_introspect,
+    owner_backs,
 };
 use grantd_ports::{
     ClientStore, Clock, IdSource, SecretCheck, SecretHasher, SessionStore, StoreError, TokenSigner,
@@ -16,6 +17,7 @@ use grantd_ports::{
 };
 
 use crate::error::{AppError, Failure};
+use crate::quota::Quotas;
 
 /// The ports the token use cases run on: handed to [`TokenService::new`] and kept private to
 /// the use cases (the API asks the service, e.g. [`TokenService::jwks`], never a port).
@@ -91,6 +93,11 @@ impl AuthenticatedClient {
     pub fn id(&self) -> &ClientId {
         &self.client.id
     }
+
+    /// Its own rate and token quotas, as loaded when it authenticated.
+    pub fn limits(&self) -> &ClientLimits {
+        &self.client.limits
+    }
 }
 
 /// The parts of a token request beyond client authentication.
@@ -141,13 +148,26 @@ impl Introspection {
 pub struct TokenService {
     ports: Ports,
     policy: Arc<TokenPolicy>,
+    /// This process's count of each quota-bound client's tokens (see `quota.rs`).
+    quotas: Arc<Quotas>,
 }
 
 const PLUGIN_ID_MAX: usize = 128;
 
 impl TokenService {
     pub fn new(ports: Ports, policy: Arc<TokenPolicy>) -> Self {
-        Self { ports, policy }
+        Self {
+            ports,
+            policy,
+            quotas: Arc::new(Quotas::new(crate::quota::DEFAULT_SYNC_INTERVAL)),
+        }
+    }
+
+    /// How often each client's quota count is read again from the session rows (what one
+    /// replica may not see of the others' tokens, at most).
+    pub fn with_quota_sync(mut self, interval: std::time::Duration) -> Self {
+        self.quotas = Arc::new(Quotas::new(interval));
+        self
     }
 
     pub fn policy(&self) -> &TokenPolicy {
@@ -292,6 +312,11 @@ impl TokenService {
         let grant = decision.outcome?;
 
         let now = self.ports.clock.now();
+        // After the decision, so a refused request spends nothing; given back unless settled.
+        let slot = self
+            .quotas
+            .take(&*self.ports.sessions, &client.id, &client.limits.quota, now)
+            .await?;
         let claims = self.claims(client, &grant, now, req.plugin_id);
         let signed = self
             .ports
@@ -322,6 +347,7 @@ impl TokenService {
             .insert_session(&session)
             .await
             .map_err(|e| AppError::from_store("writing session", e))?;
+        slot.settle();
         Ok(IssuedToken {
             access_token: signed.token,
             token_type: "Bearer",

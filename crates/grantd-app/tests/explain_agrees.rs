@@ -15,8 +15,8 @@ use grantd_app::{
 };
 use grantd_domain::{
     AccessTokenClaims, Audience, AudienceRequest, AudienceRules, AuthMethod, Client, ClientId,
-    GrantTypes, Owner, OwnerId, ScopeCatalog, ScopeDef, ScopePolicy, StoredScopes, SubjectMode,
-    Tier, Timestamp, TokenPolicy, Ttl, UserId, Verdict,
+    ClientLimits, GrantTypes, Owner, OwnerId, ScopeCatalog, ScopeDef, ScopePolicy, StoredScopes,
+    SubjectMode, Tier, Timestamp, TokenPolicy, Ttl, UserId, Verdict,
 };
 use grantd_fakes::{
     FakeClients, FakeSecrets, FakeSessions, FakeSigner, FakeUsers, FixedClock, SequentialIds,
@@ -286,6 +286,7 @@ fn world(case: &Case) -> Result<World, TestCaseError> {
         secrets: vec![FakeSecrets::secret(SECRET)],
         created_at: Timestamp::from_secs(0),
         updated_at: Timestamp::from_secs(0),
+        limits: ClientLimits::default(),
     };
     let owner = Owner {
         id: owner_id,

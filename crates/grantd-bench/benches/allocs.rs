@@ -137,6 +137,7 @@ fn main() {
                 auth_method: AuthMethod::ClientSecretPost,
                 grant_types: vec![],
                 supplied_secret: None,
+                limits: Default::default(),
             })
             .await
             .unwrap();

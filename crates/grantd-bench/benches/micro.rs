@@ -51,6 +51,7 @@ fn client() -> Client {
         secrets: vec![],
         created_at: Timestamp::from_secs(0),
         updated_at: Timestamp::from_secs(0),
+        limits: Default::default(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Clients and their owners, as loaded from a store.
 
 use std::fmt;
+use std::num::NonZeroU32;
 
 use crate::ids::{ClientId, UserId};
 use crate::scope::StoredScopes;
@@ -214,12 +215,82 @@ pub struct Client {
     pub secrets: Vec<ClientSecret>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Its own rate and token quotas; the default is none (the global bucket, no quota).
+    pub limits: ClientLimits,
 }
 
 impl Client {
     pub fn allows_grant(&self, grant: GrantType) -> bool {
         self.grant_types.contains(grant)
     }
+}
+
+/// A client's own token bucket: `per_second` refilled each second, at most `burst` held. It
+/// replaces the global per-client bucket for that client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ClientRate {
+    pub per_second: NonZeroU32,
+    pub burst: NonZeroU32,
+}
+
+/// The windows a token quota counts over: the last hour and the last day (sliding).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum QuotaWindow {
+    Hour,
+    Day,
+}
+
+impl QuotaWindow {
+    pub const ALL: [QuotaWindow; 2] = [QuotaWindow::Hour, QuotaWindow::Day];
+
+    pub const fn secs(self) -> i64 {
+        match self {
+            QuotaWindow::Hour => 3_600,
+            QuotaWindow::Day => 86_400,
+        }
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            QuotaWindow::Hour => "hour",
+            QuotaWindow::Day => "day",
+        }
+    }
+}
+
+/// Tokens a client may be issued per hour and per day; `None` is no limit for that window.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct TokenQuota {
+    pub per_hour: Option<NonZeroU32>,
+    pub per_day: Option<NonZeroU32>,
+}
+
+impl TokenQuota {
+    pub fn limit(&self, window: QuotaWindow) -> Option<NonZeroU32> {
+        match window {
+            QuotaWindow::Hour => self.per_hour,
+            QuotaWindow::Day => self.per_day,
+        }
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.per_hour.is_some() || self.per_day.is_some()
+    }
+
+    /// The first window whose limit `used` (tokens issued in each window) has reached, if any.
+    pub fn exhausted(&self, used: impl Fn(QuotaWindow) -> u64) -> Option<QuotaWindow> {
+        QuotaWindow::ALL.into_iter().find(|&w| {
+            self.limit(w)
+                .is_some_and(|limit| used(w) >= u64::from(limit.get()))
+        })
+    }
+}
+
+/// What a client may consume beyond the global limits: an own rate, token quotas.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ClientLimits {
+    pub rate: Option<ClientRate>,
+    pub quota: TokenQuota,
 }
 
 /// A user: the owner a client acts for. Its roles are delegated scopes, parsed against the
@@ -289,5 +360,30 @@ mod tests {
         assert_eq!(owner.as_str(), good.to_ascii_lowercase());
         let bad = OwnerId::parse("owner-7");
         assert_eq!((bad.user(), bad.as_str()), (None, "owner-7"));
+    }
+
+    #[test]
+    fn a_quota_is_exhausted_by_the_first_window_at_its_limit() {
+        let n = |v| NonZeroU32::new(v);
+        let q = TokenQuota {
+            per_hour: n(10),
+            per_day: n(50),
+        };
+        assert_eq!(q.exhausted(|_| 9), None);
+        assert_eq!(q.exhausted(|_| 10), Some(QuotaWindow::Hour));
+        let used = |w| if w == QuotaWindow::Day { 50 } else { 3 };
+        assert_eq!(q.exhausted(used), Some(QuotaWindow::Day));
+        let day_only = TokenQuota {
+            per_hour: None,
+            per_day: n(2),
+        };
+        assert_eq!(
+            day_only.exhausted(|_| 1_000_000_000),
+            Some(QuotaWindow::Day)
+        );
+        assert!(day_only.is_set());
+        assert_eq!(TokenQuota::default().exhausted(|_| u64::MAX), None);
+        assert!(!TokenQuota::default().is_set());
+        assert_eq!(QuotaWindow::Day.secs(), 24 * QuotaWindow::Hour.secs());
     }
 }

@@ -30,6 +30,7 @@ mod tests {
             secrets: vec![],
             created_at: Timestamp::from_secs(0),
             updated_at: Timestamp::from_secs(0),
+            limits: Default::default(),
         }
     }
 

@@ -16,7 +16,10 @@ pub mod time;
 pub mod token;
 
 pub use audience::{Audience, AudienceRequest, AudienceRules};
-pub use client::{AuthMethod, Client, ClientSecret, GrantType, GrantTypes, Owner, OwnerId};
+pub use client::{
+    AuthMethod, Client, ClientLimits, ClientRate, ClientSecret, GrantType, GrantTypes, Owner,
+    OwnerId, QuotaWindow, TokenQuota,
+};
 pub use error::{ClientRejection, DomainError, InvalidRequest, ScopeProblem, TargetProblem};
 pub use grant::{
     Decision, Grant, ScopePolicy, ScopeVerdict, TokenPolicy, Verdict, decide, owner_backs,

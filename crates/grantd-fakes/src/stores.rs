@@ -6,12 +6,12 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use grantd_domain::{
-    Client, ClientId, ClientSecret, Kid, NewSession, Owner, SessionId, SessionRecord, Timestamp,
-    UserId,
+    Client, ClientId, ClientLimits, ClientSecret, Kid, NewSession, Owner, SessionId, SessionRecord,
+    Timestamp, UserId,
 };
 use grantd_ports::{
-    ClientStore, Constraint, Internal, KeyState, SessionFilter, SessionStore, SigningKeyRecord,
-    SigningKeyStore, StoreError, UserStore,
+    ClientStore, Constraint, Internal, IssuedSince, KeyState, SessionFilter, SessionStore,
+    SigningKeyRecord, SigningKeyStore, StoreError, UserStore,
 };
 
 use crate::lock;
@@ -78,6 +78,14 @@ impl ClientStore for FakeClients {
         _: &str,
     ) -> Result<bool, StoreError> {
         not_faked("FakeClients::replace_secret_hash")
+    }
+    async fn set_client_limits(
+        &self,
+        _: &ClientId,
+        _: &ClientLimits,
+        _: Timestamp,
+    ) -> Result<bool, StoreError> {
+        not_faked("FakeClients::set_client_limits")
     }
 }
 
@@ -156,6 +164,22 @@ impl SessionStore for FakeSessions {
     }
     async fn purge_sessions(&self, _: Timestamp, _: u32) -> Result<u64, StoreError> {
         not_faked("FakeSessions::purge_sessions")
+    }
+    async fn issued_since(
+        &self,
+        client: &ClientId,
+        since: Timestamp,
+    ) -> Result<IssuedSince, StoreError> {
+        self.check()?;
+        let rows = lock(&self.rows);
+        let times = rows
+            .iter()
+            .filter(|r| &r.client_id == client && r.created_at >= since)
+            .map(|r| r.created_at);
+        Ok(IssuedSince {
+            count: times.clone().count() as u64,
+            oldest: times.min(),
+        })
     }
 }
 

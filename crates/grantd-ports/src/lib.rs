@@ -9,8 +9,8 @@ use std::fmt;
 
 use async_trait::async_trait;
 use grantd_domain::{
-    AccessTokenClaims, Client, ClientId, ClientSecret, Jti, Kid, NewSession, Owner, SessionId,
-    SessionRecord, Timestamp, UserId,
+    AccessTokenClaims, Client, ClientId, ClientLimits, ClientSecret, Jti, Kid, NewSession, Owner,
+    SessionId, SessionRecord, Timestamp, UserId,
 };
 
 mod error;
@@ -69,6 +69,15 @@ pub trait ClientStore: Send + Sync {
         old_hash: &str,
         new_hash: &str,
     ) -> Result<bool, StoreError>;
+
+    /// Replaces the client's own rate and token quotas, sets `updated_at`; `Ok(false)` if
+    /// there is no such client.
+    async fn set_client_limits(
+        &self,
+        id: &ClientId,
+        limits: &ClientLimits,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Users (client owners).
@@ -125,6 +134,14 @@ impl SessionCursor {
     }
 }
 
+/// Tokens issued to one client since a moment, from its session rows: how many, and when the
+/// oldest of them was issued (`None` when there are none).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IssuedSince {
+    pub count: u64,
+    pub oldest: Option<Timestamp>,
+}
+
 /// Session rows: one per issued token.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
@@ -151,6 +168,14 @@ pub trait SessionStore: Send + Sync {
     /// Deletes at most `batch` sessions that expired before `before`; returns how many went.
     /// Callers loop until it returns less than `batch`.
     async fn purge_sessions(&self, before: Timestamp, batch: u32) -> Result<u64, StoreError>;
+
+    /// Sessions of `client` created at or after `since` (revoked ones too: each was a token
+    /// issued), in one aggregate query.
+    async fn issued_since(
+        &self,
+        client: &ClientId,
+        since: Timestamp,
+    ) -> Result<IssuedSince, StoreError>;
 }
 
 /// Signing keys, shared by every replica on one database.

@@ -31,9 +31,10 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use grantd_domain::{
-    Client, ClientId, ClientSecret, NewSession, Owner, SessionId, SessionRecord, Timestamp, UserId,
+    Client, ClientId, ClientLimits, ClientSecret, NewSession, Owner, SessionId, SessionRecord,
+    Timestamp, UserId,
 };
-use grantd_ports::{ClientStore, SessionFilter, SessionStore, StoreError, UserStore};
+use grantd_ports::{ClientStore, IssuedSince, SessionFilter, SessionStore, StoreError, UserStore};
 
 use crate::changes::Change;
 
@@ -262,6 +263,17 @@ impl<S: ClientStore + UserStore> ClientStore for Cached<S> {
         self.forget_client(id);
         r
     }
+
+    async fn set_client_limits(
+        &self,
+        id: &ClientId,
+        limits: &ClientLimits,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let r = self.inner.set_client_limits(id, limits, now).await;
+        self.forget_client(id);
+        r
+    }
 }
 
 #[async_trait]
@@ -347,6 +359,15 @@ impl<S: ClientStore + UserStore + SessionStore> SessionStore for Cached<S> {
         self.sessions.clear();
         r
     }
+
+    /// Never cached: the quota counter calls it once per client per sync interval.
+    async fn issued_since(
+        &self,
+        client: &ClientId,
+        since: Timestamp,
+    ) -> Result<IssuedSince, StoreError> {
+        self.inner.issued_since(client, since).await
+    }
 }
 
 #[cfg(test)]
@@ -417,6 +438,7 @@ mod tests {
             secrets: vec![],
             created_at: Timestamp::from_secs(0),
             updated_at: Timestamp::from_secs(0),
+            limits: Default::default(),
         }
     }
 
@@ -473,6 +495,14 @@ mod tests {
             _: &ClientId,
             _: &str,
             _: &str,
+        ) -> Result<bool, StoreError> {
+            Ok(true)
+        }
+        async fn set_client_limits(
+            &self,
+            _: &ClientId,
+            _: &ClientLimits,
+            _: Timestamp,
         ) -> Result<bool, StoreError> {
             Ok(true)
         }
@@ -544,6 +574,13 @@ mod tests {
         }
         async fn list_sessions(&self, _: &SessionFilter) -> Result<Vec<SessionRecord>, StoreError> {
             Ok(vec![])
+        }
+        async fn issued_since(
+            &self,
+            _: &ClientId,
+            _: Timestamp,
+        ) -> Result<IssuedSince, StoreError> {
+            Ok(IssuedSince::default())
         }
         async fn purge_sessions(&self, _: Timestamp, _: u32) -> Result<u64, StoreError> {
             Ok(0)

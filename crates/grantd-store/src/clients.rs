@@ -3,13 +3,13 @@
 use async_trait::async_trait;
 use diesel::{ExpressionMethods, NullableExpressionMethods, QueryDsl, SelectableHelper};
 use diesel_async::RunQueryDsl;
-use grantd_domain::{Client, ClientId, ClientSecret, Timestamp};
+use grantd_domain::{Client, ClientId, ClientLimits, ClientSecret, Timestamp};
 use grantd_ports::{ClientStore, StoreError};
 
 use crate::Store;
 use crate::db::{with_read, with_tx, with_write};
 use crate::error::{MAX_HASH, check_text, to_db_time};
-use crate::rows::{ClientRow, NewSecretRow, SecretRow, clients_from_join};
+use crate::rows::{ClientRow, LimitsRow, NewSecretRow, SecretRow, clients_from_join};
 use crate::schema::{client_secrets, clients};
 
 #[async_trait]
@@ -161,6 +161,27 @@ impl ClientStore for Store {
                 .set(client_secrets::hash.eq(&new))
                 .execute(c)
                 .await?
+            });
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn set_client_limits(
+        &self,
+        id: &ClientId,
+        limits: &ClientLimits,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let row = LimitsRow::from_domain(limits);
+        let id = id.as_str().to_owned();
+        let now = to_db_time("updated_at", now)?;
+        self.run(|db| async move {
+            let n = with_write!(&db, |c| {
+                diesel::update(clients::table.find(&id))
+                    .set((&row, clients::updated_at.eq(now)))
+                    .execute(c)
+                    .await?
             });
             Ok(n > 0)
         })

@@ -10,10 +10,12 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use std::net::IpAddr;
+use std::num::NonZeroU32;
 
 use grantd_domain::{
-    AuthMethod, Client, ClientId, ClientSecret, GrantTypes, Jti, Kid, NewSession, Owner, OwnerId,
-    RequestContext, ScopeCatalog, SessionId, SessionRecord, SessionSource, StoredScopes, UserId,
+    AuthMethod, Client, ClientId, ClientLimits, ClientRate, ClientSecret, GrantTypes, Jti, Kid,
+    NewSession, Owner, OwnerId, RequestContext, ScopeCatalog, SessionId, SessionRecord,
+    SessionSource, StoredScopes, TokenQuota, UserId,
 };
 use grantd_ports::{KeyState, SigningAlgorithm, SigningKeyRecord};
 
@@ -86,6 +88,61 @@ pub(crate) struct ClientRow {
     pub active: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub rate_per_second: Option<i64>,
+    pub rate_burst: Option<i64>,
+    pub quota_per_hour: Option<i64>,
+    pub quota_per_day: Option<i64>,
+}
+
+/// The limit columns of a client row (what `client update` writes).
+#[derive(Debug, AsChangeset)]
+#[diesel(table_name = clients)]
+#[diesel(treat_none_as_null = true)]
+pub(crate) struct LimitsRow {
+    pub rate_per_second: Option<i64>,
+    pub rate_burst: Option<i64>,
+    pub quota_per_hour: Option<i64>,
+    pub quota_per_day: Option<i64>,
+}
+
+impl LimitsRow {
+    pub(crate) fn from_domain(l: &ClientLimits) -> Self {
+        let n = |v: NonZeroU32| i64::from(v.get());
+        LimitsRow {
+            rate_per_second: l.rate.map(|r| n(r.per_second)),
+            rate_burst: l.rate.map(|r| n(r.burst)),
+            quota_per_hour: l.quota.per_hour.map(n),
+            quota_per_day: l.quota.per_day.map(n),
+        }
+    }
+
+    /// Parsed once, here: a value that is not a positive 32-bit count, or a rate without its
+    /// burst (or the reverse), is corruption (only hand-written SQL can store one).
+    fn into_domain(self) -> Result<ClientLimits, Error> {
+        let count = |v: Option<i64>, column| {
+            v.map(|v| {
+                u32::try_from(v)
+                    .ok()
+                    .and_then(NonZeroU32::new)
+                    .ok_or_else(|| corrupt("clients", column))
+            })
+            .transpose()
+        };
+        let per_second = count(self.rate_per_second, "rate_per_second")?;
+        let burst = count(self.rate_burst, "rate_burst")?;
+        let rate = match (per_second, burst) {
+            (Some(per_second), Some(burst)) => Some(ClientRate { per_second, burst }),
+            (None, None) => None,
+            _ => return Err(corrupt("clients", "rate_burst")),
+        };
+        Ok(ClientLimits {
+            rate,
+            quota: TokenQuota {
+                per_hour: count(self.quota_per_hour, "quota_per_hour")?,
+                per_day: count(self.quota_per_day, "quota_per_day")?,
+            },
+        })
+    }
 }
 
 /// A secret as read back with its client.
@@ -142,6 +199,7 @@ impl ClientRow {
     pub(crate) fn from_domain(c: &Client) -> Result<(Self, Vec<NewSecretRow>), Error> {
         check_text("client name", &c.name, MAX_NAME)?;
         check_text("owner id", c.owner_id.as_str(), MAX_OWNER_ID)?;
+        let limits = LimitsRow::from_domain(&c.limits);
         let row = ClientRow {
             id: c.id.as_str().to_owned(),
             name: c.name.clone(),
@@ -152,6 +210,10 @@ impl ClientRow {
             active: c.active,
             created_at: to_db_time("created_at", c.created_at)?,
             updated_at: to_db_time("updated_at", c.updated_at)?,
+            rate_per_second: limits.rate_per_second,
+            rate_burst: limits.rate_burst,
+            quota_per_hour: limits.quota_per_hour,
+            quota_per_day: limits.quota_per_day,
         };
         let secrets = c
             .secrets
@@ -171,7 +233,15 @@ impl ClientRow {
         secrets: Vec<ClientSecret>,
         catalog: &ScopeCatalog,
     ) -> Result<Client, Error> {
+        let limits = LimitsRow {
+            rate_per_second: self.rate_per_second,
+            rate_burst: self.rate_burst,
+            quota_per_hour: self.quota_per_hour,
+            quota_per_day: self.quota_per_day,
+        }
+        .into_domain()?;
         Ok(Client {
+            limits,
             id: ClientId::parse(&self.id).map_err(|_| corrupt("clients", "id"))?,
             auth_method: AuthMethod::parse(&self.auth_method)
                 .ok_or_else(|| corrupt("clients", "auth_method"))?,

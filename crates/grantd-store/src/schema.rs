@@ -25,6 +25,10 @@ diesel::table! {
         active -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        rate_per_second -> Nullable<BigInt>,
+        rate_burst -> Nullable<BigInt>,
+        quota_per_hour -> Nullable<BigInt>,
+        quota_per_day -> Nullable<BigInt>,
     }
 }
 

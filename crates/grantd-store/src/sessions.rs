@@ -8,12 +8,12 @@ use diesel::{
     SelectableHelper,
 };
 use diesel_async::RunQueryDsl;
-use grantd_domain::{NewSession, SessionId, SessionRecord, Timestamp};
-use grantd_ports::{SessionFilter, SessionStore, StoreError};
+use grantd_domain::{ClientId, NewSession, SessionId, SessionRecord, Timestamp};
+use grantd_ports::{IssuedSince, SessionFilter, SessionStore, StoreError};
 
 use crate::Store;
 use crate::db::{with_read, with_write};
-use crate::error::{MAX_REASON, check_text, to_db_time};
+use crate::error::{MAX_REASON, check_text, from_db_time, to_db_time};
 use crate::rows::SessionRow;
 use crate::schema::sessions;
 
@@ -151,6 +151,34 @@ impl SessionStore for Store {
                     .await?
             });
             Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn issued_since(
+        &self,
+        client: &ClientId,
+        since: Timestamp,
+    ) -> Result<IssuedSince, StoreError> {
+        let client = client.as_str().to_owned();
+        let since = to_db_time("since", since)?;
+        self.run(|db| async move {
+            // One aggregate over sessions_client_id_created_at_idx.
+            let (count, oldest) = with_read!(&db, |c| {
+                sessions::table
+                    .filter(sessions::client_id.eq(&client))
+                    .filter(sessions::created_at.ge(since))
+                    .select((
+                        diesel::dsl::count_star(),
+                        diesel::dsl::min(sessions::created_at),
+                    ))
+                    .first::<(i64, Option<chrono::NaiveDateTime>)>(c)
+                    .await?
+            });
+            Ok(IssuedSince {
+                count: u64::try_from(count).unwrap_or(0),
+                oldest: oldest.map(from_db_time),
+            })
         })
         .await
     }

@@ -12,8 +12,10 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use grantd_domain::{ClientId, NewSession};
-use grantd_ports::{SessionFilter, SessionStore, StoreError, UserStore};
+use std::num::NonZeroU32;
+
+use grantd_domain::{ClientId, ClientLimits, ClientRate, NewSession, TokenQuota};
+use grantd_ports::{ClientStore, IssuedSince, SessionFilter, SessionStore, StoreError, UserStore};
 use grantd_store::testing::TestDb;
 use grantd_store::{Backend, Store, StoreOptions};
 
@@ -44,6 +46,7 @@ on_both!(
     mixed_concurrent_writers_never_fail,
     a_bad_row_in_a_batch_fails_alone,
     store_works_from_a_current_thread_runtime,
+    client_limits_round_trip_and_quota_counts_come_from_rows,
 );
 
 async fn count_sessions(store: &Store) -> usize {
@@ -63,7 +66,11 @@ async fn migrations_go_down_and_up_again(backend: Backend) {
     store.create_user(&u).await.expect("user");
 
     let reverted = store.revert_all_migrations().await.expect("down");
-    assert_eq!(reverted.len(), 5, "{reverted:?}");
+    assert_eq!(reverted.len(), 6, "{reverted:?}");
+    assert!(
+        reverted.iter().any(|v| v == "20261202000100"),
+        "client_limits: {reverted:?}"
+    );
     // The tables are gone (not just emptied).
     let r = store.list_users().await;
     assert!(matches!(r, Err(StoreError::Internal(_))), "{r:?}");
@@ -475,4 +482,95 @@ async fn sqlite_wal_rewinds_under_steady_writes() {
             assert!(frames > 2000, "without writer checkpoints: {frames} frames");
         }
     }
+}
+
+/// A client's own rate and quotas are stored, read back typed, replaced and cleared; the quota
+/// count is the client's session rows since a moment (revoked ones too, other clients' not);
+/// a hand-written bad value reads as corruption, never as "no limit".
+async fn client_limits_round_trip_and_quota_counts_come_from_rows(backend: Backend) {
+    let (db, store) = open(backend).await;
+    let u = user(1);
+    store.create_user(&u).await.expect("user");
+    let n = |v| NonZeroU32::new(v).expect("non-zero");
+    let mut c = client(&unique_client_id(), &u, 1);
+    c.limits = ClientLimits {
+        rate: Some(ClientRate {
+            per_second: n(50),
+            burst: n(100),
+        }),
+        quota: TokenQuota {
+            per_hour: Some(n(7)),
+            per_day: None,
+        },
+    };
+    store.create_client(&c).await.expect("create");
+    let found = store.find_client(&c.id).await.expect("find").expect("some");
+    assert_eq!(found.limits, c.limits);
+
+    let day_only = ClientLimits {
+        rate: None,
+        quota: TokenQuota {
+            per_hour: None,
+            per_day: Some(n(u32::MAX)),
+        },
+    };
+    assert_eq!(
+        store.set_client_limits(&c.id, &day_only, at(5)).await,
+        Ok(true)
+    );
+    let found = store.find_client(&c.id).await.expect("find").expect("some");
+    assert_eq!((found.limits, found.updated_at), (day_only, at(5)));
+    let other = ClientId::parse("nobody").expect("id");
+    assert_eq!(
+        store.set_client_limits(&other, &day_only, at(5)).await,
+        Ok(false)
+    );
+
+    assert_eq!(
+        store.issued_since(&c.id, at(0)).await,
+        Ok(IssuedSince::default())
+    );
+    for t in [10, 20, 30] {
+        store
+            .insert_session(&session(&c.id, &u.id, t))
+            .await
+            .expect("session");
+    }
+    store
+        .insert_session(&session(&other, &u.id, 25))
+        .await
+        .expect("session");
+    let s = session(&c.id, &u.id, 40);
+    store.insert_session(&s).await.expect("session");
+    store
+        .revoke_session(&s.id, at(41), "test")
+        .await
+        .expect("revoke");
+    let got = store.issued_since(&c.id, at(20)).await.expect("count");
+    assert_eq!(
+        got,
+        IssuedSince {
+            count: 3,
+            oldest: Some(at(20))
+        }
+    );
+    assert_eq!(
+        store
+            .issued_since(&c.id, at(41))
+            .await
+            .expect("count")
+            .count,
+        0
+    );
+
+    let id = c.id.as_str();
+    let plant =
+        format!("UPDATE clients SET rate_per_second = 5, rate_burst = NULL WHERE id = '{id}'");
+    raw_sql(&db, &plant).await.expect("plant");
+    let r = store.find_client(&c.id).await;
+    assert!(matches!(r, Err(StoreError::Internal(_))), "{r:?}");
+    let none = ClientLimits::default();
+    assert_eq!(store.set_client_limits(&c.id, &none, at(6)).await, Ok(true));
+    let found = store.find_client(&c.id).await.expect("find").expect("some");
+    assert_eq!(found.limits, none);
 }

@@ -20,6 +20,7 @@ use crate::wiring;
 mod clients;
 mod explain;
 mod keys;
+mod limits;
 mod sessions;
 mod text;
 mod users;

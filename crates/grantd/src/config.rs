@@ -27,6 +27,7 @@ pub struct FileConfig {
     pub sessions: SessionsSection,
     pub cache: CacheSection,
     pub rate_limit: RateLimitSection,
+    pub quota: QuotaSection,
     pub log: LogSection,
     pub admin: AdminSection,
     pub metrics: MetricsSection,
@@ -243,6 +244,24 @@ impl Default for RateLimitSection {
     }
 }
 
+/// `[quota]`: how per-client token quotas are counted (the quotas themselves are set per
+/// client by the CLI).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuotaSection {
+    /// How often each process reads a quota-bound client's count from the session rows: what
+    /// one replica may miss of the others' tokens ("0s": on every token request).
+    pub sync_interval: String,
+}
+
+impl Default for QuotaSection {
+    fn default() -> Self {
+        Self {
+            sync_interval: format!("{}s", grantd_app::DEFAULT_SYNC_INTERVAL.as_secs()),
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogSection {
@@ -312,6 +331,8 @@ pub struct Settings {
     pub sessions: SessionSettings,
     pub cache: CacheSettings,
     pub rate_limit: grantd_api::RateLimitConfig,
+    /// `[quota] sync_interval`.
+    pub quota_sync: Duration,
     pub log: LogSettings,
     /// `[admin] bind`.
     pub admin_bind: SocketAddr,
@@ -512,6 +533,12 @@ fn resolve(f: FileConfig) -> anyhow::Result<Settings> {
         metrics_enabled: f.metrics.enabled,
         issuer_from_bind: f.token.issuer.is_none(),
         rate_limit: rate_limit(&f.rate_limit)?,
+        quota_sync: bounded_duration(
+            "quota.sync_interval",
+            &f.quota.sync_interval,
+            Duration::ZERO,
+            Duration::from_secs(3600),
+        )?,
     })
 }
 
@@ -858,6 +885,16 @@ mod tests {
         assert_eq!(r.per_client.per_second.get(), 100_000);
         assert_eq!(r.per_ip.burst.get(), 7);
         assert_eq!(r.backoff_cap, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn the_quota_sync_interval_is_read_and_bounded() {
+        let d = load(None, &env(&[])).unwrap();
+        assert_eq!(d.quota_sync, grantd_app::DEFAULT_SYNC_INTERVAL);
+        let s = load(None, &env(&[("GRANTD_QUOTA__SYNC_INTERVAL", "250ms")])).unwrap();
+        assert_eq!(s.quota_sync, Duration::from_millis(250));
+        let e = load(None, &env(&[("GRANTD_QUOTA__SYNC_INTERVAL", "2h")])).unwrap_err();
+        assert!(format!("{e:#}").contains("quota.sync_interval"), "{e:#}");
     }
 
     #[test]

@@ -50,6 +50,7 @@ pub struct Wired {
 impl Wired {
     pub fn token_service(&self) -> TokenService {
         TokenService::new(self.ports.clone(), self.policy.clone())
+            .with_quota_sync(self.settings.quota_sync)
     }
 
     pub fn admin(&self) -> Admin {

@@ -45,6 +45,7 @@ fn client(id: &str, method: AuthMethod, plain: &str, scopes: &[&str], grants: &[
         secrets: vec![FakeSecrets::secret(plain)],
         created_at: Timestamp::from_secs(0),
         updated_at: Timestamp::from_secs(0),
+        limits: Default::default(),
     }
 }
 

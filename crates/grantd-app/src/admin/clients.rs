@@ -2,12 +2,15 @@
 //! show, enable and disable, and rotate a client's secret with a grace period.
 
 use std::fmt;
+use std::num::NonZeroU32;
 
 use grantd_domain::{
-    AuthMethod, Client, ClientId, ClientSecret, GrantType, GrantTypes, Owner, ScopeDef,
-    StoredScopes, Tier, Timestamp,
+    AuthMethod, Client, ClientId, ClientLimits, ClientRate, ClientSecret, GrantType, GrantTypes,
+    Owner, ScopeDef, StoredScopes, Tier, Timestamp,
 };
 use grantd_ports::{SecretError, StoreError};
+
+use crate::quota::QuotaUsage;
 
 use super::input::{parse_client_id, parse_scope_list, parse_user_id, validate_name};
 use super::{Admin, AdminError, ConflictKind, InternalCause, InvalidReason, Missing};
@@ -27,6 +30,31 @@ pub struct NewClientSpec {
     /// An operator-supplied secret (a client migrated from another server); `None` generates
     /// one.
     pub supplied_secret: Option<String>,
+    /// Its own rate and token quotas; the default is none.
+    pub limits: ClientLimits,
+}
+
+/// A change to a client's own rate and quotas: `None` keeps a field, `Some(None)` clears it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LimitsChange {
+    pub rate: Option<Option<ClientRate>>,
+    pub per_hour: Option<Option<NonZeroU32>>,
+    pub per_day: Option<Option<NonZeroU32>>,
+}
+
+impl LimitsChange {
+    fn apply(self, mut limits: ClientLimits) -> ClientLimits {
+        if let Some(rate) = self.rate {
+            limits.rate = rate;
+        }
+        if let Some(n) = self.per_hour {
+            limits.quota.per_hour = n;
+        }
+        if let Some(n) = self.per_day {
+            limits.quota.per_day = n;
+        }
+        limits
+    }
 }
 
 impl fmt::Debug for NewClientSpec {
@@ -41,6 +69,7 @@ impl fmt::Debug for NewClientSpec {
                 "supplied_secret",
                 &self.supplied_secret.as_ref().map(|_| "<redacted>"),
             )
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -131,6 +160,7 @@ impl Admin {
             }],
             created_at: now,
             updated_at: now,
+            limits: spec.limits,
         };
         match self.ports.clients.create_client(&client).await {
             Ok(()) => Ok(ClientCreated {
@@ -209,6 +239,36 @@ impl Admin {
             secret_plaintext: generated.plaintext,
             previous_valid_until,
         })
+    }
+
+    /// Changes a client's own rate and quotas and returns it as stored afterwards. Servers
+    /// see the change when it reaches their client cache (change notifications).
+    pub async fn update_client_limits(
+        &self,
+        id: &str,
+        change: LimitsChange,
+    ) -> Result<Client, AdminError> {
+        let id = parse_client_id(id)?;
+        let limits = change.apply(self.find_client(&id).await?.limits);
+        let now = self.ports.clock.now();
+        let found = self
+            .ports
+            .clients
+            .set_client_limits(&id, &limits, now)
+            .await
+            .map_err(|e| AdminError::store("updating client limits", e))?;
+        if !found {
+            return Err(AdminError::NotFound(Missing::Client(id)));
+        }
+        self.find_client(&id).await
+    }
+
+    /// The client's use of each quota window it has, counted from its session rows now.
+    pub async fn quota_usage(&self, client: &Client) -> Result<Vec<QuotaUsage>, AdminError> {
+        let now = self.ports.clock.now();
+        crate::quota::usage_from_rows(&*self.ports.sessions, &client.id, &client.limits.quota, now)
+            .await
+            .map_err(|e| AdminError::store("counting issued tokens", e))
     }
 
     pub(super) async fn find_client(&self, id: &ClientId) -> Result<Client, AdminError> {

@@ -3,11 +3,12 @@
 //! decision the endpoint would not make. No session, no token.
 
 use grantd_domain::{
-    AudienceRequest, Client, ClientId, ClientRejection, DomainError, Owner, ScopeCatalog, ScopeDef,
-    StoredScopes, Tier, TokenPolicy, Verdict, decide,
+    AudienceRequest, Client, ClientId, ClientRate, ClientRejection, DomainError, Owner,
+    ScopeCatalog, ScopeDef, StoredScopes, Tier, TokenPolicy, Verdict, decide,
 };
 
 use super::{Admin, AdminError};
+use crate::quota::QuotaUsage;
 
 /// The facts about one scope of an `explain` request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,6 +51,10 @@ pub struct Explanation {
     /// One row per requested scope (the client's scopes when none is requested). Empty when
     /// the request cannot even be parsed or the client does not exist.
     pub scopes: Vec<ScopeExplanation>,
+    /// The client's own token bucket (`None`: the global one).
+    pub rate: Option<ClientRate>,
+    /// Each quota window the client has: limit, used (from the session rows), remaining.
+    pub quota: Vec<QuotaUsage>,
     pub outcome: ExplainOutcome,
 }
 
@@ -70,6 +75,8 @@ impl Admin {
             owner_id: None,
             owner_active: None,
             scopes: Vec::new(),
+            rate: None,
+            quota: Vec::new(),
             outcome: refusal(&DomainError::InvalidClient(ClientRejection::UnknownClient)),
         };
         let Ok(id) = ClientId::parse(client_id) else {
@@ -89,14 +96,25 @@ impl Admin {
             .map_err(|e| AdminError::store("loading owner", e))?;
         // `decide` ignores an owner whose id is not the client's; so do the facts.
         let owner = owner.filter(|o| Some(&o.id) == client.owner_id.user());
-        Ok(explain_decision(
-            &self.policy,
-            &client,
-            owner.as_ref(),
-            scope,
-            audience,
-        ))
+        let quota = self.quota_usage(&client).await?;
+        let explanation = explain_decision(&self.policy, &client, owner.as_ref(), scope, audience);
+        Ok(with_quota(explanation, quota))
     }
+}
+
+/// The quota windows' usage, and the refusal the endpoint would give once one is used up (a
+/// decision it would grant is still refused then).
+fn with_quota(mut explanation: Explanation, quota: Vec<QuotaUsage>) -> Explanation {
+    if let Some(q) = quota.iter().find(|q| q.remaining() == 0)
+        && matches!(explanation.outcome, ExplainOutcome::Ok { .. })
+    {
+        explanation.outcome = ExplainOutcome::Err {
+            error: "quota_exceeded".to_owned(),
+            description: format!("token quota per {} exhausted", q.window.as_str()),
+        };
+    }
+    explanation.quota = quota;
+    explanation
 }
 
 /// `decide`'s answer for the loaded client and owner, with the facts of each scope.
@@ -144,6 +162,8 @@ fn explain_decision(
         owner_id: Some(client.owner_id.as_str().to_owned()),
         owner_active: owner.map(|o| o.active),
         scopes,
+        rate: client.limits.rate,
+        quota: Vec::new(),
         outcome,
     }
 }

@@ -73,6 +73,7 @@ fn client(scopes: &[&str]) -> Client {
         }],
         created_at: Timestamp::from_secs(0),
         updated_at: Timestamp::from_secs(0),
+        limits: Default::default(),
     }
 }
 
@@ -174,6 +175,7 @@ fn client_spec(scopes: &[&str]) -> NewClientSpec {
         auth_method: AuthMethod::ClientSecretPost,
         grant_types: vec![],
         supplied_secret: None,
+        limits: Default::default(),
     }
 }
 

@@ -54,6 +54,7 @@ fn client(scopes: &[&str]) -> Client {
         }],
         created_at: Timestamp::from_secs(0),
         updated_at: Timestamp::from_secs(0),
+        limits: Default::default(),
     }
 }
 

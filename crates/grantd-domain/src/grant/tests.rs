@@ -49,6 +49,7 @@ fn client(scopes: &[&str]) -> Client {
         secrets: vec![],
         created_at: Timestamp::from_secs(0),
         updated_at: Timestamp::from_secs(0),
+        limits: Default::default(),
     }
 }
 

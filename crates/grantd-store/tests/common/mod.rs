@@ -68,6 +68,7 @@ pub fn client(id: &str, owner: &Owner, n: i64) -> Client {
         secrets: vec![secret(&format!("hmac-sha256$k1${id}"), n, None)],
         created_at: at(n),
         updated_at: at(n),
+        limits: Default::default(),
     }
 }
 

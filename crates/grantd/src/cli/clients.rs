@@ -1,5 +1,5 @@
-//! `grantd client …`: create clients (printing the secret once), list, show, enable, disable
-//! and rotate their secrets.
+//! `grantd client …`: create clients (printing the secret once), list, show, enable, disable,
+//! update their own rate and quotas, and rotate their secrets.
 
 use std::io::Read;
 
@@ -9,6 +9,7 @@ use grantd_app::{Admin, NewClientSpec};
 use grantd_domain::{AuthMethod, Client, GrantType};
 use serde_json::{Value, json};
 
+use super::limits::{self, LimitArgs, LimitUpdateArgs};
 use super::{Output, rfc3339, yes_no};
 
 #[derive(Debug, Subcommand)]
@@ -24,6 +25,12 @@ pub enum ClientCmd {
     },
     Enable {
         id: String,
+    },
+    /// Change the client's own rate limit and token quotas.
+    Update {
+        id: String,
+        #[command(flatten)]
+        limits: LimitUpdateArgs,
     },
     /// Issue a new secret; the old one keeps working for --grace seconds.
     RotateSecret {
@@ -50,13 +57,19 @@ pub struct ClientCreateArgs {
     /// Read an operator-supplied secret from stdin instead of generating one.
     #[arg(long)]
     secret_stdin: bool,
+    #[command(flatten)]
+    limits: LimitArgs,
 }
 
 pub(super) async fn run(cmd: ClientCmd, admin: &Admin, out: &Output) -> anyhow::Result<()> {
     match cmd {
         ClientCmd::Create(args) => create(args, admin, out).await,
         ClientCmd::List => clients(out, &admin.list_clients().await?, false),
-        ClientCmd::Show { id } => clients(out, &[admin.show_client(&id).await?], true),
+        ClientCmd::Show { id } => show(out, admin, admin.show_client(&id).await?).await,
+        ClientCmd::Update { id, limits } => {
+            let updated = admin.update_client_limits(&id, limits.change()?).await?;
+            show(out, admin, updated).await
+        }
         ClientCmd::Disable { id } => {
             clients(out, &[admin.set_client_active(&id, false).await?], true)
         }
@@ -88,6 +101,7 @@ async fn create(args: ClientCreateArgs, admin: &Admin, out: &Output) -> anyhow::
             auth_method,
             grant_types,
             supplied_secret,
+            limits: args.limits.limits(),
         })
         .await?;
     for w in &created.warnings {
@@ -102,6 +116,8 @@ async fn create(args: ClientCreateArgs, admin: &Admin, out: &Output) -> anyhow::
             "owner": c.owner_id.as_str(),
             "scopes": c.scopes.names(),
             "auth_method": c.auth_method.as_str(),
+            "rate_limit": limits::rate_json(c.limits.rate),
+            "quota": limits::quota_json(&c.limits.quota),
         }));
     }
     clients(out, std::slice::from_ref(c), true)?;
@@ -141,23 +157,39 @@ fn read_secret_from_stdin() -> anyhow::Result<String> {
     Ok(s.to_owned())
 }
 
+/// One client, with its own rate and each quota window's use (counted from the rows now).
+async fn show(out: &Output, admin: &Admin, c: Client) -> anyhow::Result<()> {
+    let usage = admin.quota_usage(&c).await?;
+    if out.json {
+        let mut doc = client_json(&c);
+        doc["quota_usage"] = limits::usage_json(&usage);
+        return out.print_json(&doc);
+    }
+    clients(out, std::slice::from_ref(&c), true)?;
+    for line in limits::lines(c.limits.rate, &usage) {
+        out.line(&line)?;
+    }
+    Ok(())
+}
+
+fn client_json(c: &Client) -> Value {
+    json!({
+        "client_id": c.id.as_str(),
+        "name": c.name,
+        "owner": c.owner_id.as_str(),
+        "scopes": c.scopes.names(),
+        "grant_types": c.grant_types.names(),
+        "auth_method": c.auth_method.as_str(),
+        "active": c.active,
+        "created_at": rfc3339(c.created_at),
+        "updated_at": rfc3339(c.updated_at),
+        "rate_limit": limits::rate_json(c.limits.rate),
+        "quota": limits::quota_json(&c.limits.quota),
+    })
+}
+
 fn clients(out: &Output, clients: &[Client], single: bool) -> anyhow::Result<()> {
-    let docs: Vec<Value> = clients
-        .iter()
-        .map(|c| {
-            json!({
-                "client_id": c.id.as_str(),
-                "name": c.name,
-                "owner": c.owner_id.as_str(),
-                "scopes": c.scopes.names(),
-                "grant_types": c.grant_types.names(),
-                "auth_method": c.auth_method.as_str(),
-                "active": c.active,
-                "created_at": rfc3339(c.created_at),
-                "updated_at": rfc3339(c.updated_at),
-            })
-        })
-        .collect();
+    let docs: Vec<Value> = clients.iter().map(client_json).collect();
     if out.json {
         return out.print_docs(docs, single);
     }

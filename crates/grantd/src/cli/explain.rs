@@ -44,6 +44,8 @@ fn explanation(out: &Output, e: &Explanation) -> anyhow::Result<()> {
             "owner_id": e.owner_id,
             "owner_active": e.owner_active,
             "scopes": scopes,
+            "rate_limit": super::limits::rate_json(e.rate),
+            "quota_usage": super::limits::usage_json(&e.quota),
             "outcome": outcome,
         }));
     }
@@ -78,6 +80,11 @@ fn explanation(out: &Output, e: &Explanation) -> anyhow::Result<()> {
         ],
         &rows,
     )?;
+    if e.client_active.is_some() {
+        for line in super::limits::lines(e.rate, &e.quota) {
+            out.line(&line)?;
+        }
+    }
     match &e.outcome {
         ExplainOutcome::Ok { scope, audience } => out.line(&format!(
             "\noutcome: granted scope=\"{scope}\" aud={}",

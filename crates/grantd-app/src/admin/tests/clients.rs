@@ -45,6 +45,7 @@ async fn create_client_generates_a_secret_and_warns_about_unheld_delegated_scope
         }],
         created_at: now(),
         updated_at: now(),
+        limits: Default::default(),
     };
     assert_eq!(got.client, want);
     assert_eq!(got.secret_plaintext, PLAINTEXT);

@@ -49,6 +49,8 @@ async fn explain_a_granted_request() {
             client_active: Some(true),
             owner_id: Some(OWNER.into()),
             owner_active: Some(true),
+            rate: None,
+            quota: vec![],
             scopes: vec![
                 row(
                     "mcp",
