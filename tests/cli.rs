@@ -544,6 +544,7 @@ fn insert_sessions(env: &Env, client_id: &str, user_id: &str, rows: &[(i64, i64)
                 context: RequestContext::default(),
                 created_at: now.plus_secs(*created),
                 expires_at: now.plus_secs(*expires),
+                dpop: None,
             };
             store.insert_session(&s).await.expect("insert");
             ids.push(id.into_string());

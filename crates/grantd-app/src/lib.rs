@@ -17,6 +17,6 @@ pub use admin::{
 pub use error::{AppError, Failure};
 pub use keys::{KeyAdmin, KeyCheck, KeyPolicy, ROTATION_MARGIN_SECS};
 pub use token::{
-    AuthenticatedClient, ClientAuthentication, Introspection, IssuedToken, Ports, TokenRequest,
-    TokenService,
+    AuthenticatedClient, ClientAuthentication, DpopProof, Introspection, IssuedToken, Ports,
+    TokenRequest, TokenService,
 };

@@ -469,6 +469,8 @@ fn world(case: &Case) -> Result<World, TestCaseError> {
         secrets: Arc::new(FakeSecrets),
         clock: Arc::new(FixedClock),
         ids: Arc::new(FixedIds),
+        // No request here carries a proof: an unexpected call fails the case.
+        dpop: Arc::new(grantd_ports::MockDpopProofs::new()),
     };
     Ok(World {
         service: TokenService::new(ports.clone(), policy.clone()),

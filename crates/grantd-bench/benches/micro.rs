@@ -165,6 +165,7 @@ fn claims() -> AccessTokenClaims {
         scope: "admin service mcp a2a".into(),
         session_id: SessionId::parse("sess_00112233445566778899aabbccddeeff").expect("session"),
         plugin_id: None,
+        cnf_jkt: None,
     }
 }
 

@@ -6,6 +6,7 @@
 
 pub mod audience;
 pub mod client;
+pub mod dpop;
 pub mod error;
 pub mod grant;
 pub mod ids;
@@ -17,6 +18,7 @@ pub mod token;
 
 pub use audience::{Audience, AudienceRequest, AudienceRules};
 pub use client::{AuthMethod, Client, ClientSecret, GrantType, GrantTypes, Owner, OwnerId};
+pub use dpop::{DpopBinding, DpopPolicy, Jkt, ProofRejection, ProofTarget};
 pub use error::{ClientRejection, DomainError, InvalidRequest, ScopeProblem, TargetProblem};
 pub use grant::{
     Decision, Grant, ScopePolicy, ScopeVerdict, TokenPolicy, Verdict, decide, owner_backs,

@@ -516,6 +516,7 @@ mod tests {
                 context: grantd_domain::RequestContext::default(),
                 created_at: Timestamp::from_secs(0),
                 expires_at: Timestamp::from_secs(3600),
+                dpop: None,
             },
             revoked_at,
             revoke_reason: revoked_at.map(|_| "test".to_owned()),

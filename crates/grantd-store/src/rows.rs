@@ -12,8 +12,9 @@ use diesel::prelude::*;
 use std::net::IpAddr;
 
 use grantd_domain::{
-    AuthMethod, Client, ClientId, ClientSecret, GrantTypes, Jti, Kid, NewSession, Owner, OwnerId,
-    RequestContext, ScopeCatalog, SessionId, SessionRecord, SessionSource, StoredScopes, UserId,
+    AuthMethod, Client, ClientId, ClientSecret, DpopBinding, GrantTypes, Jkt, Jti, Kid, NewSession,
+    Owner, OwnerId, RequestContext, ScopeCatalog, SessionId, SessionRecord, SessionSource,
+    StoredScopes, UserId,
 };
 use grantd_ports::{KeyState, SigningAlgorithm, SigningKeyRecord};
 
@@ -236,6 +237,8 @@ pub(crate) struct SessionRow {
     pub expires_at: NaiveDateTime,
     pub revoked_at: Option<NaiveDateTime>,
     pub revoke_reason: Option<String>,
+    pub dpop_jkt: Option<String>,
+    pub dpop_proof_jti: Option<String>,
 }
 
 impl SessionRow {
@@ -262,6 +265,8 @@ impl SessionRow {
             expires_at: to_db_time("session expires_at", s.expires_at)?,
             revoked_at: None,
             revoke_reason: None,
+            dpop_jkt: s.dpop.as_ref().map(|d| d.jkt.as_str().to_owned()),
+            dpop_proof_jti: s.dpop.as_ref().map(|d| d.proof_key.clone()),
         })
     }
 
@@ -286,12 +291,29 @@ impl SessionRow {
             },
             created_at: from_db_time(self.created_at),
             expires_at: from_db_time(self.expires_at),
+            dpop: dpop_binding(self.dpop_jkt, self.dpop_proof_jti)?,
         };
         Ok(SessionRecord {
             session,
             revoked_at: self.revoked_at.map(from_db_time),
             revoke_reason: self.revoke_reason,
         })
+    }
+}
+
+/// A session's DPoP binding: both columns or neither; a thumbprint that does not parse is
+/// corruption.
+fn dpop_binding(
+    jkt: Option<String>,
+    proof_key: Option<String>,
+) -> Result<Option<DpopBinding>, Error> {
+    match (jkt, proof_key) {
+        (None, None) => Ok(None),
+        (Some(jkt), Some(proof_key)) => Ok(Some(DpopBinding {
+            jkt: Jkt::parse(&jkt).ok_or_else(|| corrupt("sessions", "dpop_jkt"))?,
+            proof_key,
+        })),
+        _ => Err(corrupt("sessions", "dpop_proof_jti")),
     }
 }
 

@@ -53,6 +53,8 @@ diesel::table! {
         expires_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
         revoke_reason -> Nullable<Text>,
+        dpop_jkt -> Nullable<Text>,
+        dpop_proof_jti -> Nullable<Text>,
     }
 }
 

@@ -63,7 +63,7 @@ async fn migrations_go_down_and_up_again(backend: Backend) {
     store.create_user(&u).await.expect("user");
 
     let reverted = store.revert_all_migrations().await.expect("down");
-    assert_eq!(reverted.len(), 5, "{reverted:?}");
+    assert_eq!(reverted.len(), 6, "{reverted:?}");
     // The tables are gone (not just emptied).
     let r = store.list_users().await;
     assert!(matches!(r, Err(StoreError::Internal(_))), "{r:?}");

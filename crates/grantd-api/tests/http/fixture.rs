@@ -267,6 +267,42 @@ impl SecretHasher for FakeSecrets {
     }
 }
 
+/// DPoP checks by rule of thumb: the proof `good-proof` binds to a fixed thumbprint (for a POST
+/// to a URL of the issuer; the replay key records the URL), `needs-nonce` asks for a nonce, anything else is malformed.
+pub struct FakeDpop;
+
+pub const FAKE_JKT: &str = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs";
+
+impl grantd_ports::DpopProofs for FakeDpop {
+    fn check<'a>(
+        &self,
+        proof: &str,
+        target: grantd_domain::ProofTarget<'a>,
+        _now: Timestamp,
+    ) -> Result<grantd_domain::DpopBinding, grantd_domain::ProofRejection> {
+        use grantd_domain::ProofRejection;
+        match proof {
+            "good-proof" if target.method == "POST" && target.uri.starts_with(ISSUER) => {
+                Ok(grantd_domain::DpopBinding {
+                    jkt: grantd_domain::Jkt::parse(FAKE_JKT).unwrap(),
+                    proof_key: format!("{proof}@{}", target.uri),
+                })
+            }
+            "good-proof" => Err(ProofRejection::WrongUri),
+            "needs-nonce" => Err(ProofRejection::NonceRequired),
+            _ => Err(ProofRejection::Malformed),
+        }
+    }
+
+    fn nonce(&self, _now: Timestamp) -> Option<String> {
+        Some("fake-nonce".into())
+    }
+
+    fn algorithms(&self) -> &'static [&'static str] {
+        &["ES256", "EdDSA"]
+    }
+}
+
 pub struct FixedClock;
 
 impl Clock for FixedClock {
@@ -394,6 +430,7 @@ impl World {
             secrets: secrets.clone(),
             clock: Arc::new(FixedClock),
             ids: Arc::new(CountingIds::default()),
+            dpop: Arc::new(FakeDpop),
         };
         let service = TokenService::new(ports, Arc::new(policy()));
         let state = ApiState::new(service, ready.clone(), config);

@@ -86,6 +86,7 @@ fn session_record() -> SessionRecord {
             context: RequestContext::default(),
             created_at: Timestamp::from_secs(NOW),
             expires_at: Timestamp::from_secs(NOW + 900),
+            dpop: None,
         },
         revoked_at: None,
         revoke_reason: None,
@@ -152,6 +153,8 @@ impl Fx {
             secrets: Arc::new(self.secrets),
             clock: Arc::new(clock),
             ids: Arc::new(self.ids),
+            // Admin never checks a proof.
+            dpop: Arc::new(grantd_ports::MockDpopProofs::new()),
         };
         Admin::new(ports, Arc::new(self.policy))
     }
