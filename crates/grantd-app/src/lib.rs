@@ -14,6 +14,10 @@ pub use admin::{
     Admin, AdminError, ClientCreated, ExplainOutcome, Explanation, NewClientSpec, NewUserSpec,
     PurgeCutoff, ScopeExplanation, SecretRotated, SessionExport, SessionQuery,
 };
+pub use admin::{
+    ConflictKind, EmailProblem, InternalCause, InvalidReason, Missing, NameProblem, Named,
+    ScopeItem, StoreFailure,
+};
 pub use error::{AppError, Failure};
 pub use keys::{KeyAdmin, KeyCheck, KeyPolicy, ROTATION_MARGIN_SECS};
 pub use token::{
