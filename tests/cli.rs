@@ -200,10 +200,12 @@ fn json_shapes() {
             "name",
             "owner",
             "scopes",
-            "auth_method"
+            "auth_method",
+            "dpop"
         ])
     );
     assert_eq!(client["auth_method"], "client_secret_basic");
+    assert_eq!(client["dpop"], "optional");
     assert_eq!(client["owner"], uid);
     let secret = client["client_secret"].as_str().expect("secret");
     assert!(secret.len() >= 43, "256-bit secret");

@@ -306,3 +306,54 @@ fn discovery_lists_the_proof_algorithms() {
         json!(["ES256", "EdDSA", "Ed25519", "RS256", "PS256"])
     );
 }
+
+/// `client create --dpop required`: without a proof the request is `invalid_request` naming
+/// the reason, with one it is served; `client update --dpop optional` lifts it on the running
+/// server; show and explain print the policy.
+#[test]
+fn a_client_can_require_dpop() {
+    for backend in BACKENDS {
+        let env = Env::new(backend);
+        let (uid, _, _) = env.user_and_client(&[], "service", "client_secret_basic");
+        let created = env.json(&[
+            "client", "create", "--name", "strict", "--owner", &uid, "--scope", "service",
+            "--dpop", "required",
+        ]);
+        assert_eq!(created["dpop"], "required");
+        let id = created["client_id"].as_str().unwrap().to_owned();
+        let secret = created["client_secret"].as_str().unwrap().to_owned();
+        assert_eq!(env.json(&["client", "show", &id])["dpop"], "required");
+        assert_eq!(env.json(&["explain", "--client", &id])["dpop"], "required");
+
+        let server = env.start();
+        let resp = token_with(&server, &id, &secret, &[]);
+        assert_eq!(resp.status, 400, "{backend:?}: {}", resp.body);
+        assert_eq!(resp.json()["error"], "invalid_request");
+        assert!(
+            resp.json()["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("DPoP"),
+            "{}",
+            resp.body
+        );
+        let key = DpopKey::new();
+        let resp = token_with(&server, &id, &secret, &[&key.proof(&fresh_claims())]);
+        assert_eq!(resp.json()["token_type"], "DPoP", "{}", resp.body);
+
+        let updated = env.json(&["client", "update", &id, "--dpop", "optional"]);
+        assert_eq!(updated["dpop"], "optional");
+        // The running server hears of the change (notification, else the cache TTL).
+        let mut status = 0;
+        for _ in 0..50 {
+            status = token_with(&server, &id, &secret, &[]).status;
+            if status == 200 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert_eq!(status, 200, "{backend:?}: the update reached the server");
+        let bad = env.cli(&["client", "update", &id, "--dpop", "sometimes"]);
+        assert!(!bad.status.success());
+    }
+}

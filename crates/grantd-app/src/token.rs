@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use grantd_domain::{
     AccessTokenClaims, AudienceRequest, AuthMethod, Client, ClientId, ClientRejection, DomainError,
-    DpopBinding, Grant, InvalidRequest, NewSession, Owner, ProofRejection, ProofTarget,
+    DpopBinding, DpopPolicy, Grant, InvalidRequest, NewSession, Owner, ProofRejection, ProofTarget,
     RequestContext, SessionId, SessionSource, Subject, SubjectMode, Timestamp, TokenPolicy, decide,
     may_introspect, owner_backs,
 };
@@ -307,7 +307,7 @@ impl TokenService {
             validate_plugin_id(p)?;
         }
         let now = self.ports.clock.now();
-        let dpop = self.check_dpop(req.dpop, now)?;
+        let dpop = self.check_dpop(client.dpop, req.dpop, now)?;
         let owner = load_owner(&*self.ports.users, client)
             .await
             .map_err(|e| AppError::from_store("loading owner", e))?;
@@ -371,15 +371,22 @@ impl TokenService {
             })
     }
 
-    /// The binding a presented DPoP proof asks for, or `None` without a proof. A proof missing
+    /// The binding a presented DPoP proof asks for, or `None` without a proof (which a client
+    /// whose policy requires one is refused as `invalid_request`). A proof missing
     /// the server nonce (when nonces are on) is answered `use_dpop_nonce` with a fresh one.
     fn check_dpop(
         &self,
+        policy: DpopPolicy,
         proof: Option<DpopProof<'_>>,
         now: Timestamp,
     ) -> Result<Option<DpopBinding>, AppError> {
         let Some(p) = proof else {
-            return Ok(None);
+            return match policy {
+                DpopPolicy::Optional => Ok(None),
+                DpopPolicy::Required => Err(AppError::Refused(DomainError::InvalidRequest(
+                    InvalidRequest::DpopProofRequired,
+                ))),
+            };
         };
         match self.ports.dpop.check(p.proof, p.target, now) {
             Ok(binding) => Ok(Some(binding)),

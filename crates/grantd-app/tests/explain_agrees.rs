@@ -57,6 +57,14 @@ impl ClientStore for FakeClients {
     ) -> Result<bool, StoreError> {
         panic!("no client may be written")
     }
+    async fn set_client_dpop(
+        &self,
+        _: &ClientId,
+        _: grantd_domain::DpopPolicy,
+        _: Timestamp,
+    ) -> Result<bool, StoreError> {
+        panic!("no client may be written")
+    }
     async fn rotate_secret(
         &self,
         _: &ClientId,
@@ -429,6 +437,7 @@ fn world(case: &Case) -> Result<World, TestCaseError> {
     let owner_id = UserId::parse(OWNER).map_err(|e| fail(e.to_string()))?;
     // Parsed as the store parses a row: names the catalog does not know are kept apart.
     let client = Client {
+        dpop: Default::default(),
         id: ClientId::parse(CLIENT).map_err(|e| fail(e.to_string()))?,
         name: "Service A".into(),
         owner_id: match case.owner {

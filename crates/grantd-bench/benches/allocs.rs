@@ -138,6 +138,7 @@ fn main() {
                 auth_method: AuthMethod::ClientSecretPost,
                 grant_types: vec![],
                 supplied_secret: None,
+                dpop: grantd_domain::DpopPolicy::Optional,
             })
             .await
             .unwrap();

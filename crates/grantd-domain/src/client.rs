@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::dpop::DpopPolicy;
 use crate::ids::{ClientId, UserId};
 use crate::scope::StoredScopes;
 use crate::time::Timestamp;
@@ -214,6 +215,8 @@ pub struct Client {
     pub secrets: Vec<ClientSecret>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Whether its token requests must carry a DPoP proof (RFC 9449).
+    pub dpop: DpopPolicy,
 }
 
 impl Client {

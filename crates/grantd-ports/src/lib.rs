@@ -9,8 +9,8 @@ use std::fmt;
 
 use async_trait::async_trait;
 use grantd_domain::{
-    AccessTokenClaims, Client, ClientId, ClientSecret, DpopBinding, Jti, Kid, NewSession, Owner,
-    ProofRejection, ProofTarget, SessionId, SessionRecord, Timestamp, UserId,
+    AccessTokenClaims, Client, ClientId, ClientSecret, DpopBinding, DpopPolicy, Jti, Kid,
+    NewSession, Owner, ProofRejection, ProofTarget, SessionId, SessionRecord, Timestamp, UserId,
 };
 
 mod error;
@@ -47,6 +47,14 @@ pub trait ClientStore: Send + Sync {
         &self,
         id: &ClientId,
         active: bool,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// Sets the client's DPoP policy and `updated_at`; `Ok(false)` if there is no such client.
+    async fn set_client_dpop(
+        &self,
+        id: &ClientId,
+        dpop: DpopPolicy,
         now: Timestamp,
     ) -> Result<bool, StoreError>;
 

@@ -12,9 +12,9 @@ use diesel::prelude::*;
 use std::net::IpAddr;
 
 use grantd_domain::{
-    AuthMethod, Client, ClientId, ClientSecret, DpopBinding, GrantTypes, Jkt, Jti, Kid, NewSession,
-    Owner, OwnerId, RequestContext, ScopeCatalog, SessionId, SessionRecord, SessionSource,
-    StoredScopes, UserId,
+    AuthMethod, Client, ClientId, ClientSecret, DpopBinding, DpopPolicy, GrantTypes, Jkt, Jti, Kid,
+    NewSession, Owner, OwnerId, RequestContext, ScopeCatalog, SessionId, SessionRecord,
+    SessionSource, StoredScopes, UserId,
 };
 use grantd_ports::{KeyState, SigningAlgorithm, SigningKeyRecord};
 
@@ -87,6 +87,7 @@ pub(crate) struct ClientRow {
     pub active: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub dpop: String,
 }
 
 /// A secret as read back with its client.
@@ -153,6 +154,7 @@ impl ClientRow {
             active: c.active,
             created_at: to_db_time("created_at", c.created_at)?,
             updated_at: to_db_time("updated_at", c.updated_at)?,
+            dpop: c.dpop.as_str().to_owned(),
         };
         let secrets = c
             .secrets
@@ -162,7 +164,7 @@ impl ClientRow {
         Ok((row, secrets))
     }
 
-    /// Parses every column once. The id and auth method must parse (a value grantd cannot
+    /// Parses every column once. The id, auth method and DPoP policy must parse (a value grantd cannot
     /// read there is corruption); an owner id that is not a user id, scopes the catalog does
     /// not know and grant types grantd does not implement are kept apart, verbatim, and grant
     /// nothing: the token endpoint refuses such a client or narrows its scopes exactly as it
@@ -173,6 +175,7 @@ impl ClientRow {
         catalog: &ScopeCatalog,
     ) -> Result<Client, Error> {
         Ok(Client {
+            dpop: DpopPolicy::parse(&self.dpop).ok_or_else(|| corrupt("clients", "dpop"))?,
             id: ClientId::parse(&self.id).map_err(|_| corrupt("clients", "id"))?,
             auth_method: AuthMethod::parse(&self.auth_method)
                 .ok_or_else(|| corrupt("clients", "auth_method"))?,

@@ -25,6 +25,7 @@ diesel::table! {
         active -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        dpop -> Text,
     }
 }
 

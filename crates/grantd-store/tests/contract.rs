@@ -165,6 +165,7 @@ async fn clients_round_trip_with_their_secrets(backend: Backend) {
         secret("hash-old", 10, Some(100)),
     ];
     a.auth_method = grantd_domain::AuthMethod::ClientSecretPost;
+    a.dpop = grantd_domain::DpopPolicy::Required;
     let mut b = client(&unique_client_id(), &owner, 10);
     b.secrets.clear();
     b.scopes = StoredScopes::default();
@@ -193,6 +194,24 @@ async fn clients_round_trip_with_their_secrets(backend: Backend) {
     assert_eq!(found.secrets, expected_a.secrets);
     assert_eq!(
         store.set_client_active(&missing, true, at(30)).await,
+        Ok(false)
+    );
+
+    assert_eq!(
+        store
+            .set_client_dpop(&b.id, grantd_domain::DpopPolicy::Required, at(40))
+            .await,
+        Ok(true)
+    );
+    let found = store.find_client(&b.id).await.expect("find").expect("some");
+    assert_eq!(
+        (found.dpop, found.updated_at),
+        (grantd_domain::DpopPolicy::Required, at(40))
+    );
+    assert_eq!(
+        store
+            .set_client_dpop(&missing, grantd_domain::DpopPolicy::Optional, at(40))
+            .await,
         Ok(false)
     );
 }
@@ -1030,6 +1049,28 @@ async fn corrupt_rows_are_internal_errors(backend: Backend) {
         store.list_clients().await,
         Err(StoreError::Internal(_))
     ));
+    let d = client("svc-corrupt-dpop", &owner, 2);
+    store.create_client(&d).await.expect("client");
+    // Postgres has a CHECK constraint; SQLite relies on the read-side parse.
+    if raw_sql(
+        &db,
+        "UPDATE clients SET dpop = 'sometimes' WHERE id = 'svc-corrupt-dpop'",
+    )
+    .await
+    .is_ok()
+    {
+        let r = store.find_client(&d.id).await;
+        assert!(
+            matches!(&r, Err(StoreError::Internal(m)) if m.to_string().contains("clients.dpop")),
+            "{r:?}"
+        );
+    } else {
+        assert_eq!(
+            backend,
+            Backend::Postgres,
+            "only Postgres refuses the value"
+        );
+    }
 
     raw_sql(
         &db,

@@ -47,6 +47,7 @@ fn secret(plain: &str) -> ClientSecret {
 
 fn client(id: &str, method: AuthMethod, plain: &str, scopes: &[&str], grants: &[&str]) -> Client {
     Client {
+        dpop: Default::default(),
         id: ClientId::parse(id).unwrap(),
         name: id.to_owned(),
         owner_id: OwnerId::parse(OWNER),
@@ -88,6 +89,14 @@ impl ClientStore for FakeClients {
         &self,
         _: &ClientId,
         _: bool,
+        _: Timestamp,
+    ) -> Result<bool, StoreError> {
+        Err(StoreError::Internal(grantd_ports::Internal::Database))
+    }
+    async fn set_client_dpop(
+        &self,
+        _: &ClientId,
+        _: grantd_domain::DpopPolicy,
         _: Timestamp,
     ) -> Result<bool, StoreError> {
         Err(StoreError::Internal(grantd_ports::Internal::Database))

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use grantd_domain::{
-    AuthMethod, Client, ClientId, ClientSecret, GrantType, GrantTypes, Owner, ScopeDef,
+    AuthMethod, Client, ClientId, ClientSecret, DpopPolicy, GrantType, GrantTypes, Owner, ScopeDef,
     StoredScopes, Tier, Timestamp,
 };
 use grantd_ports::{SecretError, StoreError};
@@ -27,6 +27,8 @@ pub struct NewClientSpec {
     /// An operator-supplied secret (a client migrated from another server); `None` generates
     /// one.
     pub supplied_secret: Option<String>,
+    /// Whether token requests must carry a DPoP proof.
+    pub dpop: DpopPolicy,
 }
 
 impl fmt::Debug for NewClientSpec {
@@ -36,6 +38,7 @@ impl fmt::Debug for NewClientSpec {
             .field("owner", &self.owner)
             .field("scopes", &self.scopes)
             .field("auth_method", &self.auth_method)
+            .field("dpop", &self.dpop)
             .field("grant_types", &self.grant_types)
             .field(
                 "supplied_secret",
@@ -114,6 +117,7 @@ impl Admin {
 
         let now = self.ports.clock.now();
         let client = Client {
+            dpop: spec.dpop,
             id: self.ports.ids.client_id(),
             name,
             owner_id: owner.id.clone().into(),
@@ -167,6 +171,23 @@ impl Admin {
             .ports
             .clients
             .set_client_active(&id, active, now)
+            .await
+            .map_err(|e| AdminError::store("updating client", e))?;
+        if !found {
+            return Err(AdminError::NotFound(Missing::Client(id)));
+        }
+        self.find_client(&id).await
+    }
+
+    /// Sets whether the client's token requests must carry a DPoP proof; returns the client as
+    /// stored afterwards.
+    pub async fn set_client_dpop(&self, id: &str, dpop: DpopPolicy) -> Result<Client, AdminError> {
+        let id = parse_client_id(id)?;
+        let now = self.ports.clock.now();
+        let found = self
+            .ports
+            .clients
+            .set_client_dpop(&id, dpop, now)
             .await
             .map_err(|e| AdminError::store("updating client", e))?;
         if !found {

@@ -3,8 +3,8 @@
 //! decision the endpoint would not make. No session, no token.
 
 use grantd_domain::{
-    AudienceRequest, Client, ClientId, ClientRejection, DomainError, Owner, ScopeCatalog, ScopeDef,
-    StoredScopes, Tier, Verdict, decide,
+    AudienceRequest, Client, ClientId, ClientRejection, DomainError, DpopPolicy, Owner,
+    ScopeCatalog, ScopeDef, StoredScopes, Tier, Verdict, decide,
 };
 
 use super::{Admin, AdminError};
@@ -47,6 +47,9 @@ pub struct Explanation {
     pub owner_id: Option<String>,
     /// `None`: the owner does not exist or its stored id is not a UUID.
     pub owner_active: Option<bool>,
+    /// The client's DPoP policy (`None` without a client): with `required`, the endpoint also
+    /// wants a DPoP proof, which an explanation cannot judge.
+    pub dpop: Option<DpopPolicy>,
     /// One row per requested scope (the client's scopes when none is requested). Empty when
     /// the request cannot even be parsed or the client does not exist.
     pub scopes: Vec<ScopeExplanation>,
@@ -69,6 +72,7 @@ impl Admin {
             client_active: None,
             owner_id: None,
             owner_active: None,
+            dpop: None,
             scopes: Vec::new(),
             outcome: refusal(&DomainError::InvalidClient(ClientRejection::UnknownClient)),
         };
@@ -128,6 +132,7 @@ impl Admin {
             client_active: Some(client.active),
             owner_id: Some(client.owner_id.as_str().to_owned()),
             owner_active: owner.as_ref().map(|o| o.active),
+            dpop: Some(client.dpop),
             scopes,
             outcome,
         })

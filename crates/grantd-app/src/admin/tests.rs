@@ -58,6 +58,7 @@ fn owner(roles: &[&str], active: bool) -> Owner {
 
 fn client(scopes: &[&str]) -> Client {
     Client {
+        dpop: Default::default(),
         id: ClientId::parse("svc-a").unwrap(),
         name: "Service A".into(),
         owner_id: OwnerId::parse(OWNER),
@@ -176,6 +177,7 @@ fn client_spec(scopes: &[&str]) -> NewClientSpec {
         auth_method: AuthMethod::ClientSecretPost,
         grant_types: vec![],
         supplied_secret: None,
+        dpop: grantd_domain::DpopPolicy::Optional,
     }
 }
 

@@ -41,6 +41,7 @@ fn policy() -> TokenPolicy {
 
 fn client(scopes: &[&str]) -> Client {
     Client {
+        dpop: Default::default(),
         id: ClientId::parse("svc-a").unwrap(),
         name: "Service A".into(),
         owner_id: OwnerId::parse(OWNER),
@@ -1230,4 +1231,30 @@ async fn introspection_requires_the_row_binding_to_match_the_token() {
             .unwrap();
         assert_eq!(got.claims.is_some(), active, "{claims:?}");
     }
+}
+
+/// A client whose policy requires DPoP is refused without a proof (before any IO), and served
+/// with one.
+#[tokio::test]
+async fn a_client_requiring_dpop_needs_a_proof() {
+    let required = Client {
+        dpop: grantd_domain::DpopPolicy::Required,
+        ..client(&["service"])
+    };
+    let got = Fx::new()
+        .service()
+        .issue(&authed(required.clone()), TokenRequest::default())
+        .await;
+    assert_eq!(
+        got.map(|_| ()),
+        Err(AppError::Refused(DomainError::InvalidRequest(
+            InvalidRequest::DpopProofRequired
+        )))
+    );
+    let mut fx = Fx::new().with_ids().with_owner(Some(owner(&[], true)));
+    fx.dpop.expect_check().returning(|_, _, _| Ok(binding()));
+    let (fx, _) = fx.with_signer();
+    let (fx, _) = fx.with_sessions_ok();
+    let got = fx.service().issue(&authed(required), with_proof()).await;
+    assert_eq!(got.map(|t| t.token_type), Ok("DPoP"));
 }

@@ -1,12 +1,12 @@
-//! `grantd client …`: create clients (printing the secret once), list, show, enable, disable
-//! and rotate their secrets.
+//! `grantd client …`: create clients (printing the secret once), list, show, enable, disable,
+//! update their settings (DPoP policy) and rotate their secrets.
 
 use std::io::Read;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use grantd_app::{Admin, NewClientSpec};
-use grantd_domain::{AuthMethod, Client, GrantType};
+use grantd_domain::{AuthMethod, Client, DpopPolicy, GrantType};
 use serde_json::{Value, json};
 
 use super::{Output, rfc3339, yes_no};
@@ -25,6 +25,8 @@ pub enum ClientCmd {
     Enable {
         id: String,
     },
+    /// Change a client's settings.
+    Update(ClientUpdateArgs),
     /// Issue a new secret; the old one keeps working for --grace seconds.
     RotateSecret {
         id: String,
@@ -50,6 +52,17 @@ pub struct ClientCreateArgs {
     /// Read an operator-supplied secret from stdin instead of generating one.
     #[arg(long)]
     secret_stdin: bool,
+    /// Whether token requests must carry a DPoP proof (RFC 9449).
+    #[arg(long, value_parser = ["optional", "required"], default_value = "optional")]
+    dpop: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ClientUpdateArgs {
+    id: String,
+    /// Whether token requests must carry a DPoP proof (RFC 9449).
+    #[arg(long, value_parser = ["optional", "required"], required = true)]
+    dpop: String,
 }
 
 pub(super) async fn run(cmd: ClientCmd, admin: &Admin, out: &Output) -> anyhow::Result<()> {
@@ -63,6 +76,10 @@ pub(super) async fn run(cmd: ClientCmd, admin: &Admin, out: &Output) -> anyhow::
         ClientCmd::Enable { id } => {
             clients(out, &[admin.set_client_active(&id, true).await?], true)
         }
+        ClientCmd::Update(args) => {
+            let dpop = DpopPolicy::parse(&args.dpop).context("unknown DPoP policy")?;
+            clients(out, &[admin.set_client_dpop(&args.id, dpop).await?], true)
+        }
         ClientCmd::RotateSecret { id, grace } => rotate_secret(&id, grace, admin, out).await,
     }
 }
@@ -75,6 +92,7 @@ async fn create(args: ClientCreateArgs, admin: &Admin, out: &Output) -> anyhow::
         None
     };
     let auth_method = AuthMethod::parse(&args.auth_method).context("unknown auth method")?;
+    let dpop = DpopPolicy::parse(&args.dpop).context("unknown DPoP policy")?;
     let grant_types = args
         .grant_types
         .iter()
@@ -88,6 +106,7 @@ async fn create(args: ClientCreateArgs, admin: &Admin, out: &Output) -> anyhow::
             auth_method,
             grant_types,
             supplied_secret,
+            dpop,
         })
         .await?;
     for w in &created.warnings {
@@ -102,6 +121,7 @@ async fn create(args: ClientCreateArgs, admin: &Admin, out: &Output) -> anyhow::
             "owner": c.owner_id.as_str(),
             "scopes": c.scopes.names(),
             "auth_method": c.auth_method.as_str(),
+            "dpop": c.dpop.as_str(),
         }));
     }
     clients(out, std::slice::from_ref(c), true)?;
@@ -152,6 +172,7 @@ fn clients(out: &Output, clients: &[Client], single: bool) -> anyhow::Result<()>
                 "scopes": c.scopes.names(),
                 "grant_types": c.grant_types.names(),
                 "auth_method": c.auth_method.as_str(),
+                "dpop": c.dpop.as_str(),
                 "active": c.active,
                 "created_at": rfc3339(c.created_at),
                 "updated_at": rfc3339(c.updated_at),
@@ -170,6 +191,7 @@ fn clients(out: &Output, clients: &[Client], single: bool) -> anyhow::Result<()>
                 c.owner_id.to_string(),
                 c.scopes.names().join(" "),
                 c.auth_method.as_str().to_owned(),
+                c.dpop.as_str().to_owned(),
                 yes_no(c.active),
             ]
         })
@@ -181,6 +203,7 @@ fn clients(out: &Output, clients: &[Client], single: bool) -> anyhow::Result<()>
             "OWNER",
             "SCOPES",
             "AUTH_METHOD",
+            "DPOP",
             "ACTIVE",
         ],
         &rows,

@@ -43,6 +43,7 @@ fn explanation(out: &Output, e: &Explanation) -> anyhow::Result<()> {
             "client_active": e.client_active,
             "owner_id": e.owner_id,
             "owner_active": e.owner_active,
+            "dpop": e.dpop.map(|d| d.as_str()),
             "scopes": scopes,
             "outcome": outcome,
         }));
@@ -78,6 +79,9 @@ fn explanation(out: &Output, e: &Explanation) -> anyhow::Result<()> {
         ],
         &rows,
     )?;
+    if let Some(dpop) = e.dpop {
+        out.line(&format!("\ndpop: {dpop}"))?;
+    }
     match &e.outcome {
         ExplainOutcome::Ok { scope, audience } => out.line(&format!(
             "\noutcome: granted scope=\"{scope}\" aud={}",

@@ -49,6 +49,7 @@ async fn explain_a_granted_request() {
             client_active: Some(true),
             owner_id: Some(OWNER.into()),
             owner_active: Some(true),
+            dpop: Some(grantd_domain::DpopPolicy::Optional),
             scopes: vec![
                 row(
                     "mcp",
