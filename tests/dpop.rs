@@ -357,3 +357,70 @@ fn a_client_can_require_dpop() {
         assert!(!bad.status.success());
     }
 }
+
+/// The npm packages of the interop test (bump deliberately).
+const OAUTH4WEBAPI: &str = "3.8.8";
+const JOSE: &str = "6.2.18";
+
+/// A folder under the target directory with oauth4webapi and jose installed from npm on first
+/// use, and the interop client script copied in. Panics when node or npm cannot provide them.
+fn node_client() -> std::path::PathBuf {
+    use std::path::Path;
+    use std::process::Command;
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _installing = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    let root =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("dpop-interop-{OAUTH4WEBAPI}-{JOSE}"));
+    std::fs::create_dir_all(&root).expect("interop dir");
+    let installed = |name: &str, version: &str| {
+        std::fs::read_to_string(root.join(format!("node_modules/{name}/package.json")))
+            .is_ok_and(|p| p.contains(&format!("\"version\": \"{version}\"")))
+    };
+    if !(installed("oauth4webapi", OAUTH4WEBAPI) && installed("jose", JOSE)) {
+        let status = Command::new("npm")
+            .current_dir(&root)
+            .args(["install", "--no-audit", "--no-fund", "--silent"])
+            .arg(format!("oauth4webapi@{OAUTH4WEBAPI}"))
+            .arg(format!("jose@{JOSE}"))
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run npm (node and npm are required): {e}"));
+        assert!(
+            status.success() && installed("oauth4webapi", OAUTH4WEBAPI) && installed("jose", JOSE),
+            "could not install oauth4webapi@{OAUTH4WEBAPI} and jose@{JOSE} from npm"
+        );
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/dpop_interop/client.mjs");
+    std::fs::copy(script, root.join("client.mjs")).expect("copy the client script");
+    root
+}
+
+/// Interop: oauth4webapi, a real DPoP client, finds the token endpoint through discovery,
+/// answers the nonce challenge with a new proof and gets a DPoP token; jose verifies it through
+/// the JWKS and finds `cnf.jkt` equal to its own thumbprint of the client's key.
+#[test]
+fn a_real_dpop_client_gets_a_bound_token() {
+    let dir = node_client();
+    for backend in BACKENDS {
+        let (mut env, id, secret) = env_with_client(backend);
+        // The issuer follows the bound port, so the discovered URLs reach this server.
+        env.unset("GRANTD_TOKEN__ISSUER");
+        env.set("GRANTD_DPOP__NONCE", "true");
+        let server = env.start();
+        let out = std::process::Command::new("node")
+            .current_dir(&dir)
+            .args(["client.mjs", &server.base, &id, &secret])
+            .output()
+            .expect("run node");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{backend:?}: interop client failed: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+        assert_eq!(report["token_type"], "dpop", "{report}");
+        assert_eq!(report["jkt"], report["thumbprint"], "{report}");
+        assert_eq!(report["nonce_challenges"], 1, "{report}");
+        assert!(report["jkt"].as_str().is_some_and(|j| j.len() == 43));
+    }
+}
