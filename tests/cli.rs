@@ -200,10 +200,12 @@ fn json_shapes() {
             "name",
             "owner",
             "scopes",
-            "auth_method"
+            "auth_method",
+            "dpop"
         ])
     );
     assert_eq!(client["auth_method"], "client_secret_basic");
+    assert_eq!(client["dpop"], "optional");
     assert_eq!(client["owner"], uid);
     let secret = client["client_secret"].as_str().expect("secret");
     assert!(secret.len() >= 43, "256-bit secret");
@@ -544,6 +546,7 @@ fn insert_sessions(env: &Env, client_id: &str, user_id: &str, rows: &[(i64, i64)
                 context: RequestContext::default(),
                 created_at: now.plus_secs(*created),
                 expires_at: now.plus_secs(*expires),
+                dpop: None,
             };
             store.insert_session(&s).await.expect("insert");
             ids.push(id.into_string());

@@ -52,6 +52,7 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
         scope: "admin service".into(),
         session_id: SessionId::parse("sess_00112233445566778899aabbccddeeff").expect("session"),
         plugin_id: None,
+        cnf_jkt: None,
     };
     let token = service.sign(&claims).expect("sign").token;
     Fixture { service, token }

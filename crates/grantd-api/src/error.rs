@@ -324,6 +324,12 @@ impl ApiError {
             ApiError::MethodNotAllowed(allow) => {
                 b.insert_header((header::ALLOW, *allow));
             }
+            ApiError::Refused(DomainError::UseDpopNonce { nonce }) => {
+                // RFC 9449 §8: the nonce the client must put in its next proof.
+                if let Ok(v) = HeaderValue::from_str(nonce) {
+                    b.insert_header((crate::handlers::DPOP_NONCE, v));
+                }
+            }
             ApiError::UnsupportedEncoding => {
                 // RFC 7694 §3: say which codings are accepted.
                 b.insert_header((header::ACCEPT_ENCODING, "identity"));

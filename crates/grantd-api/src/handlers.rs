@@ -8,12 +8,15 @@
 use std::net::IpAddr;
 
 use actix_web::http::StatusCode;
+use actix_web::http::header::HeaderName;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::web::Bytes;
 use actix_web::web::{Data, Payload};
 use actix_web::{HttpRequest, HttpResponse};
-use grantd_app::{AuthenticatedClient, ClientAuthentication, TokenRequest};
-use grantd_domain::{AudienceRequest, DomainError, GrantType, InvalidRequest};
+use grantd_app::{AuthenticatedClient, ClientAuthentication, DpopProof, TokenRequest};
+use grantd_domain::{
+    AudienceRequest, DomainError, GrantType, InvalidRequest, ProofRejection, ProofTarget,
+};
 use serde::Serialize;
 
 use crate::ApiState;
@@ -26,6 +29,11 @@ use crate::request::{
 /// How long resource servers may cache the JWKS. Short, so a rotation is seen quickly; the
 /// `next` key is published ahead of use, so a cached copy never misses a signing key.
 pub(crate) const JWKS_MAX_AGE_SECS: u32 = 300;
+
+/// The request header carrying a DPoP proof (RFC 9449 §4.1).
+const DPOP: HeaderName = HeaderName::from_static("dpop");
+/// The response header carrying a server nonce (RFC 9449 §8.1).
+pub(crate) const DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
 
 #[derive(Serialize)]
 struct TokenBody<'a> {
@@ -159,6 +167,7 @@ async fn token_inner(
     let resources = form.all("resource");
 
     let grant = parse_grant_type(grant_type)?;
+    let proof = dpop_header(req)?;
     let auth = client_authentication(req, client_id, client_secret)?;
     let client = authenticate(state, &auth, source).await?;
     let issued = match grant {
@@ -171,6 +180,13 @@ async fn token_inner(
                 },
                 plugin_id,
                 context: request_context(req, &state.config.trusted_proxies),
+                dpop: proof.map(|proof| DpopProof {
+                    proof,
+                    target: ProofTarget {
+                        method: req.method().as_str(),
+                        uri: state.token_url(req.path()),
+                    },
+                }),
             };
             state.service.issue(&client, request).await
         }
@@ -184,7 +200,35 @@ async fn token_inner(
         expires_in: issued.expires_in,
         scope: &issued.scope,
     })?;
-    Ok(json(StatusCode::OK, body, true))
+    let mut response = json(StatusCode::OK, body, true);
+    if let Some(nonce) = state.service.dpop_nonce() {
+        insert_dpop_nonce(&mut response, &nonce);
+    }
+    Ok(response)
+}
+
+/// The request's `DPoP` header (RFC 9449 §4.3: exactly one). Several → `invalid_dpop_proof`;
+/// a value that is not visible ASCII cannot be a JWS → `invalid_dpop_proof` too.
+fn dpop_header(req: &HttpRequest) -> Result<Option<&str>, ApiError> {
+    let refuse = |r| ApiError::Refused(DomainError::InvalidDpopProof(r));
+    let mut values = req.headers().get_all(DPOP);
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(refuse(ProofRejection::MultipleHeaders));
+    }
+    first
+        .to_str()
+        .map(Some)
+        .map_err(|_| refuse(ProofRejection::Malformed))
+}
+
+/// Adds `DPoP-Nonce` (RFC 9449 §8.1) to a response; a nonce is base64url, always a valid value.
+pub(crate) fn insert_dpop_nonce(response: &mut HttpResponse, nonce: &str) {
+    if let Ok(v) = HeaderValue::from_str(nonce) {
+        response.headers_mut().insert(DPOP_NONCE, v);
+    }
 }
 
 /// The front half of introspection and revocation: the `token` parameter (required),
@@ -229,6 +273,14 @@ struct ActiveToken<'a> {
     plugin_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     act: Option<Actor<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<Confirmation<'a>>,
+}
+
+/// RFC 9449 §6.2: a bound token's `cnf.jkt` in the introspection answer.
+#[derive(Serialize)]
+struct Confirmation<'a> {
+    jkt: &'a str,
 }
 
 const INACTIVE: &[u8] = br#"{"active":false}"#;
@@ -267,7 +319,11 @@ async fn introspect_inner(
         active: true,
         scope: &c.scope,
         client_id: c.client_id.as_str(),
-        token_type: "Bearer",
+        token_type: if c.cnf_jkt.is_some() {
+            "DPoP"
+        } else {
+            "Bearer"
+        },
         sub: c.sub(),
         aud: &c.aud,
         iss: &c.iss,
@@ -278,6 +334,7 @@ async fn introspect_inner(
         session_id: c.session_id.as_str(),
         plugin_id: c.plugin_id.as_deref(),
         act: c.act_sub().map(|sub| Actor { sub: sub.as_str() }),
+        cnf: c.cnf_jkt.as_ref().map(|j| Confirmation { jkt: j.as_str() }),
     })?;
     Ok(json(StatusCode::OK, body, true))
 }

@@ -202,6 +202,9 @@ pub struct ApiState {
     limits: Arc<limits::Limits>,
     /// The RFC 8414 document, serialized once.
     discovery: Bytes,
+    /// The token endpoint's URLs as the issuer publishes them (what a DPoP proof's `htu`
+    /// names): the main path and the legacy one.
+    token_urls: Arc<[String; 2]>,
 }
 
 impl fmt::Debug for ApiState {
@@ -226,6 +229,8 @@ struct Metadata<'a> {
     introspection_endpoint_auth_methods_supported: Vec<&'static str>,
     revocation_endpoint_auth_methods_supported: Vec<&'static str>,
     scopes_supported: Vec<&'a str>,
+    /// RFC 9449 §5.1.
+    dpop_signing_alg_values_supported: &'static [&'static str],
 }
 
 fn discovery_document(issuer: &str, service: &TokenService) -> Bytes {
@@ -243,6 +248,7 @@ fn discovery_document(issuer: &str, service: &TokenService) -> Bytes {
         introspection_endpoint_auth_methods_supported: methods.clone(),
         revocation_endpoint_auth_methods_supported: methods,
         scopes_supported: service.policy().catalog.iter().map(|s| s.name()).collect(),
+        dpop_signing_alg_values_supported: service.dpop_algorithms(),
     };
     match serde_json::to_vec(&doc) {
         Ok(v) => Bytes::from(v),
@@ -258,12 +264,27 @@ fn discovery_document(issuer: &str, service: &TokenService) -> Bytes {
 impl ApiState {
     pub fn new(service: TokenService, readiness: Arc<dyn Readiness>, config: ApiConfig) -> Self {
         let discovery = discovery_document(&config.issuer, &service);
+        let base = config.issuer.trim_end_matches('/');
+        let token_urls = Arc::new([
+            format!("{base}{TOKEN_PATH}"),
+            format!("{base}{LEGACY_TOKEN_PATH}"),
+        ]);
         Self {
+            token_urls,
             service: Arc::new(service),
             readiness,
             limits: Arc::new(limits::Limits::new(config.rate_limit)),
             config: Arc::new(config),
             discovery,
+        }
+    }
+
+    /// The published URL of the token endpoint reached at `path`.
+    pub(crate) fn token_url(&self, path: &str) -> &str {
+        if path == LEGACY_TOKEN_PATH {
+            &self.token_urls[1]
+        } else {
+            &self.token_urls[0]
         }
     }
 

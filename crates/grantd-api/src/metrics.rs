@@ -105,5 +105,7 @@ fn domain_reason(d: &DomainError) -> &'static str {
             ScopeProblem::AudienceRequired { .. } => "scope_requires_audience",
         },
         DomainError::InvalidTarget(_) => "audience_not_allowed",
+        DomainError::InvalidDpopProof(r) => r.label(),
+        DomainError::UseDpopNonce { .. } => "dpop_nonce_required",
     }
 }

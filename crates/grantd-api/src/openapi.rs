@@ -57,6 +57,10 @@ enum ErrorCode {
     UnsupportedGrantType,
     InvalidScope,
     InvalidTarget,
+    /// RFC 9449 §4.3: a DPoP proof was refused.
+    InvalidDpopProof,
+    /// RFC 9449 §8: the proof must carry the nonce in the `DPoP-Nonce` header.
+    UseDpopNonce,
     TemporarilyUnavailable,
     ServerError,
     QuotaExceeded,
@@ -133,7 +137,8 @@ struct TokenForm2 {
 struct TokenResponse {
     /// A JWT (RFC 9068 profile).
     access_token: String,
-    #[schema(pattern = "^Bearer$")]
+    /// `DPoP` when the request carried a valid DPoP proof (the token is bound to its key).
+    #[schema(pattern = "^(Bearer|DPoP)$")]
     token_type: String,
     #[schema(minimum = 1)]
     expires_in: u32,
@@ -154,7 +159,7 @@ struct ActiveToken {
     active: bool,
     scope: String,
     client_id: String,
-    #[schema(pattern = "^Bearer$")]
+    #[schema(pattern = "^(Bearer|DPoP)$")]
     token_type: String,
     sub: String,
     aud: Vec<String>,
@@ -168,6 +173,15 @@ struct ActiveToken {
     plugin_id: String,
     #[schema(required = false)]
     act: Actor,
+    /// RFC 9449 §6.2: the DPoP key a bound token is confirmed by.
+    #[schema(required = false)]
+    cnf: Confirmation,
+}
+
+/// RFC 7800 confirmation: the RFC 7638 thumbprint of the DPoP key.
+#[derive(ToSchema)]
+struct Confirmation {
+    jkt: String,
 }
 
 /// Any token the caller may not see, or that is not (or no longer) valid: only `active`.
@@ -198,6 +212,8 @@ struct Metadata {
     introspection_endpoint_auth_methods_supported: Vec<String>,
     revocation_endpoint_auth_methods_supported: Vec<String>,
     scopes_supported: Vec<String>,
+    /// RFC 9449 §5.1: the DPoP proof algorithms accepted.
+    dpop_signing_alg_values_supported: Vec<String>,
 }
 
 /// An RFC 7517 JWK Set: the published signing keys (active, next and retired).
@@ -268,7 +284,7 @@ fn readyz() {}
         license(name = "Apache-2.0", identifier = "Apache-2.0")),
     paths(token, token_legacy, introspect, revoke, metadata, jwks, healthz, readyz),
     components(schemas(OAuthError, ErrorCode, TokenResponse, Introspection, ActiveToken,
-        InactiveToken, Actor, Metadata, Jwks, Status)),
+        InactiveToken, Actor, Confirmation, Metadata, Jwks, Status)),
     tags((name = "oauth", description = "Token, introspection and revocation"),
         (name = "discovery", description = "Metadata and keys"),
         (name = "health", description = "Probes")),
@@ -303,6 +319,10 @@ fn post_errors() -> Vec<(&'static str, Response)> {
             "400",
             error_response("A malformed request, or a refusal of the grant")
                 .header("Cache-Control", no_store())
+                .header(
+                    "DPoP-Nonce",
+                    header("With use_dpop_nonce: the nonce the next DPoP proof must carry"),
+                )
                 .build(),
         ),
         (

@@ -23,6 +23,6 @@ pub use error::{AppError, Failure};
 pub use keys::{KeyAdmin, KeyCheck, KeyPolicy, ROTATION_MARGIN_SECS};
 pub use quota::{DEFAULT_SYNC_INTERVAL, QuotaUsage};
 pub use token::{
-    AuthenticatedClient, ClientAuthentication, Introspection, IssuedToken, Ports, TokenRequest,
-    TokenService,
+    AuthenticatedClient, ClientAuthentication, DpopProof, Introspection, IssuedToken, Ports,
+    TokenRequest, TokenService,
 };

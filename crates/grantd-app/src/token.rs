@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use grantd_domain::{
     AccessTokenClaims, AudienceRequest, AuthMethod, Client, ClientId, ClientLimits,
-    ClientRejection, DomainError, Grant, InvalidRequest, NewSession, Owner, RequestContext,
-    SessionId, SessionSource, Subject, SubjectMode, Timestamp, TokenPolicy, decide, may_introspect,
-    owner_backs,
+    ClientRejection, DomainError, DpopBinding, DpopPolicy, Grant, InvalidRequest, NewSession,
+    Owner, ProofRejection, ProofTarget, RequestContext, SessionId, SessionSource, Subject,
+    SubjectMode, Timestamp, TokenPolicy, decide, may_introspect, owner_backs,
 };
 use grantd_ports::{
-    ClientStore, Clock, IdSource, SecretCheck, SecretHasher, SessionStore, StoreError, TokenSigner,
-    UserStore,
+    ClientStore, Clock, Constraint, DpopProofs, IdSource, SecretCheck, SecretHasher, SessionStore,
+    StoreError, TokenSigner, UserStore,
 };
 
 use crate::error::{AppError, Failure};
@@ -30,6 +30,8 @@ pub struct Ports {
     pub secrets: Arc<dyn SecretHasher>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdSource>,
+    /// DPoP proof checks and nonces (RFC 9449).
+    pub dpop: Arc<dyn DpopProofs>,
 }
 
 impl fmt::Debug for Ports {
@@ -108,6 +110,25 @@ pub struct TokenRequest<'a> {
     pub audience: AudienceRequest<'a>,
     pub plugin_id: Option<&'a str>,
     pub context: RequestContext,
+    /// The request's one `DPoP` header, if any (the API refuses several).
+    pub dpop: Option<DpopProof<'a>>,
+}
+
+/// A DPoP proof as presented, with the request it must name.
+#[derive(Clone, Copy)]
+pub struct DpopProof<'a> {
+    pub proof: &'a str,
+    /// The request's method and the endpoint's URL as the issuer publishes it.
+    pub target: ProofTarget<'a>,
+}
+
+impl fmt::Debug for DpopProof<'_> {
+    /// A proof is a one-time credential: it stays out of logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DpopProof")
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What the token endpoint returns. Never a refresh token.
@@ -304,6 +325,8 @@ impl TokenService {
         if let Some(p) = req.plugin_id {
             validate_plugin_id(p)?;
         }
+        let now = self.ports.clock.now();
+        let dpop = self.check_dpop(client.dpop, req.dpop, now)?;
         let owner = load_owner(&*self.ports.users, client)
             .await
             .map_err(|e| AppError::from_store("loading owner", e))?;
@@ -311,13 +334,13 @@ impl TokenService {
         let decision = decide(policy, client, owner.as_ref(), req.scope, &req.audience);
         let grant = decision.outcome?;
 
-        let now = self.ports.clock.now();
         // After the decision, so a refused request spends nothing; given back unless settled.
         let slot = self
             .quotas
             .take(&*self.ports.sessions, &client.id, &client.limits.quota, now)
             .await?;
-        let claims = self.claims(client, &grant, now, req.plugin_id);
+        let mut claims = self.claims(client, &grant, now, req.plugin_id);
+        claims.cnf_jkt = dpop.as_ref().map(|d| d.jkt.clone());
         let signed = self
             .ports
             .signer
@@ -341,20 +364,75 @@ impl TokenService {
             context: req.context,
             created_at: now,
             expires_at: Timestamp::from_secs(exp),
+            dpop,
         };
-        self.ports
-            .sessions
-            .insert_session(&session)
-            .await
-            .map_err(|e| AppError::from_store("writing session", e))?;
+        self.write_session(&session).await?;
         slot.settle();
         Ok(IssuedToken {
             access_token: signed.token,
-            token_type: "Bearer",
+            token_type: if session.dpop.is_some() {
+                "DPoP"
+            } else {
+                "Bearer"
+            },
             expires_in: policy.ttl.secs(),
             scope,
             session_id: session.id,
         })
+    }
+
+    /// Writes the session row. A conflict on the DPoP replay key means the proof already
+    /// bought a token (here or on another replica): `invalid_dpop_proof`, never a 5xx.
+    async fn write_session(&self, session: &NewSession) -> Result<(), AppError> {
+        self.ports
+            .sessions
+            .insert_session(session)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(Constraint::SessionDpopProof) => {
+                    AppError::Refused(DomainError::InvalidDpopProof(ProofRejection::Replayed))
+                }
+                e => AppError::from_store("writing session", e),
+            })
+    }
+
+    /// The binding a presented DPoP proof asks for, or `None` without a proof (which a client
+    /// whose policy requires one is refused as `invalid_request`). A proof missing
+    /// the server nonce (when nonces are on) is answered `use_dpop_nonce` with a fresh one.
+    fn check_dpop(
+        &self,
+        policy: DpopPolicy,
+        proof: Option<DpopProof<'_>>,
+        now: Timestamp,
+    ) -> Result<Option<DpopBinding>, AppError> {
+        let Some(p) = proof else {
+            return match policy {
+                DpopPolicy::Optional => Ok(None),
+                DpopPolicy::Required => Err(AppError::Refused(DomainError::InvalidRequest(
+                    InvalidRequest::DpopProofRequired,
+                ))),
+            };
+        };
+        match self.ports.dpop.check(p.proof, p.target, now) {
+            Ok(binding) => Ok(Some(binding)),
+            Err(ProofRejection::NonceRequired) => match self.ports.dpop.nonce(now) {
+                Some(nonce) => Err(AppError::Refused(DomainError::UseDpopNonce { nonce })),
+                None => Err(AppError::Refused(DomainError::InvalidDpopProof(
+                    ProofRejection::NonceRequired,
+                ))),
+            },
+            Err(r) => Err(AppError::Refused(DomainError::InvalidDpopProof(r))),
+        }
+    }
+
+    /// A fresh DPoP nonce for a response's `DPoP-Nonce` header, when nonces are on.
+    pub fn dpop_nonce(&self) -> Option<String> {
+        self.ports.dpop.nonce(self.ports.clock.now())
+    }
+
+    /// The DPoP proof algorithms accepted (the metadata's `dpop_signing_alg_values_supported`).
+    pub fn dpop_algorithms(&self) -> &'static [&'static str] {
+        self.ports.dpop.algorithms()
     }
 
     /// The claims of a token carrying `grant`, issued to `client` at `now`, with fresh ids.
@@ -389,6 +467,7 @@ impl TokenService {
             scope: grant.scope_string(),
             session_id,
             plugin_id: plugin_id.map(str::to_owned),
+            cnf_jkt: None,
         }
     }
 
@@ -421,6 +500,7 @@ impl TokenService {
             s.revoked_at.is_none()
                 && s.session.jti == claims.jti
                 && s.session.client_id == claims.client_id
+                && s.session.dpop.as_ref().map(|d| &d.jkt) == claims.cnf_jkt.as_ref()
         });
         if !live {
             return Ok(Introspection::inactive());

@@ -287,6 +287,7 @@ fn world(case: &Case) -> Result<World, TestCaseError> {
         created_at: Timestamp::from_secs(0),
         updated_at: Timestamp::from_secs(0),
         limits: ClientLimits::default(),
+        dpop: Default::default(),
     };
     let owner = Owner {
         id: owner_id,
@@ -312,6 +313,8 @@ fn world(case: &Case) -> Result<World, TestCaseError> {
             NOW_SECS * 1_000_000 + 123_456,
         ))),
         ids: Arc::new(SequentialIds::default()),
+        // No request here carries a proof: an unexpected call fails the case.
+        dpop: Arc::new(grantd_ports::MockDpopProofs::new()),
     };
     Ok(World {
         service: TokenService::new(ports.clone(), policy.clone()),

@@ -22,7 +22,7 @@ use grantd_domain::{
     AudienceRules, AuthMethod, ScopeCatalog, ScopePolicy, SubjectMode, TokenPolicy, Ttl,
 };
 use grantd_jwt::SystemClock;
-use grantd_jwt::{JwtConfig, JwtService, MasterKey, RandomIds, Secrets};
+use grantd_jwt::{DpopConfig, DpopVerifier, JwtConfig, JwtService, MasterKey, RandomIds, Secrets};
 use grantd_ports::{Clock, SigningAlgorithm};
 use grantd_store::cache::Cached;
 use grantd_store::{Store, StoreOptions};
@@ -104,6 +104,7 @@ async fn services(dir: &std::path::Path) -> (TokenService, Admin) {
         secrets: Arc::new(Secrets::new(&master)),
         clock,
         ids: Arc::new(RandomIds::new()),
+        dpop: Arc::new(DpopVerifier::new(&master, DpopConfig::default())),
     };
     (
         TokenService::new(ports.clone(), policy.clone()),
@@ -138,6 +139,7 @@ fn main() {
                 grant_types: vec![],
                 supplied_secret: None,
                 limits: Default::default(),
+                dpop: grantd_domain::DpopPolicy::Optional,
             })
             .await
             .unwrap();

@@ -38,6 +38,7 @@ fn policy() -> TokenPolicy {
 
 fn client() -> Client {
     Client {
+        dpop: Default::default(),
         id: ClientId::parse("cl_benchmarkclient000001").expect("id"),
         name: "bench".into(),
         owner_id: OwnerId::parse(OWNER),
@@ -121,6 +122,7 @@ fn claims() -> AccessTokenClaims {
         scope: "admin service mcp a2a".into(),
         session_id: SessionId::parse("sess_00112233445566778899aabbccddeeff").expect("session"),
         plugin_id: None,
+        cnf_jkt: None,
     }
 }
 

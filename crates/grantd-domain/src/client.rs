@@ -3,6 +3,7 @@
 use std::fmt;
 use std::num::NonZeroU32;
 
+use crate::dpop::DpopPolicy;
 use crate::ids::{ClientId, UserId};
 use crate::scope::StoredScopes;
 use crate::time::Timestamp;
@@ -217,6 +218,8 @@ pub struct Client {
     pub updated_at: Timestamp,
     /// Its own rate and token quotas; the default is none (the global bucket, no quota).
     pub limits: ClientLimits,
+    /// Whether its token requests must carry a DPoP proof (RFC 9449).
+    pub dpop: DpopPolicy,
 }
 
 impl Client {

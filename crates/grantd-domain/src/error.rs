@@ -6,15 +6,25 @@
 
 use std::fmt;
 
+use crate::dpop::ProofRejection;
+
 /// A refused request, by OAuth error code.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DomainError {
     InvalidRequest(InvalidRequest),
     InvalidClient(ClientRejection),
-    UnauthorizedClient { grant_type: String },
+    UnauthorizedClient {
+        grant_type: String,
+    },
     UnsupportedGrantType(String),
     InvalidScope(ScopeProblem),
     InvalidTarget(TargetProblem),
+    /// A DPoP proof was presented and refused (RFC 9449 §4.3).
+    InvalidDpopProof(ProofRejection),
+    /// The proof needs a server nonce (RFC 9449 §8): the answer carries `nonce` in `DPoP-Nonce`.
+    UseDpopNonce {
+        nonce: String,
+    },
 }
 
 /// Why a request is malformed.
@@ -22,10 +32,15 @@ pub enum DomainError {
 pub enum InvalidRequest {
     MissingParameter(&'static str),
     RepeatedParameter(String),
-    InvalidParameter { name: &'static str, reason: String },
+    InvalidParameter {
+        name: &'static str,
+        reason: String,
+    },
     AudienceResourceConflict,
     MultipleClientAuthMethods,
     CredentialsInQuery,
+    /// The client's policy requires a DPoP proof and the request has none.
+    DpopProofRequired,
     Body(String),
 }
 
@@ -110,6 +125,8 @@ impl DomainError {
             DomainError::UnsupportedGrantType(_) => "unsupported_grant_type",
             DomainError::InvalidScope(_) => "invalid_scope",
             DomainError::InvalidTarget(_) => "invalid_target",
+            DomainError::InvalidDpopProof(_) => "invalid_dpop_proof",
+            DomainError::UseDpopNonce { .. } => "use_dpop_nonce",
         }
     }
 
@@ -131,6 +148,9 @@ impl DomainError {
                 }
                 InvalidRequest::CredentialsInQuery => {
                     "client credentials must not be sent in the query string".to_owned()
+                }
+                InvalidRequest::DpopProofRequired => {
+                    "this client must present a DPoP proof (DPoP header)".to_owned()
                 }
                 InvalidRequest::Body(reason) => reason.clone(),
             },
@@ -164,6 +184,10 @@ impl DomainError {
                     }
                 }
             },
+            DomainError::InvalidDpopProof(r) => r.description().to_owned(),
+            DomainError::UseDpopNonce { .. } => {
+                ProofRejection::NonceRequired.description().to_owned()
+            }
             DomainError::InvalidTarget(p) => match p {
                 TargetProblem::NotAllowed(a) => format!("audience not allowed: {}", echo(a)),
                 TargetProblem::MultipleResources => "more than one resource requested".to_owned(),
@@ -272,6 +296,21 @@ mod tests {
                 }),
                 "invalid_scope",
                 "scopes orders:read require audience=orders",
+            ),
+            (
+                DomainError::InvalidDpopProof(ProofRejection::Replayed),
+                "invalid_dpop_proof",
+                "DPoP proof was already used",
+            ),
+            (
+                DomainError::UseDpopNonce { nonce: "n".into() },
+                "use_dpop_nonce",
+                "authorization server requires nonce in DPoP proof",
+            ),
+            (
+                DomainError::InvalidRequest(InvalidRequest::DpopProofRequired),
+                "invalid_request",
+                "this client must present a DPoP proof (DPoP header)",
             ),
             (
                 DomainError::InvalidTarget(TargetProblem::MultipleResources),

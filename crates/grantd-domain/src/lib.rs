@@ -6,6 +6,7 @@
 
 pub mod audience;
 pub mod client;
+pub mod dpop;
 pub mod error;
 pub mod grant;
 pub mod ids;
@@ -20,6 +21,7 @@ pub use client::{
     AuthMethod, Client, ClientLimits, ClientRate, ClientSecret, GrantType, GrantTypes, Owner,
     OwnerId, QuotaWindow, TokenQuota,
 };
+pub use dpop::{DpopBinding, DpopPolicy, Jkt, ProofRejection, ProofTarget};
 pub use error::{ClientRejection, DomainError, InvalidRequest, ScopeProblem, TargetProblem};
 pub use grant::{
     Decision, Grant, ScopePolicy, ScopeVerdict, TokenPolicy, Verdict, decide, owner_backs,

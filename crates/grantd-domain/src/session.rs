@@ -2,6 +2,7 @@
 
 use std::net::IpAddr;
 
+use crate::dpop::DpopBinding;
 use crate::ids::{ClientId, Jti, SessionId, UserId};
 use crate::time::Timestamp;
 
@@ -71,6 +72,8 @@ pub struct NewSession {
     pub context: RequestContext,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
+    /// The DPoP key the token is bound to and the proof that bound it; `None` for Bearer.
+    pub dpop: Option<DpopBinding>,
 }
 
 /// A stored session, as listed or looked up.

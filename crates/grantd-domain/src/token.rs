@@ -1,6 +1,7 @@
 //! The access token's claims (RFC 9068 profile), built from a grant. Encoding and signing are
 //! an adapter's job; this is only the data.
 
+use crate::dpop::Jkt;
 use crate::ids::{ClientId, Jti, SessionId, UserId};
 use crate::time::{Timestamp, Ttl};
 
@@ -54,6 +55,8 @@ pub struct AccessTokenClaims {
     pub scope: String,
     pub session_id: SessionId,
     pub plugin_id: Option<String>,
+    /// RFC 9449 §6.1 `cnf.jkt`: the thumbprint of the DPoP key the token is bound to.
+    pub cnf_jkt: Option<Jkt>,
 }
 
 impl AccessTokenClaims {
@@ -110,6 +113,7 @@ mod tests {
             scope: String::new(),
             session_id: SessionId::from_bytes([0; 16]),
             plugin_id: None,
+            cnf_jkt: None,
         };
         assert_eq!((c.sub(), c.act_sub()), (owner.as_str(), Some(&c.client_id)));
         c.subject = Subject::Client;

@@ -6,8 +6,8 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use grantd_domain::{
-    Client, ClientId, ClientLimits, ClientSecret, Kid, NewSession, Owner, SessionId, SessionRecord,
-    Timestamp, UserId,
+    Client, ClientId, ClientLimits, ClientSecret, DpopPolicy, Kid, NewSession, Owner, SessionId,
+    SessionRecord, Timestamp, UserId,
 };
 use grantd_ports::{
     ClientStore, Constraint, Internal, IssuedSince, KeyState, SessionFilter, SessionStore,
@@ -78,6 +78,14 @@ impl ClientStore for FakeClients {
         _: &str,
     ) -> Result<bool, StoreError> {
         not_faked("FakeClients::replace_secret_hash")
+    }
+    async fn set_client_dpop(
+        &self,
+        _: &ClientId,
+        _: DpopPolicy,
+        _: Timestamp,
+    ) -> Result<bool, StoreError> {
+        not_faked("FakeClients::set_client_dpop")
     }
     async fn set_client_limits(
         &self,

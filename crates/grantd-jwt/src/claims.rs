@@ -1,7 +1,7 @@
 //! The access token's JSON payload (RFC 9068), to and from `AccessTokenClaims`. Reading a
 //! payload back parses its ids here, once, into the domain's types.
 
-use grantd_domain::{AccessTokenClaims, ClientId, Jti, SessionId, Subject, UserId};
+use grantd_domain::{AccessTokenClaims, ClientId, Jkt, Jti, SessionId, Subject, UserId};
 use grantd_ports::VerifyError;
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +23,14 @@ pub(crate) struct OutClaims<'a> {
     plugin_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     act: Option<Actor<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<Confirmation<&'a str>>,
+}
+
+/// RFC 7800 `cnf` claim with RFC 9449 §6.1's `jkt`: the DPoP key the token is bound to.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Confirmation<S> {
+    jkt: S,
 }
 
 /// RFC 8693 `act` claim: the party acting for the subject.
@@ -46,6 +54,7 @@ impl OutClaims<'_> {
             self.session_id,
             self.plugin_id.unwrap_or_default(),
             self.act.as_ref().map_or("", |a| a.sub),
+            self.cnf.as_ref().map_or("", |c| c.jkt),
         ];
         FIXED
             + strings.iter().map(|s| s.len()).sum::<usize>()
@@ -68,6 +77,7 @@ impl<'a> From<&'a AccessTokenClaims> for OutClaims<'a> {
             session_id: c.session_id.as_str(),
             plugin_id: c.plugin_id.as_deref(),
             act: c.act_sub().map(|sub| Actor { sub: sub.as_str() }),
+            cnf: c.cnf_jkt.as_ref().map(|j| Confirmation { jkt: j.as_str() }),
         }
     }
 }
@@ -90,6 +100,8 @@ pub(crate) struct InClaims {
     plugin_id: Option<String>,
     #[serde(default)]
     act: Option<Actor<String>>,
+    #[serde(default)]
+    cnf: Option<Confirmation<String>>,
 }
 
 /// The ids are parsed into their types. grantd signs `sub` = owner with `act.sub` = the client,
@@ -119,6 +131,10 @@ impl TryFrom<InClaims> for AccessTokenClaims {
             scope: c.scope,
             session_id: SessionId::parse(&c.session_id).map_err(|_| VerifyError::Malformed)?,
             plugin_id: c.plugin_id,
+            cnf_jkt: match c.cnf {
+                Some(cnf) => Some(Jkt::parse(&cnf.jkt).ok_or(VerifyError::Malformed)?),
+                None => None,
+            },
         })
     }
 }
@@ -142,6 +158,7 @@ mod tests {
             scope: "a b".into(),
             session_id: SessionId::parse("sess_0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f").unwrap(),
             plugin_id: plugin.map(str::to_owned),
+            cnf_jkt: None,
         }
     }
 
@@ -160,7 +177,14 @@ mod tests {
 
     #[test]
     fn claims_round_trip() {
-        for c in [claims(None, None), claims(Some("p"), Some("cl_abc"))] {
+        let mut bound = claims(None, None);
+        bound.cnf_jkt = Jkt::parse("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+        let json = serde_json::to_value(OutClaims::from(&bound)).unwrap();
+        assert_eq!(
+            json["cnf"],
+            serde_json::json!({"jkt": "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"})
+        );
+        for c in [claims(None, None), claims(Some("p"), Some("cl_abc")), bound] {
             let text = serde_json::to_string(&OutClaims::from(&c)).unwrap();
             let back: InClaims = serde_json::from_str(&text).unwrap();
             assert_eq!(AccessTokenClaims::try_from(back), Ok(c));
@@ -193,6 +217,7 @@ mod tests {
             "no act, sub not the client"
         );
         assert!(with("plugin_id", "p".into()).is_ok());
+        assert!(with("cnf", serde_json::json!({"jkt": "short"})).is_err());
     }
 
     #[test]

@@ -24,8 +24,10 @@
 
 mod claims;
 mod clock;
+mod dpop;
 mod error;
 mod ids;
+mod jwk;
 mod jws;
 mod keys;
 mod master;
@@ -40,6 +42,7 @@ mod verified;
 mod test_support;
 
 pub use clock::SystemClock;
+pub use dpop::{DpopConfig, DpopVerifier};
 pub use error::KeyError;
 pub use ids::RandomIds;
 pub use master::MasterKey;

@@ -41,6 +41,9 @@ pub enum Constraint {
     SessionId,
     #[error("sessions.jti")]
     SessionJti,
+    /// A DPoP proof already bought a token (its replay key is taken).
+    #[error("sessions.dpop_proof_jti")]
+    SessionDpopProof,
     #[error("signing_keys.kid")]
     KeyKid,
     #[error("signing_keys.state")]

@@ -9,8 +9,9 @@ use std::fmt;
 
 use async_trait::async_trait;
 use grantd_domain::{
-    AccessTokenClaims, Client, ClientId, ClientLimits, ClientSecret, Jti, Kid, NewSession, Owner,
-    SessionId, SessionRecord, Timestamp, UserId,
+    AccessTokenClaims, Client, ClientId, ClientLimits, ClientSecret, DpopBinding, DpopPolicy, Jti,
+    Kid, NewSession, Owner, ProofRejection, ProofTarget, SessionId, SessionRecord, Timestamp,
+    UserId,
 };
 
 mod error;
@@ -47,6 +48,14 @@ pub trait ClientStore: Send + Sync {
         &self,
         id: &ClientId,
         active: bool,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// Sets the client's DPoP policy and `updated_at`; `Ok(false)` if there is no such client.
+    async fn set_client_dpop(
+        &self,
+        id: &ClientId,
+        dpop: DpopPolicy,
         now: Timestamp,
     ) -> Result<bool, StoreError>;
 
@@ -392,6 +401,27 @@ pub trait SecretHasher: Send + Sync {
     /// not tell unknown clients from known ones, and never answers `Overloaded` (only slow
     /// hashes queue).
     async fn verify(&self, presented: &str, stored: &[String]) -> SecretCheck;
+}
+
+/// Checks DPoP proofs (RFC 9449) and hands out server nonces (§8).
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+pub trait DpopProofs: Send + Sync {
+    /// Checks `proof` (one `DPoP` header's value) for `target` at `now`: structure, `typ`,
+    /// algorithm, public `jwk`, signature, `htm`, `htu`, `iat` window, `jti`, and the nonce
+    /// when nonces are on. Single use is not checked here: the binding's `proof_key` is what
+    /// the session row stores under a unique index.
+    fn check<'a>(
+        &self,
+        proof: &str,
+        target: ProofTarget<'a>,
+        now: Timestamp,
+    ) -> Result<DpopBinding, ProofRejection>;
+
+    /// A fresh nonce to hand to clients, or `None` when nonces are off.
+    fn nonce(&self, now: Timestamp) -> Option<String>;
+
+    /// The proof algorithms accepted, for the metadata's `dpop_signing_alg_values_supported`.
+    fn algorithms(&self) -> &'static [&'static str];
 }
 
 /// The current time.

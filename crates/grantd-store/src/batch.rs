@@ -227,7 +227,7 @@ async fn flush(shared: &Shared, batch: Vec<Pending>) {
 /// One statement per batch.
 ///
 /// Written per backend, the one exception to "each query once". Postgres: `INSERT … SELECT *
-/// FROM unnest($1, …, $13)` ([`PgBatch`]). SQLite: `INSERT INTO sessions (…) VALUES (…), (…)`;
+/// FROM unnest($1, …, $15)` ([`PgBatch`]). SQLite: `INSERT INTO sessions (…) VALUES (…), (…)`;
 /// diesel implements SQLite's multi-row INSERT only for synchronous connections, so it runs on
 /// the writer's underlying connection in the blocking pool.
 async fn insert(db: &Db, rows: Arc<Vec<SessionRow>>) -> Result<(), Error> {
@@ -249,7 +249,7 @@ async fn insert(db: &Db, rows: Arc<Vec<SessionRow>>) -> Result<(), Error> {
 }
 
 /// A batch of session rows for Postgres, one array per column:
-/// `INSERT INTO sessions (…) SELECT * FROM unnest($1::text[], …, $13::text[])`.
+/// `INSERT INTO sessions (…) SELECT * FROM unnest($1::text[], …, $15::text[])`.
 ///
 /// A `VALUES` list is new SQL text for every row count, so Postgres parses and plans each batch
 /// from scratch (and diesel never caches it). This statement's text is the same for any batch
@@ -268,6 +268,8 @@ struct PgBatch<'a> {
     expires_at: Vec<chrono::NaiveDateTime>,
     revoked_at: Vec<Option<chrono::NaiveDateTime>>,
     revoke_reason: Vec<Option<&'a str>>,
+    dpop_jkt: Vec<Option<&'a str>>,
+    dpop_proof_jti: Vec<Option<&'a str>>,
 }
 
 /// One static id whatever the borrow: diesel-async caches the prepared statement under it.
@@ -293,6 +295,8 @@ impl<'a> PgBatch<'a> {
             expires_at: rows.iter().map(|r| r.expires_at).collect(),
             revoked_at: rows.iter().map(|r| r.revoked_at).collect(),
             revoke_reason: rows.iter().map(|r| r.revoke_reason.as_deref()).collect(),
+            dpop_jkt: rows.iter().map(|r| r.dpop_jkt.as_deref()).collect(),
+            dpop_proof_jti: rows.iter().map(|r| r.dpop_proof_jti.as_deref()).collect(),
         }
     }
 }
@@ -301,7 +305,8 @@ impl QueryFragment<Pg> for PgBatch<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         out.push_sql(
             "INSERT INTO sessions (id, user_id, client_id, source, jti, client_ip, user_agent, \
-             accept_language, referer, created_at, expires_at, revoked_at, revoke_reason) \
+             accept_language, referer, created_at, expires_at, revoked_at, revoke_reason, dpop_jkt, \
+             dpop_proof_jti) \
              SELECT * FROM unnest(",
         );
         out.push_bind_param::<Array<Text>, _>(&self.id)?;
@@ -329,6 +334,10 @@ impl QueryFragment<Pg> for PgBatch<'_> {
         out.push_bind_param::<Array<Nullable<Timestamp>>, _>(&self.revoked_at)?;
         out.push_sql(", ");
         out.push_bind_param::<Array<Nullable<Text>>, _>(&self.revoke_reason)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.dpop_jkt)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.dpop_proof_jti)?;
         out.push_sql(")");
         Ok(())
     }
@@ -356,6 +365,8 @@ mod tests {
             expires_at: t,
             revoked_at: None,
             revoke_reason: None,
+            dpop_jkt: None,
+            dpop_proof_jti: None,
         }
     }
 
@@ -374,7 +385,7 @@ mod tests {
             .map(|i| row(i, Some("192.0.2.1")))
             .collect::<Vec<_>>());
         assert_eq!(one, many);
-        assert_eq!(one.matches('$').count(), 13, "{one}");
+        assert_eq!(one.matches('$').count(), 15, "{one}");
         assert!(one.contains("unnest("), "{one}");
         const { assert!(<PgBatch as QueryId>::HAS_STATIC_QUERY_ID) };
         let rows = [row(1, None), row(2, Some("192.0.2.1"))];

@@ -239,6 +239,17 @@ impl<S: ClientStore + UserStore> ClientStore for Cached<S> {
         r
     }
 
+    async fn set_client_dpop(
+        &self,
+        id: &ClientId,
+        dpop: grantd_domain::DpopPolicy,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let r = self.inner.set_client_dpop(id, dpop, now).await;
+        self.forget_client(id);
+        r
+    }
+
     async fn rotate_secret(
         &self,
         id: &ClientId,
@@ -428,6 +439,7 @@ mod tests {
 
     fn named_client(id: &str, active: bool) -> Client {
         Client {
+            dpop: Default::default(),
             id: ClientId::parse(id).unwrap(),
             name: "svc".into(),
             owner_id: OwnerId::parse(OWNER),
@@ -480,6 +492,14 @@ mod tests {
             _: Timestamp,
         ) -> Result<bool, StoreError> {
             *self.active.lock().unwrap() = active;
+            Ok(true)
+        }
+        async fn set_client_dpop(
+            &self,
+            _: &ClientId,
+            _: grantd_domain::DpopPolicy,
+            _: Timestamp,
+        ) -> Result<bool, StoreError> {
             Ok(true)
         }
         async fn rotate_secret(
@@ -546,6 +566,7 @@ mod tests {
                 context: grantd_domain::RequestContext::default(),
                 created_at: Timestamp::from_secs(0),
                 expires_at: Timestamp::from_secs(3600),
+                dpop: None,
             },
             revoked_at,
             revoke_reason: revoked_at.map(|_| "test".to_owned()),

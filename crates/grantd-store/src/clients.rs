@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use diesel::{ExpressionMethods, NullableExpressionMethods, QueryDsl, SelectableHelper};
 use diesel_async::RunQueryDsl;
-use grantd_domain::{Client, ClientId, ClientLimits, ClientSecret, Timestamp};
+use grantd_domain::{Client, ClientId, ClientLimits, ClientSecret, DpopPolicy, Timestamp};
 use grantd_ports::{ClientStore, StoreError};
 
 use crate::Store;
@@ -91,6 +91,26 @@ impl ClientStore for Store {
             let n = with_write!(&db, |c| {
                 diesel::update(clients::table.find(&id))
                     .set((clients::active.eq(active), clients::updated_at.eq(now)))
+                    .execute(c)
+                    .await?
+            });
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn set_client_dpop(
+        &self,
+        id: &ClientId,
+        dpop: DpopPolicy,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let id = id.as_str().to_owned();
+        let now = to_db_time("updated_at", now)?;
+        self.run(|db| async move {
+            let n = with_write!(&db, |c| {
+                diesel::update(clients::table.find(&id))
+                    .set((clients::dpop.eq(dpop.as_str()), clients::updated_at.eq(now)))
                     .execute(c)
                     .await?
             });

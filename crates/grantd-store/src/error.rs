@@ -79,6 +79,7 @@ fn logical_constraint(name: &str) -> Constraint {
         "client_secrets_client_id_fkey" | "client_secrets.client_id" => Constraint::SecretClient,
         "sessions_pkey" | "sessions.id" => Constraint::SessionId,
         "sessions_jti_key" | "sessions.jti" => Constraint::SessionJti,
+        "sessions_dpop_proof_key" | "sessions.dpop_proof_jti" => Constraint::SessionDpopProof,
         "signing_keys_pkey" | "signing_keys.kid" => Constraint::KeyKid,
         "signing_keys_one_active"
         | "signing_keys_one_next"

@@ -13,9 +13,9 @@ use std::net::IpAddr;
 use std::num::NonZeroU32;
 
 use grantd_domain::{
-    AuthMethod, Client, ClientId, ClientLimits, ClientRate, ClientSecret, GrantTypes, Jti, Kid,
-    NewSession, Owner, OwnerId, RequestContext, ScopeCatalog, SessionId, SessionRecord,
-    SessionSource, StoredScopes, TokenQuota, UserId,
+    AuthMethod, Client, ClientId, ClientLimits, ClientRate, ClientSecret, DpopBinding, DpopPolicy,
+    GrantTypes, Jkt, Jti, Kid, NewSession, Owner, OwnerId, RequestContext, ScopeCatalog, SessionId,
+    SessionRecord, SessionSource, StoredScopes, TokenQuota, UserId,
 };
 use grantd_ports::{KeyState, SigningAlgorithm, SigningKeyRecord};
 
@@ -92,6 +92,7 @@ pub(crate) struct ClientRow {
     pub rate_burst: Option<i64>,
     pub quota_per_hour: Option<i64>,
     pub quota_per_day: Option<i64>,
+    pub dpop: String,
 }
 
 /// The limit columns of a client row (what `client update` writes).
@@ -214,6 +215,7 @@ impl ClientRow {
             rate_burst: limits.rate_burst,
             quota_per_hour: limits.quota_per_hour,
             quota_per_day: limits.quota_per_day,
+            dpop: c.dpop.as_str().to_owned(),
         };
         let secrets = c
             .secrets
@@ -223,7 +225,7 @@ impl ClientRow {
         Ok((row, secrets))
     }
 
-    /// Parses every column once. The id and auth method must parse (a value grantd cannot
+    /// Parses every column once. The id, auth method and DPoP policy must parse (a value grantd cannot
     /// read there is corruption); an owner id that is not a user id, scopes the catalog does
     /// not know and grant types grantd does not implement are kept apart, verbatim, and grant
     /// nothing: the token endpoint refuses such a client or narrows its scopes exactly as it
@@ -242,6 +244,7 @@ impl ClientRow {
         .into_domain()?;
         Ok(Client {
             limits,
+            dpop: DpopPolicy::parse(&self.dpop).ok_or_else(|| corrupt("clients", "dpop"))?,
             id: ClientId::parse(&self.id).map_err(|_| corrupt("clients", "id"))?,
             auth_method: AuthMethod::parse(&self.auth_method)
                 .ok_or_else(|| corrupt("clients", "auth_method"))?,
@@ -306,6 +309,8 @@ pub(crate) struct SessionRow {
     pub expires_at: NaiveDateTime,
     pub revoked_at: Option<NaiveDateTime>,
     pub revoke_reason: Option<String>,
+    pub dpop_jkt: Option<String>,
+    pub dpop_proof_jti: Option<String>,
 }
 
 impl SessionRow {
@@ -332,6 +337,8 @@ impl SessionRow {
             expires_at: to_db_time("session expires_at", s.expires_at)?,
             revoked_at: None,
             revoke_reason: None,
+            dpop_jkt: s.dpop.as_ref().map(|d| d.jkt.as_str().to_owned()),
+            dpop_proof_jti: s.dpop.as_ref().map(|d| d.proof_key.clone()),
         })
     }
 
@@ -356,12 +363,29 @@ impl SessionRow {
             },
             created_at: from_db_time(self.created_at),
             expires_at: from_db_time(self.expires_at),
+            dpop: dpop_binding(self.dpop_jkt, self.dpop_proof_jti)?,
         };
         Ok(SessionRecord {
             session,
             revoked_at: self.revoked_at.map(from_db_time),
             revoke_reason: self.revoke_reason,
         })
+    }
+}
+
+/// A session's DPoP binding: both columns or neither; a thumbprint that does not parse is
+/// corruption.
+fn dpop_binding(
+    jkt: Option<String>,
+    proof_key: Option<String>,
+) -> Result<Option<DpopBinding>, Error> {
+    match (jkt, proof_key) {
+        (None, None) => Ok(None),
+        (Some(jkt), Some(proof_key)) => Ok(Some(DpopBinding {
+            jkt: Jkt::parse(&jkt).ok_or_else(|| corrupt("sessions", "dpop_jkt"))?,
+            proof_key,
+        })),
+        _ => Err(corrupt("sessions", "dpop_proof_jti")),
     }
 }
 

@@ -29,6 +29,7 @@ diesel::table! {
         rate_burst -> Nullable<BigInt>,
         quota_per_hour -> Nullable<BigInt>,
         quota_per_day -> Nullable<BigInt>,
+        dpop -> Text,
     }
 }
 
@@ -57,6 +58,8 @@ diesel::table! {
         expires_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
         revoke_reason -> Nullable<Text>,
+        dpop_jkt -> Nullable<Text>,
+        dpop_proof_jti -> Nullable<Text>,
     }
 }
 

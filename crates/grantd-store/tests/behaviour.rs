@@ -66,11 +66,16 @@ async fn migrations_go_down_and_up_again(backend: Backend) {
     store.create_user(&u).await.expect("user");
 
     let reverted = store.revert_all_migrations().await.expect("down");
-    assert_eq!(reverted.len(), 6, "{reverted:?}");
-    assert!(
-        reverted.iter().any(|v| v == "20261202000100"),
-        "client_limits: {reverted:?}"
-    );
+    assert_eq!(reverted.len(), 7, "{reverted:?}");
+    for (version, name) in [
+        ("20261202000100", "client_limits"),
+        ("20261202000200", "dpop"),
+    ] {
+        assert!(
+            reverted.iter().any(|v| v == version),
+            "{name}: {reverted:?}"
+        );
+    }
     // The tables are gone (not just emptied).
     let r = store.list_users().await;
     assert!(matches!(r, Err(StoreError::Internal(_))), "{r:?}");

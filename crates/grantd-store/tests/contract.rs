@@ -14,7 +14,8 @@ mod common;
 
 use common::*;
 use grantd_domain::{
-    ClientId, Kid, OwnerId, ScopeCatalog, SessionId, StoredScopes, Timestamp, UserId,
+    ClientId, DpopBinding, Jkt, Kid, NewSession, OwnerId, ScopeCatalog, SessionId, StoredScopes,
+    Timestamp, UserId,
 };
 use grantd_ports::{
     ClientStore, KeyState, SessionCursor, SessionFilter, SessionStore, SigningKeyStore, StoreError,
@@ -53,6 +54,7 @@ contract!(
     a_secret_hash_is_replaced_in_place,
     sessions_insert_find_and_revoke,
     session_conflicts_and_invalid_input,
+    dpop_bound_sessions_are_single_use_per_proof,
     sessions_list_newest_first_with_filters,
     sessions_page_by_keyset_each_row_once,
     sessions_purge_in_batches,
@@ -163,6 +165,7 @@ async fn clients_round_trip_with_their_secrets(backend: Backend) {
         secret("hash-old", 10, Some(100)),
     ];
     a.auth_method = grantd_domain::AuthMethod::ClientSecretPost;
+    a.dpop = grantd_domain::DpopPolicy::Required;
     let mut b = client(&unique_client_id(), &owner, 10);
     b.secrets.clear();
     b.scopes = StoredScopes::default();
@@ -191,6 +194,24 @@ async fn clients_round_trip_with_their_secrets(backend: Backend) {
     assert_eq!(found.secrets, expected_a.secrets);
     assert_eq!(
         store.set_client_active(&missing, true, at(30)).await,
+        Ok(false)
+    );
+
+    assert_eq!(
+        store
+            .set_client_dpop(&b.id, grantd_domain::DpopPolicy::Required, at(40))
+            .await,
+        Ok(true)
+    );
+    let found = store.find_client(&b.id).await.expect("find").expect("some");
+    assert_eq!(
+        (found.dpop, found.updated_at),
+        (grantd_domain::DpopPolicy::Required, at(40))
+    );
+    assert_eq!(
+        store
+            .set_client_dpop(&missing, grantd_domain::DpopPolicy::Optional, at(40))
+            .await,
         Ok(false)
     );
 }
@@ -461,6 +482,74 @@ async fn session_conflicts_and_invalid_input(backend: Backend) {
         .await
         .expect("list");
     assert_eq!(all.len(), 1);
+}
+
+fn bound(proof_key: &str) -> Option<DpopBinding> {
+    Some(DpopBinding {
+        jkt: Jkt::parse("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs").expect("jkt"),
+        proof_key: proof_key.to_owned(),
+    })
+}
+
+/// A proof's replay key is unique: the second row with it conflicts and names the proof, also
+/// when both arrive in one group-commit batch (only the later row fails); Bearer rows (no key)
+/// never conflict with each other.
+async fn dpop_bound_sessions_are_single_use_per_proof(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let owner = user(1);
+    let cid = ClientId::parse("svc-a").expect("id");
+    let mut s = session(&cid, &owner.id, 10);
+    s.dpop = bound("proof-1");
+    store.insert_session(&s).await.expect("insert");
+    let found = store
+        .find_session(&s.id)
+        .await
+        .expect("find")
+        .expect("some");
+    assert_eq!(found.session, s, "binding round-trips");
+
+    let mut replay = session(&cid, &owner.id, 11);
+    replay.dpop = bound("proof-1");
+    let r = store.insert_session(&replay).await;
+    assert_eq!(
+        r,
+        Err(StoreError::Conflict(
+            grantd_ports::Constraint::SessionDpopProof
+        ))
+    );
+    for n in 0..3 {
+        store
+            .insert_session(&session(&cid, &owner.id, 20 + n))
+            .await
+            .expect("bearer rows share the NULL key");
+    }
+    // Concurrent rows (one batch): exactly one of the two with the same key is written.
+    let rows: Vec<NewSession> = (0..8)
+        .map(|i| {
+            let mut r = session(&cid, &owner.id, 30 + i);
+            r.dpop = bound(if i % 4 == 0 { "proof-2" } else { "other" }).map(|mut b| {
+                if i % 4 != 0 {
+                    b.proof_key = format!("proof-x{i}");
+                }
+                b
+            });
+            r
+        })
+        .collect();
+    let store = std::sync::Arc::new(store);
+    let mut tasks = tokio::task::JoinSet::new();
+    for r in rows {
+        let store = store.clone();
+        tasks.spawn(async move { store.insert_session(&r).await });
+    }
+    let results = tasks.join_all().await;
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(ok, 7, "{results:?}");
+    assert!(results.iter().all(|r| r.is_ok()
+        || *r
+            == Err(StoreError::Conflict(
+                grantd_ports::Constraint::SessionDpopProof
+            ))));
 }
 
 async fn sessions_list_newest_first_with_filters(backend: Backend) {
@@ -960,6 +1049,28 @@ async fn corrupt_rows_are_internal_errors(backend: Backend) {
         store.list_clients().await,
         Err(StoreError::Internal(_))
     ));
+    let d = client("svc-corrupt-dpop", &owner, 2);
+    store.create_client(&d).await.expect("client");
+    // Postgres has a CHECK constraint; SQLite relies on the read-side parse.
+    if raw_sql(
+        &db,
+        "UPDATE clients SET dpop = 'sometimes' WHERE id = 'svc-corrupt-dpop'",
+    )
+    .await
+    .is_ok()
+    {
+        let r = store.find_client(&d.id).await;
+        assert!(
+            matches!(&r, Err(StoreError::Internal(m)) if m.to_string().contains("clients.dpop")),
+            "{r:?}"
+        );
+    } else {
+        assert_eq!(
+            backend,
+            Backend::Postgres,
+            "only Postgres refuses the value"
+        );
+    }
 
     raw_sql(
         &db,

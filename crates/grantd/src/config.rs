@@ -32,6 +32,7 @@ pub struct FileConfig {
     pub admin: AdminSection,
     pub metrics: MetricsSection,
     pub scopes: Vec<ScopeEntry>,
+    pub dpop: DpopSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -188,6 +189,28 @@ impl Default for SessionsSection {
     }
 }
 
+/// `[dpop]`: how DPoP proofs (RFC 9449) are judged at the token endpoint.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DpopSection {
+    /// How old a proof's `iat` may be; also how long one nonce slot lasts.
+    pub max_age: String,
+    /// How far ahead of the server's clock a proof's `iat` may be.
+    pub max_skew: String,
+    /// Whether proofs must carry a server nonce (`use_dpop_nonce`, RFC 9449 §8).
+    pub nonce: bool,
+}
+
+impl Default for DpopSection {
+    fn default() -> Self {
+        Self {
+            max_age: "60s".into(),
+            max_skew: "5s".into(),
+            nonce: false,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CacheSection {
@@ -338,6 +361,7 @@ pub struct Settings {
     pub admin_bind: SocketAddr,
     /// `[metrics] enabled`.
     pub metrics_enabled: bool,
+    pub dpop: DpopSettings,
     /// No `token.issuer` was configured: `serve` replaces `policy.issuer` (derived from
     /// `server.bind`) with the address it actually bound.
     pub issuer_from_bind: bool,
@@ -412,6 +436,14 @@ pub struct SigningSettings {
 pub struct SessionSettings {
     pub retention: Duration,
     pub purge_every: Duration,
+}
+
+/// `[dpop]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DpopSettings {
+    pub max_age: Duration,
+    pub max_skew: Duration,
+    pub nonce: bool,
 }
 
 /// `[cache]`.
@@ -539,6 +571,7 @@ fn resolve(f: FileConfig) -> anyhow::Result<Settings> {
             Duration::ZERO,
             Duration::from_secs(3600),
         )?,
+        dpop: DpopSettings::try_from(&f.dpop)?,
     })
 }
 
@@ -781,6 +814,28 @@ impl TryFrom<&SessionsSection> for SessionSettings {
                 PURGE_EVERY.0,
                 PURGE_EVERY.1,
             )?,
+        })
+    }
+}
+
+/// A proof's age: from one second to an hour (a proof is meant to be fresh, RFC 9449 §11.1).
+const DPOP_MAX_AGE: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(3600));
+/// Clock skew tolerated ahead of the server: up to five minutes.
+const DPOP_MAX_SKEW: (Duration, Duration) = (Duration::ZERO, Duration::from_secs(300));
+
+impl TryFrom<&DpopSection> for DpopSettings {
+    type Error = anyhow::Error;
+
+    fn try_from(s: &DpopSection) -> anyhow::Result<Self> {
+        Ok(Self {
+            max_age: bounded_duration("dpop.max_age", &s.max_age, DPOP_MAX_AGE.0, DPOP_MAX_AGE.1)?,
+            max_skew: bounded_duration(
+                "dpop.max_skew",
+                &s.max_skew,
+                DPOP_MAX_SKEW.0,
+                DPOP_MAX_SKEW.1,
+            )?,
+            nonce: s.nonce,
         })
     }
 }

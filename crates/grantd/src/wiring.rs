@@ -8,7 +8,9 @@ use std::sync::Arc;
 use anyhow::bail;
 use grantd_app::{Admin, KeyAdmin, KeyPolicy, Ports, TokenService};
 use grantd_domain::TokenPolicy;
-use grantd_jwt::{JwtConfig, JwtService, MasterKey, RandomIds, Secrets, SystemClock};
+use grantd_jwt::{
+    DpopConfig, DpopVerifier, JwtConfig, JwtService, MasterKey, RandomIds, Secrets, SystemClock,
+};
 use grantd_ports::Clock;
 use grantd_store::cache::Cached;
 use grantd_store::{Backend, Store, StoreOptions};
@@ -127,6 +129,7 @@ pub async fn wire(settings: Settings) -> anyhow::Result<Wired> {
         secrets,
         clock,
         ids: Arc::new(RandomIds::new()),
+        dpop: Arc::new(DpopVerifier::new(&master, dpop_config(&settings))),
     };
     let policy = Arc::new(settings.policy.clone());
     Ok(Wired {
@@ -139,6 +142,16 @@ pub async fn wire(settings: Settings) -> anyhow::Result<Wired> {
         applied_migrations,
         master_key_source,
     })
+}
+
+/// `[dpop]` as the proof checker takes it (whole seconds).
+fn dpop_config(settings: &Settings) -> DpopConfig {
+    let secs = |d: std::time::Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+    DpopConfig {
+        max_age_secs: secs(settings.dpop.max_age),
+        max_skew_secs: secs(settings.dpop.max_skew),
+        nonces: settings.dpop.nonce,
+    }
 }
 
 /// `GRANTD_MASTER_KEY`, else `signing.master_key_file`, else (SQLite only) `grantd.key` next to

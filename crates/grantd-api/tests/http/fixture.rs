@@ -46,6 +46,7 @@ fn client(id: &str, method: AuthMethod, plain: &str, scopes: &[&str], grants: &[
         created_at: Timestamp::from_secs(0),
         updated_at: Timestamp::from_secs(0),
         limits: Default::default(),
+        dpop: Default::default(),
     }
 }
 
@@ -63,6 +64,42 @@ fn owner() -> Owner {
 }
 
 // ---------- fakes ----------
+
+/// DPoP checks by rule of thumb: the proof `good-proof` binds to a fixed thumbprint (for a POST
+/// to a URL of the issuer; the replay key records the URL), `needs-nonce` asks for a nonce, anything else is malformed.
+pub struct FakeDpop;
+
+pub const FAKE_JKT: &str = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs";
+
+impl grantd_ports::DpopProofs for FakeDpop {
+    fn check<'a>(
+        &self,
+        proof: &str,
+        target: grantd_domain::ProofTarget<'a>,
+        _now: Timestamp,
+    ) -> Result<grantd_domain::DpopBinding, grantd_domain::ProofRejection> {
+        use grantd_domain::ProofRejection;
+        match proof {
+            "good-proof" if target.method == "POST" && target.uri.starts_with(ISSUER) => {
+                Ok(grantd_domain::DpopBinding {
+                    jkt: grantd_domain::Jkt::parse(FAKE_JKT).unwrap(),
+                    proof_key: format!("{proof}@{}", target.uri),
+                })
+            }
+            "good-proof" => Err(ProofRejection::WrongUri),
+            "needs-nonce" => Err(ProofRejection::NonceRequired),
+            _ => Err(ProofRejection::Malformed),
+        }
+    }
+
+    fn nonce(&self, _now: Timestamp) -> Option<String> {
+        Some("fake-nonce".into())
+    }
+
+    fn algorithms(&self) -> &'static [&'static str] {
+        &["ES256", "EdDSA"]
+    }
+}
 
 /// The one port the shared fakes cannot have: readiness is the API's own.
 pub struct FakeReady(pub AtomicBool);
@@ -155,6 +192,7 @@ impl World {
             secrets: secrets.clone(),
             clock: Arc::new(FixedClock(Timestamp::from_secs(NOW))),
             ids: Arc::new(SequentialIds::default()),
+            dpop: Arc::new(FakeDpop),
         };
         let service = TokenService::new(ports, Arc::new(policy()));
         let state = ApiState::new(service, ready.clone(), config);

@@ -10,6 +10,7 @@
 mod auth;
 mod body;
 mod discovery;
+mod dpop;
 mod fixture;
 mod lifecycle;
 mod no_io;

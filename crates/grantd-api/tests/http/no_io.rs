@@ -32,6 +32,12 @@ fn untouchable() -> ApiState {
         secrets: Arc::new(MockSecretHasher::new()),
         clock: Arc::new(MockClock::new()),
         ids: Arc::new(MockIdSource::new()),
+        // Only the metadata (built once, at start) asks it anything.
+        dpop: Arc::new({
+            let mut m = grantd_ports::MockDpopProofs::new();
+            m.expect_algorithms().return_const(&["ES256"][..]);
+            m
+        }),
     };
     let service = TokenService::new(ports, Arc::new(policy()));
     ApiState::new(

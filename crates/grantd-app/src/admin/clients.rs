@@ -5,8 +5,8 @@ use std::fmt;
 use std::num::NonZeroU32;
 
 use grantd_domain::{
-    AuthMethod, Client, ClientId, ClientLimits, ClientRate, ClientSecret, GrantType, GrantTypes,
-    Owner, ScopeDef, StoredScopes, Tier, Timestamp,
+    AuthMethod, Client, ClientId, ClientLimits, ClientRate, ClientSecret, DpopPolicy, GrantType,
+    GrantTypes, Owner, ScopeDef, StoredScopes, Tier, Timestamp,
 };
 use grantd_ports::{SecretError, StoreError};
 
@@ -32,6 +32,8 @@ pub struct NewClientSpec {
     pub supplied_secret: Option<String>,
     /// Its own rate and token quotas; the default is none.
     pub limits: ClientLimits,
+    /// Whether token requests must carry a DPoP proof.
+    pub dpop: DpopPolicy,
 }
 
 /// A change to a client's own rate and quotas: `None` keeps a field, `Some(None)` clears it.
@@ -64,6 +66,7 @@ impl fmt::Debug for NewClientSpec {
             .field("owner", &self.owner)
             .field("scopes", &self.scopes)
             .field("auth_method", &self.auth_method)
+            .field("dpop", &self.dpop)
             .field("grant_types", &self.grant_types)
             .field(
                 "supplied_secret",
@@ -143,6 +146,7 @@ impl Admin {
 
         let now = self.ports.clock.now();
         let client = Client {
+            dpop: spec.dpop,
             id: self.ports.ids.client_id(),
             name,
             owner_id: owner.id.clone().into(),
@@ -197,6 +201,23 @@ impl Admin {
             .ports
             .clients
             .set_client_active(&id, active, now)
+            .await
+            .map_err(|e| AdminError::store("updating client", e))?;
+        if !found {
+            return Err(AdminError::NotFound(Missing::Client(id)));
+        }
+        self.find_client(&id).await
+    }
+
+    /// Sets whether the client's token requests must carry a DPoP proof; returns the client as
+    /// stored afterwards.
+    pub async fn set_client_dpop(&self, id: &str, dpop: DpopPolicy) -> Result<Client, AdminError> {
+        let id = parse_client_id(id)?;
+        let now = self.ports.clock.now();
+        let found = self
+            .ports
+            .clients
+            .set_client_dpop(&id, dpop, now)
             .await
             .map_err(|e| AdminError::store("updating client", e))?;
         if !found {

@@ -3,7 +3,7 @@
 //! decision the endpoint would not make. No session, no token.
 
 use grantd_domain::{
-    AudienceRequest, Client, ClientId, ClientRate, ClientRejection, DomainError, Owner,
+    AudienceRequest, Client, ClientId, ClientRate, ClientRejection, DomainError, DpopPolicy, Owner,
     ScopeCatalog, ScopeDef, StoredScopes, Tier, TokenPolicy, Verdict, decide,
 };
 
@@ -48,6 +48,9 @@ pub struct Explanation {
     pub owner_id: Option<String>,
     /// `None`: the owner does not exist or its stored id is not a UUID.
     pub owner_active: Option<bool>,
+    /// The client's DPoP policy (`None` without a client): with `required`, the endpoint also
+    /// wants a DPoP proof, which an explanation cannot judge.
+    pub dpop: Option<DpopPolicy>,
     /// One row per requested scope (the client's scopes when none is requested). Empty when
     /// the request cannot even be parsed or the client does not exist.
     pub scopes: Vec<ScopeExplanation>,
@@ -74,6 +77,7 @@ impl Admin {
             client_active: None,
             owner_id: None,
             owner_active: None,
+            dpop: None,
             scopes: Vec::new(),
             rate: None,
             quota: Vec::new(),
@@ -161,6 +165,7 @@ fn explain_decision(
         client_active: Some(client.active),
         owner_id: Some(client.owner_id.as_str().to_owned()),
         owner_active: owner.map(|o| o.active),
+        dpop: Some(client.dpop),
         scopes,
         rate: client.limits.rate,
         quota: Vec::new(),

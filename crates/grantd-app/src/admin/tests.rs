@@ -59,6 +59,7 @@ fn owner(roles: &[&str], active: bool) -> Owner {
 
 fn client(scopes: &[&str]) -> Client {
     Client {
+        dpop: Default::default(),
         id: ClientId::parse("svc-a").unwrap(),
         name: "Service A".into(),
         owner_id: OwnerId::parse(OWNER),
@@ -88,6 +89,7 @@ fn session_record() -> SessionRecord {
             context: RequestContext::default(),
             created_at: Timestamp::from_secs(NOW),
             expires_at: Timestamp::from_secs(NOW + 900),
+            dpop: None,
         },
         revoked_at: None,
         revoke_reason: None,
@@ -154,6 +156,8 @@ impl Fx {
             secrets: Arc::new(self.secrets),
             clock: Arc::new(clock),
             ids: Arc::new(self.ids),
+            // Admin never checks a proof.
+            dpop: Arc::new(grantd_ports::MockDpopProofs::new()),
         };
         Admin::new(ports, Arc::new(self.policy))
     }
@@ -176,6 +180,7 @@ fn client_spec(scopes: &[&str]) -> NewClientSpec {
         grant_types: vec![],
         supplied_secret: None,
         limits: Default::default(),
+        dpop: grantd_domain::DpopPolicy::Optional,
     }
 }
 

@@ -10,8 +10,9 @@ use grantd_domain::{
     StoredScopes, Subject, SubjectMode, TargetProblem, Timestamp, TokenPolicy, Ttl, UserId,
 };
 use grantd_ports::{
-    MockClientStore, MockClock, MockIdSource, MockSecretHasher, MockSessionStore, MockTokenSigner,
-    MockUserStore, SecretCheck, SecretError, SignError, SignedToken, StoreError, VerifyError,
+    MockClientStore, MockClock, MockDpopProofs, MockIdSource, MockSecretHasher, MockSessionStore,
+    MockTokenSigner, MockUserStore, SecretCheck, SecretError, SignError, SignedToken, StoreError,
+    VerifyError,
 };
 use mockall::predicate::eq;
 
@@ -40,6 +41,7 @@ fn policy() -> TokenPolicy {
 
 fn client(scopes: &[&str]) -> Client {
     Client {
+        dpop: Default::default(),
         id: ClientId::parse("svc-a").unwrap(),
         name: "Service A".into(),
         owner_id: OwnerId::parse(OWNER),
@@ -83,6 +85,7 @@ fn claims_for(client_id: &str) -> AccessTokenClaims {
         scope: "service".into(),
         session_id: SessionId::parse(SESSION).unwrap(),
         plugin_id: None,
+        cnf_jkt: None,
     }
 }
 
@@ -97,6 +100,7 @@ fn session_record(revoked: bool, jti: &str) -> SessionRecord {
             context: RequestContext::default(),
             created_at: Timestamp::from_secs(NOW),
             expires_at: Timestamp::from_secs(NOW + 900),
+            dpop: None,
         },
         revoked_at: revoked.then(|| Timestamp::from_secs(NOW)),
         revoke_reason: revoked.then(|| "x".to_owned()),
@@ -112,6 +116,7 @@ struct Fx {
     secrets: MockSecretHasher,
     clock: MockClock,
     ids: MockIdSource,
+    dpop: MockDpopProofs,
     policy: TokenPolicy,
 }
 
@@ -129,6 +134,7 @@ impl Fx {
             secrets: MockSecretHasher::new(),
             clock,
             ids: MockIdSource::new(),
+            dpop: MockDpopProofs::new(),
             policy: policy(),
         }
     }
@@ -182,6 +188,7 @@ impl Fx {
             secrets: Arc::new(self.secrets),
             clock: Arc::new(self.clock),
             ids: Arc::new(self.ids),
+            dpop: Arc::new(self.dpop),
         };
         TokenService::new(ports, Arc::new(self.policy))
     }
@@ -1082,4 +1089,173 @@ fn debug_never_shows_secrets_or_tokens() {
         session_id: SessionId::parse(SESSION).unwrap(),
     };
     assert!(!format!("{t:?}").contains("eyJTOKEN"));
+}
+
+// ---------- DPoP ----------
+
+const JKT: &str = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs";
+const TOKEN_URL: &str = "https://auth.example/oauth/token";
+
+fn binding() -> DpopBinding {
+    DpopBinding {
+        jkt: grantd_domain::Jkt::parse(JKT).unwrap(),
+        proof_key: "replay-key".into(),
+    }
+}
+
+fn with_proof() -> TokenRequest<'static> {
+    TokenRequest {
+        dpop: Some(DpopProof {
+            proof: "the.proof.jws",
+            target: ProofTarget {
+                method: "POST",
+                uri: TOKEN_URL,
+            },
+        }),
+        ..Default::default()
+    }
+}
+
+/// A valid proof: the port sees the proof and its target, the token says DPoP, its claims carry
+/// `cnf.jkt` and the session row the binding.
+#[tokio::test]
+async fn a_valid_proof_binds_token_claims_and_row() {
+    let mut fx = Fx::new().with_ids().with_owner(Some(owner(&[], true)));
+    fx.dpop
+        .expect_check()
+        .withf(|p, t, _| p == "the.proof.jws" && t.method == "POST" && t.uri == TOKEN_URL)
+        .times(1)
+        .returning(|_, _, _| Ok(binding()));
+    let (fx, signed) = fx.with_signer();
+    let (fx, rows) = fx.with_sessions_ok();
+    let got = fx
+        .service()
+        .issue(&authed(client(&["service"])), with_proof())
+        .await
+        .unwrap();
+    assert_eq!(got.token_type, "DPoP");
+    let claims = signed.lock().unwrap().pop().unwrap();
+    assert_eq!(claims.cnf_jkt.as_ref().map(|j| j.as_str()), Some(JKT));
+    assert_eq!(rows.lock().unwrap().pop().unwrap().dpop, Some(binding()));
+}
+
+/// Each refusal of the port is `invalid_dpop_proof` with its reason; nothing is signed or
+/// written (the mocks expect neither).
+#[tokio::test]
+async fn a_refused_proof_issues_nothing() {
+    for reason in [
+        ProofRejection::BadSignature,
+        ProofRejection::WrongUri,
+        ProofRejection::IssuedAtOutOfWindow,
+    ] {
+        let mut fx = Fx::new();
+        fx.dpop.expect_check().returning(move |_, _, _| Err(reason));
+        let got = fx
+            .service()
+            .issue(&authed(client(&["service"])), with_proof())
+            .await;
+        assert_eq!(
+            got.map(|_| ()),
+            Err(AppError::Refused(DomainError::InvalidDpopProof(reason)))
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_missing_nonce_is_answered_with_a_fresh_one() {
+    let mut fx = Fx::new();
+    fx.dpop
+        .expect_check()
+        .returning(|_, _, _| Err(ProofRejection::NonceRequired));
+    fx.dpop
+        .expect_nonce()
+        .returning(|_| Some("fresh-nonce".into()));
+    let got = fx
+        .service()
+        .issue(&authed(client(&["service"])), with_proof())
+        .await;
+    assert_eq!(
+        got.map(|_| ()),
+        Err(AppError::Refused(DomainError::UseDpopNonce {
+            nonce: "fresh-nonce".into()
+        }))
+    );
+}
+
+/// The store's unique replay key refuses a second token for one proof: the caller gets
+/// `invalid_dpop_proof`, not a 5xx, and never the signed token.
+#[tokio::test]
+async fn a_replayed_proof_is_refused_when_its_row_conflicts() {
+    let mut fx = Fx::new().with_ids().with_owner(Some(owner(&[], true)));
+    fx.dpop.expect_check().returning(|_, _, _| Ok(binding()));
+    let (mut fx, _) = fx.with_signer();
+    fx.sessions
+        .expect_insert_session()
+        .returning(|_| Err(StoreError::Conflict(Constraint::SessionDpopProof)));
+    let got = fx
+        .service()
+        .issue(&authed(client(&["service"])), with_proof())
+        .await;
+    assert_eq!(
+        got.map(|_| ()),
+        Err(AppError::Refused(DomainError::InvalidDpopProof(
+            ProofRejection::Replayed
+        )))
+    );
+}
+
+/// Introspection: a bound token is active only if its session row has the same thumbprint.
+#[tokio::test]
+async fn introspection_requires_the_row_binding_to_match_the_token() {
+    let bound_claims = AccessTokenClaims {
+        cnf_jkt: grantd_domain::Jkt::parse(JKT),
+        ..claims_for("svc-a")
+    };
+    let mut bound_row = session_record(false, JTI);
+    bound_row.session.dpop = Some(binding());
+    let cases = [
+        (bound_claims.clone(), bound_row.clone(), true),
+        (bound_claims.clone(), session_record(false, JTI), false),
+        (claims_for("svc-a"), bound_row, false),
+    ];
+    for (claims, row, active) in cases {
+        let mut fx = introspect_fx(Some(row), Some(true));
+        fx.signer.checkpoint();
+        let c = claims.clone();
+        fx.signer
+            .expect_verify()
+            .returning(move |_, _| Ok(c.clone()));
+        let got = fx
+            .service()
+            .introspect(&caller("svc-a", &["service"]), "t")
+            .await
+            .unwrap();
+        assert_eq!(got.claims.is_some(), active, "{claims:?}");
+    }
+}
+
+/// A client whose policy requires DPoP is refused without a proof (before any IO), and served
+/// with one.
+#[tokio::test]
+async fn a_client_requiring_dpop_needs_a_proof() {
+    let required = Client {
+        dpop: grantd_domain::DpopPolicy::Required,
+        ..client(&["service"])
+    };
+    let got = Fx::new()
+        .service()
+        .issue(&authed(required.clone()), TokenRequest::default())
+        .await;
+    assert_eq!(
+        got.map(|_| ()),
+        Err(AppError::Refused(DomainError::InvalidRequest(
+            InvalidRequest::DpopProofRequired
+        )))
+    );
+    let mut fx = Fx::new().with_ids().with_owner(Some(owner(&[], true)));
+    fx.dpop.expect_check().returning(|_, _, _| Ok(binding()));
+    let (fx, _) = fx.with_signer();
+    let (fx, _) = fx.with_sessions_ok();
+    let got = fx.service().issue(&authed(required), with_proof()).await;
+    assert_eq!(got.map(|t| t.token_type), Ok("DPoP"));
 }

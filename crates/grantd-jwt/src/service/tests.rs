@@ -62,6 +62,7 @@ fn claims_at(now: Timestamp, plugin: Option<&str>, act: Option<&str>) -> AccessT
         scope: "orders:read orders:write".to_owned(),
         session_id: SessionId::parse("sess_0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f").unwrap(),
         plugin_id: plugin.map(str::to_owned),
+        cnf_jkt: None,
     }
 }
 

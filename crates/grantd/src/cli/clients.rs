@@ -1,12 +1,12 @@
 //! `grantd client …`: create clients (printing the secret once), list, show, enable, disable,
-//! update their own rate and quotas, and rotate their secrets.
+//! update their own rate, quotas and DPoP policy, and rotate their secrets.
 
 use std::io::Read;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use grantd_app::{Admin, NewClientSpec};
-use grantd_domain::{AuthMethod, Client, GrantType};
+use grantd_domain::{AuthMethod, Client, DpopPolicy, GrantType};
 use serde_json::{Value, json};
 
 use super::limits::{self, LimitArgs, LimitUpdateArgs};
@@ -26,12 +26,8 @@ pub enum ClientCmd {
     Enable {
         id: String,
     },
-    /// Change the client's own rate limit and token quotas.
-    Update {
-        id: String,
-        #[command(flatten)]
-        limits: LimitUpdateArgs,
-    },
+    /// Change the client's own rate limit, token quotas or DPoP policy.
+    Update(ClientUpdateArgs),
     /// Issue a new secret; the old one keeps working for --grace seconds.
     RotateSecret {
         id: String,
@@ -59,6 +55,19 @@ pub struct ClientCreateArgs {
     secret_stdin: bool,
     #[command(flatten)]
     limits: LimitArgs,
+    /// Whether token requests must carry a DPoP proof (RFC 9449).
+    #[arg(long, value_parser = ["optional", "required"], default_value = "optional")]
+    dpop: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ClientUpdateArgs {
+    id: String,
+    #[command(flatten)]
+    limits: LimitUpdateArgs,
+    /// Whether token requests must carry a DPoP proof (RFC 9449).
+    #[arg(long, value_parser = ["optional", "required"])]
+    dpop: Option<String>,
 }
 
 pub(super) async fn run(cmd: ClientCmd, admin: &Admin, out: &Output) -> anyhow::Result<()> {
@@ -66,10 +75,7 @@ pub(super) async fn run(cmd: ClientCmd, admin: &Admin, out: &Output) -> anyhow::
         ClientCmd::Create(args) => create(args, admin, out).await,
         ClientCmd::List => clients(out, &admin.list_clients().await?, false),
         ClientCmd::Show { id } => show(out, admin, admin.show_client(&id).await?).await,
-        ClientCmd::Update { id, limits } => {
-            let updated = admin.update_client_limits(&id, limits.change()?).await?;
-            show(out, admin, updated).await
-        }
+        ClientCmd::Update(args) => update(args, admin, out).await,
         ClientCmd::Disable { id } => {
             clients(out, &[admin.set_client_active(&id, false).await?], true)
         }
@@ -77,6 +83,28 @@ pub(super) async fn run(cmd: ClientCmd, admin: &Admin, out: &Output) -> anyhow::
             clients(out, &[admin.set_client_active(&id, true).await?], true)
         }
         ClientCmd::RotateSecret { id, grace } => rotate_secret(&id, grace, admin, out).await,
+    }
+}
+
+/// Changes what the flags name (at least one), then shows the client.
+async fn update(args: ClientUpdateArgs, admin: &Admin, out: &Output) -> anyhow::Result<()> {
+    let dpop = args
+        .dpop
+        .as_deref()
+        .map(|d| DpopPolicy::parse(d).context("unknown DPoP policy"))
+        .transpose()?;
+    let mut updated = match args.limits.change() {
+        Some(change) => Some(admin.update_client_limits(&args.id, change).await?),
+        None => None,
+    };
+    if let Some(dpop) = dpop {
+        updated = Some(admin.set_client_dpop(&args.id, dpop).await?);
+    }
+    match updated {
+        Some(client) => show(out, admin, client).await,
+        None => bail!(
+            "nothing to update: give --rate-limit, --quota-hour, --quota-day, a --no-… flag or --dpop"
+        ),
     }
 }
 
@@ -88,6 +116,7 @@ async fn create(args: ClientCreateArgs, admin: &Admin, out: &Output) -> anyhow::
         None
     };
     let auth_method = AuthMethod::parse(&args.auth_method).context("unknown auth method")?;
+    let dpop = DpopPolicy::parse(&args.dpop).context("unknown DPoP policy")?;
     let grant_types = args
         .grant_types
         .iter()
@@ -102,6 +131,7 @@ async fn create(args: ClientCreateArgs, admin: &Admin, out: &Output) -> anyhow::
             grant_types,
             supplied_secret,
             limits: args.limits.limits(),
+            dpop,
         })
         .await?;
     for w in &created.warnings {
@@ -118,6 +148,7 @@ async fn create(args: ClientCreateArgs, admin: &Admin, out: &Output) -> anyhow::
             "auth_method": c.auth_method.as_str(),
             "rate_limit": limits::rate_json(c.limits.rate),
             "quota": limits::quota_json(&c.limits.quota),
+            "dpop": c.dpop.as_str(),
         }));
     }
     clients(out, std::slice::from_ref(c), true)?;
@@ -180,6 +211,7 @@ fn client_json(c: &Client) -> Value {
         "scopes": c.scopes.names(),
         "grant_types": c.grant_types.names(),
         "auth_method": c.auth_method.as_str(),
+        "dpop": c.dpop.as_str(),
         "active": c.active,
         "created_at": rfc3339(c.created_at),
         "updated_at": rfc3339(c.updated_at),
@@ -202,6 +234,7 @@ fn clients(out: &Output, clients: &[Client], single: bool) -> anyhow::Result<()>
                 c.owner_id.to_string(),
                 c.scopes.names().join(" "),
                 c.auth_method.as_str().to_owned(),
+                c.dpop.as_str().to_owned(),
                 yes_no(c.active),
             ]
         })
@@ -213,6 +246,7 @@ fn clients(out: &Output, clients: &[Client], single: bool) -> anyhow::Result<()>
             "OWNER",
             "SCOPES",
             "AUTH_METHOD",
+            "DPOP",
             "ACTIVE",
         ],
         &rows,

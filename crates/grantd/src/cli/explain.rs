@@ -43,6 +43,7 @@ fn explanation(out: &Output, e: &Explanation) -> anyhow::Result<()> {
             "client_active": e.client_active,
             "owner_id": e.owner_id,
             "owner_active": e.owner_active,
+            "dpop": e.dpop.map(|d| d.as_str()),
             "scopes": scopes,
             "rate_limit": super::limits::rate_json(e.rate),
             "quota_usage": super::limits::usage_json(&e.quota),
@@ -84,6 +85,9 @@ fn explanation(out: &Output, e: &Explanation) -> anyhow::Result<()> {
         for line in super::limits::lines(e.rate, &e.quota) {
             out.line(&line)?;
         }
+    }
+    if let Some(dpop) = e.dpop {
+        out.line(&format!("\ndpop: {dpop}"))?;
     }
     match &e.outcome {
         ExplainOutcome::Ok { scope, audience } => out.line(&format!(

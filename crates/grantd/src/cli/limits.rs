@@ -3,7 +3,6 @@
 
 use std::num::NonZeroU32;
 
-use anyhow::bail;
 use clap::Args;
 use grantd_app::{LimitsChange, QuotaUsage};
 use grantd_domain::{ClientLimits, ClientRate, TokenQuota};
@@ -74,8 +73,8 @@ impl LimitArgs {
 }
 
 impl LimitUpdateArgs {
-    /// What to change; nothing at all is refused (the command would do nothing).
-    pub fn change(&self) -> anyhow::Result<LimitsChange> {
+    /// What to change; `None` when no limit flag was given.
+    pub fn change(&self) -> Option<LimitsChange> {
         let clear_or = |clear: bool, set: Option<NonZeroU32>| {
             if clear { Some(None) } else { set.map(Some) }
         };
@@ -89,12 +88,7 @@ impl LimitUpdateArgs {
             per_hour: clear_or(self.no_quota_hour, self.set.quota_hour),
             per_day: clear_or(self.no_quota_day, self.set.quota_day),
         };
-        if change == LimitsChange::default() {
-            bail!(
-                "nothing to update: give --rate-limit, --quota-hour, --quota-day or a --no-… flag"
-            );
-        }
-        Ok(change)
+        (change != LimitsChange::default()).then_some(change)
     }
 }
 

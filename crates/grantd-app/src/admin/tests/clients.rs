@@ -28,6 +28,7 @@ async fn create_client_generates_a_secret_and_warns_about_unheld_delegated_scope
         .await
         .unwrap();
     let want = Client {
+        dpop: Default::default(),
         id: ClientId::parse("cl_new").unwrap(),
         name: "Orders service".into(),
         owner_id: OwnerId::parse(OWNER),
@@ -383,4 +384,56 @@ async fn rotate_secret_refusals() {
         assert!(is_mapped(&got), "{err:?} -> {got:?}");
         assert!(!format!("{got} {got:?}").contains(PLAINTEXT));
     }
+}
+
+#[tokio::test]
+async fn set_client_dpop_stores_the_policy_and_returns_the_client() {
+    use grantd_domain::DpopPolicy;
+    let mut fx = Fx::new();
+    let mut seq = Sequence::new();
+    fx.clients
+        .expect_set_client_dpop()
+        .with(
+            eq(ClientId::parse("svc-a").unwrap()),
+            eq(DpopPolicy::Required),
+            eq(now()),
+        )
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _, _| Ok(true));
+    fx.clients
+        .expect_find_client()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| {
+            Ok(Some(Client {
+                dpop: DpopPolicy::Required,
+                ..client(&["mcp"])
+            }))
+        });
+    let got = fx
+        .admin()
+        .set_client_dpop("svc-a", DpopPolicy::Required)
+        .await
+        .unwrap();
+    assert_eq!(got.dpop, DpopPolicy::Required);
+
+    let mut fx = Fx::new();
+    fx.clients
+        .expect_set_client_dpop()
+        .returning(|_, _, _| Ok(false));
+    assert!(matches!(
+        fx.admin()
+            .set_client_dpop("svc-a", DpopPolicy::Optional)
+            .await,
+        Err(AdminError::NotFound(_))
+    ));
+    assert_invalid(
+        Fx::new()
+            .admin()
+            .set_client_dpop("a/b", DpopPolicy::Optional)
+            .await,
+        "client id",
+        "bad id",
+    );
 }

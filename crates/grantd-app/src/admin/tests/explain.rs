@@ -51,6 +51,7 @@ async fn explain_a_granted_request() {
             owner_active: Some(true),
             rate: None,
             quota: vec![],
+            dpop: Some(grantd_domain::DpopPolicy::Optional),
             scopes: vec![
                 row(
                     "mcp",
