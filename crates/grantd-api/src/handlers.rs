@@ -12,11 +12,12 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::web::Bytes;
 use actix_web::web::{Data, Payload};
 use actix_web::{HttpRequest, HttpResponse};
-use grantd_app::{AuthenticatedClient, ClientAuthentication, TokenRequest};
+use grantd_app::{AuthenticatedClient, ClientAuthentication, Endpoint, TokenRequest};
 use grantd_domain::{AudienceRequest, DomainError, GrantType, InvalidRequest};
 use serde::Serialize;
 
 use crate::ApiState;
+use crate::audit::Seen;
 use crate::error::{ApiError, json, no_store};
 use crate::form::Form;
 use crate::request::{
@@ -124,8 +125,12 @@ pub(crate) async fn token(
     payload: Payload,
 ) -> HttpResponse {
     let started = std::time::Instant::now();
-    let result = token_inner(&state, &req, payload).await;
+    let mut seen = Seen::new(&state);
+    let result = token_inner(&state, &req, payload, &mut seen).await;
     crate::metrics::finished("token", started, result.as_ref().err());
+    if let Err(e) = &result {
+        crate::audit::refused(&state, &req, Endpoint::Token, e, seen);
+    }
     answer(&state, &req, result)
 }
 
@@ -139,6 +144,7 @@ async fn token_inner(
     state: &ApiState,
     req: &HttpRequest,
     payload: Payload,
+    seen: &mut Seen,
 ) -> Result<HttpResponse, ApiError> {
     let source = admit(state, req)?;
     let body = read_body(state, req, payload).await?;
@@ -151,8 +157,10 @@ async fn token_inner(
     let plugin_id = form.single("plugin_id")?;
     let resources = form.all("resource");
 
+    seen.request(scope, audience);
     let grant = parse_grant_type(grant_type)?;
     let auth = client_authentication(req, client_id, client_secret)?;
+    seen.auth(&auth);
     let client = authenticate(state, &auth, source).await?;
     let issued = match grant {
         GrantType::ClientCredentials => {
@@ -188,6 +196,7 @@ async fn token_and_caller<'f>(
     req: &HttpRequest,
     form: &'f Form<'_>,
     source: Option<IpAddr>,
+    seen: &mut Seen,
 ) -> Result<(&'f str, AuthenticatedClient), ApiError> {
     let token = form.single("token")?;
     let _hint = form.single("token_type_hint")?;
@@ -195,6 +204,7 @@ async fn token_and_caller<'f>(
     let client_secret = form.single("client_secret")?;
     let token = token.ok_or_else(|| missing("token"))?;
     let auth = client_authentication(req, client_id, client_secret)?;
+    seen.auth(&auth);
     let caller = authenticate(state, &auth, source).await?;
     Ok((token, caller))
 }
@@ -233,10 +243,12 @@ pub(crate) async fn introspect(
     payload: Payload,
 ) -> HttpResponse {
     let started = std::time::Instant::now();
-    let result = introspect_inner(&state, &req, payload).await;
+    let mut seen = Seen::new(&state);
+    let result = introspect_inner(&state, &req, payload, &mut seen).await;
     crate::metrics::finished("introspect", started, result.as_ref().err());
-    if result.is_err() {
+    if let Err(e) = &result {
         crate::metrics::introspected("error");
+        crate::audit::refused(&state, &req, Endpoint::Introspect, e, seen);
     }
     answer(&state, &req, result)
 }
@@ -245,11 +257,12 @@ async fn introspect_inner(
     state: &ApiState,
     req: &HttpRequest,
     payload: Payload,
+    seen: &mut Seen,
 ) -> Result<HttpResponse, ApiError> {
     let source = admit(state, req)?;
     let body = read_body(state, req, payload).await?;
     let form = Form::parse(&body)?;
-    let (token, caller) = token_and_caller(state, req, &form, source).await?;
+    let (token, caller) = token_and_caller(state, req, &form, source, seen).await?;
     let found = state.service.introspect(&caller, token).await?;
     let Some(c) = &found.claims else {
         crate::metrics::introspected("inactive");
@@ -283,9 +296,13 @@ pub(crate) async fn revoke(
     payload: Payload,
 ) -> HttpResponse {
     let started = std::time::Instant::now();
-    let result = revoke_inner(&state, &req, payload).await;
+    let mut seen = Seen::new(&state);
+    let result = revoke_inner(&state, &req, payload, &mut seen).await;
     crate::metrics::finished("revoke", started, result.as_ref().err());
     crate::metrics::revoked(if result.is_ok() { "ok" } else { "error" });
+    if let Err(e) = &result {
+        crate::audit::refused(&state, &req, Endpoint::Revoke, e, seen);
+    }
     answer(&state, &req, result)
 }
 
@@ -293,11 +310,12 @@ async fn revoke_inner(
     state: &ApiState,
     req: &HttpRequest,
     payload: Payload,
+    seen: &mut Seen,
 ) -> Result<HttpResponse, ApiError> {
     let source = admit(state, req)?;
     let body = read_body(state, req, payload).await?;
     let form = Form::parse(&body)?;
-    let (token, caller) = token_and_caller(state, req, &form, source).await?;
+    let (token, caller) = token_and_caller(state, req, &form, source, seen).await?;
     state.service.revoke(&caller, token).await?;
     Ok(no_store(&mut HttpResponse::Ok()).finish())
 }

@@ -39,6 +39,7 @@
 //!   kernel caps it at `net.core.somaxconn`), then are refused by the kernel. Keep
 //!   `workers × max_connections` below the process's file-descriptor limit (`ulimit -n`).
 
+mod audit;
 mod cidr;
 mod client_ip;
 mod error;

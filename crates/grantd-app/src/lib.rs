@@ -6,6 +6,7 @@
 //! HTTP, SQL or JWT library.
 
 mod admin;
+mod audit;
 mod error;
 mod keys;
 mod token;
@@ -14,7 +15,10 @@ pub use admin::{
     Admin, AdminError, ClientCreated, ExplainOutcome, Explanation, NewClientSpec, NewUserSpec,
     PurgeCutoff, ScopeExplanation, SecretRotated, SessionExport, SessionQuery,
 };
+pub use audit::Audit;
 pub use error::{AppError, Failure};
+/// What the API reports of a refused request (audit data, not a port).
+pub use grantd_ports::{Endpoint, Refusal};
 pub use keys::{KeyAdmin, KeyCheck, KeyPolicy, ROTATION_MARGIN_SECS};
 pub use token::{
     AuthenticatedClient, ClientAuthentication, Introspection, IssuedToken, Ports, TokenRequest,

@@ -30,6 +30,7 @@ pub struct FileConfig {
     pub log: LogSection,
     pub admin: AdminSection,
     pub metrics: MetricsSection,
+    pub audit: AuditSection,
     pub scopes: Vec<ScopeEntry>,
 }
 
@@ -291,6 +292,71 @@ impl Default for MetricsSection {
     }
 }
 
+/// `[audit]`: where the decision events go.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSection {
+    /// "stdout" (JSON lines on the server's stdout), "file" (appended to `file`) or "off".
+    pub output: String,
+    /// The JSON-lines file: `serve`'s events with `output = "file"`, and the CLI's admin changes
+    /// whatever `output` says unless it is "off" (the CLI's stdout is its result). Default:
+    /// `grantd-audit.jsonl` next to the SQLite database, or in the working directory.
+    pub file: Option<PathBuf>,
+    /// Events waiting for the writer at most; more are dropped and counted.
+    pub queue: usize,
+}
+
+impl Default for AuditSection {
+    fn default() -> Self {
+        Self {
+            output: "stdout".into(),
+            file: None,
+            queue: 8192,
+        }
+    }
+}
+
+/// `[audit]`, checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditSettings {
+    pub output: AuditOutput,
+    pub file: Option<PathBuf>,
+    pub queue: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuditOutput {
+    Stdout,
+    File,
+    Off,
+}
+
+impl TryFrom<&AuditSection> for AuditSettings {
+    type Error = anyhow::Error;
+
+    fn try_from(a: &AuditSection) -> anyhow::Result<Self> {
+        let output = match a.output.as_str() {
+            "stdout" => AuditOutput::Stdout,
+            "file" => AuditOutput::File,
+            "off" => AuditOutput::Off,
+            other => {
+                bail!("invalid `audit.output`: {other:?} (use \"stdout\", \"file\" or \"off\")")
+            }
+        };
+        if !(1..=1_048_576).contains(&a.queue) {
+            bail!(
+                "invalid `audit.queue`: {} (use 1 to 1048576 events)",
+                a.queue
+            );
+        }
+        Ok(Self {
+            output,
+            file: a.file.clone(),
+            queue: a.queue,
+        })
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScopeEntry {
@@ -317,6 +383,8 @@ pub struct Settings {
     pub admin_bind: SocketAddr,
     /// `[metrics] enabled`.
     pub metrics_enabled: bool,
+    /// `[audit]`.
+    pub audit: AuditSettings,
     /// No `token.issuer` was configured: `serve` replaces `policy.issuer` (derived from
     /// `server.bind`) with the address it actually bound.
     pub issuer_from_bind: bool,
@@ -510,6 +578,7 @@ fn resolve(f: FileConfig) -> anyhow::Result<Settings> {
             .parse()
             .with_context(|| format!("invalid `admin.bind`: {:?} (use IP:PORT)", f.admin.bind))?,
         metrics_enabled: f.metrics.enabled,
+        audit: AuditSettings::try_from(&f.audit)?,
         issuer_from_bind: f.token.issuer.is_none(),
         rate_limit: rate_limit(&f.rate_limit)?,
     })

@@ -73,8 +73,11 @@ pub async fn serve(wired: Wired, bound: Bound) -> anyhow::Result<()> {
     announce(&wired, local, admin);
     server.await?;
     drop(watch);
+    // Every event of a request answered before the stop is written out.
+    wired.close_audit();
     let stats = wired.store.stats();
     tracing::info!(
+        audit_dropped = wired.audit.as_ref().map_or(0, |q| q.dropped()),
         session_batches = stats.session_batches,
         session_rows = stats.session_rows,
         batch_fallbacks = stats.session_batch_fallbacks,
@@ -166,6 +169,8 @@ fn start_admin(wired: &Wired, state: ApiState) -> anyhow::Result<SocketAddr> {
             .install_recorder()
             .context("cannot install the metrics recorder")?;
         metrics::gauge!("grantd_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+        // Present from the first scrape, so a dashboard and an alert see 0, not "no data".
+        metrics::counter!("grantd_audit_dropped_total").absolute(0);
         let render: grantd_api::RenderMetrics = Arc::new(move || handle.render());
         Some(render)
     } else {

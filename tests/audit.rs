@@ -1,0 +1,200 @@
+//! Outside-in: the audit stream of the real binary (file sink) holds exactly one event per
+//! decision, with the documented ECS fields, and neither it nor the log holds a client secret
+//! or an access token.
+
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test code: a failed expectation is a failed test"
+)]
+
+mod support;
+
+use std::path::Path;
+
+use serde_json::Value;
+use support::{BACKENDS, Env, Server, form_encode};
+
+/// Every event of the audit file, in order.
+fn read_events(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).expect("audit file");
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON document per line"))
+        .collect()
+}
+
+fn with_action<'a>(events: &'a [Value], action: &str) -> Vec<&'a Value> {
+    events
+        .iter()
+        .filter(|e| e["event"]["action"] == action)
+        .collect()
+}
+
+fn post(server: &Server, path: &str, id: &str, secret: &str, token: &str) -> u16 {
+    let body = format!("token={}", form_encode(token));
+    server.post_form(path, Some((id, secret)), &body).status
+}
+
+/// The payload of a JWT, decoded (the test knows the token; the audit stream must not).
+fn claims(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// Known traffic: two tokens, three refusals, two introspections, three revocations.
+fn traffic(server: &Server, id: &str, secret: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    for _ in 0..2 {
+        let r = server.token(id, secret, "scope=service");
+        assert_eq!(r.status, 200, "{}", r.body);
+        tokens.push(r.json()["access_token"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(server.token(id, "wrong-secret-value", "").status, 401);
+    assert_eq!(server.token("nobody", "x", "").status, 401);
+    assert_eq!(server.token(id, secret, "scope=admin").status, 400);
+    assert_eq!(
+        post(server, "/oauth/introspect", id, secret, &tokens[0]),
+        200
+    );
+    assert_eq!(
+        post(server, "/oauth/introspect", id, secret, "garbage"),
+        200
+    );
+    assert_eq!(post(server, "/oauth/revoke", id, secret, &tokens[1]), 200);
+    assert_eq!(post(server, "/oauth/revoke", id, secret, &tokens[1]), 200);
+    assert_eq!(post(server, "/oauth/revoke", id, secret, "garbage"), 200);
+    tokens
+}
+
+fn check_issued(events: &[Value], id: &str, owner: &str, token: &str) {
+    let c = claims(token);
+    let found: Vec<_> = with_action(events, "token-issued")
+        .into_iter()
+        .filter(|e| e["grantd"]["jti"] == c["jti"])
+        .collect();
+    assert_eq!(found.len(), 1, "one event per token: {events:?}");
+    let e = found[0];
+    assert_eq!(e["event"]["outcome"], "success");
+    assert_eq!(e["event"]["kind"], "event");
+    assert_eq!(e["event"]["dataset"], "grantd.audit");
+    assert_eq!(e["ecs"]["version"], "8.11.0");
+    assert!(e["@timestamp"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(e["user"]["id"], id);
+    assert_eq!(e["user"]["effective"]["id"], owner);
+    assert_eq!(e["source"]["ip"], "127.0.0.1");
+    let g = &e["grantd"];
+    assert_eq!(g["client_id"], id);
+    assert_eq!(g["owner_id"], owner);
+    assert_eq!(g["scope"], "service");
+    assert_eq!(g["session_id"], c["session_id"]);
+    assert_eq!(g["auth_method"], "client_secret_basic");
+    assert!(g["audience"].is_array());
+}
+
+fn check_refusals(events: &[Value], id: &str) {
+    let refused = with_action(events, "token-refused");
+    let reasons: Vec<(&str, &str)> = refused
+        .iter()
+        .map(|e| {
+            (
+                e["event"]["reason"].as_str().unwrap(),
+                e["error"]["code"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("wrong_secret", "invalid_client"),
+            ("unknown_client", "invalid_client"),
+            ("scope_not_in_grant", "invalid_scope"),
+        ]
+    );
+    assert_eq!(refused[0]["user"]["name"], id);
+    assert_eq!(refused[1]["user"]["name"], "nobody");
+    assert_eq!(refused[2]["grantd"]["scope"], "admin");
+    for e in &refused {
+        assert_eq!(e["event"]["outcome"], "failure");
+        assert_eq!(e["source"]["ip"], "127.0.0.1");
+        assert_eq!(e["grantd"]["auth_method"], "client_secret_basic");
+    }
+}
+
+fn check_introspection_and_revocation(events: &[Value], id: &str) {
+    let intro = with_action(events, "token-introspected");
+    let outcomes: Vec<_> = intro.iter().map(|e| &e["grantd"]["outcome"]).collect();
+    assert_eq!(outcomes, ["active", "inactive"]);
+    assert!(intro.iter().all(|e| e["grantd"]["caller"] == id));
+    assert_eq!(intro[0]["grantd"]["client_id"], id);
+    let revoked = with_action(events, "token-revoked");
+    let effects: Vec<_> = revoked.iter().map(|e| &e["grantd"]["effect"]).collect();
+    // Revocation is idempotent: the second one finds the session revoked already.
+    assert_eq!(effects, ["revoked", "revoked", "invalid_token"]);
+    assert_eq!(
+        revoked[0]["grantd"]["session_id"],
+        revoked[1]["grantd"]["session_id"]
+    );
+    assert!(revoked[0]["grantd"]["session_id"].is_string());
+}
+
+#[test]
+fn one_event_per_decision_and_no_secret_anywhere() {
+    for backend in BACKENDS {
+        let mut env = Env::new(backend);
+        let file = env.dir.join("audit.jsonl");
+        env.set("GRANTD_AUDIT__OUTPUT", "\"file\"");
+        env.set("GRANTD_AUDIT__FILE", file.to_str().unwrap());
+        env.set("GRANTD_LOG", "debug");
+        let (owner, id, secret) =
+            env.user_and_client(&["user"], "service user", "client_secret_basic");
+        let mut server = env.start();
+        let tokens = traffic(&server, &id, &secret);
+        assert!(server.stop(), "{backend:?}: clean stop");
+
+        let events = read_events(&file);
+        let token_events: Vec<Value> = events
+            .iter()
+            .filter(|e| e["grantd"]["target"].is_null())
+            .cloned()
+            .collect();
+        assert_eq!(token_events.len(), 10, "{backend:?}: {token_events:#?}");
+        for t in &tokens {
+            check_issued(&token_events, &id, &owner, t);
+        }
+        check_refusals(&token_events, &id);
+        check_introspection_and_revocation(&token_events, &id);
+
+        let everything = format!(
+            "{}\n{}",
+            std::fs::read_to_string(&file).unwrap(),
+            server.logs.lock().unwrap().join("\n")
+        );
+        assert!(!everything.contains(&secret), "{backend:?}: secret leaked");
+        assert!(!everything.contains("wrong-secret-value"));
+        for t in &tokens {
+            assert!(
+                !everything.contains(t.as_str()),
+                "{backend:?}: token leaked"
+            );
+            let signature = t.rsplit('.').next().unwrap();
+            assert!(!everything.contains(signature));
+        }
+    }
+}
+
+#[test]
+fn audit_off_writes_nothing() {
+    let mut env = Env::new(support::Backend::Sqlite);
+    let file = env.dir.join("audit.jsonl");
+    env.set("GRANTD_AUDIT__OUTPUT", "\"off\"");
+    env.set("GRANTD_AUDIT__FILE", file.to_str().unwrap());
+    let (_, id, secret) = env.user_and_client(&["user"], "service", "client_secret_basic");
+    let mut server = env.start();
+    assert_eq!(server.token(&id, &secret, "").status, 200);
+    assert!(server.stop());
+    assert!(!file.exists(), "no audit file with audit off");
+}
