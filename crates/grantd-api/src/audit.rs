@@ -14,7 +14,8 @@ const CLIENT_ID_MAX: usize = 128;
 /// The longest requested scope or audience an event carries.
 const PARAM_MAX: usize = 512;
 
-/// What a request presented, noted as the handler reads it (only while audit is on).
+/// What a request presented, noted as the handler reads it (only while audit or per-client
+/// metrics are on).
 #[derive(Default)]
 pub(crate) struct Seen {
     on: bool,
@@ -27,7 +28,7 @@ pub(crate) struct Seen {
 impl Seen {
     pub(crate) fn new(state: &ApiState) -> Self {
         Self {
-            on: state.service.audit_on(),
+            on: state.service.audit_on() || !state.config.per_client.is_empty(),
             ..Self::default()
         }
     }
@@ -49,7 +50,8 @@ impl Seen {
     }
 }
 
-/// Records the refusal `error` of a request to `endpoint`.
+/// Records the refusal `error` of a request to `endpoint`: the per-client counter, and the
+/// audit event.
 pub(crate) fn refused(
     state: &ApiState,
     req: &HttpRequest,
@@ -57,6 +59,13 @@ pub(crate) fn refused(
     error: &ApiError,
     seen: Seen,
 ) {
+    let presented = seen.client_id.as_deref();
+    crate::metrics::client_refused(
+        &state.config.per_client,
+        endpoint.as_str(),
+        presented,
+        error,
+    );
     state.service.audit_refusal(|| {
         let (code, reason) = crate::metrics::classify(error);
         Refusal {

@@ -179,6 +179,7 @@ async fn token_inner(
     // The grant decision refuses an inactive client or owner as `invalid_client` too.
     let issued = issued.map_err(|e| ApiError::from(e).presented_by(auth.client_id()))?;
     crate::metrics::issued(grant.as_str(), &auth, state.config.algorithm);
+    crate::metrics::client_issued(&state.config.per_client, auth.client_id());
     let body = serialize(&TokenBody {
         access_token: &issued.access_token,
         token_type: issued.token_type,

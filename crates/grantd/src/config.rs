@@ -284,12 +284,39 @@ impl Default for AdminSection {
 pub struct MetricsSection {
     /// false: no recorder is installed (counting is a no-op) and `/metrics` is not served.
     pub enabled: bool,
+    /// Client ids counted under their own `client` label; all others as "other". Client ids
+    /// are unbounded, so only the operator's list gets series of its own.
+    pub per_client: Vec<String>,
 }
 
 impl Default for MetricsSection {
     fn default() -> Self {
-        Self { enabled: true }
+        Self {
+            enabled: true,
+            per_client: Vec::new(),
+        }
     }
+}
+
+/// Most client ids `[metrics] per_client` may list (each adds a few series).
+const PER_CLIENT_MAX: usize = 100;
+
+/// `[metrics] per_client`, checked: client ids, at most [`PER_CLIENT_MAX`], not "other".
+fn per_client(m: &MetricsSection) -> anyhow::Result<Vec<String>> {
+    if m.per_client.len() > PER_CLIENT_MAX {
+        bail!(
+            "invalid `metrics.per_client`: {} ids (at most {PER_CLIENT_MAX})",
+            m.per_client.len()
+        );
+    }
+    for id in &m.per_client {
+        grantd_domain::ClientId::parse(id)
+            .map_err(|e| anyhow::anyhow!("invalid `metrics.per_client`: {id:?}: {e}"))?;
+        if id == "other" {
+            bail!("invalid `metrics.per_client`: \"other\" is the label of every unlisted client");
+        }
+    }
+    Ok(m.per_client.clone())
 }
 
 /// `[audit]`: where the decision events go.
@@ -383,6 +410,8 @@ pub struct Settings {
     pub admin_bind: SocketAddr,
     /// `[metrics] enabled`.
     pub metrics_enabled: bool,
+    /// `[metrics] per_client`.
+    pub metrics_per_client: Vec<String>,
     /// `[audit]`.
     pub audit: AuditSettings,
     /// No `token.issuer` was configured: `serve` replaces `policy.issuer` (derived from
@@ -578,6 +607,7 @@ fn resolve(f: FileConfig) -> anyhow::Result<Settings> {
             .parse()
             .with_context(|| format!("invalid `admin.bind`: {:?} (use IP:PORT)", f.admin.bind))?,
         metrics_enabled: f.metrics.enabled,
+        metrics_per_client: per_client(&f.metrics)?,
         audit: AuditSettings::try_from(&f.audit)?,
         issuer_from_bind: f.token.issuer.is_none(),
         rate_limit: rate_limit(&f.rate_limit)?,
