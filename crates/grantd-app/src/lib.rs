@@ -15,6 +15,10 @@ pub use admin::{
     Admin, AdminError, ClientCreated, ExplainOutcome, Explanation, NewClientSpec, NewUserSpec,
     PurgeCutoff, ScopeExplanation, SecretRotated, SessionExport, SessionQuery,
 };
+pub use admin::{
+    ConflictKind, EmailProblem, InternalCause, InvalidReason, Missing, NameProblem, Named,
+    ScopeItem, StoreFailure,
+};
 pub use audit::Audit;
 pub use error::{AppError, Failure};
 /// What the API reports of a refused request (audit data, not a port).

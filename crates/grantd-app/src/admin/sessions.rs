@@ -9,7 +9,8 @@ use std::time::Duration;
 use grantd_domain::{SessionId, SessionRecord, Timestamp};
 use grantd_ports::{SessionCursor, SessionFilter, SessionStore};
 
-use super::{Admin, AdminError, parse_client_id, parse_user_id, quote};
+use super::input::{invalid_id, parse_client_id, parse_user_id};
+use super::{Admin, AdminError, InvalidReason, Missing};
 
 /// Rows deleted per purge statement: small enough that one batch holds the (SQLite) writer
 /// for a few milliseconds at most. Other writers get the writer between two batches: its pool
@@ -104,11 +105,7 @@ impl Admin {
     ) -> Result<Vec<SessionRecord>, AdminError> {
         let limit = query.limit.unwrap_or(Self::DEFAULT_SESSION_LIMIT);
         if !(1..=Self::MAX_SESSION_LIMIT).contains(&limit) {
-            return Err(AdminError::Invalid(format!(
-                "limit must be between 1 and {}, got {limit} (page with --after, or export \
-                 with --json-lines)",
-                Self::MAX_SESSION_LIMIT
-            )));
+            return Err(AdminError::Invalid(InvalidReason::SessionLimit(limit)));
         }
         let filter = SessionFilter {
             limit,
@@ -125,9 +122,7 @@ impl Admin {
     /// The query is checked, and its `after` session looked up, before the first page.
     pub async fn export_sessions(&self, query: SessionQuery) -> Result<SessionExport, AdminError> {
         if query.limit == Some(0) {
-            return Err(AdminError::Invalid(
-                "limit must be at least 1, got 0".to_owned(),
-            ));
+            return Err(AdminError::Invalid(InvalidReason::ZeroExportLimit));
         }
         let filter = self.session_filter(&query).await?;
         Ok(SessionExport {
@@ -148,11 +143,7 @@ impl Admin {
                 now.minus_secs(i64::try_from(keep.as_secs()).unwrap_or(i64::MAX))
             }
             PurgeCutoff::Before(before) if before > now => {
-                return Err(AdminError::Invalid(
-                    "the purge cut-off must not lie in the future: only expired sessions are \
-                     purged"
-                        .to_owned(),
-                ));
+                return Err(AdminError::Invalid(InvalidReason::PurgeCutoffInFuture));
             }
             PurgeCutoff::Before(before) => before,
         };
@@ -183,9 +174,7 @@ impl Admin {
         if let (Some(since), Some(until)) = (query.since, query.until)
             && since >= until
         {
-            return Err(AdminError::Invalid(
-                "--since must be earlier than --until".to_owned(),
-            ));
+            return Err(AdminError::Invalid(InvalidReason::EmptyTimeRange));
         }
         let after = match query.after.as_deref() {
             Some(s) => Some(self.session_cursor(s).await?),
@@ -204,15 +193,14 @@ impl Admin {
     /// Where the session `id` sits in the listing. It must exist: a page after a purged or
     /// mistyped id would silently start nowhere.
     async fn session_cursor(&self, id: &str) -> Result<SessionCursor, AdminError> {
-        let id = SessionId::parse(id.trim())
-            .map_err(|e| AdminError::Invalid(format!("{e}: {}", quote(id))))?;
+        let id = SessionId::parse(id.trim()).map_err(|e| invalid_id(id, e))?;
         let record = self
             .ports
             .sessions
             .find_session(&id)
             .await
             .map_err(|e| AdminError::store("loading session", e))?
-            .ok_or_else(|| AdminError::NotFound(format!("no session with id {id}")))?;
+            .ok_or_else(|| AdminError::NotFound(Missing::Session(id.clone())))?;
         Ok(SessionCursor::of(&record))
     }
 }

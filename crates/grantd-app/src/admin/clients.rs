@@ -1,0 +1,289 @@
+//! Operators' client use cases: create (with a generated or an operator-supplied secret), list,
+//! show, enable and disable, and rotate a client's secret with a grace period.
+
+use std::fmt;
+
+use grantd_domain::{
+    AuthMethod, Client, ClientId, ClientSecret, GrantType, GrantTypes, Owner, ScopeDef,
+    StoredScopes, Tier, Timestamp,
+};
+use grantd_ports::{SecretError, StoreError};
+
+use super::input::{parse_client_id, parse_scope_list, parse_user_id, validate_name};
+use super::{Admin, AdminError, ConflictKind, InternalCause, InvalidReason, Missing};
+use super::{Named, ScopeItem};
+
+/// A client to create.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewClientSpec {
+    pub name: String,
+    /// The owning user's id (a UUID).
+    pub owner: String,
+    /// Catalog scopes; an element may hold several, space-separated (`"a b"`).
+    pub scopes: Vec<String>,
+    pub auth_method: AuthMethod,
+    /// Empty means `[ClientCredentials]`.
+    pub grant_types: Vec<GrantType>,
+    /// An operator-supplied secret (a client migrated from another server); `None` generates
+    /// one.
+    pub supplied_secret: Option<String>,
+}
+
+impl fmt::Debug for NewClientSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewClientSpec")
+            .field("name", &self.name)
+            .field("owner", &self.owner)
+            .field("scopes", &self.scopes)
+            .field("auth_method", &self.auth_method)
+            .field("grant_types", &self.grant_types)
+            .field(
+                "supplied_secret",
+                &self.supplied_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// A created client and its secret's plaintext, which exists nowhere else: show it once.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientCreated {
+    pub client: Client,
+    pub secret_plaintext: String,
+    /// Things the operator should know because the token endpoint will act on them, e.g. a
+    /// delegated scope the owner does not hold (never granted until the owner gets the role).
+    pub warnings: Vec<String>,
+}
+
+impl fmt::Debug for ClientCreated {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientCreated")
+            .field("client", &self.client)
+            .field("secret_plaintext", &"<redacted>")
+            .field("warnings", &self.warnings)
+            .finish()
+    }
+}
+
+/// A rotated client secret: the new plaintext (show it once) and until when the previous
+/// secret(s) keep working.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretRotated {
+    pub client_id: ClientId,
+    pub secret_plaintext: String,
+    pub previous_valid_until: Timestamp,
+}
+
+impl fmt::Debug for SecretRotated {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretRotated")
+            .field("client_id", &self.client_id)
+            .field("secret_plaintext", &"<redacted>")
+            .field("previous_valid_until", &self.previous_valid_until)
+            .finish()
+    }
+}
+
+/// A secret's plaintext (shown once) and its stored hash.
+struct NewSecret {
+    plaintext: String,
+    hash: String,
+}
+
+impl Admin {
+    /// Longest grace period for a rotated-out secret: 30 days.
+    pub const MAX_GRACE_SECS: u64 = 30 * 24 * 3600;
+
+    /// Creates an active client with one secret (generated, or the operator's own).
+    pub async fn create_client(&self, spec: NewClientSpec) -> Result<ClientCreated, AdminError> {
+        let name = validate_name(Named::Client, &spec.name)?;
+        let owner_id = parse_user_id(&spec.owner)?;
+        let catalog = &self.policy.catalog;
+        let scopes = parse_scope_list(catalog, ScopeItem::Scope, &spec.scopes)?;
+        if scopes.is_empty() {
+            return Err(AdminError::Invalid(InvalidReason::NoScopes));
+        }
+        let grant_types = if spec.grant_types.is_empty() {
+            GrantTypes::from(vec![GrantType::ClientCredentials])
+        } else {
+            GrantTypes::from(spec.grant_types.clone())
+        };
+        let owner = self.find_user(&owner_id).await?;
+        let warnings = self.client_warnings(&scopes, &owner);
+        let secret = self.new_secret(spec.supplied_secret).await?;
+
+        let now = self.ports.clock.now();
+        let client = Client {
+            id: self.ports.ids.client_id(),
+            name,
+            owner_id: owner.id.clone().into(),
+            scopes: StoredScopes::parse(
+                catalog,
+                &scopes.iter().map(|s| s.name()).collect::<Vec<_>>(),
+            ),
+            grant_types,
+            auth_method: spec.auth_method,
+            active: true,
+            secrets: vec![ClientSecret {
+                hash: secret.hash,
+                created_at: now,
+                valid_until: None,
+            }],
+            created_at: now,
+            updated_at: now,
+        };
+        match self.ports.clients.create_client(&client).await {
+            Ok(()) => Ok(ClientCreated {
+                client,
+                secret_plaintext: secret.plaintext,
+                warnings,
+            }),
+            Err(StoreError::Conflict(_)) => {
+                Err(AdminError::Conflict(ConflictKind::ClientId(client.id)))
+            }
+            Err(StoreError::NotFound(_)) => Err(AdminError::NotFound(Missing::User(owner.id))),
+            Err(e) => Err(AdminError::store("creating client", e)),
+        }
+    }
+
+    pub async fn list_clients(&self) -> Result<Vec<Client>, AdminError> {
+        self.ports
+            .clients
+            .list_clients()
+            .await
+            .map_err(|e| AdminError::store("listing clients", e))
+    }
+
+    pub async fn show_client(&self, id: &str) -> Result<Client, AdminError> {
+        let id = parse_client_id(id)?;
+        self.find_client(&id).await
+    }
+
+    /// Enables or disables a client and returns it as stored afterwards.
+    pub async fn set_client_active(&self, id: &str, active: bool) -> Result<Client, AdminError> {
+        let id = parse_client_id(id)?;
+        let now = self.ports.clock.now();
+        let found = self
+            .ports
+            .clients
+            .set_client_active(&id, active, now)
+            .await
+            .map_err(|e| AdminError::store("updating client", e))?;
+        if !found {
+            return Err(AdminError::NotFound(Missing::Client(id)));
+        }
+        self.find_client(&id).await
+    }
+
+    /// Gives the client a new generated secret; its current secret(s) keep working for
+    /// `grace_secs` more seconds (0: they stop now).
+    pub async fn rotate_secret(
+        &self,
+        client_id: &str,
+        grace_secs: u64,
+    ) -> Result<SecretRotated, AdminError> {
+        let id = parse_client_id(client_id)?;
+        let grace = i64::try_from(grace_secs)
+            .ok()
+            .filter(|_| grace_secs <= Self::MAX_GRACE_SECS)
+            .ok_or(AdminError::Invalid(InvalidReason::GracePeriod(grace_secs)))?;
+        let generated = self.ports.secrets.generate();
+        let now = self.ports.clock.now();
+        let previous_valid_until = now.plus_secs(grace);
+        let secret = ClientSecret {
+            hash: generated.hash,
+            created_at: now,
+            valid_until: None,
+        };
+        let found = self
+            .ports
+            .clients
+            .rotate_secret(&id, &secret, previous_valid_until)
+            .await
+            .map_err(|e| AdminError::store("rotating secret", e))?;
+        if !found {
+            return Err(AdminError::NotFound(Missing::Client(id)));
+        }
+        Ok(SecretRotated {
+            client_id: id,
+            secret_plaintext: generated.plaintext,
+            previous_valid_until,
+        })
+    }
+
+    pub(super) async fn find_client(&self, id: &ClientId) -> Result<Client, AdminError> {
+        self.ports
+            .clients
+            .find_client(id)
+            .await
+            .map_err(|e| AdminError::store("loading client", e))?
+            .ok_or_else(|| AdminError::NotFound(Missing::Client(id.clone())))
+    }
+
+    /// The operator's own secret hashed (slowly), or a generated one.
+    async fn new_secret(&self, supplied: Option<String>) -> Result<NewSecret, AdminError> {
+        let Some(plaintext) = supplied else {
+            let g = self.ports.secrets.generate();
+            return Ok(NewSecret {
+                plaintext: g.plaintext,
+                hash: g.hash,
+            });
+        };
+        let hash = self
+            .ports
+            .secrets
+            .hash_supplied(&plaintext)
+            .await
+            .map_err(|e| secret_error(e, &plaintext))?;
+        Ok(NewSecret { plaintext, hash })
+    }
+
+    /// What the token endpoint will do differently from what the operator probably expects.
+    fn client_warnings(&self, scopes: &[&ScopeDef], owner: &Owner) -> Vec<String> {
+        let roles = &owner.roles;
+        let mut warnings = Vec::new();
+        if !owner.active {
+            warnings.push(format!(
+                "owner {} is inactive: the token endpoint refuses this client until the owner is activated",
+                owner.id
+            ));
+        }
+        for s in scopes {
+            if s.tier() == Tier::Delegated && !roles.contains(s.name()) {
+                warnings.push(format!(
+                    "scope {} is delegated and owner {} does not hold it: it will not be granted until the owner has that role",
+                    s.name(),
+                    owner.id
+                ));
+            }
+            if let Some(required) = s.requires_audience() {
+                let rules = &self.policy.audiences;
+                let reachable =
+                    rules.allowed().contains(required) || rules.defaults().contains(required);
+                if !reachable {
+                    warnings.push(format!(
+                        "scope {} requires audience {}, which the audience configuration neither defaults to nor allows: it can never be granted",
+                        s.name(),
+                        required
+                    ));
+                }
+            }
+        }
+        warnings
+    }
+}
+
+/// A hasher's refusal, with the plaintext scrubbed should an adapter ever echo it.
+fn secret_error(e: SecretError, plaintext: &str) -> AdminError {
+    let scrub = |m: String| {
+        if plaintext.is_empty() {
+            m
+        } else {
+            m.replace(plaintext, "<redacted>")
+        }
+    };
+    match e {
+        SecretError::Rejected(m) => AdminError::Invalid(InvalidReason::SecretRejected(scrub(m))),
+        SecretError::Failed(m) => AdminError::Internal(InternalCause::SecretHashing(scrub(m))),
+    }
+}

@@ -1,0 +1,178 @@
+//! `explain`: a dry run of the token decision for one client, scope by scope. It loads client
+//! and owner as the token endpoint does and calls the same [`decide`], so it cannot explain a
+//! decision the endpoint would not make. No session, no token.
+
+use grantd_domain::{
+    AudienceRequest, Client, ClientId, ClientRejection, DomainError, Owner, ScopeCatalog, ScopeDef,
+    StoredScopes, Tier, Verdict, decide,
+};
+
+use super::{Admin, AdminError};
+
+/// The facts about one scope of an `explain` request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScopeExplanation {
+    pub name: String,
+    pub tier: Tier,
+    pub level: u16,
+    pub in_client_grant: bool,
+    pub held_by_owner: bool,
+    /// The audience the scope requires, if any.
+    pub audience_required: Option<String>,
+    /// `None` when the scope requires no audience or the decision stopped before audiences.
+    pub audience_met: Option<bool>,
+    /// [`Verdict::as_str`]: `granted`, or why not.
+    pub verdict: String,
+}
+
+/// What the token endpoint would answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExplainOutcome {
+    /// A token would be issued with this `scope` string and `aud` list.
+    Ok {
+        scope: String,
+        audience: Vec<String>,
+    },
+    /// The request would be refused with this OAuth `error` and `error_description`.
+    Err { error: String, description: String },
+}
+
+/// A dry run of the token decision for one client: no session, no token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Explanation {
+    pub client_id: String,
+    /// `None`: there is no such client (or the id is malformed).
+    pub client_active: Option<bool>,
+    /// The owner id as stored on the client.
+    pub owner_id: Option<String>,
+    /// `None`: the owner does not exist or its stored id is not a UUID.
+    pub owner_active: Option<bool>,
+    /// One row per requested scope (the client's scopes when none is requested). Empty when
+    /// the request cannot even be parsed or the client does not exist.
+    pub scopes: Vec<ScopeExplanation>,
+    pub outcome: ExplainOutcome,
+}
+
+impl Admin {
+    /// What the token endpoint would answer a correctly authenticated `client_id` asking for
+    /// `scope` and `audience`, and why, scope by scope. Loads client and owner as
+    /// `TokenService::issue` does and runs the same [`decide`]. Only store failures are
+    /// errors; an unknown client is an outcome (`invalid_client`), as at the endpoint.
+    pub async fn explain(
+        &self,
+        client_id: &str,
+        scope: Option<&str>,
+        audience: Option<&str>,
+    ) -> Result<Explanation, AdminError> {
+        let unknown_client = || Explanation {
+            client_id: client_id.to_owned(),
+            client_active: None,
+            owner_id: None,
+            owner_active: None,
+            scopes: Vec::new(),
+            outcome: refusal(&DomainError::InvalidClient(ClientRejection::UnknownClient)),
+        };
+        let Ok(id) = ClientId::parse(client_id) else {
+            return Ok(unknown_client());
+        };
+        let Some(client) = self
+            .ports
+            .clients
+            .find_client(&id)
+            .await
+            .map_err(|e| AdminError::store("loading client", e))?
+        else {
+            return Ok(unknown_client());
+        };
+        let owner = crate::token::load_owner(&*self.ports.users, &client)
+            .await
+            .map_err(|e| AdminError::store("loading owner", e))?;
+        // `decide` ignores an owner whose id is not the client's; so do the facts.
+        let owner = owner.filter(|o| Some(&o.id) == client.owner_id.user());
+
+        let policy = &*self.policy;
+        let request = AudienceRequest {
+            audience,
+            resources: vec![],
+        };
+        let decision = decide(policy, &client, owner.as_ref(), scope, &request);
+
+        let scopes: Vec<ScopeExplanation> = if decision.verdicts.is_empty() {
+            // Refused before scopes were weighed: still show the facts of each scope asked
+            // for, none of which would be issued.
+            facts_without_verdicts(&policy.catalog, &client, owner.as_ref(), scope)
+        } else {
+            decision
+                .verdicts
+                .iter()
+                .map(|v| ScopeExplanation {
+                    audience_met: v.audience_met,
+                    verdict: v.verdict.as_str().to_owned(),
+                    ..scope_row(v.scope, v.in_client_grant, v.held_by_owner)
+                })
+                .collect()
+        };
+        let outcome = match &decision.outcome {
+            Ok(grant) => ExplainOutcome::Ok {
+                scope: grant.scope_string(),
+                audience: grant
+                    .audience
+                    .iter()
+                    .map(|a| a.as_str().to_owned())
+                    .collect(),
+            },
+            Err(e) => refusal(e),
+        };
+        Ok(Explanation {
+            client_id: client.id.as_str().to_owned(),
+            client_active: Some(client.active),
+            owner_id: Some(client.owner_id.as_str().to_owned()),
+            owner_active: owner.as_ref().map(|o| o.active),
+            scopes,
+            outcome,
+        })
+    }
+}
+
+fn refusal(e: &DomainError) -> ExplainOutcome {
+    ExplainOutcome::Err {
+        error: e.code().to_owned(),
+        description: e.description(),
+    }
+}
+
+fn scope_row(s: &ScopeDef, in_client_grant: bool, held_by_owner: bool) -> ScopeExplanation {
+    ScopeExplanation {
+        name: s.name().to_owned(),
+        tier: s.tier(),
+        level: s.level(),
+        in_client_grant,
+        held_by_owner,
+        audience_required: s.requires_audience().map(|a| a.as_str().to_owned()),
+        audience_met: None,
+        verdict: Verdict::NotIssued.as_str().to_owned(),
+    }
+}
+
+/// The per-scope facts when `decide` refused before weighing scopes (client disabled, grant
+/// type not registered, owner missing or inactive). The requested set is what `decide` would
+/// have weighed; an unparsable scope string yields no rows.
+fn facts_without_verdicts(
+    catalog: &ScopeCatalog,
+    client: &Client,
+    owner: Option<&Owner>,
+    scope: Option<&str>,
+) -> Vec<ScopeExplanation> {
+    let client_grant = &client.scopes;
+    let requested = match scope.map(|s| catalog.parse_request(s)) {
+        Some(Ok(r)) if !r.is_empty() => r.into_vec(),
+        Some(Err(_)) => return Vec::new(),
+        _ => client_grant.known().collect(),
+    };
+    let no_roles = StoredScopes::default();
+    let roles = owner.map_or(&no_roles, |o| &o.roles);
+    requested
+        .into_iter()
+        .map(|s| scope_row(s, client_grant.contains(s.name()), roles.contains(s.name())))
+        .collect()
+}
