@@ -198,3 +198,75 @@ fn audit_off_writes_nothing() {
     assert!(server.stop());
     assert!(!file.exists(), "no audit file with audit off");
 }
+
+fn admin_events(path: &Path) -> Vec<Value> {
+    read_events(path)
+        .into_iter()
+        .filter(|e| e["event"]["category"][0] == "iam")
+        .collect()
+}
+
+/// The one change `(field, before, after)` of `event`.
+fn field(event: &Value, name: &str) -> (Value, Value) {
+    let changes = event["grantd"]["changes"].as_array().unwrap();
+    let c = changes
+        .iter()
+        .find(|c| c["field"] == name)
+        .unwrap_or_else(|| panic!("no change of {name}: {event}"));
+    (c["before"].clone(), c["after"].clone())
+}
+
+#[test]
+fn cli_changes_are_audited_without_secrets() {
+    for backend in BACKENDS {
+        let mut env = Env::new(backend);
+        let file = env.dir.join("admin-audit.jsonl");
+        env.set("GRANTD_AUDIT__FILE", file.to_str().unwrap());
+        // The default output ("stdout"): the CLI still writes its changes to the audit file.
+        let (owner, id, secret) = env.user_and_client(&["user"], "service", "client_secret_basic");
+        env.json(&["client", "disable", &id]);
+        env.json(&["client", "enable", &id]);
+        let rotated = env.json(&["client", "rotate-secret", &id, "--grace", "60"]);
+        let new_secret = rotated["client_secret"].as_str().unwrap();
+        env.json(&["client", "list"]);
+
+        let events = admin_events(&file);
+        let actions: Vec<_> = events.iter().map(|e| &e["event"]["action"]).collect();
+        assert_eq!(
+            actions,
+            [
+                "user.create",
+                "client.create",
+                "client.disable",
+                "client.enable",
+                "client.secret.rotate"
+            ],
+            "{backend:?}: one event per change, none for a read"
+        );
+        let target = |i: usize| events[i]["grantd"]["target"]["id"].as_str().unwrap();
+        assert_eq!(target(0), owner);
+        assert!((1..5).all(|i| target(i) == id));
+        assert_eq!(events[0]["event"]["type"][0], "creation");
+        assert_eq!(field(&events[0], "roles"), (Value::Null, "user".into()));
+        assert_eq!(
+            field(&events[1], "owner_id"),
+            (Value::Null, owner.as_str().into())
+        );
+        assert_eq!(field(&events[1], "scopes"), (Value::Null, "service".into()));
+        assert_eq!(field(&events[2], "active"), ("true".into(), "false".into()));
+        assert_eq!(field(&events[3], "active"), ("false".into(), "true".into()));
+        let (_, until) = field(&events[4], "previous_secrets_valid_until");
+        assert!(until.as_str().unwrap().parse::<i64>().is_ok());
+
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            !text.contains(&secret),
+            "{backend:?}: created secret leaked"
+        );
+        assert!(
+            !text.contains(new_secret),
+            "{backend:?}: rotated secret leaked"
+        );
+        assert!(!text.contains("$v1$"), "{backend:?}: a hash leaked");
+    }
+}

@@ -79,7 +79,7 @@ impl Wired {
     }
 
     pub fn admin(&self) -> Admin {
-        Admin::new(self.ports.clone(), self.policy.clone())
+        Admin::new(self.ports.clone(), self.policy.clone()).with_audit(self.audit_sink())
     }
 
     /// Signing-key administration on the key ring loaded by `wire`.
