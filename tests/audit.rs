@@ -229,6 +229,9 @@ fn cli_changes_are_audited_without_secrets() {
         let rotated = env.json(&["client", "rotate-secret", &id, "--grace", "60"]);
         let new_secret = rotated["client_secret"].as_str().unwrap();
         env.json(&["client", "list"]);
+        let keys_before = env.json(&["key", "list"]);
+        let out = env.cli(&["key", "rotate"]);
+        assert!(out.status.success(), "{out:?}");
 
         let events = admin_events(&file);
         let actions: Vec<_> = events.iter().map(|e| &e["event"]["action"]).collect();
@@ -239,7 +242,8 @@ fn cli_changes_are_audited_without_secrets() {
                 "client.create",
                 "client.disable",
                 "client.enable",
-                "client.secret.rotate"
+                "client.secret.rotate",
+                "signing_key.rotate"
             ],
             "{backend:?}: one event per change, none for a read"
         );
@@ -257,6 +261,14 @@ fn cli_changes_are_audited_without_secrets() {
         assert_eq!(field(&events[3], "active"), ("false".into(), "true".into()));
         let (_, until) = field(&events[4], "previous_secrets_valid_until");
         assert!(until.as_str().unwrap().parse::<i64>().is_ok());
+
+        let next = keys_before
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["state"] == "next")
+            .unwrap();
+        assert_eq!(field(&events[5], "active").1, next["kid"]);
 
         let text = std::fs::read_to_string(&file).unwrap();
         assert!(

@@ -92,6 +92,7 @@ impl Wired {
                 rotate_every: self.settings.signing.rotate_every,
             },
         )
+        .with_audit(self.audit_sink())
     }
 }
 
