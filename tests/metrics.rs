@@ -258,3 +258,84 @@ fn store_errors_by_kind_and_503s_are_counted() {
         0.0
     );
 }
+
+/// Every metric family name of the exposition (histograms under their base name).
+fn family_names(server: &Server) -> std::collections::BTreeSet<String> {
+    let resp = server.get_admin("/metrics");
+    let lines = resp.body.lines().map(|l| Ok(l.to_owned()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("exposition parses");
+    scrape.samples.into_iter().map(|s| s.metric).collect()
+}
+
+/// The metric names a PromQL expression reads (every `grantd_…` identifier).
+fn queried(expr: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = expr;
+    while let Some(i) = rest.find("grantd_") {
+        let tail = &rest[i..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        out.push(tail[..end].to_owned());
+        rest = &tail[end..];
+    }
+    out
+}
+
+#[test]
+fn the_grafana_dashboard_queries_only_metrics_grantd_exports() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/grafana-dashboard.json"
+    );
+    let text = std::fs::read_to_string(path).expect("docs/grafana-dashboard.json");
+    let dashboard: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+    let panels = dashboard["panels"].as_array().expect("panels");
+    assert!(panels.len() >= 10, "{} panels", panels.len());
+
+    // Traffic that makes every family exist, per-client and failure series included.
+    let mut env = Env::new(support::Backend::Postgres);
+    let (_, id, secret) = env.user_and_client(&["user"], "service", "client_secret_basic");
+    env.set("GRANTD_METRICS__PER_CLIENT", &format!("[{id:?}]"));
+    let server = env.start();
+    let token = server.token(&id, &secret, "").json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(server.token(&id, "wrong", "").status, 401);
+    let form = format!("token={}", support::form_encode(&token));
+    let auth = Some((id.as_str(), secret.as_str()));
+    assert_eq!(
+        server.post_form("/oauth/introspect", auth, &form).status,
+        200
+    );
+    assert_eq!(server.post_form("/oauth/revoke", auth, &form).status, 200);
+    let name = env.db.url.rsplit('/').next().unwrap().to_owned();
+    set_read_only(&name, true);
+    assert_eq!(server.token(&id, &secret, "").status, 503);
+    set_read_only(&name, false);
+    let exported = family_names(&server);
+
+    let mut checked = 0;
+    for panel in panels {
+        let targets = panel["targets"].as_array().expect("targets");
+        assert!(!targets.is_empty(), "panel without a query: {panel}");
+        for t in targets {
+            let expr = t["expr"].as_str().expect("expr");
+            let names = queried(expr);
+            assert!(!names.is_empty(), "{expr} reads no grantd metric");
+            for n in names {
+                let base = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|s| n.strip_suffix(s).filter(|b| exported.contains(*b)))
+                    .unwrap_or(&n);
+                assert!(
+                    exported.contains(base),
+                    "the dashboard queries {n}, which grantd does not export: {exported:?}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 20, "{checked} metric references checked");
+}
