@@ -6,7 +6,7 @@
 //! [`AuditQueue::close`] writes out what is queued (shutdown, end of a CLI command).
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
@@ -15,6 +15,47 @@ use std::thread::JoinHandle;
 use grantd_ports::{AuditEvent, AuditSink};
 
 mod ecs;
+
+/// A file opened for appending on the first write; an open that fails is that write's error
+/// (counted and logged by the writer), and the next write tries again.
+struct LazyFile {
+    path: PathBuf,
+    file: Option<std::io::BufWriter<std::fs::File>>,
+}
+
+impl LazyFile {
+    fn open(&mut self) -> std::io::Result<&mut std::io::BufWriter<std::fs::File>> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = match self.file.take() {
+            Some(file) => file,
+            None => {
+                let file = std::fs::OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .mode(0o600)
+                    .open(&self.path)
+                    .map_err(|e| {
+                        std::io::Error::new(e.kind(), format!("{}: {e}", self.path.display()))
+                    })?;
+                std::io::BufWriter::new(file)
+            }
+        };
+        Ok(self.file.insert(file))
+    }
+}
+
+impl Write for LazyFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.open()?.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.file {
+            Some(f) => f.flush(),
+            None => Ok(()),
+        }
+    }
+}
 
 enum Msg {
     Event(Box<AuditEvent>),
@@ -42,16 +83,14 @@ impl AuditQueue {
         }))
     }
 
-    /// Appends to the file at `path` (created with mode 0600 if absent).
+    /// Appends to the file at `path`, opened (created with mode 0600 if absent) at the first
+    /// event: a command that changes nothing never touches it.
     pub fn to_file(path: &Path, capacity: usize) -> anyhow::Result<Arc<Self>> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let file = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| anyhow::anyhow!("cannot open the audit file {}: {e}", path.display()))?;
-        Self::start(Box::new(std::io::BufWriter::new(file)), capacity)
+        let file = LazyFile {
+            path: path.to_owned(),
+            file: None,
+        };
+        Self::start(Box::new(file), capacity)
     }
 
     pub fn to_stdout(capacity: usize) -> anyhow::Result<Arc<Self>> {

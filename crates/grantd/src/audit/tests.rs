@@ -128,3 +128,24 @@ fn a_full_queue_drops_and_counts_instead_of_waiting() {
     queue.record(refusal(99));
     assert_eq!(queue.dropped(), 11);
 }
+
+#[test]
+fn the_file_is_created_at_the_first_event_only() {
+    let dir = std::env::temp_dir().join(format!("grantd-audit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("audit.jsonl");
+    let _ = std::fs::remove_file(&path);
+    let idle = AuditQueue::to_file(&path, 4).unwrap();
+    idle.close();
+    assert!(!path.exists(), "no event, no file");
+
+    let queue = AuditQueue::to_file(&path, 4).unwrap();
+    queue.record(refusal(7));
+    queue.close();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text.lines().count(), 1);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
