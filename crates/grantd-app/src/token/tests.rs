@@ -1082,3 +1082,5 @@ fn debug_never_shows_secrets_or_tokens() {
     };
     assert!(!format!("{t:?}").contains("eyJTOKEN"));
 }
+
+mod audit_events;
