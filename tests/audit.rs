@@ -45,7 +45,8 @@ fn claims(token: &str) -> Value {
     serde_json::from_slice(&bytes).unwrap()
 }
 
-/// Known traffic: two tokens, three refusals, two introspections, three revocations.
+/// Known traffic: two tokens, three token refusals, two introspections, one refused
+/// introspection, three revocations.
 fn traffic(server: &Server, id: &str, secret: &str) -> Vec<String> {
     let mut tokens = Vec::new();
     for _ in 0..2 {
@@ -64,6 +65,8 @@ fn traffic(server: &Server, id: &str, secret: &str) -> Vec<String> {
         post(server, "/oauth/introspect", id, secret, "garbage"),
         200
     );
+    let wrong = "wrong-secret-value";
+    assert_eq!(post(server, "/oauth/introspect", id, wrong, "x"), 401);
     assert_eq!(post(server, "/oauth/revoke", id, secret, &tokens[1]), 200);
     assert_eq!(post(server, "/oauth/revoke", id, secret, &tokens[1]), 200);
     assert_eq!(post(server, "/oauth/revoke", id, secret, "garbage"), 200);
@@ -125,6 +128,11 @@ fn check_refusals(events: &[Value], id: &str) {
 }
 
 fn check_introspection_and_revocation(events: &[Value], id: &str) {
+    let refused = with_action(events, "introspection-refused");
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0]["event"]["reason"], "wrong_secret");
+    assert_eq!(refused[0]["grantd"]["endpoint"], "introspect");
+    assert_eq!(refused[0]["user"]["name"], id);
     let intro = with_action(events, "token-introspected");
     let outcomes: Vec<_> = intro.iter().map(|e| &e["grantd"]["outcome"]).collect();
     assert_eq!(outcomes, ["active", "inactive"]);
@@ -161,7 +169,7 @@ fn one_event_per_decision_and_no_secret_anywhere() {
             .filter(|e| e["grantd"]["target"].is_null())
             .cloned()
             .collect();
-        assert_eq!(token_events.len(), 10, "{backend:?}: {token_events:#?}");
+        assert_eq!(token_events.len(), 11, "{backend:?}: {token_events:#?}");
         for t in &tokens {
             check_issued(&token_events, &id, &owner, t);
         }
@@ -281,4 +289,62 @@ fn cli_changes_are_audited_without_secrets() {
         );
         assert!(!text.contains("$v1$"), "{backend:?}: a hash leaked");
     }
+}
+
+/// The default sink of `serve`: JSON lines on its stdout, written out on SIGTERM.
+#[test]
+fn serve_writes_events_to_stdout_by_default() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+    let env = Env::new(support::Backend::Sqlite);
+    let (_, id, secret) = env.user_and_client(&["user"], "service", "client_secret_basic");
+    let mut child = env
+        .command()
+        .arg("serve")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.starts_with("grantd listening on ") {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "serve did not start"
+        );
+    }
+    // Keep draining the log so the server never blocks on it.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let base = line.split_whitespace().nth(3).unwrap().to_owned();
+    let mut resp = ureq::post(format!("{base}/oauth/token"))
+        .header("Authorization", support::basic_header(&id, &secret))
+        .content_type("application/x-www-form-urlencoded")
+        .send("grant_type=client_credentials")
+        .unwrap();
+    let body: Value = serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
+    let token = body["access_token"].as_str().unwrap();
+
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let events: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 1, "{out}");
+    assert_eq!(events[0]["event"]["action"], "token-issued");
+    assert_eq!(events[0]["user"]["id"], id.as_str());
+    assert!(!out.contains(token) && !out.contains(&secret));
 }
