@@ -224,6 +224,29 @@ fn field(event: &Value, name: &str) -> (Value, Value) {
     (c["before"].clone(), c["after"].clone())
 }
 
+/// The targets and before/after fields of the CLI's admin-change events.
+fn check_admin_fields(events: &[Value], owner: &str, id: &str, keys_before: &Value) {
+    let target = |i: usize| events[i]["grantd"]["target"]["id"].as_str().unwrap();
+    assert_eq!(target(0), owner);
+    assert!((1..5).all(|i| target(i) == id));
+    assert_eq!(events[0]["event"]["type"][0], "creation");
+    assert_eq!(field(&events[0], "roles"), (Value::Null, "user".into()));
+    assert_eq!(field(&events[1], "owner_id"), (Value::Null, owner.into()));
+    assert_eq!(field(&events[1], "scopes"), (Value::Null, "service".into()));
+    assert_eq!(field(&events[2], "active"), ("true".into(), "false".into()));
+    assert_eq!(field(&events[3], "active"), ("false".into(), "true".into()));
+    let (_, until) = field(&events[4], "previous_secrets_valid_until");
+    assert!(until.as_str().unwrap().parse::<i64>().is_ok());
+
+    let next = keys_before
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["state"] == "next")
+        .unwrap();
+    assert_eq!(field(&events[5], "active").1, next["kid"]);
+}
+
 #[test]
 fn cli_changes_are_audited_without_secrets() {
     for backend in BACKENDS {
@@ -255,28 +278,7 @@ fn cli_changes_are_audited_without_secrets() {
             ],
             "{backend:?}: one event per change, none for a read"
         );
-        let target = |i: usize| events[i]["grantd"]["target"]["id"].as_str().unwrap();
-        assert_eq!(target(0), owner);
-        assert!((1..5).all(|i| target(i) == id));
-        assert_eq!(events[0]["event"]["type"][0], "creation");
-        assert_eq!(field(&events[0], "roles"), (Value::Null, "user".into()));
-        assert_eq!(
-            field(&events[1], "owner_id"),
-            (Value::Null, owner.as_str().into())
-        );
-        assert_eq!(field(&events[1], "scopes"), (Value::Null, "service".into()));
-        assert_eq!(field(&events[2], "active"), ("true".into(), "false".into()));
-        assert_eq!(field(&events[3], "active"), ("false".into(), "true".into()));
-        let (_, until) = field(&events[4], "previous_secrets_valid_until");
-        assert!(until.as_str().unwrap().parse::<i64>().is_ok());
-
-        let next = keys_before
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|k| k["state"] == "next")
-            .unwrap();
-        assert_eq!(field(&events[5], "active").1, next["kid"]);
+        check_admin_fields(&events, &owner, &id, &keys_before);
 
         let text = std::fs::read_to_string(&file).unwrap();
         assert!(

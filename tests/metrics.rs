@@ -167,37 +167,42 @@ fn per_client_series_only_for_listed_clients_and_sampled_gauges() {
             1.0
         );
 
-        let pools: &[&str] = match backend {
-            support::Backend::Sqlite => &["sqlite_read", "sqlite_write"],
-            support::Backend::Postgres => &["pg"],
-        };
-        for pool in pools {
-            let key = |m: &str| format!("{m}{{pool={pool:?}}}");
-            let max = value(&after, &key("grantd_db_pool_max_connections"));
-            assert!(max >= 1.0, "{backend:?} {pool}: {max}");
-            let in_use = value(&after, &key("grantd_db_pool_connections_in_use"));
-            let idle = value(&after, &key("grantd_db_pool_connections_idle"));
-            assert!(in_use + idle <= max, "{backend:?} {pool}");
-            assert_eq!(value(&after, &key("grantd_db_pool_waiting")), 0.0);
-        }
-        if backend == support::Backend::Sqlite {
-            assert_eq!(
-                value(
-                    &after,
-                    "grantd_db_pool_max_connections{pool=\"sqlite_write\"}"
-                ),
-                1.0
-            );
-        }
-        // A fresh database: the active key and the next one, both published.
-        assert_eq!(value(&after, "grantd_signing_keys_published{}"), 2.0);
-        let age = value(&after, "grantd_signing_key_active_age_seconds{}");
-        assert!(
-            (0.0..600.0).contains(&age),
-            "{backend:?}: active key age {age}"
-        );
+        check_sampled_gauges(backend, &after);
         assert_eq!(value(&after, "grantd_audit_dropped_total{}"), 0.0);
     }
+}
+
+/// The pool and key-ring gauges sampled at scrape time, on a fresh database.
+fn check_sampled_gauges(backend: support::Backend, after: &HashMap<String, f64>) {
+    let pools: &[&str] = match backend {
+        support::Backend::Sqlite => &["sqlite_read", "sqlite_write"],
+        support::Backend::Postgres => &["pg"],
+    };
+    for pool in pools {
+        let key = |m: &str| format!("{m}{{pool={pool:?}}}");
+        let max = value(after, &key("grantd_db_pool_max_connections"));
+        assert!(max >= 1.0, "{backend:?} {pool}: {max}");
+        let in_use = value(after, &key("grantd_db_pool_connections_in_use"));
+        let idle = value(after, &key("grantd_db_pool_connections_idle"));
+        assert!(in_use + idle <= max, "{backend:?} {pool}");
+        assert_eq!(value(after, &key("grantd_db_pool_waiting")), 0.0);
+    }
+    if backend == support::Backend::Sqlite {
+        assert_eq!(
+            value(
+                after,
+                "grantd_db_pool_max_connections{pool=\"sqlite_write\"}"
+            ),
+            1.0
+        );
+    }
+    // A fresh database: the active key and the next one, both published.
+    assert_eq!(value(after, "grantd_signing_keys_published{}"), 2.0);
+    let age = value(after, "grantd_signing_key_active_age_seconds{}");
+    assert!(
+        (0.0..600.0).contains(&age),
+        "{backend:?}: active key age {age}"
+    );
 }
 
 /// Sets `default_transaction_read_only` on database `name` and ends its connections.
