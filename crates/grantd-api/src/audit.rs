@@ -1,57 +1,72 @@
-//! The audit event of a refused request: what the request presented, as far as it was read,
+//! The audit event of a refused request: what the request presented, as far as it can be read,
 //! with the error code and internal reason [`crate::metrics::classify`] gives the metrics.
 //! Handed to the use cases' audit sink, which builds it only when audit is on.
 
 use actix_web::HttpRequest;
-use grantd_app::{ClientAuthentication, Endpoint, Refusal};
+use actix_web::web::Bytes;
+use grantd_app::{Endpoint, Refusal};
 
 use crate::ApiState;
 use crate::error::ApiError;
-use crate::request::source_ip;
+use crate::form::Form;
+use crate::request::{client_authentication, source_ip};
 
 /// The longest presented client id an event carries (the log line's bound).
 const CLIENT_ID_MAX: usize = 128;
 /// The longest requested scope or audience an event carries.
 const PARAM_MAX: usize = 512;
 
-/// What a request presented, noted as the handler reads it (only while audit or per-client
-/// metrics are on).
+/// The body of a request, kept (a reference count, no copy) while audit or per-client metrics
+/// are on, so that a refusal can say what the request presented: the form is read again only
+/// for a refused request, never on the success path.
 #[derive(Default)]
 pub(crate) struct Seen {
     on: bool,
-    client_id: Option<String>,
-    auth_method: Option<&'static str>,
-    scope: Option<String>,
-    audience: Option<String>,
+    body: Option<Bytes>,
 }
 
 impl Seen {
     pub(crate) fn new(state: &ApiState) -> Self {
         Self {
             on: state.service.audit_on() || !state.config.per_client.is_empty(),
-            ..Self::default()
+            body: None,
         }
     }
 
-    /// The client authentication the request carries.
-    pub(crate) fn auth(&mut self, auth: &ClientAuthentication<'_>) {
+    /// The request body, once read.
+    pub(crate) fn body(&mut self, body: &Bytes) {
         if self.on {
-            self.client_id = Some(cut(auth.client_id(), CLIENT_ID_MAX));
-            self.auth_method = Some(crate::metrics::auth_method(auth));
+            self.body = Some(body.clone());
         }
     }
+}
 
-    /// The token endpoint's `scope` and `audience` parameters.
-    pub(crate) fn request(&mut self, scope: Option<&str>, audience: Option<&str>) {
-        if self.on {
-            self.scope = scope.map(|s| cut(s, PARAM_MAX));
-            self.audience = audience.map(|a| cut(a, PARAM_MAX));
+/// What a refused request presented, as far as it can be read: the client id and method (from
+/// `Authorization` or the form), the `scope` and `audience` parameters.
+#[derive(Default)]
+struct Presented {
+    client_id: Option<String>,
+    auth_method: Option<&'static str>,
+    scope: Option<String>,
+    audience: Option<String>,
+}
+
+impl Presented {
+    fn read(req: &HttpRequest, body: Option<&Bytes>) -> Self {
+        let form = body.and_then(|b| Form::parse(b).ok());
+        let param = |name| form.as_ref().and_then(|f| f.single(name).ok().flatten());
+        let auth = client_authentication(req, param("client_id"), param("client_secret")).ok();
+        Self {
+            client_id: auth.as_ref().map(|a| cut(a.client_id(), CLIENT_ID_MAX)),
+            auth_method: auth.as_ref().map(crate::metrics::auth_method),
+            scope: param("scope").map(|s| cut(s, PARAM_MAX)),
+            audience: param("audience").map(|a| cut(a, PARAM_MAX)),
         }
     }
 }
 
 /// Records the refusal `error` of a request to `endpoint`: the per-client counter, and the
-/// audit event.
+/// audit event (both only when on).
 pub(crate) fn refused(
     state: &ApiState,
     req: &HttpRequest,
@@ -59,24 +74,23 @@ pub(crate) fn refused(
     error: &ApiError,
     seen: Seen,
 ) {
-    let presented = seen.client_id.as_deref();
-    crate::metrics::client_refused(
-        &state.config.per_client,
-        endpoint.as_str(),
-        presented,
-        error,
-    );
+    if !seen.on {
+        return;
+    }
+    let presented = Presented::read(req, seen.body.as_ref());
+    let id = presented.client_id.as_deref();
+    crate::metrics::client_refused(&state.config.per_client, endpoint.as_str(), id, error);
     state.service.audit_refusal(|| {
         let (code, reason) = crate::metrics::classify(error);
         Refusal {
             endpoint,
-            client_id: seen.client_id,
-            auth_method: seen.auth_method,
+            client_id: presented.client_id,
+            auth_method: presented.auth_method,
             client_ip: source_ip(req, &state.config.trusted_proxies),
             code,
             reason,
-            scope: seen.scope,
-            audience: seen.audience,
+            scope: presented.scope,
+            audience: presented.audience,
         }
     });
 }

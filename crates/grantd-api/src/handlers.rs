@@ -148,6 +148,7 @@ async fn token_inner(
 ) -> Result<HttpResponse, ApiError> {
     let source = admit(state, req)?;
     let body = read_body(state, req, payload).await?;
+    seen.body(&body);
     let form = Form::parse(&body)?;
     let grant_type = form.single("grant_type")?;
     let client_id = form.single("client_id")?;
@@ -157,10 +158,8 @@ async fn token_inner(
     let plugin_id = form.single("plugin_id")?;
     let resources = form.all("resource");
 
-    seen.request(scope, audience);
     let grant = parse_grant_type(grant_type)?;
     let auth = client_authentication(req, client_id, client_secret)?;
-    seen.auth(&auth);
     let client = authenticate(state, &auth, source).await?;
     let issued = match grant {
         GrantType::ClientCredentials => {
@@ -197,7 +196,6 @@ async fn token_and_caller<'f>(
     req: &HttpRequest,
     form: &'f Form<'_>,
     source: Option<IpAddr>,
-    seen: &mut Seen,
 ) -> Result<(&'f str, AuthenticatedClient), ApiError> {
     let token = form.single("token")?;
     let _hint = form.single("token_type_hint")?;
@@ -205,7 +203,6 @@ async fn token_and_caller<'f>(
     let client_secret = form.single("client_secret")?;
     let token = token.ok_or_else(|| missing("token"))?;
     let auth = client_authentication(req, client_id, client_secret)?;
-    seen.auth(&auth);
     let caller = authenticate(state, &auth, source).await?;
     Ok((token, caller))
 }
@@ -262,8 +259,9 @@ async fn introspect_inner(
 ) -> Result<HttpResponse, ApiError> {
     let source = admit(state, req)?;
     let body = read_body(state, req, payload).await?;
+    seen.body(&body);
     let form = Form::parse(&body)?;
-    let (token, caller) = token_and_caller(state, req, &form, source, seen).await?;
+    let (token, caller) = token_and_caller(state, req, &form, source).await?;
     let found = state.service.introspect(&caller, token).await?;
     let Some(c) = &found.claims else {
         crate::metrics::introspected("inactive");
@@ -315,8 +313,9 @@ async fn revoke_inner(
 ) -> Result<HttpResponse, ApiError> {
     let source = admit(state, req)?;
     let body = read_body(state, req, payload).await?;
+    seen.body(&body);
     let form = Form::parse(&body)?;
-    let (token, caller) = token_and_caller(state, req, &form, source, seen).await?;
+    let (token, caller) = token_and_caller(state, req, &form, source).await?;
     state.service.revoke(&caller, token).await?;
     Ok(no_store(&mut HttpResponse::Ok()).finish())
 }
