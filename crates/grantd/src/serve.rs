@@ -71,10 +71,12 @@ pub async fn serve(wired: Wired, bound: Bound) -> anyhow::Result<()> {
 
     let server = grantd_api::server(state, listener, wired.settings.server.workers)?;
     announce(&wired, local, admin);
-    server.await?;
+    let served = server.await;
     drop(watch);
-    // Every event of a request answered before the stop is written out.
+    // Every event of a request answered before the stop is written out, even if the server
+    // stopped on an error.
     wired.close_audit();
+    served?;
     let stats = wired.store.stats();
     tracing::info!(
         audit_dropped = wired.audit.as_ref().map_or(0, |q| q.dropped()),
