@@ -1057,9 +1057,46 @@ requires_audience = "orders"
     }
 
     #[test]
+    fn audit_and_per_client_settings() {
+        let s = from_toml("", &[]).unwrap();
+        assert_eq!(s.audit.output, AuditOutput::Stdout, "stdout by default");
+        assert_eq!((s.audit.file.clone(), s.audit.queue), (None, 8192));
+        assert!(s.metrics_per_client.is_empty());
+        let s = from_toml(
+            "[audit]\noutput = \"file\"\nfile = \"/var/log/grantd/audit.jsonl\"\nqueue = 16\n[metrics]\nper_client = [\"svc-a\"]\n",
+            &[("GRANTD_AUDIT__QUEUE", "32")],
+        )
+        .unwrap();
+        assert_eq!(
+            s.audit,
+            AuditSettings {
+                output: AuditOutput::File,
+                file: Some(PathBuf::from("/var/log/grantd/audit.jsonl")),
+                queue: 32,
+            }
+        );
+        assert_eq!(s.metrics_per_client, ["svc-a"]);
+        let off = from_toml("", &[("GRANTD_AUDIT__OUTPUT", "off")]).unwrap();
+        assert_eq!(off.audit.output, AuditOutput::Off);
+    }
+
+    #[test]
     fn errors_name_the_key() {
         type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
         let cases: &[Case] = &[
+            ("[audit]\noutput = \"syslog\"\n", &[], "audit.output"),
+            ("[audit]\nqueue = 0\n", &[], "audit.queue"),
+            ("[audit]\nsink = \"x\"\n", &[], "sink"),
+            (
+                "[metrics]\nper_client = [\"other\"]\n",
+                &[],
+                "metrics.per_client",
+            ),
+            (
+                "[metrics]\nper_client = [\"a b\"]\n",
+                &[],
+                "metrics.per_client",
+            ),
             ("[token]\nissuer_url = \"x\"\n", &[], "issuer_url"),
             ("[tokens]\n", &[], "tokens"),
             (
