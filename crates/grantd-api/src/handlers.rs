@@ -13,13 +13,14 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::web::Bytes;
 use actix_web::web::{Data, Payload};
 use actix_web::{HttpRequest, HttpResponse};
-use grantd_app::{AuthenticatedClient, ClientAuthentication, DpopProof, TokenRequest};
+use grantd_app::{AuthenticatedClient, ClientAuthentication, DpopProof, Endpoint, TokenRequest};
 use grantd_domain::{
     AudienceRequest, DomainError, GrantType, InvalidRequest, ProofRejection, ProofTarget,
 };
 use serde::Serialize;
 
 use crate::ApiState;
+use crate::audit::Seen;
 use crate::error::{ApiError, json, no_store};
 use crate::form::Form;
 use crate::request::{
@@ -139,8 +140,12 @@ pub(crate) async fn token(
     payload: Payload,
 ) -> HttpResponse {
     let started = std::time::Instant::now();
-    let result = token_inner(&state, &req, payload).await;
+    let mut seen = Seen::new(&state);
+    let result = token_inner(&state, &req, payload, &mut seen).await;
     crate::metrics::finished("token", started, result.as_ref().err());
+    if let Err(e) = &result {
+        crate::audit::refused(&state, &req, Endpoint::Token, e, seen);
+    }
     answer(&state, &req, result)
 }
 
@@ -154,9 +159,11 @@ async fn token_inner(
     state: &ApiState,
     req: &HttpRequest,
     payload: Payload,
+    seen: &mut Seen,
 ) -> Result<HttpResponse, ApiError> {
     let source = admit(state, req)?;
     let body = read_body(state, req, payload).await?;
+    seen.body(&body);
     let form = Form::parse(&body)?;
     let grant_type = form.single("grant_type")?;
     let client_id = form.single("client_id")?;
@@ -194,6 +201,7 @@ async fn token_inner(
     // The grant decision refuses an inactive client or owner as `invalid_client` too.
     let issued = issued.map_err(|e| ApiError::from(e).presented_by(auth.client_id()))?;
     crate::metrics::issued(grant.as_str(), &auth, state.config.algorithm);
+    crate::metrics::client_issued(&state.config.per_client, auth.client_id());
     let body = serialize(&TokenBody {
         access_token: &issued.access_token,
         token_type: issued.token_type,
@@ -292,10 +300,12 @@ pub(crate) async fn introspect(
     payload: Payload,
 ) -> HttpResponse {
     let started = std::time::Instant::now();
-    let result = introspect_inner(&state, &req, payload).await;
+    let mut seen = Seen::new(&state);
+    let result = introspect_inner(&state, &req, payload, &mut seen).await;
     crate::metrics::finished("introspect", started, result.as_ref().err());
-    if result.is_err() {
+    if let Err(e) = &result {
         crate::metrics::introspected("error");
+        crate::audit::refused(&state, &req, Endpoint::Introspect, e, seen);
     }
     answer(&state, &req, result)
 }
@@ -304,9 +314,11 @@ async fn introspect_inner(
     state: &ApiState,
     req: &HttpRequest,
     payload: Payload,
+    seen: &mut Seen,
 ) -> Result<HttpResponse, ApiError> {
     let source = admit(state, req)?;
     let body = read_body(state, req, payload).await?;
+    seen.body(&body);
     let form = Form::parse(&body)?;
     let (token, caller) = token_and_caller(state, req, &form, source).await?;
     let found = state.service.introspect(&caller, token).await?;
@@ -347,9 +359,13 @@ pub(crate) async fn revoke(
     payload: Payload,
 ) -> HttpResponse {
     let started = std::time::Instant::now();
-    let result = revoke_inner(&state, &req, payload).await;
+    let mut seen = Seen::new(&state);
+    let result = revoke_inner(&state, &req, payload, &mut seen).await;
     crate::metrics::finished("revoke", started, result.as_ref().err());
     crate::metrics::revoked(if result.is_ok() { "ok" } else { "error" });
+    if let Err(e) = &result {
+        crate::audit::refused(&state, &req, Endpoint::Revoke, e, seen);
+    }
     answer(&state, &req, result)
 }
 
@@ -357,9 +373,11 @@ async fn revoke_inner(
     state: &ApiState,
     req: &HttpRequest,
     payload: Payload,
+    seen: &mut Seen,
 ) -> Result<HttpResponse, ApiError> {
     let source = admit(state, req)?;
     let body = read_body(state, req, payload).await?;
+    seen.body(&body);
     let form = Form::parse(&body)?;
     let (token, caller) = token_and_caller(state, req, &form, source).await?;
     state.service.revoke(&caller, token).await?;

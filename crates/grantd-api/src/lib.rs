@@ -39,6 +39,7 @@
 //!   kernel caps it at `net.core.somaxconn`), then are refused by the kernel. Keep
 //!   `workers × max_connections` below the process's file-descriptor limit (`ulimit -n`).
 
+mod audit;
 mod cidr;
 mod client_ip;
 mod error;
@@ -147,6 +148,9 @@ pub struct ApiConfig {
     pub rate_limit: RateLimitConfig,
     /// The signing algorithm, as the `algorithm` label of the issued-tokens counter.
     pub algorithm: &'static str,
+    /// Client ids counted under their own `client` label (`[metrics] per_client`); every other
+    /// id is counted as "other". Empty: no per-client series at all.
+    pub per_client: Vec<&'static str>,
 }
 
 impl ApiConfig {
@@ -181,6 +185,7 @@ impl ApiConfig {
             shutdown_timeout: Duration::from_secs(30),
             rate_limit: RateLimitConfig::default(),
             algorithm: "unknown",
+            per_client: Vec::new(),
         }
     }
 }

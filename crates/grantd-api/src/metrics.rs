@@ -34,6 +34,41 @@ pub(crate) fn issued(grant: &'static str, auth: &ClientAuthentication<'_>, alg: 
     .increment(1);
 }
 
+/// The `client` label of `id`: itself if the operator listed it, else "other"; `None` when
+/// no client is listed (no per-client series). Labels come from the configured list, so the
+/// series stay bounded whatever ids requests present.
+fn client_label(per_client: &[&'static str], id: Option<&str>) -> Option<&'static str> {
+    if per_client.is_empty() {
+        return None;
+    }
+    let listed = id.and_then(|id| per_client.iter().find(|c| **c == id));
+    Some(listed.copied().unwrap_or("other"))
+}
+
+/// A token issued to client `id`, on the per-client counter.
+pub(crate) fn client_issued(per_client: &[&'static str], id: &str) {
+    if let Some(client) = client_label(per_client, Some(id)) {
+        metrics::counter!("grantd_client_tokens_issued_total", "client" => client).increment(1);
+    }
+}
+
+/// A request refused at `endpoint`, presented as client `id`, on the per-client counter.
+pub(crate) fn client_refused(
+    per_client: &[&'static str],
+    endpoint: &'static str,
+    id: Option<&str>,
+    error: &ApiError,
+) {
+    if let Some(client) = client_label(per_client, id) {
+        let (_, reason) = classify(error);
+        metrics::counter!(
+            "grantd_client_refusals_total",
+            "client" => client, "endpoint" => endpoint, "reason" => reason
+        )
+        .increment(1);
+    }
+}
+
 /// `outcome`: "active", "inactive" (answered `{"active": false}`) or "error".
 pub(crate) fn introspected(outcome: &'static str) {
     metrics::counter!("grantd_introspections_total", "outcome" => outcome).increment(1);
@@ -107,5 +142,18 @@ fn domain_reason(d: &DomainError) -> &'static str {
         DomainError::InvalidTarget(_) => "audience_not_allowed",
         DomainError::InvalidDpopProof(r) => r.label(),
         DomainError::UseDpopNonce { .. } => "dpop_nonce_required",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_label;
+
+    #[test]
+    fn only_listed_clients_get_a_label_of_their_own() {
+        assert_eq!(client_label(&[], Some("a")), None);
+        assert_eq!(client_label(&["a", "b"], Some("b")), Some("b"));
+        assert_eq!(client_label(&["a", "b"], Some("c")), Some("other"));
+        assert_eq!(client_label(&["a"], None), Some("other"));
     }
 }

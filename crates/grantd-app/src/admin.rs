@@ -16,8 +16,10 @@ use grantd_domain::{
 };
 use grantd_ports::{HashFailure, SecretRejection, StoreError};
 
+use crate::audit::Audit;
 use crate::token::Ports;
 
+mod audit;
 mod clients;
 mod explain;
 mod input;
@@ -36,11 +38,22 @@ use input::quote;
 pub struct Admin {
     ports: Ports,
     policy: Arc<TokenPolicy>,
+    audit: Audit,
 }
 
 impl Admin {
     pub fn new(ports: Ports, policy: Arc<TokenPolicy>) -> Self {
-        Self { ports, policy }
+        Self {
+            ports,
+            policy,
+            audit: Audit::off(),
+        }
+    }
+
+    /// The same use cases, recording every change they make to `audit`.
+    pub fn with_audit(mut self, audit: Audit) -> Self {
+        self.audit = audit;
+        self
     }
 
     pub fn policy(&self) -> &TokenPolicy {

@@ -8,7 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use grantd_domain::{Timestamp, Ttl};
-use grantd_ports::{Clock, KeyRing, KeyRingError, KeyState, KeySummary, RotationReport};
+use grantd_ports::{
+    AdminChange, AuditKind, Clock, FieldChange, KeyRing, KeyRingError, KeyState, KeySummary,
+    RotationReport,
+};
+
+use crate::audit::Audit;
 
 /// Extra lifetime of a retired key beyond the longest token lifetime. Replicas keep signing
 /// with the old key until their next reload, so their last tokens expire up to one reload
@@ -45,6 +50,7 @@ pub struct KeyAdmin {
     ring: Arc<dyn KeyRing>,
     clock: Arc<dyn Clock>,
     policy: KeyPolicy,
+    audit: Audit,
 }
 
 impl std::fmt::Debug for KeyAdmin {
@@ -61,6 +67,20 @@ impl KeyAdmin {
             ring,
             clock,
             policy,
+            audit: Audit::off(),
+        }
+    }
+
+    /// The same administration, recording each rotation to `audit`.
+    pub fn with_audit(mut self, audit: Audit) -> Self {
+        self.audit = audit;
+        self
+    }
+
+    /// Records a rotation that happened at `now`.
+    fn audit_rotation(&self, now: Timestamp, outcome: &Result<RotationReport, KeyRingError>) {
+        if let Ok(report) = outcome {
+            self.audit.emit(now, || rotation_event(report));
         }
     }
 
@@ -73,7 +93,9 @@ impl KeyAdmin {
     /// has expired, plus the margin), and a new next key.
     pub async fn rotate(&self) -> Result<RotationReport, KeyRingError> {
         let now = self.clock.now();
-        self.ring.rotate(now, self.retired_not_after(now)).await
+        let outcome = self.ring.rotate(now, self.retired_not_after(now)).await;
+        self.audit_rotation(now, &outcome);
+        outcome
     }
 
     /// The periodic check: reload the ring so rotations made elsewhere are followed, rotate
@@ -96,6 +118,7 @@ impl KeyAdmin {
             {
                 let outcome = self.ring.rotate(now, self.retired_not_after(now)).await;
                 log_scheduled_rotation(&outcome);
+                self.audit_rotation(now, &outcome);
                 Some(outcome)
             }
             _ => None,
@@ -117,6 +140,37 @@ impl KeyAdmin {
             i64::from(self.policy.max_token_ttl.secs()).saturating_add(ROTATION_MARGIN_SECS),
         )
     }
+}
+
+/// A rotation as an administrative change: which key signs, which is next, which retired.
+fn rotation_event(r: &RotationReport) -> AuditKind {
+    let change = |field, before: Option<String>, after: String| FieldChange {
+        field,
+        before,
+        after: Some(after),
+    };
+    AuditKind::AdminChange(AdminChange {
+        action: "signing_key.rotate",
+        target_kind: "signing_key",
+        target_id: r.new_active.to_string(),
+        changes: vec![
+            change(
+                "active",
+                Some(r.old_active.to_string()),
+                r.new_active.to_string(),
+            ),
+            change(
+                "next",
+                Some(r.new_active.to_string()),
+                r.new_next.to_string(),
+            ),
+            change(
+                "retired_not_after",
+                None,
+                r.retired_not_after.as_secs().to_string(),
+            ),
+        ],
+    })
 }
 
 fn log_scheduled_rotation(outcome: &Result<RotationReport, KeyRingError>) {

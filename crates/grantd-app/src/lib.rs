@@ -6,6 +6,7 @@
 //! HTTP, SQL or JWT library.
 
 mod admin;
+mod audit;
 mod error;
 mod keys;
 mod quota;
@@ -19,7 +20,10 @@ pub use admin::{
     ConflictKind, EmailProblem, InternalCause, InvalidReason, Missing, NameProblem, Named,
     ScopeItem, StoreFailure,
 };
+pub use audit::Audit;
 pub use error::{AppError, Failure};
+/// What the API reports of a refused request (audit data, not a port).
+pub use grantd_ports::{Endpoint, Refusal};
 pub use keys::{KeyAdmin, KeyCheck, KeyPolicy, ROTATION_MARGIN_SECS};
 pub use quota::{DEFAULT_SYNC_INTERVAL, QuotaUsage};
 pub use token::{

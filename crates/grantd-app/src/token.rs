@@ -12,10 +12,12 @@ use grantd_domain::{
     SubjectMode, Timestamp, TokenPolicy, decide, may_introspect, owner_backs,
 };
 use grantd_ports::{
-    ClientStore, Clock, Constraint, DpopProofs, IdSource, SecretCheck, SecretHasher, SessionStore,
-    StoreError, TokenSigner, UserStore,
+    AuditKind, ClientStore, Clock, Constraint, DpopProofs, IdSource, Introspected,
+    IntrospectionOutcome, Refusal, RevocationEffect, Revoked, SecretCheck, SecretHasher,
+    SessionStore, StoreError, TokenSigner, UserStore,
 };
 
+use crate::audit::{self, Audit};
 use crate::error::{AppError, Failure};
 use crate::quota::Quotas;
 
@@ -171,6 +173,7 @@ pub struct TokenService {
     policy: Arc<TokenPolicy>,
     /// This process's count of each quota-bound client's tokens (see `quota.rs`).
     quotas: Arc<Quotas>,
+    audit: Audit,
 }
 
 const PLUGIN_ID_MAX: usize = 128;
@@ -181,6 +184,7 @@ impl TokenService {
             ports,
             policy,
             quotas: Arc::new(Quotas::new(crate::quota::DEFAULT_SYNC_INTERVAL)),
+            audit: Audit::off(),
         }
     }
 
@@ -189,6 +193,25 @@ impl TokenService {
     pub fn with_quota_sync(mut self, interval: std::time::Duration) -> Self {
         self.quotas = Arc::new(Quotas::new(interval));
         self
+    }
+
+    /// The same service, recording its decisions to `audit`.
+    pub fn with_audit(mut self, audit: Audit) -> Self {
+        self.audit = audit;
+        self
+    }
+
+    /// Whether decisions are recorded (the API notes what a request presents only then).
+    pub fn audit_on(&self) -> bool {
+        self.audit.is_on()
+    }
+
+    /// Records a request the API refused (before or inside a use case), if audit is on; the
+    /// refusal is built only then.
+    pub fn audit_refusal(&self, refusal: impl FnOnce() -> Refusal) {
+        if self.audit.is_on() {
+            self.audit.refused(self.ports.clock.now(), refusal);
+        }
     }
 
     pub fn policy(&self) -> &TokenPolicy {
@@ -353,6 +376,7 @@ impl TokenService {
             scope,
             session_id,
             exp,
+            aud,
             ..
         } = claims;
         let session = NewSession {
@@ -368,6 +392,8 @@ impl TokenService {
         };
         self.write_session(&session).await?;
         slot.settle();
+        let audited = || audit::issued(client, &session, &scope, &aud);
+        self.audit.emit(now, audited);
         Ok(IssuedToken {
             access_token: signed.token,
             token_type: if session.dpop.is_some() {
@@ -484,6 +510,17 @@ impl TokenService {
         token: &str,
     ) -> Result<Introspection, AppError> {
         let now = self.ports.clock.now();
+        let found = self.introspect_at(caller, token, now).await?;
+        self.audit.emit(now, || introspected(caller, &found));
+        Ok(found)
+    }
+
+    async fn introspect_at(
+        &self,
+        caller: &AuthenticatedClient,
+        token: &str,
+        now: Timestamp,
+    ) -> Result<Introspection, AppError> {
         let Ok(claims) = self.ports.signer.verify(token, now) else {
             return Ok(Introspection::inactive());
         };
@@ -531,19 +568,57 @@ impl TokenService {
     /// false success.
     pub async fn revoke(&self, caller: &AuthenticatedClient, token: &str) -> Result<(), AppError> {
         let now = self.ports.clock.now();
+        let (effect, session_id) = self.revoke_at(caller, token, now).await?;
+        self.audit.emit(now, || {
+            AuditKind::Revoked(Revoked {
+                caller: caller.client.id.clone(),
+                session_id,
+                effect,
+            })
+        });
+        Ok(())
+    }
+
+    /// What revoking `token` did, and the token's session when it verified.
+    async fn revoke_at(
+        &self,
+        caller: &AuthenticatedClient,
+        token: &str,
+        now: Timestamp,
+    ) -> Result<(RevocationEffect, Option<SessionId>), AppError> {
         let Ok(claims) = self.ports.signer.verify(token, now) else {
-            return Ok(());
+            return Ok((RevocationEffect::InvalidToken, None));
         };
         if claims.client_id != caller.client.id {
-            return Ok(());
+            return Ok((RevocationEffect::NotOwner, Some(claims.session_id)));
         }
-        self.ports
+        let found = self
+            .ports
             .sessions
             .revoke_session(&claims.session_id, now, "revoked by client")
             .await
             .map_err(|e| AppError::from_store("revoking session", e))?;
-        Ok(())
+        let effect = if found {
+            RevocationEffect::Revoked
+        } else {
+            RevocationEffect::NoSession
+        };
+        Ok((effect, Some(claims.session_id)))
     }
+}
+
+/// The audit event of an introspection answered `found`.
+fn introspected(caller: &AuthenticatedClient, found: &Introspection) -> AuditKind {
+    let claims = found.claims.as_ref();
+    AuditKind::Introspected(Introspected {
+        caller: caller.client.id.clone(),
+        outcome: match claims {
+            Some(_) => IntrospectionOutcome::Active,
+            None => IntrospectionOutcome::Inactive,
+        },
+        token_client: claims.map(|c| c.client_id.clone()),
+        session_id: claims.map(|c| c.session_id.clone()),
+    })
 }
 
 /// The owner of `client` as the token endpoint loads it (and `Admin::explain`, which must decide

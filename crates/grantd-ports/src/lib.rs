@@ -14,9 +14,16 @@ use grantd_domain::{
     UserId,
 };
 
+pub mod audit;
 mod error;
 pub mod keys;
 
+#[cfg(any(test, feature = "mock"))]
+pub use audit::MockAuditSink;
+pub use audit::{
+    AdminChange, AuditEvent, AuditKind, AuditSink, Endpoint, FieldChange, Introspected,
+    IntrospectionOutcome, Refusal, RevocationEffect, Revoked, TokenIssued,
+};
 pub use error::{
     ConnectFailure, Constraint, Internal, InvalidInput, Missing, Problem, SqliteCondition,
     StoreError, Unavailable, UrlProblem,

@@ -189,8 +189,8 @@ async fn flush(shared: &Shared, batch: Vec<Pending>) {
     let started = std::time::Instant::now();
     let outcome = insert(&shared.db, rows.clone()).await;
     metrics::histogram!("grantd_session_commit_seconds").record(started.elapsed().as_secs_f64());
-    if outcome.is_err() {
-        metrics::counter!("grantd_store_errors_total", "operation" => "session_batch").increment(1);
+    if let Err(e) = &outcome {
+        crate::error::count(&e.0);
     }
     shared
         .health

@@ -396,6 +396,23 @@ pub(crate) fn from_db_time(t: NaiveDateTime) -> Timestamp {
     Timestamp::from_micros(t.and_utc().timestamp_micros())
 }
 
+/// Counts a failed store operation by its kind (`grantd_store_errors_total{kind}`), through
+/// the `metrics` facade: a no-op unless the binary installed a recorder.
+pub(crate) fn count(e: &StoreError) {
+    metrics::counter!("grantd_store_errors_total", "kind" => kind(e)).increment(1);
+}
+
+/// The closed label set of [`count`]: one per [`StoreError`] kind.
+pub(crate) fn kind(e: &StoreError) -> &'static str {
+    match e {
+        StoreError::Conflict(_) => "conflict",
+        StoreError::NotFound(_) => "not_found",
+        StoreError::Invalid(_) => "invalid",
+        StoreError::Unavailable(_) => "unavailable",
+        StoreError::Internal(_) => "internal",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

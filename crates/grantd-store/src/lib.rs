@@ -168,6 +168,42 @@ impl StoreOptions {
     }
 }
 
+/// A [`PoolStatus`] from a deadpool pool's `status()` (whose type diesel-async does not
+/// re-export).
+macro_rules! pool_status {
+    ($name:expr, $pool:expr) => {{
+        let s = $pool.status();
+        PoolStatus {
+            pool: $name,
+            max_size: s.max_size,
+            size: s.size,
+            available: s.available,
+            waiting: s.waiting,
+        }
+    }};
+}
+
+/// One connection pool's state (deadpool's `status()`), for the pool gauges.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// "pg" (Postgres), "sqlite_read" or "sqlite_write".
+    pub pool: &'static str,
+    pub max_size: usize,
+    /// Connections open.
+    pub size: usize,
+    /// Connections open and idle.
+    pub available: usize,
+    /// Callers waiting for a connection.
+    pub waiting: usize,
+}
+
+impl PoolStatus {
+    /// Connections checked out.
+    pub fn in_use(&self) -> usize {
+        self.size.saturating_sub(self.available)
+    }
+}
+
 /// Counters of the session group commit, for metrics and tests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StoreStats {
@@ -340,6 +376,17 @@ impl Store {
         Arc::clone(&self.inner.catalog)
     }
 
+    /// The connection pools' state now (cheap: a few atomic reads per pool).
+    pub fn pool_status(&self) -> Vec<PoolStatus> {
+        match &self.inner.shared.db {
+            Db::Pg(pg) => vec![pool_status!("pg", pg.pool)],
+            Db::Sqlite(s) => vec![
+                pool_status!("sqlite_read", s.readers),
+                pool_status!("sqlite_write", s.writer),
+            ],
+        }
+    }
+
     /// Group-commit counters since connect.
     pub fn stats(&self) -> StoreStats {
         let s = &self.inner.shared.stats;
@@ -367,6 +414,7 @@ impl Store {
                 millis: deadline.as_millis(),
             });
             self.inner.shared.health.record(Err(&e));
+            error::count(&e);
             Err(e)
         })
     }
@@ -393,6 +441,7 @@ impl Store {
                 // Any operation finding the database unavailable takes readiness down until a
                 // write (or the readiness probe) succeeds again.
                 self.inner.shared.health.record(Err(&e));
+                error::count(&e);
                 Err(e)
             }
             Ok(Ok(value)) => Ok(value),

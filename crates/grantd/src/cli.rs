@@ -85,19 +85,25 @@ pub async fn run(command: Command, settings: Settings, json_out: bool) -> anyhow
     if let Command::Migrate = command {
         return migrate(&settings, &out).await;
     }
-    let wired = wiring::wire(settings).await?;
-    let admin = wired.admin();
+    let wired = wiring::wire(settings, wiring::Role::Cli).await?;
+    let result = dispatch(command, &wired, &out).await;
+    wired.close_audit();
+    result
+}
+
+async fn dispatch(command: Command, wired: &wiring::Wired, out: &Output) -> anyhow::Result<()> {
+    let (admin, out) = (wired.admin(), out);
     match command {
         Command::Serve { .. } | Command::Migrate => bail!("internal: handled elsewhere"),
-        Command::User(cmd) => users::run(cmd, &admin, &out).await,
-        Command::Client(cmd) => clients::run(cmd, &admin, &out).await,
-        Command::Key(cmd) => keys::run(cmd, &wired.key_admin(), &out).await,
-        Command::Session(cmd) => sessions::run(cmd, &wired, &admin, &out).await,
+        Command::User(cmd) => users::run(cmd, &admin, out).await,
+        Command::Client(cmd) => clients::run(cmd, &admin, out).await,
+        Command::Key(cmd) => keys::run(cmd, &wired.key_admin(), out).await,
+        Command::Session(cmd) => sessions::run(cmd, wired, &admin, out).await,
         Command::Explain {
             client,
             scope,
             audience,
-        } => explain::run(&admin, &client, scope.as_deref(), audience.as_deref(), &out).await,
+        } => explain::run(&admin, &client, scope.as_deref(), audience.as_deref(), out).await,
     }
 }
 

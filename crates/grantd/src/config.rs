@@ -31,6 +31,7 @@ pub struct FileConfig {
     pub log: LogSection,
     pub admin: AdminSection,
     pub metrics: MetricsSection,
+    pub audit: AuditSection,
     pub scopes: Vec<ScopeEntry>,
     pub dpop: DpopSection,
 }
@@ -325,11 +326,103 @@ impl Default for AdminSection {
 pub struct MetricsSection {
     /// false: no recorder is installed (counting is a no-op) and `/metrics` is not served.
     pub enabled: bool,
+    /// Client ids counted under their own `client` label; all others as "other". Client ids
+    /// are unbounded, so only the operator's list gets series of its own.
+    pub per_client: Vec<String>,
 }
 
 impl Default for MetricsSection {
     fn default() -> Self {
-        Self { enabled: true }
+        Self {
+            enabled: true,
+            per_client: Vec::new(),
+        }
+    }
+}
+
+/// Most client ids `[metrics] per_client` may list (each adds a few series).
+const PER_CLIENT_MAX: usize = 100;
+
+/// `[metrics] per_client`, checked: client ids, at most [`PER_CLIENT_MAX`], not "other".
+fn per_client(m: &MetricsSection) -> anyhow::Result<Vec<String>> {
+    if m.per_client.len() > PER_CLIENT_MAX {
+        bail!(
+            "invalid `metrics.per_client`: {} ids (at most {PER_CLIENT_MAX})",
+            m.per_client.len()
+        );
+    }
+    for id in &m.per_client {
+        grantd_domain::ClientId::parse(id)
+            .map_err(|e| anyhow::anyhow!("invalid `metrics.per_client`: {id:?}: {e}"))?;
+        if id == "other" {
+            bail!("invalid `metrics.per_client`: \"other\" is the label of every unlisted client");
+        }
+    }
+    Ok(m.per_client.clone())
+}
+
+/// `[audit]`: where the decision events go.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSection {
+    /// "stdout" (JSON lines on the server's stdout), "file" (appended to `file`) or "off".
+    pub output: String,
+    /// The JSON-lines file: `serve`'s events with `output = "file"`, and the CLI's admin changes
+    /// whatever `output` says unless it is "off" (the CLI's stdout is its result). Default:
+    /// `grantd-audit.jsonl` next to the SQLite database, or in the working directory.
+    pub file: Option<PathBuf>,
+    /// Events waiting for the writer at most; more are dropped and counted.
+    pub queue: usize,
+}
+
+impl Default for AuditSection {
+    fn default() -> Self {
+        Self {
+            output: "stdout".into(),
+            file: None,
+            queue: 8192,
+        }
+    }
+}
+
+/// `[audit]`, checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditSettings {
+    pub output: AuditOutput,
+    pub file: Option<PathBuf>,
+    pub queue: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuditOutput {
+    Stdout,
+    File,
+    Off,
+}
+
+impl TryFrom<&AuditSection> for AuditSettings {
+    type Error = anyhow::Error;
+
+    fn try_from(a: &AuditSection) -> anyhow::Result<Self> {
+        let output = match a.output.as_str() {
+            "stdout" => AuditOutput::Stdout,
+            "file" => AuditOutput::File,
+            "off" => AuditOutput::Off,
+            other => {
+                bail!("invalid `audit.output`: {other:?} (use \"stdout\", \"file\" or \"off\")")
+            }
+        };
+        if !(1..=1_048_576).contains(&a.queue) {
+            bail!(
+                "invalid `audit.queue`: {} (use 1 to 1048576 events)",
+                a.queue
+            );
+        }
+        Ok(Self {
+            output,
+            file: a.file.clone(),
+            queue: a.queue,
+        })
     }
 }
 
@@ -362,6 +455,10 @@ pub struct Settings {
     /// `[metrics] enabled`.
     pub metrics_enabled: bool,
     pub dpop: DpopSettings,
+    /// `[metrics] per_client`.
+    pub metrics_per_client: Vec<String>,
+    /// `[audit]`.
+    pub audit: AuditSettings,
     /// No `token.issuer` was configured: `serve` replaces `policy.issuer` (derived from
     /// `server.bind`) with the address it actually bound.
     pub issuer_from_bind: bool,
@@ -563,6 +660,8 @@ fn resolve(f: FileConfig) -> anyhow::Result<Settings> {
             .parse()
             .with_context(|| format!("invalid `admin.bind`: {:?} (use IP:PORT)", f.admin.bind))?,
         metrics_enabled: f.metrics.enabled,
+        metrics_per_client: per_client(&f.metrics)?,
+        audit: AuditSettings::try_from(&f.audit)?,
         issuer_from_bind: f.token.issuer.is_none(),
         rate_limit: rate_limit(&f.rate_limit)?,
         quota_sync: bounded_duration(
@@ -1050,9 +1149,46 @@ requires_audience = "orders"
     }
 
     #[test]
+    fn audit_and_per_client_settings() {
+        let s = from_toml("", &[]).unwrap();
+        assert_eq!(s.audit.output, AuditOutput::Stdout, "stdout by default");
+        assert_eq!((s.audit.file.clone(), s.audit.queue), (None, 8192));
+        assert!(s.metrics_per_client.is_empty());
+        let s = from_toml(
+            "[audit]\noutput = \"file\"\nfile = \"/var/log/grantd/audit.jsonl\"\nqueue = 16\n[metrics]\nper_client = [\"svc-a\"]\n",
+            &[("GRANTD_AUDIT__QUEUE", "32")],
+        )
+        .unwrap();
+        assert_eq!(
+            s.audit,
+            AuditSettings {
+                output: AuditOutput::File,
+                file: Some(PathBuf::from("/var/log/grantd/audit.jsonl")),
+                queue: 32,
+            }
+        );
+        assert_eq!(s.metrics_per_client, ["svc-a"]);
+        let off = from_toml("", &[("GRANTD_AUDIT__OUTPUT", "off")]).unwrap();
+        assert_eq!(off.audit.output, AuditOutput::Off);
+    }
+
+    #[test]
     fn errors_name_the_key() {
         type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
         let cases: &[Case] = &[
+            ("[audit]\noutput = \"syslog\"\n", &[], "audit.output"),
+            ("[audit]\nqueue = 0\n", &[], "audit.queue"),
+            ("[audit]\nsink = \"x\"\n", &[], "sink"),
+            (
+                "[metrics]\nper_client = [\"other\"]\n",
+                &[],
+                "metrics.per_client",
+            ),
+            (
+                "[metrics]\nper_client = [\"a b\"]\n",
+                &[],
+                "metrics.per_client",
+            ),
             ("[token]\nissuer_url = \"x\"\n", &[], "issuer_url"),
             ("[tokens]\n", &[], "tokens"),
             (

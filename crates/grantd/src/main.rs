@@ -1,8 +1,10 @@
 //! `grantd`: the binary. Reads configuration, wires adapters to use cases, serves HTTP and runs
 //! the operators' commands.
 
+mod audit;
 mod cli;
 mod config;
+mod gauges;
 mod serve;
 mod wiring;
 
@@ -30,7 +32,7 @@ fn main() -> ExitCode {
         Command::Serve { bind } => actix_web::rt::System::new().block_on(async move {
             // Bound before wiring, so an issuer derived from the address knows its real port.
             let bound = serve::bind(&mut settings, bind)?;
-            let wired = wiring::wire(settings).await?;
+            let wired = wiring::wire(settings, wiring::Role::Serve).await?;
             serve::serve(wired, bound).await
         }),
         command => {

@@ -71,10 +71,15 @@ pub async fn serve(wired: Wired, bound: Bound) -> anyhow::Result<()> {
 
     let server = grantd_api::server(state, listener, wired.settings.server.workers)?;
     announce(&wired, local, admin);
-    server.await?;
+    let served = server.await;
     drop(watch);
+    // Every event of a request answered before the stop is written out, even if the server
+    // stopped on an error.
+    wired.close_audit();
+    served?;
     let stats = wired.store.stats();
     tracing::info!(
+        audit_dropped = wired.audit.as_ref().map_or(0, |q| q.dropped()),
         session_batches = stats.session_batches,
         session_rows = stats.session_rows,
         batch_fallbacks = stats.session_batch_fallbacks,
@@ -95,6 +100,14 @@ fn api_state(wired: &Wired) -> anyhow::Result<ApiState> {
     api_config.max_connections = limits.max_connections;
     api_config.rate_limit = wired.settings.rate_limit;
     api_config.algorithm = wired.settings.signing.algorithm.as_str();
+    // Label values must live as long as the recorder: the configured ids, leaked once here
+    // (a bounded list read at start-up).
+    api_config.per_client = wired
+        .settings
+        .metrics_per_client
+        .iter()
+        .map(|id| &*Box::leak(id.clone().into_boxed_str()))
+        .collect();
     let readiness = Arc::new(Ready {
         store: wired.store.clone(),
     });
@@ -166,7 +179,13 @@ fn start_admin(wired: &Wired, state: ApiState) -> anyhow::Result<SocketAddr> {
             .install_recorder()
             .context("cannot install the metrics recorder")?;
         metrics::gauge!("grantd_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
-        let render: grantd_api::RenderMetrics = Arc::new(move || handle.render());
+        // Present from the first scrape, so a dashboard and an alert see 0, not "no data".
+        metrics::counter!("grantd_audit_dropped_total").absolute(0);
+        let (store, jwt) = (wired.store.clone(), wired.jwt.clone());
+        let render: grantd_api::RenderMetrics = Arc::new(move || {
+            crate::gauges::sample(&store, &jwt);
+            handle.render()
+        });
         Some(render)
     } else {
         None

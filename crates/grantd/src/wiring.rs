@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::bail;
-use grantd_app::{Admin, KeyAdmin, KeyPolicy, Ports, TokenService};
+use grantd_app::{Admin, Audit, KeyAdmin, KeyPolicy, Ports, TokenService};
 use grantd_domain::TokenPolicy;
 use grantd_jwt::{
     DpopConfig, DpopVerifier, JwtConfig, JwtService, MasterKey, RandomIds, Secrets, SystemClock,
@@ -15,7 +15,16 @@ use grantd_ports::Clock;
 use grantd_store::cache::Cached;
 use grantd_store::{Backend, Store, StoreOptions};
 
-use crate::config::Settings;
+use crate::audit::AuditQueue;
+use crate::config::{AuditOutput, Settings};
+
+/// Which command is being wired: `serve` writes its audit events where `audit.output` says,
+/// the CLI always to the audit file (its stdout is the command's result).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Serve,
+    Cli,
+}
 
 /// Where the master key comes from, for messages.
 #[derive(Debug, Clone)]
@@ -47,16 +56,34 @@ pub struct Wired {
     pub policy: Arc<TokenPolicy>,
     pub applied_migrations: Vec<String>,
     pub master_key_source: MasterKeySource,
+    /// The audit queue, unless `audit.output` is "off"; closed (written out) by the command.
+    pub audit: Option<Arc<AuditQueue>>,
 }
 
 impl Wired {
     pub fn token_service(&self) -> TokenService {
         TokenService::new(self.ports.clone(), self.policy.clone())
             .with_quota_sync(self.settings.quota_sync)
+            .with_audit(self.audit_sink())
+    }
+
+    /// The use cases' handle on the audit queue.
+    pub fn audit_sink(&self) -> Audit {
+        match &self.audit {
+            Some(q) => Audit::new(q.clone()),
+            None => Audit::off(),
+        }
+    }
+
+    /// Writes out the queued audit events; call once the command is done.
+    pub fn close_audit(&self) {
+        if let Some(q) = &self.audit {
+            q.close();
+        }
     }
 
     pub fn admin(&self) -> Admin {
-        Admin::new(self.ports.clone(), self.policy.clone())
+        Admin::new(self.ports.clone(), self.policy.clone()).with_audit(self.audit_sink())
     }
 
     /// Signing-key administration on the key ring loaded by `wire`.
@@ -69,6 +96,7 @@ impl Wired {
                 rotate_every: self.settings.signing.rotate_every,
             },
         )
+        .with_audit(self.audit_sink())
     }
 }
 
@@ -100,8 +128,9 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<(Store, Vec<Strin
 }
 
 /// Connects, migrates, loads the master key and the signing keys (creating them on first start).
-pub async fn wire(settings: Settings) -> anyhow::Result<Wired> {
+pub async fn wire(settings: Settings, role: Role) -> anyhow::Result<Wired> {
     let (store, applied_migrations) = open_store(&settings).await?;
+    let audit = audit_queue(&settings, store.backend(), role)?;
     let (master, master_key_source) = master_key(&settings, store.backend())?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store_arc = Arc::new(store.clone());
@@ -141,6 +170,7 @@ pub async fn wire(settings: Settings) -> anyhow::Result<Wired> {
         policy,
         applied_migrations,
         master_key_source,
+        audit,
     })
 }
 
@@ -151,6 +181,35 @@ fn dpop_config(settings: &Settings) -> DpopConfig {
         max_age_secs: secs(settings.dpop.max_age),
         max_skew_secs: secs(settings.dpop.max_skew),
         nonces: settings.dpop.nonce,
+    }
+}
+
+/// The audit queue `role` writes to: stdout or the audit file, or none with `audit.output =
+/// "off"`.
+fn audit_queue(
+    settings: &Settings,
+    backend: Backend,
+    role: Role,
+) -> anyhow::Result<Option<Arc<AuditQueue>>> {
+    let a = &settings.audit;
+    let queue = match (a.output, role) {
+        (AuditOutput::Off, _) => return Ok(None),
+        (AuditOutput::Stdout, Role::Serve) => AuditQueue::to_stdout(a.queue)?,
+        (AuditOutput::File, _) | (AuditOutput::Stdout, Role::Cli) => {
+            AuditQueue::to_file(&audit_file(settings, backend), a.queue)?
+        }
+    };
+    Ok(Some(queue))
+}
+
+/// `audit.file`, else `grantd-audit.jsonl` next to the SQLite database, else (Postgres) in the
+/// working directory.
+pub fn audit_file(settings: &Settings, backend: Backend) -> PathBuf {
+    const NAME: &str = "grantd-audit.jsonl";
+    match (&settings.audit.file, backend) {
+        (Some(p), _) => p.clone(),
+        (None, Backend::Sqlite) => sqlite_sibling(&settings.database.url, NAME),
+        (None, Backend::Postgres) => PathBuf::from(NAME),
     }
 }
 

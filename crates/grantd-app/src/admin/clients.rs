@@ -167,11 +167,14 @@ impl Admin {
             limits: spec.limits,
         };
         match self.ports.clients.create_client(&client).await {
-            Ok(()) => Ok(ClientCreated {
-                client,
-                secret_plaintext: secret.plaintext,
-                warnings,
-            }),
+            Ok(()) => {
+                self.audit(|| super::audit::client_created(&client));
+                Ok(ClientCreated {
+                    client,
+                    secret_plaintext: secret.plaintext,
+                    warnings,
+                })
+            }
             Err(StoreError::Conflict(_)) => {
                 Err(AdminError::Conflict(ConflictKind::ClientId(client.id)))
             }
@@ -196,6 +199,11 @@ impl Admin {
     /// Enables or disables a client and returns it as stored afterwards.
     pub async fn set_client_active(&self, id: &str, active: bool) -> Result<Client, AdminError> {
         let id = parse_client_id(id)?;
+        // Read for the audit event only (the state before the change).
+        let before = match self.audit.is_on() {
+            true => Some(self.find_client(&id).await?.active),
+            false => None,
+        };
         let now = self.ports.clock.now();
         let found = self
             .ports
@@ -206,7 +214,9 @@ impl Admin {
         if !found {
             return Err(AdminError::NotFound(Missing::Client(id)));
         }
-        self.find_client(&id).await
+        let client = self.find_client(&id).await?;
+        self.audit(|| super::audit::activation("client", id.to_string(), before, client.active));
+        Ok(client)
     }
 
     /// Sets whether the client's token requests must carry a DPoP proof; returns the client as
@@ -255,6 +265,7 @@ impl Admin {
         if !found {
             return Err(AdminError::NotFound(Missing::Client(id)));
         }
+        self.audit(|| super::audit::secret_rotated(id.to_string(), previous_valid_until));
         Ok(SecretRotated {
             client_id: id,
             secret_plaintext: generated.plaintext,

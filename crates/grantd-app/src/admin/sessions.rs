@@ -157,6 +157,9 @@ impl Admin {
                 .map_err(|e| AdminError::store("purging sessions", e))?;
             total = total.saturating_add(deleted);
             if deleted < u64::from(PURGE_BATCH) {
+                if total > 0 {
+                    self.audit(|| super::audit::sessions_purged(before, total));
+                }
                 return Ok(total);
             }
         }

@@ -34,7 +34,10 @@ impl Admin {
             updated_at: now,
         };
         match self.ports.users.create_user(&user).await {
-            Ok(()) => Ok(user),
+            Ok(()) => {
+                self.audit(|| super::audit::user_created(&user));
+                Ok(user)
+            }
             Err(StoreError::Conflict(_)) => {
                 Err(AdminError::Conflict(ConflictKind::Email(user.email)))
             }
@@ -58,6 +61,11 @@ impl Admin {
     /// Activates or deactivates a user and returns it as stored afterwards.
     pub async fn set_user_active(&self, id: &str, active: bool) -> Result<Owner, AdminError> {
         let id = parse_user_id(id)?;
+        // Read for the audit event only (the state before the change).
+        let before = match self.audit.is_on() {
+            true => Some(self.find_user(&id).await?.active),
+            false => None,
+        };
         let now = self.ports.clock.now();
         let found = self
             .ports
@@ -68,7 +76,9 @@ impl Admin {
         if !found {
             return Err(AdminError::NotFound(Missing::User(id)));
         }
-        self.find_user(&id).await
+        let user = self.find_user(&id).await?;
+        self.audit(|| super::audit::activation("user", id.to_string(), before, user.active));
+        Ok(user)
     }
 
     pub(super) async fn find_user(&self, id: &UserId) -> Result<Owner, AdminError> {

@@ -1259,3 +1259,4 @@ async fn a_client_requiring_dpop_needs_a_proof() {
     let got = fx.service().issue(&authed(required), with_proof()).await;
     assert_eq!(got.map(|t| t.token_type), Ok("DPoP"));
 }
+mod audit_events;

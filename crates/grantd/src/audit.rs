@@ -1,0 +1,167 @@
+//! The audit adapter: the [`AuditSink`] the use cases record to. Events go through a bounded
+//! queue to one writer thread that turns each into one JSON line (Elastic Common Schema field
+//! names, grantd's own under `grantd.*`) on stdout or appended to a file. Recording never
+//! waits: when the queue is full the event is dropped and counted
+//! (`grantd_audit_dropped_total`), so a slow disk or a stalled pipe cannot slow token issuance.
+//! [`AuditQueue::close`] writes out what is queued (shutdown, end of a CLI command).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use grantd_ports::{AuditEvent, AuditSink};
+
+mod ecs;
+
+/// A file opened for appending on the first write; an open that fails is that write's error
+/// (counted and logged by the writer), and the next write tries again.
+struct LazyFile {
+    path: PathBuf,
+    file: Option<std::io::BufWriter<std::fs::File>>,
+}
+
+impl LazyFile {
+    fn open(&mut self) -> std::io::Result<&mut std::io::BufWriter<std::fs::File>> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = match self.file.take() {
+            Some(file) => file,
+            None => {
+                let file = std::fs::OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .mode(0o600)
+                    .open(&self.path)
+                    .map_err(|e| {
+                        std::io::Error::new(e.kind(), format!("{}: {e}", self.path.display()))
+                    })?;
+                std::io::BufWriter::new(file)
+            }
+        };
+        Ok(self.file.insert(file))
+    }
+}
+
+impl Write for LazyFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.open()?.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.file {
+            Some(f) => f.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+enum Msg {
+    Event(Box<AuditEvent>),
+    Close,
+}
+
+/// The queue and its writer thread. The sink half ([`AuditSink`]) is what the use cases hold.
+pub struct AuditQueue {
+    tx: SyncSender<Msg>,
+    dropped: AtomicU64,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl AuditQueue {
+    /// A queue of `capacity` events in front of a thread writing JSON lines to `out`.
+    pub fn start(out: Box<dyn Write + Send>, capacity: usize) -> anyhow::Result<Arc<Self>> {
+        let (tx, rx) = sync_channel(capacity.max(1));
+        let writer = std::thread::Builder::new()
+            .name("grantd-audit".into())
+            .spawn(move || write_all(&rx, out))?;
+        Ok(Arc::new(Self {
+            tx,
+            dropped: AtomicU64::new(0),
+            writer: Mutex::new(Some(writer)),
+        }))
+    }
+
+    /// Appends to the file at `path`, opened (created with mode 0600 if absent) at the first
+    /// event: a command that changes nothing never touches it.
+    pub fn to_file(path: &Path, capacity: usize) -> anyhow::Result<Arc<Self>> {
+        let file = LazyFile {
+            path: path.to_owned(),
+            file: None,
+        };
+        Self::start(Box::new(file), capacity)
+    }
+
+    pub fn to_stdout(capacity: usize) -> anyhow::Result<Arc<Self>> {
+        Self::start(
+            Box::new(std::io::BufWriter::new(std::io::stdout())),
+            capacity,
+        )
+    }
+
+    /// Events dropped because the queue was full (or closed).
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Writes out every event queued so far and stops the writer; later events are dropped.
+    pub fn close(&self) {
+        let writer = self.writer.lock().ok().and_then(|mut w| w.take());
+        if let Some(writer) = writer {
+            // Waits for room: at shutdown, completeness beats latency.
+            let _ = self.tx.send(Msg::Close);
+            let _ = writer.join();
+        }
+    }
+}
+
+impl AuditSink for AuditQueue {
+    fn record(&self, event: AuditEvent) {
+        match self.tx.try_send(Msg::Event(Box::new(event))) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("grantd_audit_dropped_total").increment(1);
+            }
+        }
+    }
+}
+
+/// The writer thread: one line per event, flushed whenever the queue runs empty.
+fn write_all(rx: &Receiver<Msg>, mut out: Box<dyn Write + Send>) {
+    let mut failing = false;
+    loop {
+        let msg = match rx.try_recv() {
+            Ok(msg) => msg,
+            Err(TryRecvError::Empty) => {
+                let _ = out.flush();
+                match rx.recv() {
+                    Ok(msg) => msg,
+                    Err(_) => return,
+                }
+            }
+            Err(TryRecvError::Disconnected) => break,
+        };
+        let Msg::Event(event) = msg else { break };
+        let mut line = ecs::to_json(&event).to_string();
+        line.push('\n');
+        match out.write_all(line.as_bytes()) {
+            Ok(()) => {
+                failing = false;
+                metrics::counter!("grantd_audit_events_total").increment(1);
+            }
+            Err(e) => {
+                metrics::counter!("grantd_audit_write_errors_total").increment(1);
+                if !failing {
+                    tracing::error!(error = %e, "cannot write the audit stream");
+                }
+                failing = true;
+            }
+        }
+    }
+    let _ = out.flush();
+}
+
+#[cfg(test)]
+mod tests;
