@@ -39,6 +39,7 @@
 //!   kernel caps it at `net.core.somaxconn`), then are refused by the kernel. Keep
 //!   `workers × max_connections` below the process's file-descriptor limit (`ulimit -n`).
 
+pub mod admin;
 mod cidr;
 mod client_ip;
 mod error;
@@ -369,6 +370,27 @@ pub fn admin_server(
     Ok(HttpServer::new(move || {
         let (state, render) = (state.clone(), render.clone());
         App::new().configure(move |cfg| configure_admin(cfg, state, render))
+    })
+    .workers(1)
+    .shutdown_timeout(1)
+    .listen(listener)?
+    .run())
+}
+
+/// The admin HTTP server (one worker) on `listener` with the admin API (`/admin/v1`) besides
+/// the routes of [`admin_server`].
+pub fn admin_api_server(
+    state: ApiState,
+    listener: TcpListener,
+    render: Option<RenderMetrics>,
+    api: admin::AdminApi,
+) -> std::io::Result<Server> {
+    Ok(HttpServer::new(move || {
+        let (state, render, api) = (state.clone(), render.clone(), api.clone());
+        App::new().configure(move |cfg| {
+            configure_admin(cfg, state, render);
+            admin::configure(cfg, api);
+        })
     })
     .workers(1)
     .shutdown_timeout(1)

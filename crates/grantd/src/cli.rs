@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use crate::config::Settings;
 use crate::wiring;
 
+mod admin;
 mod clients;
 mod explain;
 mod keys;
@@ -24,6 +25,7 @@ mod sessions;
 mod text;
 mod users;
 
+pub use admin::AdminCmd;
 pub use clients::ClientCmd;
 pub use keys::KeyCmd;
 pub use sessions::SessionCmd;
@@ -77,6 +79,9 @@ pub enum Command {
         #[arg(long)]
         audience: Option<String>,
     },
+    /// Administer the admin HTTP API: `bootstrap` creates its first client.
+    #[command(subcommand)]
+    Admin(AdminCmd),
 }
 
 pub async fn run(command: Command, settings: Settings, json_out: bool) -> anyhow::Result<()> {
@@ -97,6 +102,7 @@ pub async fn run(command: Command, settings: Settings, json_out: bool) -> anyhow
             scope,
             audience,
         } => explain::run(&admin, &client, scope.as_deref(), audience.as_deref(), &out).await,
+        Command::Admin(cmd) => admin::run(cmd, &admin, &out).await,
     }
 }
 

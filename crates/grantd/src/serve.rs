@@ -149,7 +149,7 @@ const ROW_BUCKETS: &[f64] = &[
     1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 2000.0,
 ];
 
-/// The admin listener (`/metrics`, `/healthz`, `/readyz`), with the Prometheus recorder
+/// The admin listener (`/metrics`, `/healthz`, `/readyz`, the admin API under `/admin/v1`), with the Prometheus recorder
 /// installed unless `metrics.enabled` is false. Returns the address it bound.
 fn start_admin(wired: &Wired, state: ApiState) -> anyhow::Result<SocketAddr> {
     let bind = wired.settings.admin_bind;
@@ -171,7 +171,13 @@ fn start_admin(wired: &Wired, state: ApiState) -> anyhow::Result<SocketAddr> {
     } else {
         None
     };
-    let server = grantd_api::admin_server(state, listener, render)?;
+    let admin_api = grantd_api::admin::AdminApi::new(
+        wired.admin(),
+        wired.key_admin(),
+        wired.token_service(),
+        wired.settings.sessions.retention,
+    );
+    let server = grantd_api::admin_api_server(state, listener, render, admin_api)?;
     actix_web::rt::spawn(server);
     Ok(local)
 }

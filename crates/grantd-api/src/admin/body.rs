@@ -1,0 +1,79 @@
+//! Request bodies and preconditions: JSON only, under a size cap, unknown fields refused, every
+//! mistake a 400 problem; `If-Match` against the current `ETag`.
+
+use actix_web::HttpRequest;
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::web::Payload;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::problem::Problem;
+use super::views::etag;
+
+/// Largest admin request body: 64 KiB (a client with many scopes fits many times over).
+pub(crate) const BODY_LIMIT: usize = 64 * 1024;
+
+/// Reads and parses a JSON body: `Content-Type` must be `application/json` (415 otherwise),
+/// the body at most [`BODY_LIMIT`] bytes (413), and it must parse into `T`, whose unknown
+/// fields are refused (400, naming where it failed).
+pub(crate) async fn read_json<T: DeserializeOwned>(
+    req: &HttpRequest,
+    payload: Payload,
+) -> Result<T, Problem> {
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+        )
+        .detail("the body must be application/json"));
+    }
+    let bytes = match payload.to_bytes_limited(BODY_LIMIT).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => {
+            return Err(Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Payload too large",
+            )
+            .detail(format!("the body must be at most {BODY_LIMIT} bytes")));
+        }
+        Err(_) => return Err(Problem::bad_request("the body could not be read")),
+    };
+    serde_json::from_slice(&bytes).map_err(|e| Problem::bad_request(json_error(&e)))
+}
+
+/// serde_json's message without echoing the body: category, line and column, and for a data
+/// error its own text (field names, never values).
+fn json_error(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Data => format!("invalid body: {e}"),
+        Category::Syntax | Category::Eof | Category::Io => {
+            format!("malformed JSON at line {} column {}", e.line(), e.column())
+        }
+    }
+}
+
+/// `If-Match` is optional: absent, the update applies; present, it must list the current
+/// `ETag` (or be `*`), otherwise 412 and nothing changes.
+pub(crate) fn check_if_match(req: &HttpRequest, current: &Value) -> Result<(), Problem> {
+    let Some(value) = req.headers().get(header::IF_MATCH) else {
+        return Ok(());
+    };
+    let text = value.to_str().unwrap_or_default();
+    let tag = etag(current);
+    let matches = text.split(',').map(str::trim).any(|t| t == "*" || t == tag);
+    if matches {
+        Ok(())
+    } else {
+        Err(Problem::precondition_failed())
+    }
+}
