@@ -400,3 +400,30 @@ fn admin_scopes_are_for_the_admin_audience_only() {
     assert_eq!(resp.status, 400, "{}", resp.body);
     assert_eq!(resp.json()["error"], "invalid_scope");
 }
+
+/// `/admin/v1/openapi.json` is `docs/openapi-admin.json`, byte for byte (no token needed: the
+/// contract is public). `GRANTD_UPDATE_OPENAPI=1` rewrites the file from the served document.
+#[test]
+fn the_served_admin_document_is_the_checked_in_one() {
+    let env = Env::new(Backend::Sqlite);
+    let server = env.start();
+    let resp = call(&server, "GET", "/openapi.json", None, &[], None);
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    let doc = resp.json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(
+        doc["paths"]["/admin/v1/users/{id}"]["patch"].is_object(),
+        "{doc}"
+    );
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi-admin.json");
+    if std::env::var_os("GRANTD_UPDATE_OPENAPI").is_some_and(|v| v == "1") {
+        std::fs::write(&path, &resp.body).expect("write docs/openapi-admin.json");
+    }
+    let file = std::fs::read_to_string(&path).expect("read docs/openapi-admin.json");
+    assert!(
+        file == resp.body,
+        "docs/openapi-admin.json differs from the served document: run \
+         GRANTD_UPDATE_OPENAPI=1 cargo test -p grantd --test admin_api the_served_admin_document"
+    );
+}

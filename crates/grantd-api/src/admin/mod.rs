@@ -16,6 +16,7 @@ use serde_json::Value;
 
 mod body;
 mod guard;
+pub mod openapi;
 mod ops;
 mod problem;
 mod users_clients;
@@ -90,7 +91,7 @@ pub fn configure(cfg: &mut ServiceConfig, api: AdminApi) {
             .service(res("/sessions").route(web::get().to(ops::list_sessions)))
             .service(res("/sessions/purge").route(web::post().to(ops::purge_sessions)))
             .service(res("/explain").route(web::post().to(ops::explain)))
-            .service(res("/openapi.json").route(web::get().to(crate::openapi::serve)))
+            .service(res("/openapi.json").route(web::get().to(openapi::serve)))
             .default_service(web::to(not_found)),
     );
 }
