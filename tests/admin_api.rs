@@ -32,7 +32,10 @@ fn call(
     if let Some(t) = token {
         req = req.header("Authorization", format!("Bearer {t}"));
     }
-    if body.is_some() {
+    let typed = headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+    if body.is_some() && !typed {
         req = req.header("Content-Type", "application/json");
     }
     for (k, v) in headers {
@@ -94,6 +97,48 @@ fn bootstrap(env: &Env) -> (String, String) {
     )
 }
 
+/// Requests with one bearer token (or none).
+struct Api<'a> {
+    server: &'a Server,
+    token: Option<String>,
+}
+
+impl Api<'_> {
+    fn get(&self, path: &str) -> Resp {
+        call(self.server, "GET", path, self.token.as_deref(), &[], None)
+    }
+
+    fn post(&self, path: &str, body: &Value) -> Resp {
+        let body = body.to_string();
+        call(
+            self.server,
+            "POST",
+            path,
+            self.token.as_deref(),
+            &[],
+            Some(&body),
+        )
+    }
+
+    fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Resp {
+        call(
+            self.server,
+            method,
+            path,
+            self.token.as_deref(),
+            headers,
+            Some(body),
+        )
+    }
+
+    fn as_token(&self, token: Option<&str>) -> Api<'_> {
+        Api {
+            server: self.server,
+            token: token.map(str::to_owned),
+        }
+    }
+}
+
 #[test]
 fn admin_api_end_to_end() {
     for backend in BACKENDS {
@@ -101,54 +146,46 @@ fn admin_api_end_to_end() {
         let (admin_id, admin_secret) = bootstrap(&env);
         let server = env.start();
         let token = admin_token(&server, &admin_id, &admin_secret, ALL_ADMIN_SCOPES);
-        let uid = users(&env, &server, &token);
-        clients(&env, &server, &token, &uid);
-        keys(&server, &token);
-        sessions_and_explain(&server, &token, &admin_id);
+        let api = Api {
+            server: &server,
+            token: Some(token),
+        };
+        let uid = users(&env, &api);
+        user_updates(&env, &api, &uid);
+        let (cid, secret) = clients(&env, &api, &uid);
+        rotation(&api, &cid, &secret);
+        the_guard(&api, &uid);
+        keys(&api);
+        sessions(&api, &admin_id);
+        explain_and_routing(&api, &admin_id);
     }
 }
 
-/// Create, show (the CLI's shape and an ETag), 404, 412, 400, update with the right ETag.
-fn users(env: &Env, server: &Server, token: &str) -> String {
+/// Create (409 on a duplicate, 422 on invalid input), show in the CLI's shape, 404.
+fn users(env: &Env, api: &Api<'_>) -> String {
     let body = json!({"name": "Grace", "email": "grace@example.com", "roles": ["user"]});
-    let created = call(
-        server,
-        "POST",
-        "/users",
-        Some(token),
-        &[],
-        Some(&body.to_string()),
-    );
+    let created = api.post("/users", &body);
     assert_eq!(created.status, 201, "{}", created.body);
     let uid = created.json()["id"].as_str().unwrap().to_owned();
-    let shown = call(
-        server,
-        "GET",
-        &format!("/users/{uid}"),
-        Some(token),
-        &[],
-        None,
-    );
+    let shown = api.get(&format!("/users/{uid}"));
     assert_eq!(shown.status, 200);
-    assert_eq!(
-        shown.json(),
-        env.json(&["user", "show", &uid]),
-        "the CLI's shape"
-    );
-    let etag = shown.header("etag").expect("ETag").to_owned();
+    let cli = env.json(&["user", "show", &uid]);
+    assert_eq!(shown.json(), cli, "the CLI's shape");
+    assert!(shown.header("etag").is_some());
+    problem(&api.get("/users/0190f0f0-0000-7000-8000-000000000000"), 404);
+    let dup = json!({"name": "G2", "email": "grace@example.com"});
+    problem(&api.post("/users", &dup), 409);
+    let bad = json!({"name": "G3", "email": "g3@example.com", "roles": ["nope"]});
+    problem(&api.post("/users", &bad), 422);
+    uid
+}
 
-    let missing = "/users/0190f0f0-0000-7000-8000-000000000000";
-    problem(&call(server, "GET", missing, Some(token), &[], None), 404);
-    let patch = |headers: &[(&str, &str)], body: &str| {
-        call(
-            server,
-            "PATCH",
-            &format!("/users/{uid}"),
-            Some(token),
-            headers,
-            Some(body),
-        )
-    };
+/// A stale If-Match is 412, a malformed or unknown-field body 400, and nothing changes; the
+/// right ETag updates and yields a new one; no If-Match updates too.
+fn user_updates(env: &Env, api: &Api<'_>, uid: &str) {
+    let path = format!("/users/{uid}");
+    let etag = api.get(&path).header("etag").unwrap().to_owned();
+    let patch = |headers: &[(&str, &str)], body: &str| api.send("PATCH", &path, headers, body);
     problem(
         &patch(&[("If-Match", "\"stale\"")], r#"{"active": false}"#),
         412,
@@ -156,7 +193,7 @@ fn users(env: &Env, server: &Server, token: &str) -> String {
     problem(&patch(&[], r#"{"active": fal"#), 400);
     problem(&patch(&[], r#"{"active": false, "admin": true}"#), 400);
     assert_eq!(
-        env.json(&["user", "show", &uid])["active"],
+        env.json(&["user", "show", uid])["active"],
         true,
         "nothing changed"
     );
@@ -170,89 +207,58 @@ fn users(env: &Env, server: &Server, token: &str) -> String {
     );
     problem(&patch(&[("If-Match", &etag)], r#"{"active": true}"#), 412);
     assert_eq!(patch(&[], r#"{"active": true}"#).status, 200);
-    let dup = json!({"name": "G2", "email": "grace@example.com"}).to_string();
-    problem(
-        &call(server, "POST", "/users", Some(token), &[], Some(&dup)),
-        409,
-    );
-    let bad = json!({"name": "G3", "email": "g3@example.com", "roles": ["nope"]}).to_string();
-    problem(
-        &call(server, "POST", "/users", Some(token), &[], Some(&bad)),
-        422,
-    );
-    uid
 }
 
-/// A client created over HTTP shows its secret once and then gets a token; rotation; a
-/// read-only admin client is refused writes (403); a revoked admin token is refused at once.
-fn clients(env: &Env, server: &Server, token: &str, uid: &str) {
-    let body = json!({"name": "orders", "owner": uid, "scopes": ["service"]}).to_string();
-    let created = call(server, "POST", "/clients", Some(token), &[], Some(&body));
+/// A client created over HTTP shows its secret once and then gets a token; that token is no
+/// admin token (another audience): 401.
+fn clients(env: &Env, api: &Api<'_>, uid: &str) -> (String, String) {
+    let body = json!({"name": "orders", "owner": uid, "scopes": ["service"]});
+    let created = api.post("/clients", &body);
     assert_eq!(created.status, 201, "{}", created.body);
     let c = created.json();
-    let (cid, secret) = (
-        c["client_id"].as_str().unwrap(),
-        c["client_secret"].as_str().unwrap(),
-    );
-    let shown = call(
-        server,
-        "GET",
-        &format!("/clients/{cid}"),
-        Some(token),
-        &[],
-        None,
-    );
-    assert_eq!(
-        shown.json(),
-        env.json(&["client", "show", cid]),
-        "the CLI's shape"
-    );
-    assert!(!shown.body.contains(secret), "the secret is shown once");
-    let svc = server.token(cid, secret, "scope=service");
+    let cid = c["client_id"].as_str().unwrap().to_owned();
+    let secret = c["client_secret"].as_str().unwrap().to_owned();
+    let shown = api.get(&format!("/clients/{cid}"));
+    let cli = env.json(&["client", "show", &cid]);
+    assert_eq!(shown.json(), cli, "the CLI's shape");
+    assert!(!shown.body.contains(&secret), "the secret is shown once");
+    let svc = api.server.token(&cid, &secret, "scope=service");
     assert_eq!(svc.status, 200, "{}", svc.body);
     let svc_token = svc.json()["access_token"].as_str().unwrap().to_owned();
-    problem(
-        &call(server, "GET", "/users", Some(&svc_token), &[], None),
-        401,
-    );
+    problem(&api.as_token(Some(&svc_token)).get("/users"), 401);
+    (cid, secret)
+}
 
-    let rotated = call(
-        server,
-        "POST",
-        &format!("/clients/{cid}/secret"),
-        Some(token),
-        &[],
-        Some(r#"{"grace_secs": 0}"#),
-    );
+/// A rotated secret with no grace ends the old one at once.
+fn rotation(api: &Api<'_>, cid: &str, secret: &str) {
+    let rotated = api.post(&format!("/clients/{cid}/secret"), &json!({"grace_secs": 0}));
     assert_eq!(rotated.status, 201, "{}", rotated.body);
     let new_secret = rotated.json()["client_secret"].as_str().unwrap().to_owned();
     assert_eq!(
-        server.token(cid, secret, "").status,
+        api.server.token(cid, secret, "").status,
         401,
         "old secret ended"
     );
-    assert_eq!(server.token(cid, &new_secret, "").status, 200);
+    assert_eq!(api.server.token(cid, &new_secret, "").status, 200);
+    problem(
+        &api.post("/clients/nope/secret", &json!({"grace_secs": 0})),
+        404,
+    );
+}
 
-    let ro = json!({"name": "reader", "owner": uid, "scopes": ["grantd:users:read"]}).to_string();
-    let ro = call(server, "POST", "/clients", Some(token), &[], Some(&ro)).json();
+/// A read-only admin client is refused writes (403); its revoked token is refused at once;
+/// no token or garbage: 401 with a Bearer challenge.
+fn the_guard(api: &Api<'_>, uid: &str) {
+    let ro = json!({"name": "reader", "owner": uid, "scopes": ["grantd:users:read"]});
+    let ro = api.post("/clients", &ro).json();
     let (ro_id, ro_secret) = (
         ro["client_id"].as_str().unwrap(),
         ro["client_secret"].as_str().unwrap(),
     );
-    let ro_token = admin_token(server, ro_id, ro_secret, "grantd:users:read");
-    assert_eq!(
-        call(server, "GET", "/users", Some(&ro_token), &[], None).status,
-        200
-    );
-    let new_user = json!({"name": "X", "email": "x@example.com"}).to_string();
-    let refused = call(
-        server,
-        "POST",
-        "/users",
-        Some(&ro_token),
-        &[],
-        Some(&new_user),
-    );
+    let ro_token = admin_token(api.server, ro_id, ro_secret, "grantd:users:read");
+    let reader = api.as_token(Some(&ro_token));
+    assert_eq!(reader.get("/users").status, 200);
+    let refused = reader.post("/users", &json!({"name": "X", "email": "x@example.com"}));
     let p = problem(&refused, 403);
     assert!(
         p["detail"].as_str().unwrap().contains("grantd:users:write"),
@@ -264,63 +270,51 @@ fn clients(env: &Env, server: &Server, token: &str, uid: &str) {
             .unwrap()
             .contains("insufficient_scope")
     );
-    problem(
-        &call(server, "GET", "/clients", Some(&ro_token), &[], None),
-        403,
-    );
+    problem(&reader.get("/clients"), 403);
 
-    let revoke = server.post_form(
-        "/oauth/revoke",
-        Some((ro_id, ro_secret)),
-        &format!("token={ro_token}"),
-    );
+    let form = format!("token={ro_token}");
+    let revoke = api
+        .server
+        .post_form("/oauth/revoke", Some((ro_id, ro_secret)), &form);
     assert_eq!(revoke.status, 200);
-    problem(
-        &call(server, "GET", "/users", Some(&ro_token), &[], None),
-        401,
-    );
-    let none = call(server, "GET", "/users", None, &[], None);
+    problem(&reader.get("/users"), 401);
+    let none = api.as_token(None).get("/users");
     problem(&none, 401);
     assert!(
         none.header("www-authenticate")
             .unwrap()
             .starts_with("Bearer")
     );
-    problem(
-        &call(server, "GET", "/users", Some("garbage"), &[], None),
-        401,
-    );
+    problem(&api.as_token(Some("garbage")).get("/users"), 401);
 }
 
 /// Rotation over HTTP grows the JWKS at once.
-fn keys(server: &Server, token: &str) {
-    let jwks = |s: &Server| {
-        s.get("/.well-known/jwks.json").json()["keys"]
-            .as_array()
-            .unwrap()
-            .len()
+fn keys(api: &Api<'_>) {
+    let jwks = || {
+        let doc = api.server.get("/.well-known/jwks.json").json();
+        doc["keys"].as_array().unwrap().len()
     };
-    let before = jwks(server);
-    let listed = call(server, "GET", "/keys", Some(token), &[], None);
+    let before = jwks();
+    let listed = api.get("/keys");
     assert_eq!(
         listed.json().as_array().unwrap().len(),
         before,
         "{}",
         listed.body
     );
-    let rotated = call(server, "POST", "/keys/rotate", Some(token), &[], None);
+    let rotated = api.send("POST", "/keys/rotate", &[], "");
     assert_eq!(rotated.status, 200, "{}", rotated.body);
     assert!(rotated.json()["active"].is_string());
     assert_eq!(
-        jwks(server),
+        jwks(),
         before + 1,
         "the retired key stays published beside a new next"
     );
 }
 
-/// Sessions page by keyset (`Link: rel="next"`), and explain.
-fn sessions_and_explain(server: &Server, token: &str, admin_id: &str) {
-    let page = call(server, "GET", "/sessions?limit=1", Some(token), &[], None);
+/// Sessions page by keyset (`Link: rel="next"`) and filter by client.
+fn sessions(api: &Api<'_>, admin_id: &str) {
+    let page = api.get("/sessions?limit=1");
     assert_eq!(page.status, 200, "{}", page.body);
     assert_eq!(page.json().as_array().unwrap().len(), 1);
     let link = page.header("link").expect("a full page links the next");
@@ -329,66 +323,34 @@ fn sessions_and_explain(server: &Server, token: &str, admin_id: &str) {
         .split('>')
         .next()
         .unwrap();
-    let second = call(server, "GET", next, Some(token), &[], None);
+    let second = api.get(next);
     assert_eq!(second.status, 200, "{}", second.body);
     assert_ne!(second.json()[0]["id"], page.json()[0]["id"]);
-    let filtered = call(
-        server,
-        "GET",
-        &format!("/sessions?client_id={admin_id}"),
-        Some(token),
-        &[],
-        None,
-    );
+    let filtered = api.get(&format!("/sessions?client_id={admin_id}"));
+    let rows = filtered.json();
+    assert!(!rows.as_array().unwrap().is_empty());
     assert!(
-        filtered
-            .json()
-            .as_array()
+        rows.as_array()
             .unwrap()
             .iter()
             .all(|s| s["client_id"] == admin_id)
     );
-    problem(
-        &call(
-            server,
-            "GET",
-            "/sessions?colour=red",
-            Some(token),
-            &[],
-            None,
-        ),
-        400,
-    );
+    problem(&api.get("/sessions?colour=red"), 400);
+}
 
+/// Explain, purge, and the problems of a wrong method or path.
+fn explain_and_routing(api: &Api<'_>, admin_id: &str) {
     let body =
         json!({"client_id": admin_id, "scope": "grantd:keys:read", "audience": "grantd-admin"});
-    let e = call(
-        server,
-        "POST",
-        "/explain",
-        Some(token),
-        &[],
-        Some(&body.to_string()),
-    );
+    let e = api.post("/explain", &body);
     assert_eq!(e.status, 200, "{}", e.body);
     assert_eq!(e.json()["outcome"]["granted"], true, "{}", e.body);
-    let purge = call(
-        server,
-        "POST",
-        "/sessions/purge",
-        Some(token),
-        &[],
-        Some("{}"),
-    );
+    let purge = api.post("/sessions/purge", &json!({}));
     assert_eq!(purge.json()["deleted"], 0, "nothing expired yet");
-    problem(
-        &call(server, "DELETE", "/keys", Some(token), &[], None),
-        405,
-    );
-    problem(
-        &call(server, "GET", "/nothing", Some(token), &[], None),
-        404,
-    );
+    problem(&api.send("DELETE", "/keys", &[], ""), 405);
+    problem(&api.get("/nothing"), 404);
+    let text = api.send("POST", "/users", &[("Content-Type", "text/plain")], "{}");
+    problem(&text, 415);
 }
 
 #[test]
