@@ -77,3 +77,35 @@ pub(crate) fn check_if_match(req: &HttpRequest, current: &Value) -> Result<(), P
         Err(Problem::precondition_failed())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn if_match_is_optional_and_compared_with_the_current_etag() {
+        let doc = json!({"id": "u1", "active": true});
+        let tag = etag(&doc);
+        let other = etag(&json!({"id": "u1", "active": false}));
+        assert_ne!(tag, other, "the tag follows the representation");
+        let cases: [(Option<&str>, bool); 6] = [
+            (None, true),
+            (Some(tag.as_str()), true),
+            (Some("*"), true),
+            (Some(&format!("\"x\", {tag}")), true),
+            (Some(other.as_str()), false),
+            (Some(""), false),
+        ];
+        for (header, ok) in cases {
+            let mut req = TestRequest::default();
+            if let Some(h) = header {
+                req = req.insert_header((header::IF_MATCH, h));
+            }
+            let result = check_if_match(&req.to_http_request(), &doc);
+            assert_eq!(result.is_ok(), ok, "{header:?}");
+        }
+    }
+}

@@ -91,3 +91,40 @@ fn invalid_token(detail: &str) -> Problem {
 fn invalid_request(detail: &str) -> Problem {
     unauthorized(Some("invalid_request"), detail)
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    /// A header (or none) and the token it yields, `Err(())` for a 401.
+    type Case<'a> = (Option<&'a str>, Result<Option<&'a str>, ()>);
+
+    #[test]
+    fn only_a_bearer_credential_is_a_token() {
+        let cases: [Case<'_>; 6] = [
+            (None, Ok(None)),
+            (Some("Bearer abc.def"), Ok(Some("abc.def"))),
+            (Some("bearer  abc "), Ok(Some("abc"))),
+            (Some("Basic dXNlcjpwdw=="), Err(())),
+            (Some("Bearer "), Err(())),
+            (Some("Bearer"), Err(())),
+        ];
+        for (header, want) in cases {
+            let mut req = TestRequest::default();
+            if let Some(h) = header {
+                req = req.insert_header((header::AUTHORIZATION, h));
+            }
+            let req = req.to_http_request();
+            let got = bearer(&req);
+            match (got, want) {
+                (Ok(t), Ok(w)) => assert_eq!(t, w, "{header:?}"),
+                (Err(p), Err(())) => {
+                    assert_eq!(p.to_string().split(' ').next(), Some("401"), "{header:?}");
+                }
+                (got, want) => panic!("{header:?}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+}
