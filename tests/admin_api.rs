@@ -389,3 +389,35 @@ fn the_served_admin_document_is_the_checked_in_one() {
          GRANTD_UPDATE_OPENAPI=1 cargo test -p grantd --test admin_api the_served_admin_document"
     );
 }
+
+/// A body that never finishes is answered 408 (a problem) at the body deadline, not held.
+#[test]
+fn a_body_that_never_arrives_is_a_timeout() {
+    use std::io::{Read, Write};
+    let env = Env::new(Backend::Sqlite);
+    let (id, secret) = bootstrap(&env);
+    let server = env.start();
+    let token = admin_token(&server, &id, &secret, "grantd:users:write");
+    let addr = server.admin.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(15)))
+        .unwrap();
+    let head = format!(
+        "POST /admin/v1/users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"na"
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = vec![0; 4096];
+    let n = s
+        .read(&mut answer)
+        .expect("an answer before the read timeout");
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    let waited = started.elapsed().as_secs_f64();
+    assert!(
+        (4.0..12.0).contains(&waited),
+        "answered at the deadline: {waited} s"
+    );
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("application/problem+json"), "{answer}");
+}

@@ -14,8 +14,12 @@ use super::views::etag;
 /// Largest admin request body: 64 KiB (a client with many scopes fits many times over).
 pub(crate) const BODY_LIMIT: usize = 64 * 1024;
 
+/// How long a whole admin request body may take to arrive, as on the public port.
+const BODY_TIMEOUT: std::time::Duration = crate::DEFAULT_BODY_TIMEOUT;
+
 /// Reads and parses a JSON body: `Content-Type` must be `application/json` (415 otherwise),
-/// the body at most [`BODY_LIMIT`] bytes (413), and it must parse into `T`, whose unknown
+/// the body at most [`BODY_LIMIT`] bytes (413) arriving within [`BODY_TIMEOUT`] (408), and it
+/// must parse into `T`, whose unknown
 /// fields are refused (400, naming where it failed).
 pub(crate) async fn read_json<T: DeserializeOwned>(
     req: &HttpRequest,
@@ -35,7 +39,16 @@ pub(crate) async fn read_json<T: DeserializeOwned>(
         )
         .detail("the body must be application/json"));
     }
-    let bytes = match payload.to_bytes_limited(BODY_LIMIT).await {
+    let read = payload.to_bytes_limited(BODY_LIMIT);
+    let Ok(read) = actix_web::rt::time::timeout(BODY_TIMEOUT, read).await else {
+        return Err(Problem::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request-timeout",
+            "Request timeout",
+        )
+        .detail("the body did not arrive in time"));
+    };
+    let bytes = match read {
         Ok(Ok(b)) => b,
         Ok(Err(_)) => {
             return Err(Problem::new(

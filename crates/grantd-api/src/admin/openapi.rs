@@ -308,7 +308,7 @@ fn problem(description: &str) -> RefOr<utoipa::openapi::Response> {
 }
 
 /// Status and meaning of every problem answer; each is one shared response component.
-const PROBLEMS: [(&str, &str); 12] = [
+const PROBLEMS: [(&str, &str); 13] = [
     ("400", "Malformed JSON, an unknown field or a bad query"),
     ("401", "No usable admin token (WWW-Authenticate: Bearer)"),
     (
@@ -317,6 +317,7 @@ const PROBLEMS: [(&str, &str); 12] = [
     ),
     ("404", "No such user, client or session"),
     ("405", "Another method"),
+    ("408", "The body did not arrive within 5 s"),
     ("409", "Conflicts with existing data"),
     ("412", "If-Match does not match the current ETag"),
     ("413", "The body is over 64 KiB"),
