@@ -155,6 +155,7 @@ fn admin_api_end_to_end() {
         let (cid, secret) = clients(&env, &api, &uid);
         rotation(&api, &cid, &secret);
         the_guard(&api, &uid);
+        the_cli_shapes(&env, &api, &admin_id);
         keys(&api);
         sessions(&api, &admin_id);
         explain_and_routing(&api, &admin_id);
@@ -286,6 +287,36 @@ fn the_guard(api: &Api<'_>, uid: &str) {
             .starts_with("Bearer")
     );
     problem(&api.as_token(Some("garbage")).get("/users"), 401);
+}
+
+/// Keys, a page of sessions, users, clients and explain answer what `--json` prints.
+fn the_cli_shapes(env: &Env, api: &Api<'_>, admin_id: &str) {
+    let pairs: [(Resp, &[&str]); 5] = [
+        (api.get("/keys"), &["key", "list"]),
+        (api.get("/users"), &["user", "list"]),
+        (api.get("/clients"), &["client", "list"]),
+        (
+            api.get("/sessions?limit=5"),
+            &["session", "list", "--limit", "5"],
+        ),
+        (
+            api.post(
+                "/explain",
+                &json!({"client_id": admin_id, "scope": "grantd:keys:read"}),
+            ),
+            &[
+                "explain",
+                "--client",
+                admin_id,
+                "--scope",
+                "grantd:keys:read",
+            ],
+        ),
+    ];
+    for (resp, args) in pairs {
+        assert_eq!(resp.status, 200, "{args:?}: {}", resp.body);
+        assert_eq!(resp.json(), env.json(args), "{args:?}");
+    }
 }
 
 /// Rotation over HTTP grows the JWKS at once.
