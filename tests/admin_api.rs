@@ -452,3 +452,40 @@ fn a_body_that_never_arrives_is_a_timeout() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("application/problem+json"), "{answer}");
 }
+
+/// `[admin] api`: on the admin listener by default, on the public port with `public` (and then
+/// not on the admin listener), nowhere with `off`.
+#[test]
+fn the_api_is_served_where_configured() {
+    for (placement, on_admin, on_public) in [
+        (None, 401, 404),
+        (Some("public"), 404, 401),
+        (Some("off"), 404, 404),
+    ] {
+        let mut env = Env::new(Backend::Sqlite);
+        if let Some(p) = placement {
+            env.set("GRANTD_ADMIN__API", p);
+        }
+        let server = env.start();
+        let admin = server.get_admin("/admin/v1/users");
+        let public = server.get("/admin/v1/users");
+        assert_eq!(
+            admin.status, on_admin,
+            "{placement:?} admin: {}",
+            admin.body
+        );
+        assert_eq!(
+            public.status, on_public,
+            "{placement:?} public: {}",
+            public.body
+        );
+        assert_eq!(server.get("/healthz").status, 200, "the rest is unchanged");
+        assert_eq!(server.get_admin("/healthz").status, 200);
+    }
+    let mut env = Env::new(Backend::Sqlite);
+    env.set("GRANTD_ADMIN__API", "everywhere");
+    let out = env.cli(&["user", "list"]);
+    assert!(!out.status.success());
+    let msg = String::from_utf8_lossy(&out.stderr);
+    assert!(msg.contains("admin"), "{msg}");
+}

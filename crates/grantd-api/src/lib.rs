@@ -398,6 +398,32 @@ pub fn admin_api_server(
     .run())
 }
 
+/// [`server`] with the admin API (`/admin/v1`) on the public port too (`[admin] api =
+/// "public"`).
+pub fn server_with_admin_api(
+    state: ApiState,
+    listener: TcpListener,
+    workers: usize,
+    api: admin::AdminApi,
+) -> std::io::Result<Server> {
+    let config = state.config.clone();
+    let server = HttpServer::new(move || {
+        let (state, api) = (state.clone(), api.clone());
+        App::new().configure(move |cfg| {
+            admin::configure(cfg, api);
+            configure(cfg, state);
+        })
+    })
+    .workers(workers.max(1))
+    .keep_alive(config.keep_alive)
+    .client_request_timeout(config.client_request_timeout)
+    .max_connections(config.max_connections.max(1))
+    .shutdown_timeout(config.shutdown_timeout.as_secs())
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
 /// A listening TCP socket on `addr` whose kernel queue holds `backlog` connections not yet
 /// accepted (capped by the kernel at `net.core.somaxconn`); hand it to [`server`]. `std`'s
 /// `TcpListener::bind` fixes the queue at 128 and actix's own `backlog` setting applies only to

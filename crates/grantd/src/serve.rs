@@ -11,7 +11,7 @@ use grantd_api::{ApiConfig, ApiState, Readiness};
 use grantd_app::PurgeCutoff;
 use grantd_store::Store;
 
-use crate::config::Settings;
+use crate::config::{AdminApiPlacement, Settings};
 use crate::wiring::{Wired, redact_url};
 
 /// The database half of `/readyz` (the handler checks the signer itself).
@@ -69,7 +69,15 @@ pub async fn serve(wired: Wired, bound: Bound) -> anyhow::Result<()> {
         .store
         .watch_changes(move |change| cache.apply(&change));
 
-    let server = grantd_api::server(state, listener, wired.settings.server.workers)?;
+    let workers = wired.settings.server.workers;
+    let server = match wired.settings.admin_api {
+        AdminApiPlacement::Public => {
+            grantd_api::server_with_admin_api(state, listener, workers, admin_api(&wired))?
+        }
+        AdminApiPlacement::Admin | AdminApiPlacement::Off => {
+            grantd_api::server(state, listener, workers)?
+        }
+    };
     announce(&wired, local, admin);
     server.await?;
     drop(watch);
@@ -171,15 +179,26 @@ fn start_admin(wired: &Wired, state: ApiState) -> anyhow::Result<SocketAddr> {
     } else {
         None
     };
-    let admin_api = grantd_api::admin::AdminApi::new(
+    let server = match wired.settings.admin_api {
+        AdminApiPlacement::Admin => {
+            grantd_api::admin_api_server(state, listener, render, admin_api(wired))?
+        }
+        AdminApiPlacement::Public | AdminApiPlacement::Off => {
+            grantd_api::admin_server(state, listener, render)?
+        }
+    };
+    actix_web::rt::spawn(server);
+    Ok(local)
+}
+
+/// The admin HTTP API over the same use cases as the CLI.
+fn admin_api(wired: &Wired) -> grantd_api::admin::AdminApi {
+    grantd_api::admin::AdminApi::new(
         wired.admin(),
         wired.key_admin(),
         wired.token_service(),
         wired.settings.sessions.retention,
-    );
-    let server = grantd_api::admin_api_server(state, listener, render, admin_api)?;
-    actix_web::rt::spawn(server);
-    Ok(local)
+    )
 }
 
 fn spawn_background(wired: &Wired) {
