@@ -5,7 +5,8 @@
 //! credentials. A missing Python, a failed install or any schemathesis finding fails the test.
 //!
 //! `GRANTD_UPDATE_OPENAPI=1` rewrites `docs/openapi.json` from the served document instead of
-//! comparing (`just openapi`).
+//! comparing (`just openapi`). The admin API's document (`/admin/v1/openapi.json` on the admin
+//! listener) gets the same schemathesis run with a bootstrap client's admin token.
 
 #![allow(
     clippy::expect_used,
@@ -139,11 +140,46 @@ fn run_schemathesis(backend: Backend) {
     // A client holding a service scope, so authenticated requests can succeed too.
     let (_, id, secret) = env.user_and_client(&["admin"], "service", "client_secret_basic");
     let server = env.start();
+    let url = format!("{}/openapi.json", server.base);
+    let auth = format!("Authorization: {}", basic_header(&id, &secret));
+    schemathesis_run(&env, backend, &url, &auth);
+}
+
+/// The admin API's own document on the admin listener, with a bootstrap client's admin token
+/// holding every admin scope, so the operations can succeed (and change state) too.
+fn run_schemathesis_admin(backend: Backend) {
+    let env = Env::new(backend);
+    let admin = env.json(&["admin", "bootstrap"]);
+    let server = env.start();
+    let (id, secret) = (
+        admin["client_id"].as_str().unwrap(),
+        admin["client_secret"].as_str().unwrap(),
+    );
+    let scope = admin["scopes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect::<Vec<_>>()
+        .join("%20");
+    let resp = server.token(id, secret, &format!("audience=grantd-admin&scope={scope}"));
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    let token = resp.json()["access_token"].as_str().unwrap().to_owned();
+    let url = format!("{}/admin/v1/openapi.json", server.admin);
+    schemathesis_run(
+        &env,
+        backend,
+        &url,
+        &format!("Authorization: Bearer {token}"),
+    );
+}
+
+fn schemathesis_run(env: &Env, backend: Backend, url: &str, auth: &str) {
     let seed = std::env::var("GRANTD_SCHEMATHESIS_SEED").unwrap_or_else(|_| DEFAULT_SEED.into());
     let started = Instant::now();
     let out = schemathesis()
         .arg("run")
-        .arg(format!("{}/openapi.json", server.base))
+        .arg(url)
         .args([
             "--phases",
             "examples,coverage,fuzzing,stateful",
@@ -160,7 +196,7 @@ fn run_schemathesis(backend: Backend) {
             "10",
         ])
         .arg("--header")
-        .arg(format!("Authorization: {}", basic_header(&id, &secret)))
+        .arg(auth)
         // Its example database and reports go to the scratch folder, not the source tree.
         .current_dir(&env.dir)
         .env("NO_COLOR", "1")
@@ -169,13 +205,13 @@ fn run_schemathesis(backend: Backend) {
         .expect("run schemathesis");
     let stdout = String::from_utf8_lossy(&out.stdout);
     eprintln!(
-        "schemathesis {SCHEMATHESIS} on {backend:?}, {:.1} s:\n{stdout}{}",
+        "schemathesis {SCHEMATHESIS} on {url} ({backend:?}), {:.1} s:\n{stdout}{}",
         started.elapsed().as_secs_f64(),
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
         out.status.success(),
-        "schemathesis found a defect on {backend:?} (seed {seed}); see its output above"
+        "schemathesis found a defect in {url} on {backend:?} (seed {seed}); see its output above"
     );
 }
 
@@ -187,4 +223,14 @@ fn schemathesis_finds_no_defect_on_sqlite() {
 #[test]
 fn schemathesis_finds_no_defect_on_postgres() {
     run_schemathesis(Backend::Postgres);
+}
+
+#[test]
+fn schemathesis_finds_no_defect_in_the_admin_api_on_sqlite() {
+    run_schemathesis_admin(Backend::Sqlite);
+}
+
+#[test]
+fn schemathesis_finds_no_defect_in_the_admin_api_on_postgres() {
+    run_schemathesis_admin(Backend::Postgres);
 }

@@ -39,6 +39,7 @@
 //!   kernel caps it at `net.core.somaxconn`), then are refused by the kernel. Keep
 //!   `workers × max_connections` below the process's file-descriptor limit (`ulimit -n`).
 
+pub mod admin;
 mod audit;
 mod cidr;
 mod client_ip;
@@ -400,6 +401,53 @@ pub fn admin_server(
     .shutdown_timeout(1)
     .listen(listener)?
     .run())
+}
+
+/// The admin HTTP server (one worker) on `listener` with the admin API (`/admin/v1`) besides
+/// the routes of [`admin_server`].
+pub fn admin_api_server(
+    state: ApiState,
+    listener: TcpListener,
+    render: Option<RenderMetrics>,
+    api: admin::AdminApi,
+) -> std::io::Result<Server> {
+    Ok(HttpServer::new(move || {
+        let (state, render, api) = (state.clone(), render.clone(), api.clone());
+        App::new().configure(move |cfg| {
+            configure_admin(cfg, state, render);
+            admin::configure(cfg, api);
+        })
+    })
+    .workers(1)
+    .shutdown_timeout(1)
+    .listen(listener)?
+    .run())
+}
+
+/// [`server`] with the admin API (`/admin/v1`) on the public port too (`[admin] api =
+/// "public"`).
+pub fn server_with_admin_api(
+    state: ApiState,
+    listener: TcpListener,
+    workers: usize,
+    api: admin::AdminApi,
+) -> std::io::Result<Server> {
+    let config = state.config.clone();
+    let server = HttpServer::new(move || {
+        let (state, api) = (state.clone(), api.clone());
+        App::new().configure(move |cfg| {
+            admin::configure(cfg, api);
+            configure(cfg, state);
+        })
+    })
+    .workers(workers.max(1))
+    .keep_alive(config.keep_alive)
+    .client_request_timeout(config.client_request_timeout)
+    .max_connections(config.max_connections.max(1))
+    .shutdown_timeout(config.shutdown_timeout.as_secs())
+    .listen(listener)?
+    .run();
+    Ok(server)
 }
 
 /// A listening TCP socket on `addr` whose kernel queue holds `backlog` connections not yet

@@ -527,6 +527,24 @@ impl TokenService {
         if !may_introspect(&caller.client, &claims.client_id) {
             return Ok(Introspection::inactive());
         }
+        self.still_active(claims).await
+    }
+
+    /// A bearer token presented to one of grantd's own resources (the admin API), checked as
+    /// [`TokenService::introspect`] checks it, minus the caller's right to introspect: the
+    /// presenter holds the token. So a revoked token, a disabled client or a withdrawn owner
+    /// stops working at once, exactly as introspection says. Audience and scopes are the
+    /// resource's to check.
+    pub async fn verify_bearer(&self, token: &str) -> Result<Introspection, AppError> {
+        let now = self.ports.clock.now();
+        let Ok(claims) = self.ports.signer.verify(token, now) else {
+            return Ok(Introspection::inactive());
+        };
+        self.still_active(claims).await
+    }
+
+    /// Introspection's checks of verified claims against the stored state.
+    async fn still_active(&self, claims: AccessTokenClaims) -> Result<Introspection, AppError> {
         let session = self
             .ports
             .sessions

@@ -5,6 +5,10 @@ use std::fmt;
 
 use crate::error::{DomainError, InvalidRequest, TargetProblem};
 
+/// The audience of grantd's own admin HTTP API: the admin scopes require it, and every
+/// configuration allows it (as `hook`), so an admin token is for that API and nothing else.
+pub const ADMIN_AUDIENCE: &str = "grantd-admin";
+
 /// An audience value. The well-known names of the system grantd replaces are variants; any
 /// other string is a custom resource audience.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -77,7 +81,8 @@ pub struct AudienceRules {
 impl AudienceRules {
     /// `defaults` is the token audience when a request names none (must not be empty);
     /// `allowed` the audiences a request may name. `hook` is always requestable, as in the
-    /// seed, since hook scopes cannot be used without it.
+    /// seed, since hook scopes cannot be used without it; nor is [`ADMIN_AUDIENCE`], for the
+    /// same reason with the admin scopes.
     pub fn new(defaults: Vec<Audience>, allowed: Vec<Audience>) -> Result<Self, String> {
         if defaults.is_empty() {
             return Err("the default audience list must not be empty".to_owned());
@@ -88,7 +93,8 @@ impl AudienceRules {
             }
         }
         let mut allowed_dedup: Vec<Audience> = Vec::with_capacity(allowed.len() + 1);
-        for a in allowed.into_iter().chain([Audience::Hook]) {
+        let always = [Audience::Hook, Audience::Custom(ADMIN_AUDIENCE.to_owned())];
+        for a in allowed.into_iter().chain(always) {
             if !allowed_dedup.contains(&a) {
                 allowed_dedup.push(a);
             }
@@ -207,7 +213,10 @@ mod tests {
     #[test]
     fn hook_is_always_allowed_and_defaults_required() {
         let r = AudienceRules::new(vec![Audience::Api], vec![]).unwrap();
-        assert_eq!(r.allowed(), &[Audience::Hook]);
+        assert_eq!(
+            r.allowed(),
+            &[Audience::Hook, Audience::Custom(ADMIN_AUDIENCE.into())]
+        );
         assert!(AudienceRules::new(vec![], vec![Audience::Api]).is_err());
         assert!(AudienceRules::new(vec![Audience::Custom("a b".into())], vec![]).is_err());
     }

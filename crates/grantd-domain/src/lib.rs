@@ -16,7 +16,7 @@ pub mod session;
 pub mod time;
 pub mod token;
 
-pub use audience::{Audience, AudienceRequest, AudienceRules};
+pub use audience::{ADMIN_AUDIENCE, Audience, AudienceRequest, AudienceRules};
 pub use client::{
     AuthMethod, Client, ClientLimits, ClientRate, ClientSecret, GrantType, GrantTypes, Owner,
     OwnerId, QuotaWindow, TokenQuota,
@@ -28,7 +28,9 @@ pub use grant::{
 };
 pub use ids::{ClientId, IdError, Jti, Kid, SessionId, UserId};
 pub use introspection::may_introspect;
-pub use scope::{CatalogError, RequestedScopes, ScopeCatalog, ScopeDef, StoredScopes, Tier};
+pub use scope::{
+    ADMIN_SCOPES, CatalogError, RequestedScopes, ScopeCatalog, ScopeDef, StoredScopes, Tier,
+};
 pub use session::{NewSession, RequestContext, SessionRecord, SessionSource};
 pub use time::{Timestamp, Ttl};
 pub use token::{AccessTokenClaims, Subject, SubjectMode};

@@ -6,7 +6,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::audience::Audience;
+use crate::audience::{ADMIN_AUDIENCE, Audience};
 use crate::error::ScopeProblem;
 
 /// Who must hold a scope for a client_credentials token to carry it.
@@ -117,6 +117,20 @@ impl std::error::Error for CatalogError {}
 /// provisioned grant. Service tier: the owner's roles play no part.
 pub const INTROSPECT: &str = "introspect";
 
+/// The closed set of scopes of grantd's own admin HTTP API, `grantd:<resource>:<read|write>`.
+/// Service tier (a machine administers, no user's authority is lent), lowest level, and bound to
+/// [`crate::audience::ADMIN_AUDIENCE`]: a token carrying one is for the admin API only.
+pub const ADMIN_SCOPES: [&str; 8] = [
+    "grantd:users:read",
+    "grantd:users:write",
+    "grantd:clients:read",
+    "grantd:clients:write",
+    "grantd:keys:read",
+    "grantd:keys:write",
+    "grantd:sessions:read",
+    "grantd:sessions:write",
+];
+
 /// The scopes grantd knows. Lookups are by exact, case-sensitive name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScopeCatalog {
@@ -130,7 +144,7 @@ pub type Scope<'c> = &'c ScopeDef;
 
 impl ScopeCatalog {
     /// The built-in catalog: the seed system's scopes, levels and tiers, exactly, plus
-    /// [`INTROSPECT`].
+    /// [`INTROSPECT`] and the [`ADMIN_SCOPES`].
     pub fn builtin() -> Self {
         let d = |name: &str, tier, level, aud: Option<Audience>| {
             Arc::new(ScopeDef {
@@ -151,7 +165,17 @@ impl ScopeCatalog {
                 d("hook:track", Tier::Service, 15, Some(Audience::Hook)),
                 d("anonymous", Tier::Delegated, 10, None),
                 d(INTROSPECT, Tier::Service, 5, None),
-            ],
+            ]
+            .into_iter()
+            .chain(ADMIN_SCOPES.iter().map(|name| {
+                d(
+                    name,
+                    Tier::Service,
+                    1,
+                    Some(Audience::Custom(ADMIN_AUDIENCE.to_owned())),
+                )
+            }))
+            .collect(),
         }
     }
 
@@ -364,7 +388,16 @@ mod tests {
             ("hook:track", Tier::Service, 15, Some(Audience::Hook)),
             ("introspect", Tier::Service, 5, None),
         ];
-        assert_eq!(c.iter().count(), table.len());
+        assert_eq!(c.iter().count(), table.len() + ADMIN_SCOPES.len());
+        let admin = Audience::Custom(ADMIN_AUDIENCE.to_owned());
+        for name in ADMIN_SCOPES {
+            let d = c.get(name).unwrap_or_else(|| panic!("{name} missing"));
+            assert_eq!(
+                (d.tier(), d.level(), d.requires_audience()),
+                (Tier::Service, 1, Some(&admin)),
+                "{name}"
+            );
+        }
         for (name, tier, level, aud) in table {
             let d = c.get(name).unwrap_or_else(|| panic!("{name} missing"));
             assert_eq!(

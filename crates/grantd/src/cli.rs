@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use crate::config::Settings;
 use crate::wiring;
 
+mod admin;
 mod clients;
 mod explain;
 mod keys;
@@ -25,6 +26,7 @@ mod sessions;
 mod text;
 mod users;
 
+pub use admin::AdminCmd;
 pub use clients::ClientCmd;
 pub use keys::KeyCmd;
 pub use sessions::SessionCmd;
@@ -78,6 +80,9 @@ pub enum Command {
         #[arg(long)]
         audience: Option<String>,
     },
+    /// Administer the admin HTTP API: `bootstrap` creates its first client.
+    #[command(subcommand)]
+    Admin(AdminCmd),
 }
 
 pub async fn run(command: Command, settings: Settings, json_out: bool) -> anyhow::Result<()> {
@@ -104,6 +109,7 @@ async fn dispatch(command: Command, wired: &wiring::Wired, out: &Output) -> anyh
             scope,
             audience,
         } => explain::run(&admin, &client, scope.as_deref(), audience.as_deref(), out).await,
+        Command::Admin(cmd) => admin::run(cmd, &admin, out).await,
     }
 }
 

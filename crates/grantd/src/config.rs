@@ -305,19 +305,35 @@ impl Default for LogSection {
     }
 }
 
-/// `[admin]`: the listener for `/metrics`, `/healthz` and `/readyz`, apart from the public port.
+/// `[admin]`: the listener for `/metrics`, `/healthz` and `/readyz`, apart from the public port,
+/// and where the admin HTTP API (`/admin/v1`) is served.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminSection {
     pub bind: String,
+    pub api: AdminApiPlacement,
 }
 
 impl Default for AdminSection {
     fn default() -> Self {
         Self {
             bind: "127.0.0.1:9464".into(),
+            api: AdminApiPlacement::Admin,
         }
     }
+}
+
+/// `[admin] api`: which listener serves the admin HTTP API.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AdminApiPlacement {
+    /// The admin listener (default): reachable only where `[admin] bind` is.
+    #[default]
+    Admin,
+    /// The public port, for deployments whose automation reaches grantd only there.
+    Public,
+    /// Not served.
+    Off,
 }
 
 /// `[metrics]`.
@@ -452,6 +468,8 @@ pub struct Settings {
     pub log: LogSettings,
     /// `[admin] bind`.
     pub admin_bind: SocketAddr,
+    /// `[admin] api`.
+    pub admin_api: AdminApiPlacement,
     /// `[metrics] enabled`.
     pub metrics_enabled: bool,
     pub dpop: DpopSettings,
@@ -659,6 +677,7 @@ fn resolve(f: FileConfig) -> anyhow::Result<Settings> {
             .bind
             .parse()
             .with_context(|| format!("invalid `admin.bind`: {:?} (use IP:PORT)", f.admin.bind))?,
+        admin_api: f.admin.api,
         metrics_enabled: f.metrics.enabled,
         metrics_per_client: per_client(&f.metrics)?,
         audit: AuditSettings::try_from(&f.audit)?,

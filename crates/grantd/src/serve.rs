@@ -11,7 +11,7 @@ use grantd_api::{ApiConfig, ApiState, Readiness};
 use grantd_app::PurgeCutoff;
 use grantd_store::Store;
 
-use crate::config::Settings;
+use crate::config::{AdminApiPlacement, Settings};
 use crate::wiring::{Wired, redact_url};
 
 /// The database half of `/readyz` (the handler checks the signer itself).
@@ -69,7 +69,15 @@ pub async fn serve(wired: Wired, bound: Bound) -> anyhow::Result<()> {
         .store
         .watch_changes(move |change| cache.apply(&change));
 
-    let server = grantd_api::server(state, listener, wired.settings.server.workers)?;
+    let workers = wired.settings.server.workers;
+    let server = match wired.settings.admin_api {
+        AdminApiPlacement::Public => {
+            grantd_api::server_with_admin_api(state, listener, workers, admin_api(&wired))?
+        }
+        AdminApiPlacement::Admin | AdminApiPlacement::Off => {
+            grantd_api::server(state, listener, workers)?
+        }
+    };
     announce(&wired, local, admin);
     let served = server.await;
     drop(watch);
@@ -162,7 +170,7 @@ const ROW_BUCKETS: &[f64] = &[
     1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 2000.0,
 ];
 
-/// The admin listener (`/metrics`, `/healthz`, `/readyz`), with the Prometheus recorder
+/// The admin listener (`/metrics`, `/healthz`, `/readyz`, the admin API under `/admin/v1`), with the Prometheus recorder
 /// installed unless `metrics.enabled` is false. Returns the address it bound.
 fn start_admin(wired: &Wired, state: ApiState) -> anyhow::Result<SocketAddr> {
     let bind = wired.settings.admin_bind;
@@ -190,9 +198,26 @@ fn start_admin(wired: &Wired, state: ApiState) -> anyhow::Result<SocketAddr> {
     } else {
         None
     };
-    let server = grantd_api::admin_server(state, listener, render)?;
+    let server = match wired.settings.admin_api {
+        AdminApiPlacement::Admin => {
+            grantd_api::admin_api_server(state, listener, render, admin_api(wired))?
+        }
+        AdminApiPlacement::Public | AdminApiPlacement::Off => {
+            grantd_api::admin_server(state, listener, render)?
+        }
+    };
     actix_web::rt::spawn(server);
     Ok(local)
+}
+
+/// The admin HTTP API over the same use cases as the CLI.
+fn admin_api(wired: &Wired) -> grantd_api::admin::AdminApi {
+    grantd_api::admin::AdminApi::new(
+        wired.admin(),
+        wired.key_admin(),
+        wired.token_service(),
+        wired.settings.sessions.retention,
+    )
 }
 
 fn spawn_background(wired: &Wired) {

@@ -1259,4 +1259,45 @@ async fn a_client_requiring_dpop_needs_a_proof() {
     let got = fx.service().issue(&authed(required), with_proof()).await;
     assert_eq!(got.map(|t| t.token_type), Ok("DPoP"));
 }
+// ---------- verify_bearer (grantd's own admin API) ----------
+
+/// A presented bearer token is judged exactly as its own client's introspection judges it,
+/// whoever presents it: live, revoked, purged, replaced, client disabled or deleted, owner gone.
+#[tokio::test]
+async fn verify_bearer_agrees_with_introspection_by_the_tokens_client() {
+    let own = caller("svc-a", &[]);
+    let fixtures = || -> Vec<(&str, Fx)> {
+        let live = || Some(session_record(false, JTI));
+        vec![
+            ("live", introspect_fx(live(), Some(true))),
+            (
+                "revoked",
+                introspect_fx(Some(session_record(true, JTI)), Some(true)),
+            ),
+            ("purged", introspect_fx(None, Some(true))),
+            (
+                "replaced",
+                introspect_fx(Some(session_record(false, "x")), Some(true)),
+            ),
+            ("client disabled", introspect_fx(live(), Some(false))),
+            ("client deleted", introspect_fx(live(), None)),
+            (
+                "owner gone",
+                introspect_fx_with(live(), Some(true), "admin service", None),
+            ),
+        ]
+    };
+    for ((what, by_introspection), (_, by_bearer)) in fixtures().into_iter().zip(fixtures()) {
+        let want = by_introspection.service().introspect(&own, "tok").await;
+        let got = by_bearer.service().verify_bearer("tok").await;
+        assert_eq!(got, want, "{what}");
+    }
+    let mut fx = Fx::new();
+    fx.signer
+        .expect_verify()
+        .returning(|_, _| Err(VerifyError::Expired));
+    let got = fx.service().verify_bearer("tok").await;
+    assert_eq!(got, Ok(Introspection::inactive()));
+}
+
 mod audit_events;

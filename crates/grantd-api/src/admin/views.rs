@@ -1,0 +1,138 @@
+//! The JSON shapes of the admin API: exactly those `grantd … --json` prints (the outside-in
+//! test compares the two), and the `ETag` of a representation.
+
+use std::num::NonZeroU32;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use grantd_app::{ClientCreated, ExplainOutcome, Explanation, SecretRotated};
+use grantd_domain::{Client, Owner, SessionRecord, Timestamp};
+use grantd_ports::{KeySummary, RotationReport};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// RFC 3339 in UTC, whole seconds, as the CLI prints times.
+pub(crate) fn rfc3339(t: Timestamp) -> String {
+    chrono::DateTime::from_timestamp_micros(t.as_micros())
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| t.as_secs().to_string())
+}
+
+fn opt_time(t: Option<Timestamp>) -> Value {
+    t.map_or(Value::Null, |t| Value::String(rfc3339(t)))
+}
+
+/// A strong entity tag: a hash of the representation's JSON text.
+pub(crate) fn etag(doc: &Value) -> String {
+    let digest = Sha256::digest(doc.to_string().as_bytes());
+    format!("\"{}\"", URL_SAFE_NO_PAD.encode(&digest[..16]))
+}
+
+pub(crate) fn user(u: &Owner) -> Value {
+    json!({ "id": u.id.as_str(), "name": u.name, "email": u.email, "roles": u.roles.names(), "active": u.active })
+}
+
+pub(crate) fn client(c: &Client) -> Value {
+    json!({
+        "client_id": c.id.as_str(),
+        "name": c.name,
+        "owner": c.owner_id.as_str(),
+        "scopes": c.scopes.names(),
+        "grant_types": c.grant_types.names(),
+        "auth_method": c.auth_method.as_str(),
+        "dpop": c.dpop.as_str(),
+        "active": c.active,
+        "created_at": rfc3339(c.created_at),
+        "updated_at": rfc3339(c.updated_at),
+        "rate_limit": c.limits.rate.map(|r| json!({ "per_second": r.per_second.get(), "burst": r.burst.get() })),
+        "quota": {
+            "per_hour": c.limits.quota.per_hour.map(NonZeroU32::get),
+            "per_day": c.limits.quota.per_day.map(NonZeroU32::get),
+        },
+    })
+}
+
+/// A created client with its secret: the one time the secret is shown.
+pub(crate) fn client_created(created: &ClientCreated) -> Value {
+    let c = &created.client;
+    json!({
+        "client_id": c.id.as_str(),
+        "client_secret": created.secret_plaintext,
+        "name": c.name,
+        "owner": c.owner_id.as_str(),
+        "scopes": c.scopes.names(),
+        "auth_method": c.auth_method.as_str(),
+        "warnings": created.warnings,
+    })
+}
+
+pub(crate) fn secret_rotated(r: &SecretRotated) -> Value {
+    json!({
+        "client_id": r.client_id.as_str(),
+        "client_secret": r.secret_plaintext,
+        "previous_valid_until": rfc3339(r.previous_valid_until),
+    })
+}
+
+pub(crate) fn key(k: &KeySummary) -> Value {
+    json!({ "kid": k.kid.as_str(), "alg": k.algorithm.as_str(), "state": k.state.as_str(), "created": rfc3339(k.created_at) })
+}
+
+pub(crate) fn rotation(r: &RotationReport) -> Value {
+    json!({
+        "retired": r.old_active.as_str(),
+        "active": r.new_active.as_str(),
+        "next": r.new_next.as_str(),
+        "retired_valid_until": rfc3339(r.retired_not_after),
+    })
+}
+
+pub(crate) fn session(r: &SessionRecord) -> Value {
+    let s = &r.session;
+    json!({
+        "id": s.id.as_str(),
+        "user_id": s.user_id.as_str(),
+        "client_id": s.client_id.as_str(),
+        "jti": s.jti.as_str(),
+        "source": s.source.as_str(),
+        "ip": s.context.ip,
+        "user_agent": s.context.user_agent,
+        "accept_language": s.context.accept_language,
+        "referer": s.context.referer,
+        "created_at": rfc3339(s.created_at),
+        "expires_at": rfc3339(s.expires_at),
+        "revoked_at": opt_time(r.revoked_at),
+        "revoke_reason": r.revoke_reason,
+    })
+}
+
+pub(crate) fn explanation(e: &Explanation) -> Value {
+    let outcome = match &e.outcome {
+        ExplainOutcome::Ok { scope, audience } => {
+            json!({ "granted": true, "scope": scope, "audience": audience })
+        }
+        ExplainOutcome::Err { error, description } => {
+            json!({ "granted": false, "error": error, "error_description": description })
+        }
+    };
+    let scopes: Vec<Value> = e
+        .scopes
+        .iter()
+        .map(|s| {
+            json!({
+                "name": s.name, "tier": s.tier.as_str(), "level": s.level,
+                "in_client_grant": s.in_client_grant, "held_by_owner": s.held_by_owner,
+                "audience_required": s.audience_required, "audience_met": s.audience_met,
+                "verdict": s.verdict,
+            })
+        })
+        .collect();
+    json!({
+        "client_id": e.client_id,
+        "client_active": e.client_active,
+        "owner_id": e.owner_id,
+        "owner_active": e.owner_active,
+        "scopes": scopes,
+        "outcome": outcome,
+    })
+}

@@ -1,0 +1,491 @@
+//! Outside-in: the admin HTTP API on the admin listener of the real binary, on both backends.
+//! `grantd admin bootstrap` → an admin token at `/oauth/token` → users, clients, keys,
+//! sessions and explain over HTTP; the guard (401 without or with a dead token, 403 without
+//! the scope), RFC 9457 problems, `ETag`/`If-Match`, and the CLI's `--json` shapes.
+
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test code: a failed expectation is a failed test"
+)]
+
+mod support;
+
+use serde_json::{Value, json};
+use support::{BACKENDS, Backend, Env, Resp, Server, form_encode};
+
+const ALL_ADMIN_SCOPES: &str = "grantd:users:read grantd:users:write grantd:clients:read \
+     grantd:clients:write grantd:keys:read grantd:keys:write grantd:sessions:read \
+     grantd:sessions:write";
+
+/// One admin API request; `token` as a Bearer credential, `body` as JSON.
+fn call(
+    server: &Server,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Resp {
+    let url = format!("{}/admin/v1{path}", server.admin);
+    let mut req = ureq::http::Request::builder().method(method).uri(url);
+    if let Some(t) = token {
+        req = req.header("Authorization", format!("Bearer {t}"));
+    }
+    let typed = headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+    if body.is_some() && !typed {
+        req = req.header("Content-Type", "application/json");
+    }
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req.body(body.unwrap_or("").to_owned()).expect("request");
+    let mut resp = server.agent.run(req).expect("HTTP request");
+    let status = resp.status().as_u16();
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+        .collect();
+    let body = resp.body_mut().read_to_string().unwrap_or_default();
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Asserts an RFC 9457 problem with `status`; returns its body.
+fn problem(resp: &Resp, status: u16) -> Value {
+    assert_eq!(resp.status, status, "{}", resp.body);
+    assert_eq!(
+        resp.header("content-type"),
+        Some("application/problem+json"),
+        "{resp:?}"
+    );
+    let p = resp.json();
+    assert_eq!(p["status"], status);
+    assert!(
+        p["type"]
+            .as_str()
+            .unwrap()
+            .starts_with("urn:grantd:problem:")
+    );
+    assert!(p["title"].is_string() && p["detail"].is_string(), "{p}");
+    p
+}
+
+/// An access token for the admin API audience with `scope`.
+fn admin_token(server: &Server, id: &str, secret: &str, scope: &str) -> String {
+    let extra = format!("audience=grantd-admin&scope={}", form_encode(scope));
+    let resp = server.token(id, secret, &extra);
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    resp.json()["access_token"].as_str().unwrap().to_owned()
+}
+
+fn bootstrap(env: &Env) -> (String, String) {
+    let out = env.json(&["admin", "bootstrap"]);
+    let again = env.cli(&["admin", "bootstrap"]);
+    assert!(!again.status.success(), "a second bootstrap is refused");
+    let msg = String::from_utf8_lossy(&again.stderr);
+    assert!(msg.contains("already exists"), "{msg}");
+    (
+        out["client_id"].as_str().unwrap().to_owned(),
+        out["client_secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// Requests with one bearer token (or none).
+struct Api<'a> {
+    server: &'a Server,
+    token: Option<String>,
+}
+
+impl Api<'_> {
+    fn get(&self, path: &str) -> Resp {
+        call(self.server, "GET", path, self.token.as_deref(), &[], None)
+    }
+
+    fn post(&self, path: &str, body: &Value) -> Resp {
+        let body = body.to_string();
+        call(
+            self.server,
+            "POST",
+            path,
+            self.token.as_deref(),
+            &[],
+            Some(&body),
+        )
+    }
+
+    fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Resp {
+        call(
+            self.server,
+            method,
+            path,
+            self.token.as_deref(),
+            headers,
+            Some(body),
+        )
+    }
+
+    fn as_token(&self, token: Option<&str>) -> Api<'_> {
+        Api {
+            server: self.server,
+            token: token.map(str::to_owned),
+        }
+    }
+}
+
+#[test]
+fn admin_api_end_to_end() {
+    for backend in BACKENDS {
+        let env = Env::new(backend);
+        let (admin_id, admin_secret) = bootstrap(&env);
+        let server = env.start();
+        let token = admin_token(&server, &admin_id, &admin_secret, ALL_ADMIN_SCOPES);
+        let api = Api {
+            server: &server,
+            token: Some(token),
+        };
+        let uid = users(&env, &api);
+        user_updates(&env, &api, &uid);
+        let (cid, secret) = clients(&env, &api, &uid);
+        rotation(&api, &cid, &secret);
+        the_guard(&api, &uid);
+        the_cli_shapes(&env, &api, &admin_id);
+        keys(&api);
+        sessions(&api, &admin_id);
+        explain_and_routing(&api, &admin_id);
+    }
+}
+
+/// Create (409 on a duplicate, 422 on invalid input), show in the CLI's shape, 404.
+fn users(env: &Env, api: &Api<'_>) -> String {
+    let body = json!({"name": "Grace", "email": "grace@example.com", "roles": ["user"]});
+    let created = api.post("/users", &body);
+    assert_eq!(created.status, 201, "{}", created.body);
+    let uid = created.json()["id"].as_str().unwrap().to_owned();
+    let shown = api.get(&format!("/users/{uid}"));
+    assert_eq!(shown.status, 200);
+    let cli = env.json(&["user", "show", &uid]);
+    assert_eq!(shown.json(), cli, "the CLI's shape");
+    assert!(shown.header("etag").is_some());
+    problem(&api.get("/users/0190f0f0-0000-7000-8000-000000000000"), 404);
+    let dup = json!({"name": "G2", "email": "grace@example.com"});
+    problem(&api.post("/users", &dup), 409);
+    let bad = json!({"name": "G3", "email": "g3@example.com", "roles": ["nope"]});
+    problem(&api.post("/users", &bad), 422);
+    uid
+}
+
+/// A stale If-Match is 412, a malformed or unknown-field body 400, and nothing changes; the
+/// right ETag updates and yields a new one; no If-Match updates too.
+fn user_updates(env: &Env, api: &Api<'_>, uid: &str) {
+    let path = format!("/users/{uid}");
+    let etag = api.get(&path).header("etag").unwrap().to_owned();
+    let patch = |headers: &[(&str, &str)], body: &str| api.send("PATCH", &path, headers, body);
+    problem(
+        &patch(&[("If-Match", "\"stale\"")], r#"{"active": false}"#),
+        412,
+    );
+    problem(&patch(&[], r#"{"active": fal"#), 400);
+    problem(&patch(&[], r#"{"active": false, "admin": true}"#), 400);
+    assert_eq!(
+        env.json(&["user", "show", uid])["active"],
+        true,
+        "nothing changed"
+    );
+    let ok = patch(&[("If-Match", &etag)], r#"{"active": false}"#);
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(ok.json()["active"], false);
+    assert_ne!(
+        ok.header("etag"),
+        Some(etag.as_str()),
+        "a new representation"
+    );
+    problem(&patch(&[("If-Match", &etag)], r#"{"active": true}"#), 412);
+    assert_eq!(patch(&[], r#"{"active": true}"#).status, 200);
+}
+
+/// A client created over HTTP shows its secret once and then gets a token; that token is no
+/// admin token (another audience): 401.
+fn clients(env: &Env, api: &Api<'_>, uid: &str) -> (String, String) {
+    let body = json!({"name": "orders", "owner": uid, "scopes": ["service"]});
+    let created = api.post("/clients", &body);
+    assert_eq!(created.status, 201, "{}", created.body);
+    let c = created.json();
+    let cid = c["client_id"].as_str().unwrap().to_owned();
+    let secret = c["client_secret"].as_str().unwrap().to_owned();
+    let shown = api.get(&format!("/clients/{cid}"));
+    let cli = env.json(&["client", "show", &cid]);
+    assert_eq!(shown.json(), cli, "the CLI's shape");
+    assert!(!shown.body.contains(&secret), "the secret is shown once");
+    let svc = api.server.token(&cid, &secret, "scope=service");
+    assert_eq!(svc.status, 200, "{}", svc.body);
+    let svc_token = svc.json()["access_token"].as_str().unwrap().to_owned();
+    problem(&api.as_token(Some(&svc_token)).get("/users"), 401);
+    (cid, secret)
+}
+
+/// A rotated secret with no grace ends the old one at once.
+fn rotation(api: &Api<'_>, cid: &str, secret: &str) {
+    let rotated = api.post(&format!("/clients/{cid}/secret"), &json!({"grace_secs": 0}));
+    assert_eq!(rotated.status, 201, "{}", rotated.body);
+    let new_secret = rotated.json()["client_secret"].as_str().unwrap().to_owned();
+    assert_eq!(
+        api.server.token(cid, secret, "").status,
+        401,
+        "old secret ended"
+    );
+    assert_eq!(api.server.token(cid, &new_secret, "").status, 200);
+    problem(
+        &api.post("/clients/nope/secret", &json!({"grace_secs": 0})),
+        404,
+    );
+}
+
+/// A read-only admin client is refused writes (403); its revoked token is refused at once;
+/// no token or garbage: 401 with a Bearer challenge.
+fn the_guard(api: &Api<'_>, uid: &str) {
+    let ro = json!({"name": "reader", "owner": uid, "scopes": ["grantd:users:read"]});
+    let ro = api.post("/clients", &ro).json();
+    let (ro_id, ro_secret) = (
+        ro["client_id"].as_str().unwrap(),
+        ro["client_secret"].as_str().unwrap(),
+    );
+    let ro_token = admin_token(api.server, ro_id, ro_secret, "grantd:users:read");
+    let reader = api.as_token(Some(&ro_token));
+    assert_eq!(reader.get("/users").status, 200);
+    let refused = reader.post("/users", &json!({"name": "X", "email": "x@example.com"}));
+    let p = problem(&refused, 403);
+    assert!(
+        p["detail"].as_str().unwrap().contains("grantd:users:write"),
+        "{p}"
+    );
+    assert!(
+        refused
+            .header("www-authenticate")
+            .unwrap()
+            .contains("insufficient_scope")
+    );
+    problem(&reader.get("/clients"), 403);
+
+    let form = format!("token={ro_token}");
+    let revoke = api
+        .server
+        .post_form("/oauth/revoke", Some((ro_id, ro_secret)), &form);
+    assert_eq!(revoke.status, 200);
+    problem(&reader.get("/users"), 401);
+    let none = api.as_token(None).get("/users");
+    problem(&none, 401);
+    assert!(
+        none.header("www-authenticate")
+            .unwrap()
+            .starts_with("Bearer")
+    );
+    problem(&api.as_token(Some("garbage")).get("/users"), 401);
+}
+
+/// Keys, a page of sessions, users, clients and explain answer what `--json` prints.
+fn the_cli_shapes(env: &Env, api: &Api<'_>, admin_id: &str) {
+    let pairs: [(Resp, &[&str]); 5] = [
+        (api.get("/keys"), &["key", "list"]),
+        (api.get("/users"), &["user", "list"]),
+        (api.get("/clients"), &["client", "list"]),
+        (
+            api.get("/sessions?limit=5"),
+            &["session", "list", "--limit", "5"],
+        ),
+        (
+            api.post(
+                "/explain",
+                &json!({"client_id": admin_id, "scope": "grantd:keys:read"}),
+            ),
+            &[
+                "explain",
+                "--client",
+                admin_id,
+                "--scope",
+                "grantd:keys:read",
+            ],
+        ),
+    ];
+    for (resp, args) in pairs {
+        assert_eq!(resp.status, 200, "{args:?}: {}", resp.body);
+        assert_eq!(resp.json(), env.json(args), "{args:?}");
+    }
+}
+
+/// Rotation over HTTP grows the JWKS at once.
+fn keys(api: &Api<'_>) {
+    let jwks = || {
+        let doc = api.server.get("/.well-known/jwks.json").json();
+        doc["keys"].as_array().unwrap().len()
+    };
+    let before = jwks();
+    let listed = api.get("/keys");
+    assert_eq!(
+        listed.json().as_array().unwrap().len(),
+        before,
+        "{}",
+        listed.body
+    );
+    let rotated = api.send("POST", "/keys/rotate", &[], "");
+    assert_eq!(rotated.status, 200, "{}", rotated.body);
+    assert!(rotated.json()["active"].is_string());
+    assert_eq!(
+        jwks(),
+        before + 1,
+        "the retired key stays published beside a new next"
+    );
+}
+
+/// Sessions page by keyset (`Link: rel="next"`) and filter by client.
+fn sessions(api: &Api<'_>, admin_id: &str) {
+    let page = api.get("/sessions?limit=1");
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(page.json().as_array().unwrap().len(), 1);
+    let link = page.header("link").expect("a full page links the next");
+    let next = link
+        .trim_start_matches("</admin/v1")
+        .split('>')
+        .next()
+        .unwrap();
+    let second = api.get(next);
+    assert_eq!(second.status, 200, "{}", second.body);
+    assert_ne!(second.json()[0]["id"], page.json()[0]["id"]);
+    let filtered = api.get(&format!("/sessions?client_id={admin_id}"));
+    let rows = filtered.json();
+    assert!(!rows.as_array().unwrap().is_empty());
+    assert!(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["client_id"] == admin_id)
+    );
+    problem(&api.get("/sessions?colour=red"), 400);
+}
+
+/// Explain, purge, and the problems of a wrong method or path.
+fn explain_and_routing(api: &Api<'_>, admin_id: &str) {
+    let body =
+        json!({"client_id": admin_id, "scope": "grantd:keys:read", "audience": "grantd-admin"});
+    let e = api.post("/explain", &body);
+    assert_eq!(e.status, 200, "{}", e.body);
+    assert_eq!(e.json()["outcome"]["granted"], true, "{}", e.body);
+    let purge = api.post("/sessions/purge", &json!({}));
+    assert_eq!(purge.json()["deleted"], 0, "nothing expired yet");
+    problem(&api.send("DELETE", "/keys", &[], ""), 405);
+    problem(&api.get("/nothing"), 404);
+    let text = api.send("POST", "/users", &[("Content-Type", "text/plain")], "{}");
+    problem(&text, 415);
+}
+
+#[test]
+fn admin_scopes_are_for_the_admin_audience_only() {
+    let env = Env::new(Backend::Sqlite);
+    let (id, secret) = bootstrap(&env);
+    let server = env.start();
+    let resp = server.token(&id, &secret, "scope=grantd%3Ausers%3Aread");
+    assert_eq!(resp.status, 400, "{}", resp.body);
+    assert_eq!(resp.json()["error"], "invalid_scope");
+}
+
+/// `/admin/v1/openapi.json` is `docs/openapi-admin.json`, byte for byte (no token needed: the
+/// contract is public). `GRANTD_UPDATE_OPENAPI=1` rewrites the file from the served document.
+#[test]
+fn the_served_admin_document_is_the_checked_in_one() {
+    let env = Env::new(Backend::Sqlite);
+    let server = env.start();
+    let resp = call(&server, "GET", "/openapi.json", None, &[], None);
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    let doc = resp.json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(
+        doc["paths"]["/admin/v1/users/{id}"]["patch"].is_object(),
+        "{doc}"
+    );
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi-admin.json");
+    if std::env::var_os("GRANTD_UPDATE_OPENAPI").is_some_and(|v| v == "1") {
+        std::fs::write(&path, &resp.body).expect("write docs/openapi-admin.json");
+    }
+    let file = std::fs::read_to_string(&path).expect("read docs/openapi-admin.json");
+    assert!(
+        file == resp.body,
+        "docs/openapi-admin.json differs from the served document: run \
+         GRANTD_UPDATE_OPENAPI=1 cargo test -p grantd --test admin_api the_served_admin_document"
+    );
+}
+
+/// A body that never finishes is answered 408 (a problem) at the body deadline, not held.
+#[test]
+fn a_body_that_never_arrives_is_a_timeout() {
+    use std::io::{Read, Write};
+    let env = Env::new(Backend::Sqlite);
+    let (id, secret) = bootstrap(&env);
+    let server = env.start();
+    let token = admin_token(&server, &id, &secret, "grantd:users:write");
+    let addr = server.admin.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(15)))
+        .unwrap();
+    let head = format!(
+        "POST /admin/v1/users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"na"
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = vec![0; 4096];
+    let n = s
+        .read(&mut answer)
+        .expect("an answer before the read timeout");
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    let waited = started.elapsed().as_secs_f64();
+    assert!(
+        (4.0..12.0).contains(&waited),
+        "answered at the deadline: {waited} s"
+    );
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("application/problem+json"), "{answer}");
+}
+
+/// `[admin] api`: on the admin listener by default, on the public port with `public` (and then
+/// not on the admin listener), nowhere with `off`.
+#[test]
+fn the_api_is_served_where_configured() {
+    for (placement, on_admin, on_public) in [
+        (None, 401, 404),
+        (Some("public"), 404, 401),
+        (Some("off"), 404, 404),
+    ] {
+        let mut env = Env::new(Backend::Sqlite);
+        if let Some(p) = placement {
+            env.set("GRANTD_ADMIN__API", p);
+        }
+        let server = env.start();
+        let admin = server.get_admin("/admin/v1/users");
+        let public = server.get("/admin/v1/users");
+        assert_eq!(
+            admin.status, on_admin,
+            "{placement:?} admin: {}",
+            admin.body
+        );
+        assert_eq!(
+            public.status, on_public,
+            "{placement:?} public: {}",
+            public.body
+        );
+        assert_eq!(server.get("/healthz").status, 200, "the rest is unchanged");
+        assert_eq!(server.get_admin("/healthz").status, 200);
+    }
+    let mut env = Env::new(Backend::Sqlite);
+    env.set("GRANTD_ADMIN__API", "everywhere");
+    let out = env.cli(&["user", "list"]);
+    assert!(!out.status.success());
+    let msg = String::from_utf8_lossy(&out.stderr);
+    assert!(msg.contains("admin"), "{msg}");
+}
