@@ -200,8 +200,15 @@ fn json_shapes() {
             "name",
             "owner",
             "scopes",
-            "auth_method"
+            "auth_method",
+            "rate_limit",
+            "quota"
         ])
+    );
+    assert_eq!(client["rate_limit"], serde_json::Value::Null);
+    assert_eq!(
+        client["quota"],
+        serde_json::json!({"per_hour": null, "per_day": null})
     );
     assert_eq!(client["auth_method"], "client_secret_basic");
     assert_eq!(client["owner"], uid);
