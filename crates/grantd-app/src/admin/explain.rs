@@ -4,7 +4,7 @@
 
 use grantd_domain::{
     AudienceRequest, Client, ClientId, ClientRate, ClientRejection, DomainError, Owner,
-    ScopeCatalog, ScopeDef, StoredScopes, Tier, Verdict, decide,
+    ScopeCatalog, ScopeDef, StoredScopes, Tier, TokenPolicy, Verdict, decide,
 };
 
 use super::{Admin, AdminError};
@@ -96,59 +96,74 @@ impl Admin {
             .map_err(|e| AdminError::store("loading owner", e))?;
         // `decide` ignores an owner whose id is not the client's; so do the facts.
         let owner = owner.filter(|o| Some(&o.id) == client.owner_id.user());
+        let e = explain_decision(&self.policy, &client, owner.as_ref(), scope, audience);
+        Ok(with_quota(e, self.quota_usage(&client).await?))
+    }
+}
 
-        let policy = &*self.policy;
-        let request = AudienceRequest {
-            audience,
-            resources: vec![],
+/// The quota's use beside the decision: a decision the endpoint would grant is still refused
+/// once a window is used up, as `TokenService::issue` refuses it.
+fn with_quota(mut e: Explanation, quota: Vec<QuotaUsage>) -> Explanation {
+    if let Some(q) = quota.iter().find(|q| q.remaining() == 0)
+        && matches!(e.outcome, ExplainOutcome::Ok { .. })
+    {
+        e.outcome = ExplainOutcome::Err {
+            error: "quota_exceeded".to_owned(),
+            description: format!("token quota per {} exhausted", q.window.as_str()),
         };
-        let decision = decide(policy, &client, owner.as_ref(), scope, &request);
+    }
+    e.quota = quota;
+    e
+}
 
-        let scopes: Vec<ScopeExplanation> = if decision.verdicts.is_empty() {
-            // Refused before scopes were weighed: still show the facts of each scope asked
-            // for, none of which would be issued.
-            facts_without_verdicts(&policy.catalog, &client, owner.as_ref(), scope)
-        } else {
-            decision
-                .verdicts
+/// `decide`'s answer for the loaded client and owner, with the facts of each scope.
+fn explain_decision(
+    policy: &TokenPolicy,
+    client: &Client,
+    owner: Option<&Owner>,
+    scope: Option<&str>,
+    audience: Option<&str>,
+) -> Explanation {
+    let request = AudienceRequest {
+        audience,
+        resources: vec![],
+    };
+    let decision = decide(policy, client, owner, scope, &request);
+    let scopes: Vec<ScopeExplanation> = if decision.verdicts.is_empty() {
+        // Refused before scopes were weighed: still show the facts of each scope asked for,
+        // none of which would be issued.
+        facts_without_verdicts(&policy.catalog, client, owner, scope)
+    } else {
+        decision
+            .verdicts
+            .iter()
+            .map(|v| ScopeExplanation {
+                audience_met: v.audience_met,
+                verdict: v.verdict.as_str().to_owned(),
+                ..scope_row(v.scope, v.in_client_grant, v.held_by_owner)
+            })
+            .collect()
+    };
+    let outcome = match &decision.outcome {
+        Ok(grant) => ExplainOutcome::Ok {
+            scope: grant.scope_string(),
+            audience: grant
+                .audience
                 .iter()
-                .map(|v| ScopeExplanation {
-                    audience_met: v.audience_met,
-                    verdict: v.verdict.as_str().to_owned(),
-                    ..scope_row(v.scope, v.in_client_grant, v.held_by_owner)
-                })
-                .collect()
-        };
-        let outcome = match &decision.outcome {
-            Ok(grant) => ExplainOutcome::Ok {
-                scope: grant.scope_string(),
-                audience: grant
-                    .audience
-                    .iter()
-                    .map(|a| a.as_str().to_owned())
-                    .collect(),
-            },
-            Err(e) => refusal(e),
-        };
-        let quota = self.quota_usage(&client).await?;
-        // A decision the endpoint would grant is still refused once a quota is used up.
-        let outcome = match quota.iter().find(|q| q.remaining() == 0) {
-            Some(q) if matches!(outcome, ExplainOutcome::Ok { .. }) => ExplainOutcome::Err {
-                error: "quota_exceeded".to_owned(),
-                description: format!("token quota per {} exhausted", q.window.as_str()),
-            },
-            _ => outcome,
-        };
-        Ok(Explanation {
-            rate: client.limits.rate,
-            quota,
-            client_id: client.id.as_str().to_owned(),
-            client_active: Some(client.active),
-            owner_id: Some(client.owner_id.as_str().to_owned()),
-            owner_active: owner.as_ref().map(|o| o.active),
-            scopes,
-            outcome,
-        })
+                .map(|a| a.as_str().to_owned())
+                .collect(),
+        },
+        Err(e) => refusal(e),
+    };
+    Explanation {
+        client_id: client.id.as_str().to_owned(),
+        client_active: Some(client.active),
+        owner_id: Some(client.owner_id.as_str().to_owned()),
+        owner_active: owner.map(|o| o.active),
+        scopes,
+        rate: client.limits.rate,
+        quota: Vec::new(),
+        outcome,
     }
 }
 
