@@ -201,8 +201,15 @@ fn json_shapes() {
             "owner",
             "scopes",
             "auth_method",
-            "dpop"
+            "dpop",
+            "rate_limit",
+            "quota"
         ])
+    );
+    assert_eq!(client["rate_limit"], serde_json::Value::Null);
+    assert_eq!(
+        client["quota"],
+        serde_json::json!({"per_hour": null, "per_day": null})
     );
     assert_eq!(client["auth_method"], "client_secret_basic");
     assert_eq!(client["dpop"], "optional");

@@ -173,6 +173,7 @@ impl SessionStore for FakeSessions {
     async fn purge_sessions(&self, _: Timestamp, _: u32) -> Result<u64, StoreError> {
         not_faked("FakeSessions::purge_sessions")
     }
+    /// Counted from the rows, as the store counts them.
     async fn issued_since(
         &self,
         client: &ClientId,
