@@ -8,8 +8,8 @@ use std::sync::Arc;
 use grantd_domain::{
     AccessTokenClaims, AudienceRequest, AuthMethod, Client, ClientId, ClientLimits,
     ClientRejection, DomainError, Grant, InvalidRequest, NewSession, Owner, RequestContext,
-    SessionId, SessionSource, Subject, SubjectMode, Timestamp, TokenPolicy, decide, may_introspect,
-    owner_backs,
+    SessionId, SessionSource, Subject, SubjectMode, Timestamp, TokenPolicy, UserId, decide,
+    may_introspect, owner_backs,
 };
 use grantd_ports::{
     ClientStore, Clock, IdSource, SecretCheck, SecretHasher, SessionStore, StoreError, TokenSigner,
@@ -323,25 +323,7 @@ impl TokenService {
             .signer
             .sign(&claims)
             .map_err(AppError::from_sign)?;
-        // The claims are done with once signed: their typed ids move into the row.
-        let AccessTokenClaims {
-            jti,
-            client_id,
-            scope,
-            session_id,
-            exp,
-            ..
-        } = claims;
-        let session = NewSession {
-            id: session_id,
-            user_id: grant.owner_id,
-            client_id,
-            source: SessionSource::Oauth,
-            jti,
-            context: req.context,
-            created_at: now,
-            expires_at: Timestamp::from_secs(exp),
-        };
+        let (session, scope) = session_row(claims, grant.owner_id, req.context, now);
         self.ports
             .sessions
             .insert_session(&session)
@@ -464,6 +446,35 @@ impl TokenService {
             .map_err(|e| AppError::from_store("revoking session", e))?;
         Ok(())
     }
+}
+
+/// The session row of a signed token and the scope string the answer carries: the claims are
+/// done with once signed, so their typed ids move into the row.
+fn session_row(
+    claims: AccessTokenClaims,
+    user_id: UserId,
+    context: RequestContext,
+    now: Timestamp,
+) -> (NewSession, String) {
+    let AccessTokenClaims {
+        jti,
+        client_id,
+        scope,
+        session_id,
+        exp,
+        ..
+    } = claims;
+    let session = NewSession {
+        id: session_id,
+        user_id,
+        client_id,
+        source: SessionSource::Oauth,
+        jti,
+        context,
+        created_at: now,
+        expires_at: Timestamp::from_secs(exp),
+    };
+    (session, scope)
 }
 
 /// The owner of `client` as the token endpoint loads it (and `Admin::explain`, which must decide
