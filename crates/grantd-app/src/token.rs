@@ -9,7 +9,7 @@ use grantd_domain::{
     AccessTokenClaims, AudienceRequest, AuthMethod, Client, ClientId, ClientLimits,
     ClientRejection, DomainError, DpopBinding, DpopPolicy, Grant, InvalidRequest, NewSession,
     Owner, ProofRejection, ProofTarget, RequestContext, SessionId, SessionSource, Subject,
-    SubjectMode, Timestamp, TokenPolicy, decide, may_introspect, owner_backs,
+    SubjectMode, Timestamp, TokenPolicy, UserId, decide, may_introspect, owner_backs,
 };
 use grantd_ports::{
     AuditKind, ClientStore, Clock, Constraint, DpopProofs, IdSource, Introspected,
@@ -369,27 +369,13 @@ impl TokenService {
             .signer
             .sign(&claims)
             .map_err(AppError::from_sign)?;
-        // The claims are done with once signed: their typed ids move into the row.
-        let AccessTokenClaims {
-            jti,
-            client_id,
-            scope,
-            session_id,
-            exp,
-            aud,
-            ..
-        } = claims;
-        let session = NewSession {
-            id: session_id,
+        let issued = SessionParts {
             user_id: grant.owner_id,
-            client_id,
-            source: SessionSource::Oauth,
-            jti,
             context: req.context,
-            created_at: now,
-            expires_at: Timestamp::from_secs(exp),
+            now,
             dpop,
         };
+        let (session, scope, aud) = session_row(claims, issued);
         self.write_session(&session).await?;
         slot.settle();
         let audited = || audit::issued(client, &session, &scope, &aud);
@@ -637,6 +623,44 @@ fn introspected(caller: &AuthenticatedClient, found: &Introspection) -> AuditKin
         token_client: claims.map(|c| c.client_id.clone()),
         session_id: claims.map(|c| c.session_id.clone()),
     })
+}
+
+/// What the session row of a token takes beside its claims.
+struct SessionParts {
+    user_id: UserId,
+    context: RequestContext,
+    now: Timestamp,
+    dpop: Option<DpopBinding>,
+}
+
+/// The session row of a signed token, and the scope string and audience the answer and the
+/// audit event carry: the claims are done with once signed, so their typed ids move into the
+/// row.
+fn session_row(
+    claims: AccessTokenClaims,
+    parts: SessionParts,
+) -> (NewSession, String, Vec<String>) {
+    let AccessTokenClaims {
+        jti,
+        client_id,
+        scope,
+        session_id,
+        exp,
+        aud,
+        ..
+    } = claims;
+    let session = NewSession {
+        id: session_id,
+        user_id: parts.user_id,
+        client_id,
+        source: SessionSource::Oauth,
+        jti,
+        context: parts.context,
+        created_at: parts.now,
+        expires_at: Timestamp::from_secs(exp),
+        dpop: parts.dpop,
+    };
+    (session, scope, aud)
 }
 
 /// The owner of `client` as the token endpoint loads it (and `Admin::explain`, which must decide

@@ -46,7 +46,8 @@ on_both!(
     mixed_concurrent_writers_never_fail,
     a_bad_row_in_a_batch_fails_alone,
     store_works_from_a_current_thread_runtime,
-    client_limits_round_trip_and_quota_counts_come_from_rows,
+    client_limits_round_trip_and_a_bad_stored_value_is_corruption,
+    quota_counts_come_from_the_session_rows,
 );
 
 async fn count_sessions(store: &Store) -> usize {
@@ -489,10 +490,9 @@ async fn sqlite_wal_rewinds_under_steady_writes() {
     }
 }
 
-/// A client's own rate and quotas are stored, read back typed, replaced and cleared; the quota
-/// count is the client's session rows since a moment (revoked ones too, other clients' not);
-/// a hand-written bad value reads as corruption, never as "no limit".
-async fn client_limits_round_trip_and_quota_counts_come_from_rows(backend: Backend) {
+/// A client's own rate and quotas are stored, read back typed, replaced and cleared; a
+/// hand-written bad value reads as corruption, never as "no limit".
+async fn client_limits_round_trip_and_a_bad_stored_value_is_corruption(backend: Backend) {
     let (db, store) = open(backend).await;
     let u = user(1);
     store.create_user(&u).await.expect("user");
@@ -531,6 +531,27 @@ async fn client_limits_round_trip_and_quota_counts_come_from_rows(backend: Backe
         Ok(false)
     );
 
+    let id = c.id.as_str();
+    let plant =
+        format!("UPDATE clients SET rate_per_second = 5, rate_burst = NULL WHERE id = '{id}'");
+    raw_sql(&db, &plant).await.expect("plant");
+    let r = store.find_client(&c.id).await;
+    assert!(matches!(r, Err(StoreError::Internal(_))), "{r:?}");
+    let none = ClientLimits::default();
+    assert_eq!(store.set_client_limits(&c.id, &none, at(6)).await, Ok(true));
+    let found = store.find_client(&c.id).await.expect("find").expect("some");
+    assert_eq!(found.limits, none);
+}
+
+/// The quota count is the client's session rows since a moment: revoked ones too, other
+/// clients' not, with the oldest one's time.
+async fn quota_counts_come_from_the_session_rows(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let u = user(1);
+    store.create_user(&u).await.expect("user");
+    let c = client(&unique_client_id(), &u, 1);
+    store.create_client(&c).await.expect("create");
+    let other = ClientId::parse("nobody").expect("id");
     assert_eq!(
         store.issued_since(&c.id, at(0)).await,
         Ok(IssuedSince::default())
@@ -567,15 +588,4 @@ async fn client_limits_round_trip_and_quota_counts_come_from_rows(backend: Backe
             .count,
         0
     );
-
-    let id = c.id.as_str();
-    let plant =
-        format!("UPDATE clients SET rate_per_second = 5, rate_burst = NULL WHERE id = '{id}'");
-    raw_sql(&db, &plant).await.expect("plant");
-    let r = store.find_client(&c.id).await;
-    assert!(matches!(r, Err(StoreError::Internal(_))), "{r:?}");
-    let none = ClientLimits::default();
-    assert_eq!(store.set_client_limits(&c.id, &none, at(6)).await, Ok(true));
-    let found = store.find_client(&c.id).await.expect("find").expect("some");
-    assert_eq!(found.limits, none);
 }

@@ -26,29 +26,7 @@ fn explanation(out: &Output, e: &Explanation) -> anyhow::Result<()> {
         }
     };
     if out.json {
-        let scopes: Vec<Value> = e
-            .scopes
-            .iter()
-            .map(|s| {
-                json!({
-                    "name": s.name, "tier": s.tier.as_str(), "level": s.level,
-                    "in_client_grant": s.in_client_grant, "held_by_owner": s.held_by_owner,
-                    "audience_required": s.audience_required, "audience_met": s.audience_met,
-                    "verdict": s.verdict,
-                })
-            })
-            .collect();
-        return out.print_json(&json!({
-            "client_id": e.client_id,
-            "client_active": e.client_active,
-            "owner_id": e.owner_id,
-            "owner_active": e.owner_active,
-            "dpop": e.dpop.map(|d| d.as_str()),
-            "scopes": scopes,
-            "rate_limit": super::limits::rate_json(e.rate),
-            "quota_usage": super::limits::usage_json(&e.quota),
-            "outcome": outcome,
-        }));
+        return out.print_json(&explanation_json(e, outcome));
     }
     let rows: Vec<Vec<String>> = e
         .scopes
@@ -98,4 +76,31 @@ fn explanation(out: &Output, e: &Explanation) -> anyhow::Result<()> {
             out.line(&format!("\noutcome: refused {error}: {description}"))
         }
     }
+}
+
+/// `explain --json`.
+fn explanation_json(e: &Explanation, outcome: Value) -> Value {
+    let scopes: Vec<Value> = e
+        .scopes
+        .iter()
+        .map(|s| {
+            json!({
+                "name": s.name, "tier": s.tier.as_str(), "level": s.level,
+                "in_client_grant": s.in_client_grant, "held_by_owner": s.held_by_owner,
+                "audience_required": s.audience_required, "audience_met": s.audience_met,
+                "verdict": s.verdict,
+            })
+        })
+        .collect();
+    json!({
+        "client_id": e.client_id,
+        "client_active": e.client_active,
+        "owner_id": e.owner_id,
+        "owner_active": e.owner_active,
+        "dpop": e.dpop.map(|d| d.as_str()),
+        "scopes": scopes,
+        "rate_limit": super::limits::rate_json(e.rate),
+        "quota_usage": super::limits::usage_json(&e.quota),
+        "outcome": outcome,
+    })
 }
