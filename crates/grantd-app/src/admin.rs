@@ -21,11 +21,14 @@ use crate::token::Ports;
 mod clients;
 mod explain;
 mod input;
+mod revoke;
 mod sessions;
 mod users;
 
 pub use clients::{ClientCreated, NewClientSpec, SecretRotated};
 pub use explain::{ExplainOutcome, Explanation, ScopeExplanation};
+#[cfg(test)]
+use revoke::OPERATOR_REVOCATION;
 pub use sessions::{PurgeCutoff, SessionExport, SessionQuery};
 pub use users::NewUserSpec;
 
