@@ -155,6 +155,7 @@ fn admin_api_end_to_end() {
         let (cid, secret) = clients(&env, &api, &uid);
         rotation(&api, &cid, &secret);
         the_guard(&api, &uid);
+        operator_revocation(&env, &api, &uid);
         the_cli_shapes(&env, &api, &admin_id);
         keys(&api);
         sessions(&api, &admin_id);
@@ -317,6 +318,31 @@ fn the_cli_shapes(env: &Env, api: &Api<'_>, admin_id: &str) {
         assert_eq!(resp.status, 200, "{args:?}: {}", resp.body);
         assert_eq!(resp.json(), env.json(args), "{args:?}");
     }
+}
+
+/// An operator revokes one session over HTTP (`session revoke`): its token stops at once.
+fn operator_revocation(env: &Env, api: &Api<'_>, uid: &str) {
+    let c = json!({"name": "reader2", "owner": uid, "scopes": ["grantd:users:read"]});
+    let c = api.post("/clients", &c).json();
+    let (id, secret) = (
+        c["client_id"].as_str().unwrap(),
+        c["client_secret"].as_str().unwrap(),
+    );
+    let token = admin_token(api.server, id, secret, "grantd:users:read");
+    let reader = api.as_token(Some(&token));
+    assert_eq!(reader.get("/users").status, 200);
+    let newest = api.get(&format!("/sessions?client_id={id}&limit=1")).json();
+    let sid = newest[0]["id"].as_str().unwrap().to_owned();
+    let revoked = api.post(&format!("/sessions/{sid}/revoke"), &json!({}));
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    assert_eq!(revoked.json()["revoke_reason"], "revoked by operator");
+    problem(&reader.get("/users"), 401);
+    let unknown = "/sessions/sess_00000000000000000000000000000000/revoke";
+    problem(&api.post(unknown, &json!({})), 404);
+    admin_token(api.server, id, secret, "grantd:users:read");
+    let newest = api.get(&format!("/sessions?client_id={id}&limit=1")).json();
+    let cli = env.json(&["session", "revoke", newest[0]["id"].as_str().unwrap()]);
+    assert_eq!(cli["revoke_reason"], "revoked by operator", "{cli}");
 }
 
 /// Rotation over HTTP grows the JWKS at once.

@@ -23,11 +23,14 @@ mod audit;
 mod clients;
 mod explain;
 mod input;
+mod revoke;
 mod sessions;
 mod users;
 
 pub use clients::{ClientCreated, LimitsChange, NewClientSpec, SecretRotated};
 pub use explain::{ExplainOutcome, Explanation, ScopeExplanation};
+#[cfg(test)]
+use revoke::OPERATOR_REVOCATION;
 pub use sessions::{PurgeCutoff, SessionExport, SessionQuery};
 pub use users::NewUserSpec;
 

@@ -90,6 +90,7 @@ pub fn configure(cfg: &mut ServiceConfig, api: AdminApi) {
             .service(res("/keys/rotate").route(web::post().to(ops::rotate_keys)))
             .service(res("/sessions").route(web::get().to(ops::list_sessions)))
             .service(res("/sessions/purge").route(web::post().to(ops::purge_sessions)))
+            .service(res("/sessions/{id}/revoke").route(web::post().to(ops::revoke_session)))
             .service(res("/explain").route(web::post().to(ops::explain)))
             .service(res("/openapi.json").route(web::get().to(openapi::serve)))
             .default_service(web::to(not_found)),

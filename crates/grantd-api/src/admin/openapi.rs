@@ -271,6 +271,12 @@ fn list_sessions() {}
     responses((status = 200, description = "Rows deleted", body = Purged)))]
 fn purge_sessions() {}
 
+#[utoipa::path(post, path = "/admin/v1/sessions/{id}/revoke",
+    operation_id = "admin_revoke_session", tag = "sessions",
+    security(("admin_token" = ["grantd:sessions:write"])), params(("id" = String, Path)),
+    responses((status = 200, description = "The session as revoked", body = Session)))]
+fn revoke_session() {}
+
 #[utoipa::path(post, path = "/admin/v1/explain", operation_id = "admin_explain",
     tag = "explain", security(("admin_token" = ["grantd:clients:read"])),
     request_body = ExplainRequest,
@@ -287,7 +293,7 @@ fn explain() {}
         license(name = "Apache-2.0", identifier = "Apache-2.0")),
     paths(list_users, create_user, show_user, update_user, list_clients, create_client,
         show_client, update_client, rotate_secret, list_keys, rotate_keys, list_sessions,
-        purge_sessions, explain),
+        purge_sessions, revoke_session, explain),
     components(schemas(Problem, User, Client, Key, Rotation, Session, Explanation)),
     modifiers(&Problems)
 )]

@@ -1,9 +1,9 @@
 //! `/admin/v1/keys` (list, rotate), `/admin/v1/sessions` (one page with keyset pagination and
-//! the CLI's filters; purge) and `/admin/v1/explain`.
+//! the CLI's filters; revoke one; purge) and `/admin/v1/explain`.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header;
-use actix_web::web::{Data, Payload};
+use actix_web::web::{Data, Path, Payload};
 use actix_web::{HttpRequest, HttpResponse};
 use grantd_app::{Admin, PurgeCutoff, SessionQuery};
 use grantd_domain::Timestamp;
@@ -131,6 +131,17 @@ fn time(name: &str, s: &str) -> Result<Timestamp, Problem> {
     chrono::DateTime::parse_from_rfc3339(s)
         .map(|d| Timestamp::from_micros(d.timestamp_micros()))
         .map_err(|_| Problem::bad_request(format!("{name} is not an RFC 3339 time")))
+}
+
+/// Revokes one session: the token it backs stops at once, here and at introspection.
+pub(crate) async fn revoke_session(
+    req: HttpRequest,
+    api: Data<AdminApi>,
+    id: Path<String>,
+) -> Result<HttpResponse, Problem> {
+    authorize(&req, &api, SESSIONS_WRITE).await?;
+    let record = api.admin.revoke_session(&id).await?;
+    Ok(super::json(StatusCode::OK, &views::session(&record)))
 }
 
 /// Deletes expired sessions past the retention, or those expired before `before`.

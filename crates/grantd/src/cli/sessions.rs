@@ -27,6 +27,8 @@ pub enum SessionCmd {
         #[arg(long, value_name = "RFC3339")]
         before: Option<String>,
     },
+    /// Revoke one session: the token it backs stops at once.
+    Revoke { id: String },
     /// How many session rows exist.
     Count,
     /// Benchmark support: insert --count synthetic live sessions for a client.
@@ -81,6 +83,13 @@ pub(super) async fn run(
                 return out.print_json(&json!({ "deleted": deleted }));
             }
             out.line(&format!("deleted {deleted} sessions"))
+        }
+        SessionCmd::Revoke { id } => {
+            let record = admin.revoke_session(&id).await?;
+            if out.json {
+                return out.print_json(&session_json(&record));
+            }
+            table(out, std::slice::from_ref(&record))
         }
         SessionCmd::Count => {
             let n = wired.store.count_sessions().await?;

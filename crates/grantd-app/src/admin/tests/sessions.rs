@@ -383,3 +383,55 @@ async fn purge_before_a_given_time_never_reaches_the_future() {
         Err(AdminError::Unavailable(_))
     ));
 }
+
+// ---------- revoke one ----------
+
+#[tokio::test]
+async fn revoke_session_marks_it_and_answers_it_as_stored() {
+    let id = "sess_00112233445566778899aabbccddeeff";
+    let revoked = SessionRecord {
+        revoked_at: Some(Timestamp::from_secs(NOW)),
+        revoke_reason: Some(OPERATOR_REVOCATION.to_owned()),
+        ..session_record()
+    };
+    let mut fx = Fx::new();
+    fx.sessions
+        .expect_revoke_session()
+        .withf(|s, at, why| {
+            s.as_str() == "sess_00112233445566778899aabbccddeeff"
+                && at.as_secs() == NOW
+                && why == OPERATOR_REVOCATION
+        })
+        .times(1)
+        .returning(|_, _, _| Ok(true));
+    let stored = revoked.clone();
+    fx.sessions
+        .expect_find_session()
+        .returning(move |_| Ok(Some(stored.clone())));
+    assert_eq!(fx.admin().revoke_session(id).await, Ok(revoked));
+
+    let mut fx = Fx::new();
+    fx.sessions
+        .expect_revoke_session()
+        .returning(|_, _, _| Ok(false));
+    let got = fx.admin().revoke_session(id).await;
+    assert!(
+        matches!(got, Err(AdminError::NotFound(Missing::Session(_)))),
+        "{got:?}"
+    );
+
+    let got = Fx::new().admin().revoke_session("not-a-session").await;
+    assert!(
+        matches!(got, Err(AdminError::Invalid(InvalidReason::Id { .. }))),
+        "{got:?}"
+    );
+
+    let mut fx = Fx::new();
+    fx.sessions.expect_revoke_session().returning(|_, _, _| {
+        Err(StoreError::Unavailable(
+            grantd_ports::Unavailable::PoolTimeout,
+        ))
+    });
+    let got = fx.admin().revoke_session(id).await;
+    assert!(matches!(got, Err(AdminError::Unavailable(_))), "{got:?}");
+}
