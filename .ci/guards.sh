@@ -60,6 +60,15 @@ forbid grantd-jwt diesel
 for dep in diesel diesel-async jsonwebtoken grantd-store grantd-jwt; do
   forbid grantd-api "$dep"
 done
+# grantd-fakes: in-memory port implementations for tests, benchmarks and fuzz targets. An
+# adapter-level crate (ports and domain only, no database, HTTP or JWT library), and a
+# dev-dependency only: no crate's normal dependencies reach it.
+for dep in actix-web actix-http diesel diesel-async jsonwebtoken tokio-postgres libsqlite3-sys aws-lc-rs grantd-app grantd-api grantd-store grantd-jwt; do
+  forbid grantd-fakes "$dep"
+done
+for crate in grantd grantd-api grantd-app grantd-store grantd-jwt; do
+  forbid "$crate" grantd-fakes
+done
 
 if [ "$fail" -ne 0 ]; then
   exit 1

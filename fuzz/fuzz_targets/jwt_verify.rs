@@ -8,54 +8,16 @@
 //! signed token as its payload segment and as its signature segment.
 #![no_main]
 
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock};
 
-use async_trait::async_trait;
-use grantd_domain::{AccessTokenClaims, ClientId, Jti, Kid, SessionId, Subject, Timestamp, UserId};
+use grantd_domain::{AccessTokenClaims, ClientId, Jti, SessionId, Subject, Timestamp, UserId};
+use grantd_fakes::MemKeys;
 use grantd_jwt::{JwtConfig, JwtService, MasterKey};
-use grantd_ports::{
-    KeyState, SigningAlgorithm, SigningKeyRecord, SigningKeyStore, StoreError, TokenSigner,
-};
+use grantd_ports::{SigningAlgorithm, TokenSigner};
 use libfuzzer_sys::fuzz_target;
 
 const ISSUER: &str = "http://127.0.0.1:8080";
 const NOW: i64 = 1_800_000_100;
-
-/// An in-memory key store: enough for `JwtService::init`.
-#[derive(Default)]
-struct MemKeys(Mutex<Vec<SigningKeyRecord>>);
-
-#[async_trait]
-impl SigningKeyStore for MemKeys {
-    async fn list_signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
-        Ok(self.0.lock().expect("key store lock").clone())
-    }
-    async fn bootstrap_signing_keys(
-        &self,
-        active: &SigningKeyRecord,
-        next: &SigningKeyRecord,
-    ) -> Result<bool, StoreError> {
-        let mut keys = self.0.lock().expect("key store lock");
-        if keys.iter().any(|k| k.state == KeyState::Active) {
-            return Ok(false);
-        }
-        keys.push(active.clone());
-        keys.push(next.clone());
-        Ok(true)
-    }
-    async fn rotate_signing_keys(
-        &self,
-        _: &Kid,
-        _: &SigningKeyRecord,
-        _: Timestamp,
-        _: Timestamp,
-    ) -> Result<Option<Kid>, StoreError> {
-        Err(StoreError::Internal(grantd_ports::Internal::Database))
-    }
-    async fn delete_expired_keys(&self, _: Timestamp) -> Result<u64, StoreError> {
-        Ok(0)
-    }
-}
 
 struct Fixture {
     service: JwtService,

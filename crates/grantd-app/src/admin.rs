@@ -14,7 +14,7 @@ use std::sync::Arc;
 use grantd_domain::{
     ClientId, DomainError, IdError, ScopeProblem, SessionId, Tier, TokenPolicy, UserId,
 };
-use grantd_ports::StoreError;
+use grantd_ports::{HashFailure, SecretRejection, StoreError};
 
 use crate::token::Ports;
 
@@ -111,9 +111,9 @@ pub enum InvalidReason {
         max = Admin::MAX_GRACE_SECS
     )]
     GracePeriod(u64),
-    /// The hasher refused an operator-supplied secret (the plaintext is never part of it).
+    /// The hasher refused an operator-supplied secret.
     #[error("secret rejected: {0}")]
-    SecretRejected(String),
+    SecretRejected(SecretRejection),
     /// A session listing's limit outside 1..=[`Admin::MAX_SESSION_LIMIT`].
     #[error(
         "limit must be between 1 and {max}, got {0} (page with --after, or export with --json-lines)",
@@ -202,9 +202,9 @@ pub enum ConflictKind {
 pub enum InternalCause {
     #[error("{0}")]
     Store(StoreFailure),
-    /// The hasher failed on an operator-supplied secret (the plaintext is never part of it).
+    /// The hasher failed on an operator-supplied secret.
     #[error("secret hashing failed: {0}")]
-    SecretHashing(String),
+    SecretHashing(HashFailure),
 }
 
 /// A store failure and what the operation was doing ("loading client").

@@ -2,28 +2,24 @@
 //! `issue`) give the same answer for every input: over random catalogs, client grants, owner
 //! roles and states, client states, grant types, scope strings, audiences and policies.
 //!
-//! The ports are small hand-written fakes (not mockall) so a thousand cases run in well under a
-//! second; a fake that is asked to write anything but a session row panics.
+//! The ports are the shared in-memory fakes of `grantd-fakes` (not mockall), so a thousand cases
+//! run in well under a second; a store fake asked to write anything but a session row panics.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use async_trait::async_trait;
 use grantd_app::{
     Admin, AppError, ClientAuthentication, ExplainOutcome, Explanation, Ports, TokenRequest,
     TokenService,
 };
 use grantd_domain::{
     AccessTokenClaims, Audience, AudienceRequest, AudienceRules, AuthMethod, Client, ClientId,
-    ClientSecret, GrantTypes, Jti, Kid, NewSession, Owner, OwnerId, ScopeCatalog, ScopeDef,
-    ScopePolicy, SessionId, SessionRecord, StoredScopes, SubjectMode, Tier, Timestamp, TokenPolicy,
-    Ttl, UserId, Verdict,
+    GrantTypes, Owner, OwnerId, ScopeCatalog, ScopeDef, ScopePolicy, StoredScopes, SubjectMode,
+    Tier, Timestamp, TokenPolicy, Ttl, UserId, Verdict,
 };
-use grantd_ports::{
-    ClientStore, Clock, GeneratedSecret, IdSource, SecretCheck, SecretError, SecretHasher,
-    SessionFilter, SessionStore, SignError, SignedToken, StoreError, TokenSigner, UserStore,
-    VerifyError,
+use grantd_fakes::{
+    FakeClients, FakeSecrets, FakeSessions, FakeSigner, FakeUsers, FixedClock, SequentialIds,
 };
 use proptest::prelude::*;
 use proptest::sample::{select, subsequence};
@@ -33,169 +29,9 @@ const CLIENT: &str = "svc-a";
 const OWNER: &str = "0b8e2c1a-4d5f-4a6b-9c7d-8e9f0a1b2c3d";
 const NOW_SECS: i64 = 1_800_000_000;
 const CASES: u32 = 2048;
-
-// ---------- fakes ----------
-
-struct FakeClients(Option<Client>);
-
-#[async_trait]
-impl ClientStore for FakeClients {
-    async fn find_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
-        Ok(self.0.clone().filter(|c| &c.id == id))
-    }
-    async fn create_client(&self, _: &Client) -> Result<(), StoreError> {
-        panic!("no client may be written")
-    }
-    async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
-        panic!("not used")
-    }
-    async fn set_client_active(
-        &self,
-        _: &ClientId,
-        _: bool,
-        _: Timestamp,
-    ) -> Result<bool, StoreError> {
-        panic!("no client may be written")
-    }
-    async fn set_client_dpop(
-        &self,
-        _: &ClientId,
-        _: grantd_domain::DpopPolicy,
-        _: Timestamp,
-    ) -> Result<bool, StoreError> {
-        panic!("no client may be written")
-    }
-    async fn rotate_secret(
-        &self,
-        _: &ClientId,
-        _: &ClientSecret,
-        _: Timestamp,
-    ) -> Result<bool, StoreError> {
-        panic!("no client may be written")
-    }
-    async fn replace_secret_hash(
-        &self,
-        _: &ClientId,
-        _: &str,
-        _: &str,
-    ) -> Result<bool, StoreError> {
-        panic!("no client may be written")
-    }
-}
-
-struct FakeUsers(Option<Owner>);
-
-#[async_trait]
-impl UserStore for FakeUsers {
-    async fn find_user(&self, id: &UserId) -> Result<Option<Owner>, StoreError> {
-        Ok(self.0.clone().filter(|o| &o.id == id))
-    }
-    async fn create_user(&self, _: &Owner) -> Result<(), StoreError> {
-        panic!("no user may be written")
-    }
-    async fn list_users(&self) -> Result<Vec<Owner>, StoreError> {
-        panic!("not used")
-    }
-    async fn set_user_active(&self, _: &UserId, _: bool, _: Timestamp) -> Result<bool, StoreError> {
-        panic!("no user may be written")
-    }
-}
-
-/// Accepts every session row and counts them.
-#[derive(Default)]
-struct FakeSessions(AtomicUsize);
-
-#[async_trait]
-impl SessionStore for FakeSessions {
-    async fn insert_session(&self, _: &NewSession) -> Result<(), StoreError> {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    }
-    async fn find_session(&self, _: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        panic!("not used")
-    }
-    async fn revoke_session(
-        &self,
-        _: &SessionId,
-        _: Timestamp,
-        _: &str,
-    ) -> Result<bool, StoreError> {
-        panic!("not used")
-    }
-    async fn list_sessions(&self, _: &SessionFilter) -> Result<Vec<SessionRecord>, StoreError> {
-        panic!("not used")
-    }
-    async fn purge_sessions(&self, _: Timestamp, _: u32) -> Result<u64, StoreError> {
-        panic!("not used")
-    }
-}
-
-/// Signs anything and keeps the claims it signed.
-#[derive(Default)]
-struct FakeSigner(Mutex<Vec<AccessTokenClaims>>);
-
-impl TokenSigner for FakeSigner {
-    fn sign(&self, claims: &AccessTokenClaims) -> Result<SignedToken, SignError> {
-        self.0
-            .lock()
-            .map_err(|_| SignError::Failed("poisoned".into()))?
-            .push(claims.clone());
-        Ok(SignedToken {
-            token: "signed".into(),
-            kid: Kid::parse("k1").map_err(|e| SignError::Failed(e.to_string()))?,
-        })
-    }
-    fn verify(&self, _: &str, _: Timestamp) -> Result<AccessTokenClaims, VerifyError> {
-        Err(VerifyError::Malformed)
-    }
-    fn public_jwks(&self) -> Vec<String> {
-        Vec::new()
-    }
-    fn ready(&self) -> bool {
-        true
-    }
-}
-
-/// Every presented secret matches: the property is about the decision, not about secrets.
-struct FakeSecrets;
-
-#[async_trait]
-impl SecretHasher for FakeSecrets {
-    fn generate(&self) -> GeneratedSecret {
-        panic!("no secret may be generated")
-    }
-    async fn hash_supplied(&self, _: &str) -> Result<String, SecretError> {
-        panic!("no secret may be hashed")
-    }
-    async fn verify(&self, _: &str, _: &[String]) -> SecretCheck {
-        SecretCheck::Match { outdated: None }
-    }
-}
-
-struct FixedClock;
-
-impl Clock for FixedClock {
-    fn now(&self) -> Timestamp {
-        Timestamp::from_micros(NOW_SECS * 1_000_000 + 123_456)
-    }
-}
-
-struct FixedIds;
-
-impl IdSource for FixedIds {
-    fn session_id(&self) -> SessionId {
-        SessionId::from_bytes([7; 16])
-    }
-    fn jti(&self) -> Jti {
-        Jti::parse("jti-1").unwrap_or_else(|e| panic!("{e}"))
-    }
-    fn user_id(&self) -> UserId {
-        panic!("no user id may be drawn")
-    }
-    fn client_id(&self) -> ClientId {
-        panic!("no client id may be drawn")
-    }
-}
+/// The secret every case presents, and so the one its client has: the property is about the
+/// decision, not about secrets.
+const SECRET: &str = "anything";
 
 // ---------- inputs ----------
 
@@ -448,11 +284,7 @@ fn world(case: &Case) -> Result<World, TestCaseError> {
         grant_types: GrantTypes::parse(&case.grant_types),
         auth_method: case.auth_method,
         active: case.client_active,
-        secrets: vec![ClientSecret {
-            hash: "h".into(),
-            created_at: Timestamp::from_secs(0),
-            valid_until: None,
-        }],
+        secrets: vec![FakeSecrets::secret(SECRET)],
         created_at: Timestamp::from_secs(0),
         updated_at: Timestamp::from_secs(0),
     };
@@ -469,15 +301,17 @@ fn world(case: &Case) -> Result<World, TestCaseError> {
     let signer = Arc::new(FakeSigner::default());
     let sessions = Arc::new(FakeSessions::default());
     let ports = Ports {
-        clients: Arc::new(FakeClients(case.client_present.then_some(client))),
-        users: Arc::new(FakeUsers(
+        clients: Arc::new(FakeClients::new(case.client_present.then_some(client))),
+        users: Arc::new(FakeUsers::new(
             (!matches!(case.owner, OwnerState::Missing)).then_some(owner),
         )),
         sessions: sessions.clone(),
         signer: signer.clone(),
-        secrets: Arc::new(FakeSecrets),
-        clock: Arc::new(FixedClock),
-        ids: Arc::new(FixedIds),
+        secrets: Arc::new(FakeSecrets::default()),
+        clock: Arc::new(FixedClock(Timestamp::from_micros(
+            NOW_SECS * 1_000_000 + 123_456,
+        ))),
+        ids: Arc::new(SequentialIds::default()),
         // No request here carries a proof: an unexpected call fails the case.
         dpop: Arc::new(grantd_ports::MockDpopProofs::new()),
     };
@@ -491,7 +325,7 @@ fn world(case: &Case) -> Result<World, TestCaseError> {
 
 /// What the token endpoint does for a request with valid credentials: authenticate, issue.
 async fn endpoint(w: &World, case: &Case) -> Result<String, AppError> {
-    let (client_id, secret) = (CLIENT.into(), "anything".into());
+    let (client_id, secret) = (CLIENT.into(), SECRET.into());
     let creds = match case.auth_method {
         AuthMethod::ClientSecretBasic => ClientAuthentication::SecretBasic { client_id, secret },
         AuthMethod::ClientSecretPost => ClientAuthentication::SecretPost { client_id, secret },
@@ -517,12 +351,13 @@ async fn check(case: &Case) -> Result<Option<String>, TestCaseError> {
         .explain(CLIENT, case.scope.as_deref(), case.audience)
         .await
         .map_err(|e| TestCaseError::fail(format!("explain failed: {e}")))?;
-    let signed: Vec<AccessTokenClaims> = w
-        .signer
-        .0
+    let signed: Vec<AccessTokenClaims> = w.signer.signed();
+    let sessions_written = w
+        .sessions
+        .rows
         .lock()
         .map_err(|_| TestCaseError::fail("poisoned"))?
-        .clone();
+        .len();
     let rows_granted: BTreeSet<&str> = explained
         .scopes
         .iter()
@@ -542,7 +377,7 @@ async fn check(case: &Case) -> Result<Option<String>, TestCaseError> {
             prop_assert_eq!(signed.len(), 1);
             prop_assert_eq!(&signed[0].scope, x_scope);
             prop_assert_eq!(&signed[0].aud, audience);
-            prop_assert_eq!(w.sessions.0.load(Ordering::SeqCst), 1);
+            prop_assert_eq!(sessions_written, 1);
             // The rows agree with the outcome: exactly the granted scopes say "granted".
             let granted: BTreeSet<&str> = scope.split(' ').collect();
             prop_assert_eq!(rows_granted, granted);
@@ -552,7 +387,7 @@ async fn check(case: &Case) -> Result<Option<String>, TestCaseError> {
             prop_assert_eq!(e.code(), error.as_str());
             prop_assert_eq!(&e.description(), description);
             prop_assert!(signed.is_empty());
-            prop_assert_eq!(w.sessions.0.load(Ordering::SeqCst), 0);
+            prop_assert_eq!(sessions_written, 0);
             prop_assert!(rows_granted.is_empty(), "refused, yet rows say granted");
             Ok(Some(error.clone()))
         }

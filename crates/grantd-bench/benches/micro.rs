@@ -7,19 +7,17 @@
 )]
 
 use std::hint::black_box;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use async_trait::async_trait;
 use criterion::{Criterion, criterion_group, criterion_main};
 use grantd_domain::{
     AccessTokenClaims, Audience, AudienceRequest, AudienceRules, AuthMethod, Client, ClientId,
-    GrantTypes, Jti, Kid, Owner, OwnerId, ScopeCatalog, ScopePolicy, SessionId, StoredScopes,
-    Subject, SubjectMode, Timestamp, TokenPolicy, Ttl, UserId, decide,
+    GrantTypes, Jti, Owner, OwnerId, ScopeCatalog, ScopePolicy, SessionId, StoredScopes, Subject,
+    SubjectMode, Timestamp, TokenPolicy, Ttl, UserId, decide,
 };
+use grantd_fakes::MemKeys;
 use grantd_jwt::{JwtConfig, JwtService, MasterKey};
-use grantd_ports::{
-    KeyState, SigningAlgorithm, SigningKeyRecord, SigningKeyStore, StoreError, TokenSigner,
-};
+use grantd_ports::{SigningAlgorithm, TokenSigner};
 
 const OWNER: &str = "0b8e2c1a-4d5f-4a6b-9c7d-8e9f0a1b2c3d";
 
@@ -108,49 +106,6 @@ fn bench_authorization(c: &mut Criterion) {
         })
     });
     g.finish();
-}
-
-/// An in-memory key store: enough for `JwtService::init`.
-#[derive(Default)]
-struct MemKeys(Mutex<Vec<SigningKeyRecord>>);
-
-#[async_trait]
-impl SigningKeyStore for MemKeys {
-    async fn list_signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
-        Ok(self
-            .0
-            .lock()
-            .map_err(|_| StoreError::Internal(grantd_ports::Internal::Database))?
-            .clone())
-    }
-    async fn bootstrap_signing_keys(
-        &self,
-        active: &SigningKeyRecord,
-        next: &SigningKeyRecord,
-    ) -> Result<bool, StoreError> {
-        let mut keys = self
-            .0
-            .lock()
-            .map_err(|_| StoreError::Internal(grantd_ports::Internal::Database))?;
-        if keys.iter().any(|k| k.state == KeyState::Active) {
-            return Ok(false);
-        }
-        keys.push(active.clone());
-        keys.push(next.clone());
-        Ok(true)
-    }
-    async fn rotate_signing_keys(
-        &self,
-        _: &Kid,
-        _: &SigningKeyRecord,
-        _: Timestamp,
-        _: Timestamp,
-    ) -> Result<Option<Kid>, StoreError> {
-        Err(StoreError::Internal(grantd_ports::Internal::Database))
-    }
-    async fn delete_expired_keys(&self, _: Timestamp) -> Result<u64, StoreError> {
-        Ok(0)
-    }
 }
 
 fn claims() -> AccessTokenClaims {

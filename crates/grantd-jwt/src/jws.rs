@@ -14,7 +14,7 @@ use aws_lc_rs::signature::{EcdsaKeyPair, Ed25519KeyPair, ParsedPublicKey, RsaKey
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use grantd_domain::Kid;
-use grantd_ports::{SignError, SigningAlgorithm, VerifyError};
+use grantd_ports::{SignError, SignFailure, SigningAlgorithm, VerifyError};
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -71,7 +71,7 @@ impl Signer {
 
     /// Signs `message` into `buf`; returns the signature's length.
     fn sign(&self, message: &[u8], buf: &mut [u8; MAX_SIGNATURE_LEN]) -> Result<usize, SignError> {
-        let failed = || SignError::Failed(format!("{} signature failed", self.algorithm()));
+        let failed = || SignError::Failed(SignFailure::Signature(self.algorithm()));
         let len = self.signature_len();
         let out = buf.get_mut(..len).ok_or_else(failed)?;
         match self {
@@ -181,8 +181,10 @@ impl JwsKey {
         json_len_hint: usize,
     ) -> Result<String, SignError> {
         let mut json = Vec::with_capacity(json_len_hint);
-        serde_json::to_writer(&mut json, claims)
-            .map_err(|e| SignError::Failed(format!("claims serialization: {e}")))?;
+        serde_json::to_writer(&mut json, claims).map_err(|e| {
+            tracing::error!(error = %e, "cannot serialize token claims");
+            SignError::Failed(SignFailure::Serialization)
+        })?;
         let len =
             self.header.len() + 1 + b64_len(json.len()) + 1 + b64_len(self.signer.signature_len());
         let mut token = String::with_capacity(len);

@@ -19,7 +19,9 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use async_trait::async_trait;
 use aws_lc_rs::hmac;
 use base64::Engine as _;
-use grantd_ports::{GeneratedSecret, SecretCheck, SecretError, SecretHasher};
+use grantd_ports::{
+    GeneratedSecret, HashFailure, SecretCheck, SecretError, SecretHasher, SecretRejection,
+};
 use subtle::{Choice, ConstantTimeEq as _};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use zeroize::Zeroizing;
@@ -72,7 +74,7 @@ impl fmt::Debug for Secrets {
 enum Argon2Error {
     /// Every permit is taken and the queue is full.
     Busy,
-    Failed(String),
+    Failed(HashFailure),
 }
 
 /// A place in the argon2 queue, given back however the wait ends (permit, or the caller gone).
@@ -135,7 +137,7 @@ impl Secrets {
         Arc::clone(&self.argon2_permits)
             .acquire_owned()
             .await
-            .map_err(|_| Argon2Error::Failed("argon2 limiter closed".into()))
+            .map_err(|_| Argon2Error::Failed(HashFailure::LimiterClosed))
     }
 
     /// Runs argon2 work on the blocking pool, holding a permit for as long as it runs (also if
@@ -152,7 +154,10 @@ impl Secrets {
             out
         })
         .await
-        .map_err(|e| Argon2Error::Failed(format!("argon2 task failed: {e}")))
+        .map_err(|e| {
+            tracing::error!(error = %e, "argon2 task failed");
+            Argon2Error::Failed(HashFailure::TaskFailed)
+        })
     }
 }
 
@@ -190,22 +195,29 @@ fn argon2_matches(key: &[u8], presented: &[u8], stored: &str) -> bool {
 /// Why an operator-supplied secret is unacceptable. Never includes the secret.
 fn check_supplied(secret: &str) -> Result<(), SecretError> {
     if !secret.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
-        return Err(SecretError::Rejected(
-            "a client secret may contain only printable ASCII characters (space to ~)".into(),
-        ));
+        return Err(SecretError::Rejected(SecretRejection::NotPrintableAscii));
     }
     let len = secret.len();
     if len < SUPPLIED_MIN {
-        return Err(SecretError::Rejected(format!(
-            "a client secret must be at least {SUPPLIED_MIN} characters long (got {len})"
-        )));
+        return Err(SecretError::Rejected(SecretRejection::TooShort {
+            min: SUPPLIED_MIN,
+            len,
+        }));
     }
     if len > SUPPLIED_MAX {
-        return Err(SecretError::Rejected(format!(
-            "a client secret must be at most {SUPPLIED_MAX} characters long (got {len})"
-        )));
+        return Err(SecretError::Rejected(SecretRejection::TooLong {
+            max: SUPPLIED_MAX,
+            len,
+        }));
     }
     Ok(())
+}
+
+/// A hash failure as data, its library detail logged here (it never contains the secret:
+/// argon2's errors name parameters and lengths).
+fn hash_failed(why: HashFailure, detail: &dyn fmt::Display) -> SecretError {
+    tracing::error!(error = %detail, "{why}");
+    SecretError::Failed(why)
 }
 
 /// A slow hash to check, and whether it is in the legacy (unkeyed) format.
@@ -255,20 +267,18 @@ impl SecretHasher for Secrets {
         let salt = random::bytes::<16>();
         let key = Arc::clone(&self.argon2_key);
         let hashed = self.run_argon2(move || {
-            let salt = SaltString::encode_b64(&salt)
-                .map_err(|e| SecretError::Failed(format!("argon2 salt: {e}")))?;
+            let salt =
+                SaltString::encode_b64(&salt).map_err(|e| hash_failed(HashFailure::Salt, &e))?;
             keyed_argon2(key.as_slice())
-                .map_err(|e| SecretError::Failed(format!("argon2: {e}")))?
+                .map_err(|e| hash_failed(HashFailure::Hash, &e))?
                 .hash_password(secret.as_bytes(), &salt)
                 .map(|h| format!("{KEYED_ARGON2_MARK}{h}"))
-                .map_err(|e| SecretError::Failed(format!("argon2: {e}")))
+                .map_err(|e| hash_failed(HashFailure::Hash, &e))
         });
         match hashed.await {
             Ok(result) => result,
-            Err(Argon2Error::Busy) => Err(SecretError::Failed(
-                "too many client-secret hashes queued; try again".into(),
-            )),
-            Err(Argon2Error::Failed(m)) => Err(SecretError::Failed(m)),
+            Err(Argon2Error::Busy) => Err(SecretError::Failed(HashFailure::Busy)),
+            Err(Argon2Error::Failed(why)) => Err(SecretError::Failed(why)),
         }
     }
 
@@ -474,17 +484,35 @@ mod tests {
     async fn unacceptable_supplied_secrets_are_rejected_without_echo() {
         let s = secrets();
         let too_long = "x".repeat(513);
-        for bad in [
-            "short-secret-15",
-            "",
-            "sixteen-chars-but\u{e9}-accent",
-            "tab\tinside-a-long-secret",
-            "newline\ninside-a-long-secret",
-            "nul\0inside-a-long-secret",
-            too_long.as_str(),
+        let short = |len| SecretRejection::TooShort { min: 16, len };
+        for (bad, why) in [
+            ("short-secret-15", short(15)),
+            ("", short(0)),
+            (
+                "sixteen-chars-but\u{e9}-accent",
+                SecretRejection::NotPrintableAscii,
+            ),
+            (
+                "tab\tinside-a-long-secret",
+                SecretRejection::NotPrintableAscii,
+            ),
+            (
+                "newline\ninside-a-long-secret",
+                SecretRejection::NotPrintableAscii,
+            ),
+            (
+                "nul\0inside-a-long-secret",
+                SecretRejection::NotPrintableAscii,
+            ),
+            (
+                too_long.as_str(),
+                SecretRejection::TooLong { max: 512, len: 513 },
+            ),
         ] {
             match s.hash_supplied(bad).await {
-                Err(SecretError::Rejected(msg)) => {
+                Err(e @ SecretError::Rejected(got)) => {
+                    assert_eq!(got, why, "{bad:?}");
+                    let msg = format!("{e} {e:?}");
                     if !bad.is_empty() {
                         assert!(!msg.contains(bad), "{msg}");
                     }

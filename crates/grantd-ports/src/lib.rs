@@ -194,23 +194,29 @@ pub trait SigningKeyStore: Send + Sync {
 }
 
 /// Why a token could not be signed.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SignError {
     /// No active key is loaded (yet).
+    #[error("no active signing key")]
     NoKey,
-    Failed(String),
+    #[error("signing failed: {0}")]
+    Failed(SignFailure),
 }
 
-impl fmt::Display for SignError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SignError::NoKey => f.write_str("no active signing key"),
-            SignError::Failed(m) => write!(f, "signing failed: {m}"),
-        }
-    }
+/// What went wrong while signing with a loaded key. The detail a library gave, if any, is
+/// logged by the adapter where it happens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SignFailure {
+    /// The crypto library refused to produce a signature with the key.
+    #[error("{0} signature failed")]
+    Signature(keys::SigningAlgorithm),
+    /// The claims could not be serialized.
+    #[error("claims serialization failed")]
+    Serialization,
+    /// The key cannot be used (damaged key material, a key store that cannot be read).
+    #[error("the signing key material is unusable")]
+    KeyMaterial,
 }
-
-impl std::error::Error for SignError {}
 
 /// Why a presented token is not acceptable. Introspection answers `active: false` for all of
 /// them; the variant is for logs.
@@ -280,24 +286,47 @@ impl fmt::Debug for GeneratedSecret {
     }
 }
 
-/// Why a secret could not be hashed.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Why a secret could not be hashed. No variant can carry the secret.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SecretError {
-    /// The operator-supplied secret is unacceptable (too short, not printable ASCII...).
-    Rejected(String),
-    Failed(String),
+    /// The operator-supplied secret is unacceptable: the operator's to fix.
+    #[error("secret rejected: {0}")]
+    Rejected(SecretRejection),
+    #[error("secret hashing failed: {0}")]
+    Failed(HashFailure),
 }
 
-impl fmt::Display for SecretError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SecretError::Rejected(m) => write!(f, "secret rejected: {m}"),
-            SecretError::Failed(m) => write!(f, "secret hashing failed: {m}"),
-        }
-    }
+/// What is wrong with an operator-supplied secret.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SecretRejection {
+    #[error("a client secret may contain only printable ASCII characters (space to ~)")]
+    NotPrintableAscii,
+    #[error("a client secret must be at least {min} characters long (got {len})")]
+    TooShort { min: usize, len: usize },
+    #[error("a client secret must be at most {max} characters long (got {len})")]
+    TooLong { max: usize, len: usize },
 }
 
-impl std::error::Error for SecretError {}
+/// Why a (slow) secret hash could not be computed. The library's detail, if any, is logged by
+/// the adapter where it happens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HashFailure {
+    /// Every slow-hash slot is taken and the queue is full; retrying later may work.
+    #[error("too many client-secret hashes queued; try again")]
+    Busy,
+    /// The slow-hash limiter was shut down.
+    #[error("the slow-hash limiter is closed")]
+    LimiterClosed,
+    /// The blocking task running the hash panicked or was cancelled.
+    #[error("the hashing task failed")]
+    TaskFailed,
+    /// The salt could not be encoded.
+    #[error("cannot encode the salt")]
+    Salt,
+    /// The password-hash library refused its parameters or the input.
+    #[error("the password hash failed")]
+    Hash,
+}
 
 /// What checking a presented secret against a client's stored hashes found.
 #[derive(Clone, PartialEq, Eq)]
@@ -383,4 +412,36 @@ pub trait IdSource: Send + Sync {
     fn user_id(&self) -> UserId;
     /// A new client id (URL-safe, unguessable).
     fn client_id(&self) -> ClientId;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The operator's message of each signing and hashing failure: kind, then typed reason.
+    #[test]
+    fn sign_and_secret_messages_name_kind_and_reason() {
+        let cases: [(&dyn std::error::Error, &str); 5] = [
+            (&SignError::NoKey, "no active signing key"),
+            (
+                &SignError::Failed(SignFailure::Signature(SigningAlgorithm::Es256)),
+                "signing failed: ES256 signature failed",
+            ),
+            (
+                &SecretError::Rejected(SecretRejection::TooShort { min: 16, len: 8 }),
+                "secret rejected: a client secret must be at least 16 characters long (got 8)",
+            ),
+            (
+                &SecretError::Rejected(SecretRejection::TooLong { max: 512, len: 600 }),
+                "secret rejected: a client secret must be at most 512 characters long (got 600)",
+            ),
+            (
+                &SecretError::Failed(HashFailure::Busy),
+                "secret hashing failed: too many client-secret hashes queued; try again",
+            ),
+        ];
+        for (e, want) in cases {
+            assert_eq!(e.to_string(), want);
+        }
+    }
 }

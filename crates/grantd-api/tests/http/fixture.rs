@@ -1,10 +1,9 @@
-//! Test world for the HTTP tests: small hand-written fakes of every port (recording what they
+//! Test world for the HTTP tests: the shared port fakes of `grantd-fakes` (recording what they
 //! were asked, with injectable failures), a `TokenService` over them, and helpers to send a
 //! request through `configure` in-process and look at the answer.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use actix_web::App;
 use actix_web::http::header::HeaderMap;
@@ -15,14 +14,11 @@ use base64::Engine as _;
 use grantd_api::{ApiConfig, ApiState, Readiness, configure};
 use grantd_app::{Ports, TokenService};
 use grantd_domain::{
-    AccessTokenClaims, Audience, AudienceRules, AuthMethod, Client, ClientId, ClientSecret,
-    GrantTypes, Jti, Kid, NewSession, Owner, OwnerId, ScopeCatalog, ScopePolicy, SessionId,
-    SessionRecord, StoredScopes, SubjectMode, Timestamp, TokenPolicy, Ttl, UserId,
+    Audience, AudienceRules, AuthMethod, Client, ClientId, GrantTypes, Owner, OwnerId,
+    ScopeCatalog, ScopePolicy, StoredScopes, SubjectMode, Timestamp, TokenPolicy, Ttl, UserId,
 };
-use grantd_ports::{
-    ClientStore, Clock, GeneratedSecret, IdSource, SecretCheck, SecretError, SecretHasher,
-    SessionFilter, SessionStore, SignError, SignedToken, StoreError, TokenSigner, UserStore,
-    VerifyError,
+use grantd_fakes::{
+    FakeClients, FakeSecrets, FakeSessions, FakeSigner, FakeUsers, FixedClock, SequentialIds,
 };
 use serde_json::Value;
 
@@ -37,14 +33,6 @@ pub const PEER: &str = "203.0.113.7:5555";
 pub const FORM: &str = "application/x-www-form-urlencoded";
 pub const CC: &str = "grant_type=client_credentials";
 
-fn secret(plain: &str) -> ClientSecret {
-    ClientSecret {
-        hash: format!("plain:{plain}"),
-        created_at: Timestamp::from_secs(0),
-        valid_until: None,
-    }
-}
-
 fn client(id: &str, method: AuthMethod, plain: &str, scopes: &[&str], grants: &[&str]) -> Client {
     Client {
         dpop: Default::default(),
@@ -55,226 +43,26 @@ fn client(id: &str, method: AuthMethod, plain: &str, scopes: &[&str], grants: &[
         grant_types: GrantTypes::parse(grants),
         auth_method: method,
         active: true,
-        secrets: vec![secret(plain)],
+        secrets: vec![FakeSecrets::secret(plain)],
+        created_at: Timestamp::from_secs(0),
+        updated_at: Timestamp::from_secs(0),
+    }
+}
+
+/// The owner of every client: active, holding `admin`.
+fn owner() -> Owner {
+    Owner {
+        id: UserId::parse(OWNER).unwrap(),
+        name: "Ada".into(),
+        email: "ada@example.com".into(),
+        roles: StoredScopes::parse(&ScopeCatalog::builtin(), &["admin"]),
+        active: true,
         created_at: Timestamp::from_secs(0),
         updated_at: Timestamp::from_secs(0),
     }
 }
 
 // ---------- fakes ----------
-
-#[derive(Default)]
-pub struct FakeClients {
-    map: HashMap<String, Client>,
-    pub lookups: Mutex<Vec<String>>,
-    pub fail: Mutex<Option<StoreError>>,
-}
-
-#[async_trait]
-impl ClientStore for FakeClients {
-    async fn find_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
-        self.lookups.lock().unwrap().push(id.as_str().to_owned());
-        if let Some(e) = self.fail.lock().unwrap().clone() {
-            return Err(e);
-        }
-        Ok(self.map.get(id.as_str()).cloned())
-    }
-    async fn create_client(&self, _: &Client) -> Result<(), StoreError> {
-        Err(StoreError::Internal(grantd_ports::Internal::Database))
-    }
-    async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
-        Err(StoreError::Internal(grantd_ports::Internal::Database))
-    }
-    async fn set_client_active(
-        &self,
-        _: &ClientId,
-        _: bool,
-        _: Timestamp,
-    ) -> Result<bool, StoreError> {
-        Err(StoreError::Internal(grantd_ports::Internal::Database))
-    }
-    async fn set_client_dpop(
-        &self,
-        _: &ClientId,
-        _: grantd_domain::DpopPolicy,
-        _: Timestamp,
-    ) -> Result<bool, StoreError> {
-        Err(StoreError::Internal(grantd_ports::Internal::Database))
-    }
-    async fn rotate_secret(
-        &self,
-        _: &ClientId,
-        _: &ClientSecret,
-        _: Timestamp,
-    ) -> Result<bool, StoreError> {
-        Err(StoreError::Internal(grantd_ports::Internal::Database))
-    }
-    async fn replace_secret_hash(
-        &self,
-        _: &ClientId,
-        _: &str,
-        _: &str,
-    ) -> Result<bool, StoreError> {
-        Err(StoreError::Internal(grantd_ports::Internal::Database))
-    }
-}
-
-pub struct FakeUsers;
-
-#[async_trait]
-impl UserStore for FakeUsers {
-    async fn find_user(&self, id: &UserId) -> Result<Option<Owner>, StoreError> {
-        Ok((id.as_str() == OWNER).then(|| Owner {
-            id: id.clone(),
-            name: "Ada".into(),
-            email: "ada@example.com".into(),
-            roles: StoredScopes::parse(&ScopeCatalog::builtin(), &["admin"]),
-            active: true,
-            created_at: Timestamp::from_secs(0),
-            updated_at: Timestamp::from_secs(0),
-        }))
-    }
-    async fn create_user(&self, _: &Owner) -> Result<(), StoreError> {
-        Err(StoreError::Internal(grantd_ports::Internal::Database))
-    }
-    async fn list_users(&self) -> Result<Vec<Owner>, StoreError> {
-        Err(StoreError::Internal(grantd_ports::Internal::Database))
-    }
-    async fn set_user_active(&self, _: &UserId, _: bool, _: Timestamp) -> Result<bool, StoreError> {
-        Err(StoreError::Internal(grantd_ports::Internal::Database))
-    }
-}
-
-#[derive(Default)]
-pub struct FakeSessions {
-    pub rows: Mutex<Vec<NewSession>>,
-    pub revoked: Mutex<Vec<String>>,
-    pub fail: Mutex<Option<StoreError>>,
-}
-
-impl FakeSessions {
-    fn check(&self) -> Result<(), StoreError> {
-        match self.fail.lock().unwrap().clone() {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
-    }
-}
-
-#[async_trait]
-impl SessionStore for FakeSessions {
-    async fn insert_session(&self, session: &NewSession) -> Result<(), StoreError> {
-        self.check()?;
-        self.rows.lock().unwrap().push(session.clone());
-        Ok(())
-    }
-    async fn find_session(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        self.check()?;
-        let revoked = self
-            .revoked
-            .lock()
-            .unwrap()
-            .contains(&id.as_str().to_owned());
-        Ok(self
-            .rows
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|r| &r.id == id)
-            .map(|r| SessionRecord {
-                session: r.clone(),
-                revoked_at: revoked.then(|| Timestamp::from_secs(NOW)),
-                revoke_reason: revoked.then(|| "revoked".to_owned()),
-            }))
-    }
-    async fn revoke_session(
-        &self,
-        id: &SessionId,
-        _: Timestamp,
-        _: &str,
-    ) -> Result<bool, StoreError> {
-        self.check()?;
-        self.revoked.lock().unwrap().push(id.as_str().to_owned());
-        Ok(true)
-    }
-    async fn list_sessions(&self, _: &SessionFilter) -> Result<Vec<SessionRecord>, StoreError> {
-        Err(StoreError::Internal(grantd_ports::Internal::Database))
-    }
-    async fn purge_sessions(&self, _: Timestamp, _: u32) -> Result<u64, StoreError> {
-        Err(StoreError::Internal(grantd_ports::Internal::Database))
-    }
-}
-
-/// Tokens are `jwt-<jti>`; verification looks the claims up.
-pub struct FakeSigner {
-    pub issued: Mutex<HashMap<String, AccessTokenClaims>>,
-    pub jwks: Mutex<Vec<String>>,
-    pub ready: AtomicBool,
-    pub fail: Mutex<Option<SignError>>,
-}
-
-impl TokenSigner for FakeSigner {
-    fn sign(&self, claims: &AccessTokenClaims) -> Result<SignedToken, SignError> {
-        if let Some(e) = self.fail.lock().unwrap().clone() {
-            return Err(e);
-        }
-        let token = format!("jwt-{}", claims.jti);
-        self.issued
-            .lock()
-            .unwrap()
-            .insert(token.clone(), claims.clone());
-        Ok(SignedToken {
-            token,
-            kid: Kid::parse("k1").unwrap(),
-        })
-    }
-    fn verify(&self, token: &str, _: Timestamp) -> Result<AccessTokenClaims, VerifyError> {
-        self.issued
-            .lock()
-            .unwrap()
-            .get(token)
-            .cloned()
-            .ok_or(VerifyError::Malformed)
-    }
-    fn public_jwks(&self) -> Vec<String> {
-        self.jwks.lock().unwrap().clone()
-    }
-    fn ready(&self) -> bool {
-        self.ready.load(Ordering::SeqCst)
-    }
-}
-
-/// Stored hashes are `plain:<secret>`; records every presented secret. With `overloaded` set,
-/// checks against stored hashes answer `Overloaded` (as a full argon2 queue does).
-#[derive(Default)]
-pub struct FakeSecrets {
-    pub presented: Mutex<Vec<String>>,
-    pub overloaded: AtomicBool,
-}
-
-#[async_trait]
-impl SecretHasher for FakeSecrets {
-    fn generate(&self) -> GeneratedSecret {
-        GeneratedSecret {
-            plaintext: "x".into(),
-            hash: "plain:x".into(),
-        }
-    }
-    async fn hash_supplied(&self, _: &str) -> Result<String, SecretError> {
-        Err(SecretError::Failed("not used".into()))
-    }
-    async fn verify(&self, presented: &str, stored: &[String]) -> SecretCheck {
-        self.presented.lock().unwrap().push(presented.to_owned());
-        if !stored.is_empty() && self.overloaded.load(Ordering::SeqCst) {
-            return SecretCheck::Overloaded;
-        }
-        if stored.iter().any(|h| *h == format!("plain:{presented}")) {
-            SecretCheck::Match { outdated: None }
-        } else {
-            SecretCheck::Mismatch
-        }
-    }
-}
 
 /// DPoP checks by rule of thumb: the proof `good-proof` binds to a fixed thumbprint (for a POST
 /// to a URL of the issuer; the replay key records the URL), `needs-nonce` asks for a nonce, anything else is malformed.
@@ -312,32 +100,7 @@ impl grantd_ports::DpopProofs for FakeDpop {
     }
 }
 
-pub struct FixedClock;
-
-impl Clock for FixedClock {
-    fn now(&self) -> Timestamp {
-        Timestamp::from_secs(NOW)
-    }
-}
-
-#[derive(Default)]
-pub struct CountingIds(AtomicU8);
-
-impl IdSource for CountingIds {
-    fn session_id(&self) -> SessionId {
-        SessionId::from_bytes([self.0.fetch_add(1, Ordering::SeqCst); 16])
-    }
-    fn jti(&self) -> Jti {
-        Jti::parse(&format!("jti-{}", self.0.fetch_add(1, Ordering::SeqCst))).unwrap()
-    }
-    fn user_id(&self) -> UserId {
-        UserId::parse(OWNER).unwrap()
-    }
-    fn client_id(&self) -> ClientId {
-        ClientId::parse("new").unwrap()
-    }
-}
-
+/// The one port the shared fakes cannot have: readiness is the API's own.
 pub struct FakeReady(pub AtomicBool);
 
 #[async_trait]
@@ -383,8 +146,7 @@ impl World {
     /// (Basic, [`ODD_SECRET`]), `svc-nogrant` (Basic, `s3cret`, no grant types).
     pub fn with_config(config: ApiConfig) -> Self {
         let cc = &["client_credentials"];
-        let mut map = HashMap::new();
-        for c in [
+        let clients = Arc::new(FakeClients::new([
             client(
                 "svc-basic",
                 AuthMethod::ClientSecretBasic,
@@ -413,32 +175,22 @@ impl World {
                 &["service"],
                 &[],
             ),
-        ] {
-            map.insert(c.id.as_str().to_owned(), c);
-        }
-        let clients = Arc::new(FakeClients {
-            map,
-            ..Default::default()
-        });
+        ]));
         let sessions = Arc::new(FakeSessions::default());
-        let signer = Arc::new(FakeSigner {
-            issued: Mutex::new(HashMap::new()),
-            jwks: Mutex::new(vec![
-                r#"{"kty":"EC","crv":"P-256","x":"xx","y":"yy","kid":"k1","alg":"ES256","use":"sig"}"#.to_owned(),
-            ]),
-            ready: AtomicBool::new(true),
-            fail: Mutex::new(None),
-        });
+        let signer = Arc::new(FakeSigner::new(vec![
+            r#"{"kty":"EC","crv":"P-256","x":"xx","y":"yy","kid":"k1","alg":"ES256","use":"sig"}"#
+                .to_owned(),
+        ]));
         let secrets = Arc::new(FakeSecrets::default());
         let ready = Arc::new(FakeReady(AtomicBool::new(true)));
         let ports = Ports {
             clients: clients.clone(),
-            users: Arc::new(FakeUsers),
+            users: Arc::new(FakeUsers::new([owner()])),
             sessions: sessions.clone(),
             signer: signer.clone(),
             secrets: secrets.clone(),
-            clock: Arc::new(FixedClock),
-            ids: Arc::new(CountingIds::default()),
+            clock: Arc::new(FixedClock(Timestamp::from_secs(NOW))),
+            ids: Arc::new(SequentialIds::default()),
             dpop: Arc::new(FakeDpop),
         };
         let service = TokenService::new(ports, Arc::new(policy()));

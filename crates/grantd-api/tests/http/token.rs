@@ -231,7 +231,8 @@ async fn internal_failure_is_opaque_500() {
     r.assert_no_store("500");
 
     let w = World::new();
-    *w.signer.fail.lock().unwrap() = Some(SignError::Failed("bad key material".into()));
+    *w.signer.fail.lock().unwrap() =
+        Some(SignError::Failed(grantd_ports::SignFailure::KeyMaterial));
     let r = w
         .send(basic_post("/oauth/token", CC, "svc-basic", "s3cret"))
         .await;

@@ -255,7 +255,7 @@ impl Admin {
             .secrets
             .hash_supplied(&plaintext)
             .await
-            .map_err(|e| secret_error(e, &plaintext))?;
+            .map_err(secret_error)?;
         Ok(NewSecret { plaintext, hash })
     }
 
@@ -294,17 +294,11 @@ impl Admin {
     }
 }
 
-/// A hasher's refusal, with the plaintext scrubbed should an adapter ever echo it.
-fn secret_error(e: SecretError, plaintext: &str) -> AdminError {
-    let scrub = |m: String| {
-        if plaintext.is_empty() {
-            m
-        } else {
-            m.replace(plaintext, "<redacted>")
-        }
-    };
+/// A hasher's refusal is the operator's to fix; its failure is internal. Neither can carry the
+/// secret: both are typed reasons.
+fn secret_error(e: SecretError) -> AdminError {
     match e {
-        SecretError::Rejected(m) => AdminError::Invalid(InvalidReason::SecretRejected(scrub(m))),
-        SecretError::Failed(m) => AdminError::Internal(InternalCause::SecretHashing(scrub(m))),
+        SecretError::Rejected(why) => AdminError::Invalid(InvalidReason::SecretRejected(why)),
+        SecretError::Failed(why) => AdminError::Internal(InternalCause::SecretHashing(why)),
     }
 }

@@ -4,7 +4,7 @@
 
 use grantd_domain::{
     AudienceRequest, Client, ClientId, ClientRejection, DomainError, DpopPolicy, Owner,
-    ScopeCatalog, ScopeDef, StoredScopes, Tier, Verdict, decide,
+    ScopeCatalog, ScopeDef, StoredScopes, Tier, TokenPolicy, Verdict, decide,
 };
 
 use super::{Admin, AdminError};
@@ -93,49 +93,63 @@ impl Admin {
             .map_err(|e| AdminError::store("loading owner", e))?;
         // `decide` ignores an owner whose id is not the client's; so do the facts.
         let owner = owner.filter(|o| Some(&o.id) == client.owner_id.user());
-
-        let policy = &*self.policy;
-        let request = AudienceRequest {
+        Ok(explain_decision(
+            &self.policy,
+            &client,
+            owner.as_ref(),
+            scope,
             audience,
-            resources: vec![],
-        };
-        let decision = decide(policy, &client, owner.as_ref(), scope, &request);
+        ))
+    }
+}
 
-        let scopes: Vec<ScopeExplanation> = if decision.verdicts.is_empty() {
-            // Refused before scopes were weighed: still show the facts of each scope asked
-            // for, none of which would be issued.
-            facts_without_verdicts(&policy.catalog, &client, owner.as_ref(), scope)
-        } else {
-            decision
-                .verdicts
+/// `decide`'s answer for the loaded client and owner, with the facts of each scope.
+fn explain_decision(
+    policy: &TokenPolicy,
+    client: &Client,
+    owner: Option<&Owner>,
+    scope: Option<&str>,
+    audience: Option<&str>,
+) -> Explanation {
+    let request = AudienceRequest {
+        audience,
+        resources: vec![],
+    };
+    let decision = decide(policy, client, owner, scope, &request);
+    let scopes: Vec<ScopeExplanation> = if decision.verdicts.is_empty() {
+        // Refused before scopes were weighed: still show the facts of each scope asked for,
+        // none of which would be issued.
+        facts_without_verdicts(&policy.catalog, client, owner, scope)
+    } else {
+        decision
+            .verdicts
+            .iter()
+            .map(|v| ScopeExplanation {
+                audience_met: v.audience_met,
+                verdict: v.verdict.as_str().to_owned(),
+                ..scope_row(v.scope, v.in_client_grant, v.held_by_owner)
+            })
+            .collect()
+    };
+    let outcome = match &decision.outcome {
+        Ok(grant) => ExplainOutcome::Ok {
+            scope: grant.scope_string(),
+            audience: grant
+                .audience
                 .iter()
-                .map(|v| ScopeExplanation {
-                    audience_met: v.audience_met,
-                    verdict: v.verdict.as_str().to_owned(),
-                    ..scope_row(v.scope, v.in_client_grant, v.held_by_owner)
-                })
-                .collect()
-        };
-        let outcome = match &decision.outcome {
-            Ok(grant) => ExplainOutcome::Ok {
-                scope: grant.scope_string(),
-                audience: grant
-                    .audience
-                    .iter()
-                    .map(|a| a.as_str().to_owned())
-                    .collect(),
-            },
-            Err(e) => refusal(e),
-        };
-        Ok(Explanation {
-            client_id: client.id.as_str().to_owned(),
-            client_active: Some(client.active),
-            owner_id: Some(client.owner_id.as_str().to_owned()),
-            owner_active: owner.as_ref().map(|o| o.active),
-            dpop: Some(client.dpop),
-            scopes,
-            outcome,
-        })
+                .map(|a| a.as_str().to_owned())
+                .collect(),
+        },
+        Err(e) => refusal(e),
+    };
+    Explanation {
+        client_id: client.id.as_str().to_owned(),
+        client_active: Some(client.active),
+        owner_id: Some(client.owner_id.as_str().to_owned()),
+        owner_active: owner.map(|o| o.active),
+        dpop: Some(client.dpop),
+        scopes,
+        outcome,
     }
 }
 

@@ -10,8 +10,9 @@ use grantd_domain::{
     SessionSource, StoredScopes, SubjectMode, Tier, Timestamp, TokenPolicy, Ttl, UserId,
 };
 use grantd_ports::{
-    GeneratedSecret, MockClientStore, MockClock, MockIdSource, MockSecretHasher, MockSessionStore,
-    MockTokenSigner, MockUserStore, SecretError, SessionCursor, SessionFilter, StoreError,
+    GeneratedSecret, HashFailure, MockClientStore, MockClock, MockIdSource, MockSecretHasher,
+    MockSessionStore, MockTokenSigner, MockUserStore, SecretError, SecretRejection, SessionCursor,
+    SessionFilter, StoreError,
 };
 use mockall::Sequence;
 use mockall::predicate::eq;
@@ -246,8 +247,8 @@ fn errors_display_on_one_line() {
             "store unavailable: x  : store failure: database error",
         ),
         (
-            AdminError::Internal(InternalCause::SecretHashing("x\ty".into())),
-            "internal error: secret hashing failed: x y",
+            AdminError::Internal(InternalCause::Store(failure("x\ty"))),
+            "internal error: x y: store failure: database error",
         ),
     ];
     for (e, want) in cases {

@@ -481,7 +481,7 @@ async fn authenticate_succeeds_when_the_rehash_fails() {
     fx.secrets
         .expect_hash_supplied()
         .times(1)
-        .returning(|_| Err(SecretError::Failed("queue full".into())));
+        .returning(|_| Err(SecretError::Failed(grantd_ports::HashFailure::Busy)));
     assert!(
         fx.service()
             .authenticate(&creds("svc-a", AuthMethod::ClientSecretBasic))
@@ -764,7 +764,7 @@ async fn issue_port_failures() {
     let mut fx = Fx::new().with_ids().with_owner(Some(owner(&[], true)));
     fx.signer
         .expect_sign()
-        .returning(|_| Err(SignError::Failed("hsm".into())));
+        .returning(|_| Err(SignError::Failed(grantd_ports::SignFailure::KeyMaterial)));
     assert!(matches!(
         fx.service()
             .issue(&authed(client(&["service"])), TokenRequest::default())

@@ -9,6 +9,7 @@ use base64::Engine as _;
 use grantd_domain::{
     AccessTokenClaims, ClientId, Jti, Kid, SessionId, Subject, Timestamp, Ttl, UserId,
 };
+use grantd_fakes::MemKeys;
 use grantd_ports::{
     Clock as _, KeyState, SignError, SigningAlgorithm, SigningKeyRecord, SigningKeyStore,
     StoreError, TokenSigner, VerifyError,
@@ -19,7 +20,6 @@ use serde_json::{Value, json};
 use super::*;
 use crate::SystemClock;
 use crate::ring::LoadedKey;
-use crate::test_support::FakeKeyStore;
 
 const ISSUER: &str = "https://auth.example.test";
 const TTL: u32 = 3600;
@@ -38,8 +38,8 @@ fn retire_at(now: Timestamp) -> Timestamp {
     now.plus_secs(i64::from(TTL) + 300)
 }
 
-async fn started(algorithm: SigningAlgorithm) -> (JwtService, Arc<FakeKeyStore>, MasterKey) {
-    let store = Arc::new(FakeKeyStore::default());
+async fn started(algorithm: SigningAlgorithm) -> (JwtService, Arc<MemKeys>, MasterKey) {
+    let store = Arc::new(MemKeys::default());
     let master = MasterKey::generate();
     let svc = JwtService::new(config(algorithm), master.clone(), store.clone());
     svc.init(NOW).await.unwrap();
@@ -466,7 +466,7 @@ async fn time_issuer_and_type_checks() {
 
 #[tokio::test]
 async fn signing_needs_a_loaded_key() {
-    let store = Arc::new(FakeKeyStore::default());
+    let store = Arc::new(MemKeys::default());
     let svc = JwtService::new(
         config(SigningAlgorithm::Es256),
         MasterKey::generate(),
@@ -612,10 +612,7 @@ async fn replicas_follow_a_rotation_on_refresh() {
 }
 
 /// A store where another replica rotates (inserting its own next key) just before ours.
-struct RacingStore(
-    Arc<FakeKeyStore>,
-    std::sync::Mutex<Option<SigningKeyRecord>>,
-);
+struct RacingStore(Arc<MemKeys>, std::sync::Mutex<Option<SigningKeyRecord>>);
 
 #[async_trait]
 impl SigningKeyStore for RacingStore {
@@ -653,13 +650,13 @@ impl SigningKeyStore for RacingStore {
 
 #[tokio::test]
 async fn a_lost_rotation_race_changes_nothing_and_says_so() {
-    let inner = Arc::new(FakeKeyStore::default());
+    let inner = Arc::new(MemKeys::default());
     let master = MasterKey::generate();
     // The other replica's new key, sealed under the shared master key.
     let other = JwtService::new(
         config(SigningAlgorithm::Es256),
         master.clone(),
-        Arc::new(FakeKeyStore::default()),
+        Arc::new(MemKeys::default()),
     );
     let theirs = other.new_record(KeyState::Next, NOW).await.unwrap();
     let svc = JwtService::new(

@@ -147,31 +147,42 @@ async fn create_client_for_a_missing_owner_writes_nothing() {
 #[tokio::test]
 async fn create_client_with_a_rejected_secret_writes_nothing() {
     let mut fx = Fx::new().with_owner(Some(owner(&[], true)));
-    // An adapter that (wrongly) echoes the secret: it must still not reach the error.
-    fx.secrets
-        .expect_hash_supplied()
-        .returning(|p| Err(SecretError::Rejected(format!("too short: {p}"))));
+    // The reason reaches the operator; the secret cannot (a typed reason has no room for it).
+    fx.secrets.expect_hash_supplied().returning(|p| {
+        Err(SecretError::Rejected(SecretRejection::TooShort {
+            min: 16,
+            len: p.len(),
+        }))
+    });
     let spec = NewClientSpec {
         supplied_secret: Some("shortSECRET".into()),
         ..client_spec(&["mcp"])
     };
     let got = fx.admin().create_client(spec).await.unwrap_err();
-    assert!(matches!(&got, AdminError::Invalid(_)), "{got:?}");
+    assert_eq!(
+        got,
+        AdminError::Invalid(InvalidReason::SecretRejected(SecretRejection::TooShort {
+            min: 16,
+            len: 11
+        }))
+    );
     assert!(!got.to_string().contains("shortSECRET"), "{got}");
     assert!(!format!("{got:?}").contains("shortSECRET"), "{got:?}");
-    assert!(got.to_string().contains("too short"), "{got}");
+    assert!(got.to_string().contains("at least 16 characters"), "{got}");
 
     let mut fx = Fx::new().with_owner(Some(owner(&[], true)));
     fx.secrets
         .expect_hash_supplied()
-        .returning(|_| Err(SecretError::Failed("out of memory".into())));
+        .returning(|_| Err(SecretError::Failed(HashFailure::Hash)));
     let spec = NewClientSpec {
         supplied_secret: Some("long-enough-secret-1234".into()),
         ..client_spec(&["mcp"])
     };
     assert!(matches!(
         fx.admin().create_client(spec).await,
-        Err(AdminError::Internal(_))
+        Err(AdminError::Internal(InternalCause::SecretHashing(
+            HashFailure::Hash
+        )))
     ));
 }
 
