@@ -6,7 +6,8 @@ Each scenario: a fresh database (SQLite file or Postgres database), a server sta
 scenario's algorithm, a pool of clients created with the CLI, optionally N pre-seeded session
 rows, then `loadgen` for T seconds with C keep-alive connections and Basic auth. After the run
 the session rows are counted: new rows must equal the number of 200 responses (and the jti
-column is unique, so every issued jti is unique).
+column is unique, so every issued jti is unique). DPoP scenarios also resend 100 used proofs
+after the run: each must be refused (replays accepted: 0).
 
 Usage: python3 crates/grantd-bench/bench.py [--quick] [--scenario NAME ...] [--duration S]
 Environment: BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/postgres).
@@ -44,6 +45,10 @@ SCENARIOS = [
     ("pg-es256-64-10M", "postgres", "ES256", 64, 10_000_000, "token"),
     ("sqlite-introspect-64", "sqlite", "ES256", 64, 0, "introspect"),
     ("pg-introspect-64", "postgres", "ES256", 64, 0, "introspect"),
+    # DPoP-bound tokens (RFC 9449): every request carries its own ES256 proof, pre-minted by
+    # loadgen before the run; read beside the plain-bearer es256-64 rows of the same sitting.
+    ("sqlite-dpop-64", "sqlite", "ES256", 64, 0, "dpop"),
+    ("pg-dpop-64", "postgres", "ES256", 64, 0, "dpop"),
     # Reference, not a target: GET /healthz, no database work and no crypto. The HTTP floor
     # of this machine (actix + loopback TCP + the load generator sharing the two cores).
     ("http-floor-64", "sqlite", "ES256", 64, 0, "healthz"),
@@ -65,6 +70,9 @@ EXTRA_ENV = {}
 NO_VACUUM = False
 # Distinct tokens introspected in the introspection scenarios.
 INTROSPECT_TOKENS = 1000
+# DPoP scenarios: proofs minted per second of run (warm-up and measured), above any rate the
+# two cores reach, so they never run out (the report says if they did).
+DPOP_PROOFS_PER_SECOND = 16_000
 
 
 class Scenario:
@@ -91,6 +99,10 @@ class Scenario:
             # warn, but the server's final line (group-commit stats) is wanted.
             "GRANTD_LOG": "warn,grantd::serve=info",
         })
+        if mode == "dpop":
+            # Proofs are minted before the run with one iat; the default 60 s window must not
+            # close on them during a long run.
+            self.env["GRANTD_DPOP__MAX_AGE"] = "10m"
         self.env.update(EXTRA_ENV)
 
     def cli(self, *args):
@@ -156,6 +168,8 @@ def run_scenario(sc, duration, warmup, n_clients):
             with open(os.path.join(sc.dir, "tokens"), "w") as f:
                 f.write("\n".join(tokens) + "\n")
             args += ["--token-file", os.path.join(sc.dir, "tokens")]
+        if sc.mode == "dpop":
+            args += ["--dpop-proofs", str((warmup + duration + 2) * DPOP_PROOFS_PER_SECOND)]
         before = sc.cli("session", "count")["count"]
         report = json.loads(subprocess.run(args, check=True, capture_output=True, text=True).stdout)
     finally:
@@ -215,6 +229,12 @@ def main():
             sc.cleanup()
         non200 = {k: v for k, v in r["status"].items() if k != "200"}
         rows_ok = "n/a" if mode in ("introspect", "healthz") else ("yes" if r["new_rows"] == r["ok_all"] else f"NO ({r['new_rows']} rows, {r['ok_all']} 200s)")
+        if mode == "dpop":
+            d = r["dpop"]
+            rows_ok += f"; replays accepted: {d['replays_accepted']} of {d['replays_sent']}"
+            if d["proofs_exhausted"]:
+                rows_ok += "; PROOFS RAN OUT"
+            print(f"  dpop: {json.dumps(d)}", file=sys.stderr)
         rss = r.get("server_rss_peak_kib") or 0
         line = (f"| {name} | {conns} | {r['per_second']:,.0f} | {r['latency_ms']['p50']:.2f} | {r['latency_ms']['p90']:.2f} | "
                 f"{r['latency_ms']['p99']:.2f} | {r['latency_ms']['max']:.1f} | {r['ok']:,} | {json.dumps(non200) if non200 else '0'} "

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -27,8 +27,9 @@ struct Args {
     /// Server address (IP:PORT).
     #[arg(long)]
     addr: SocketAddr,
-    /// "token" (POST /oauth/token), "introspect" (POST /oauth/introspect), or "healthz"
-    /// (GET /healthz: the HTTP floor of this machine, server and load generator included).
+    /// "token" (POST /oauth/token), "dpop" (token requests, each with its own pre-minted ES256
+    /// DPoP proof), "introspect" (POST /oauth/introspect), or "healthz" (GET /healthz: the HTTP
+    /// floor of this machine, server and load generator included).
     #[arg(long, default_value = "token")]
     mode: String,
     /// JSON file: [{"client_id": "...", "client_secret": "..."}, ...]
@@ -54,6 +55,87 @@ struct Args {
     /// Server process to sample VmRSS/VmHWM from.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// For --mode dpop: how many proofs to mint before the run (each is sent once; a
+    /// connection stops when they run out, and the report says so).
+    #[arg(long, default_value_t = 100_000)]
+    dpop_proofs: usize,
+    /// For --mode dpop: the `htu` of the proofs (default: http://ADDR/oauth/token, the URL of
+    /// a server whose issuer follows its bound address).
+    #[arg(long)]
+    htu: Option<String>,
+}
+
+/// `--mode dpop`: per client the request head up to the DPoP header, the proofs, and the next
+/// proof to send (shared by every connection, so no proof is sent twice).
+struct DpopRequests {
+    heads: Vec<String>,
+    tail: String,
+    proofs: Vec<String>,
+    next: AtomicUsize,
+}
+
+impl DpopRequests {
+    fn new(args: &Args, clients: &[ClientCreds]) -> anyhow::Result<Self> {
+        let htu = args
+            .htu
+            .clone()
+            .unwrap_or_else(|| format!("http://{}/oauth/token", args.addr));
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+        let run = format!("{:x}", now.as_nanos());
+        let started = Instant::now();
+        let proofs =
+            grantd_bench::dpop::mint(args.dpop_proofs, clients.len(), &htu, now.as_secs(), &run)?;
+        eprintln!(
+            "minted {} DPoP proofs in {:.1}s",
+            proofs.len(),
+            started.elapsed().as_secs_f64()
+        );
+        let body = token_body(args);
+        let heads = clients
+            .iter()
+            .map(|c| {
+                format!(
+                    "POST /oauth/token HTTP/1.1\r\nHost: {}\r\nAuthorization: Basic {}\r\nContent-Type: application/x-www-form-urlencoded\r\nUser-Agent: grantd-loadgen\r\nContent-Length: {}\r\nDPoP: ",
+                    args.addr,
+                    basic(c),
+                    body.len()
+                )
+            })
+            .collect();
+        Ok(Self {
+            heads,
+            tail: format!("\r\n\r\n{body}"),
+            proofs,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// Request `i`: proof `i` with the credentials of the client whose key signed it.
+    fn request(&self, i: usize) -> Vec<u8> {
+        let head = &self.heads[i % self.heads.len()];
+        let proof = &self.proofs[i];
+        let mut out = Vec::with_capacity(head.len() + proof.len() + self.tail.len());
+        out.extend_from_slice(head.as_bytes());
+        out.extend_from_slice(proof.as_bytes());
+        out.extend_from_slice(self.tail.as_bytes());
+        out
+    }
+
+    /// The next unsent request, or `None` when every proof was sent.
+    fn take(&self) -> Option<Vec<u8>> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        (i < self.proofs.len()).then(|| self.request(i))
+    }
+
+    fn sent(&self) -> usize {
+        self.next.load(Ordering::Relaxed).min(self.proofs.len())
+    }
+}
+
+/// What the connections send: fixed requests in turn, or each DPoP proof once.
+enum Source {
+    Fixed(Vec<Vec<u8>>),
+    Dpop(DpopRequests),
 }
 
 #[derive(Debug, Deserialize)]
@@ -74,12 +156,24 @@ fn pct_encode(s: &str) -> String {
     out
 }
 
-fn build_request(addr: SocketAddr, path: &str, creds: &ClientCreds, body: &str) -> Vec<u8> {
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+fn basic(creds: &ClientCreds) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!(
         "{}:{}",
         pct_encode(&creds.client_id),
         pct_encode(&creds.client_secret)
-    ));
+    ))
+}
+
+fn token_body(args: &Args) -> String {
+    if args.extra.is_empty() {
+        "grant_type=client_credentials".to_owned()
+    } else {
+        format!("grant_type=client_credentials&{}", args.extra)
+    }
+}
+
+fn build_request(addr: SocketAddr, path: &str, creds: &ClientCreds, body: &str) -> Vec<u8> {
+    let basic = basic(creds);
     format!(
         "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic {basic}\r\nContent-Type: application/x-www-form-urlencoded\r\nUser-Agent: grantd-loadgen\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
@@ -143,7 +237,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 async fn connection(
     addr: SocketAddr,
-    requests: Arc<Vec<Vec<u8>>>,
+    source: Arc<Source>,
     offset: usize,
     measuring: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
@@ -163,11 +257,17 @@ async fn connection(
         let _ = stream.set_nodelay(true);
         buf.clear();
         while !stop.load(Ordering::Relaxed) {
-            let req = &requests[i % requests.len()];
+            let req: std::borrow::Cow<'_, [u8]> = match &*source {
+                Source::Fixed(requests) => (&requests[i % requests.len()][..]).into(),
+                Source::Dpop(d) => match d.take() {
+                    Some(r) => r.into(),
+                    None => break 'outer,
+                },
+            };
             i = i.wrapping_add(1);
             let started = Instant::now();
             let result = async {
-                stream.write_all(req).await?;
+                stream.write_all(&req).await?;
                 read_response(&mut stream, &mut buf).await
             }
             .await;
@@ -227,11 +327,7 @@ fn main() -> anyhow::Result<()> {
 fn build_requests(args: &Args, clients: &[ClientCreds]) -> anyhow::Result<Vec<Vec<u8>>> {
     let requests: Vec<Vec<u8>> = match args.mode.as_str() {
         "token" => {
-            let body = if args.extra.is_empty() {
-                "grant_type=client_credentials".to_owned()
-            } else {
-                format!("grant_type=client_credentials&{}", args.extra)
-            };
+            let body = token_body(args);
             clients
                 .iter()
                 .map(|c| build_request(args.addr, "/oauth/token", c, &body))
@@ -310,6 +406,32 @@ async fn totals(tasks: Vec<tokio::task::JoinHandle<Tally>>) -> anyhow::Result<To
     })
 }
 
+/// Proofs at most this many are sent a second time after the run.
+const REPLAYS: usize = 100;
+
+/// After the run: the first proofs sent (during the warm-up, each already answered) are sent
+/// again on one connection; every one must be refused. Also says whether the proofs ran out.
+async fn replays(addr: SocketAddr, d: &DpopRequests) -> anyhow::Result<serde_json::Value> {
+    let sent = d.sent();
+    let mut stream = TcpStream::connect(addr).await?;
+    let _ = stream.set_nodelay(true);
+    let mut buf = Vec::new();
+    let mut status: BTreeMap<String, u64> = BTreeMap::new();
+    for i in 0..sent.min(REPLAYS) {
+        stream.write_all(&d.request(i)).await?;
+        let s = read_response(&mut stream, &mut buf).await?;
+        *status.entry(s.to_string()).or_default() += 1;
+    }
+    Ok(serde_json::json!({
+        "proofs_minted": d.proofs.len(),
+        "proofs_sent": sent,
+        "proofs_exhausted": sent >= d.proofs.len(),
+        "replays_sent": sent.min(REPLAYS),
+        "replays_accepted": status.get("200").copied().unwrap_or(0),
+        "replay_status": status,
+    }))
+}
+
 /// Samples the server's resident set every 100 ms into `peak` until `stop`.
 async fn watch_rss(pid: u32, peak: Arc<AtomicU64>, stop: Arc<AtomicBool>) {
     while !stop.load(Ordering::Relaxed) {
@@ -329,14 +451,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if clients.is_empty() {
         bail!("clients file is empty");
     }
-    let requests = Arc::new(build_requests(&args, &clients)?);
+    let source = Arc::new(if args.mode == "dpop" {
+        Source::Dpop(DpopRequests::new(&args, &clients)?)
+    } else {
+        Source::Fixed(build_requests(&args, &clients)?)
+    });
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::with_capacity(args.connections);
     for c in 0..args.connections {
         tasks.push(tokio::spawn(connection(
             args.addr,
-            requests.clone(),
+            source.clone(),
             c * 7919,
             measuring.clone(),
             stop.clone(),
@@ -362,6 +488,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         io_errors,
         ok_all,
     } = totals(tasks).await?;
+    let dpop = match &*source {
+        Source::Dpop(d) => Some(replays(args.addr, d).await?),
+        Source::Fixed(_) => None,
+    };
     let ok = status.get(&200).copied().unwrap_or(0);
     let total: u64 = status.values().sum();
     let ms = |us: u64| us as f64 / 1000.0;
@@ -383,6 +513,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "io_errors": io_errors,
         "server_rss_peak_kib": args.server_pid.map(|_| rss_peak.load(Ordering::Relaxed)),
         "server_vmhwm_kib": args.server_pid.and_then(|p| read_status_kib(p, "VmHWM:")),
+        "dpop": dpop,
     });
     let mut stdout = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut stdout, &report)?;
