@@ -2,7 +2,7 @@
 //! after, as display text. Built from the domain's values after the change committed; no secret
 //! or hash is ever read here (a client's `secrets` are not part of any event).
 
-use grantd_domain::{Client, Owner, Timestamp};
+use grantd_domain::{Client, ClientLimits, DpopPolicy, Owner, Timestamp};
 use grantd_ports::{AdminChange, AuditKind, FieldChange};
 
 use super::Admin;
@@ -50,6 +50,7 @@ pub(super) fn client_created(client: &Client) -> AuditKind {
         set("scopes", client.scopes.names().join(" ")),
         set("grant_types", client.grant_types.names().join(" ")),
         set("auth_method", client.auth_method.as_str().to_owned()),
+        set("dpop", client.dpop.as_str().to_owned()),
         set("active", flag(client.active)),
     ];
     change("client.create", "client", client.id.to_string(), changes)
@@ -76,6 +77,56 @@ pub(super) fn activation(
     change(action, kind, id, changes)
 }
 
+/// The DPoP policy went from `before` (when it was read) to `after`.
+pub(super) fn dpop_changed(id: String, before: Option<DpopPolicy>, after: DpopPolicy) -> AuditKind {
+    let changes = vec![FieldChange {
+        field: "dpop",
+        before: before.map(|d| d.as_str().to_owned()),
+        after: Some(after.as_str().to_owned()),
+    }];
+    change("client.dpop.update", "client", id, changes)
+}
+
+/// The client's own rate and quotas, each field that changed.
+pub(super) fn limits_changed(id: String, before: &ClientLimits, after: &ClientLimits) -> AuditKind {
+    let rate = |l: &ClientLimits| {
+        l.rate.map_or_else(
+            || "none".to_owned(),
+            |r| format!("{}/s burst {}", r.per_second, r.burst),
+        )
+    };
+    let count =
+        |n: Option<std::num::NonZeroU32>| n.map_or_else(|| "none".to_owned(), |n| n.to_string());
+    let fields = [
+        ("rate_limit", rate(before), rate(after)),
+        (
+            "quota_per_hour",
+            count(before.quota.per_hour),
+            count(after.quota.per_hour),
+        ),
+        (
+            "quota_per_day",
+            count(before.quota.per_day),
+            count(after.quota.per_day),
+        ),
+    ];
+    let changes = fields
+        .into_iter()
+        .filter(|(_, b, a)| b != a)
+        .map(|(field, before, after)| FieldChange {
+            field,
+            before: Some(before),
+            after: Some(after),
+        })
+        .collect();
+    change("client.limits.update", "client", id, changes)
+}
+
+/// An operator revoked the session `id`.
+pub(super) fn session_revoked(id: String) -> AuditKind {
+    change("session.revoke", "session", id, Vec::new())
+}
+
 /// A new current secret; the previous ones stop at `until` (Unix seconds). The secret itself is
 /// not in the event.
 pub(super) fn secret_rotated(id: String, until: Timestamp) -> AuditKind {
@@ -100,5 +151,78 @@ impl Admin {
         if self.audit.is_on() {
             self.audit.emit(self.ports.clock.now(), kind);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::num::NonZeroU32;
+
+    use grantd_domain::{ClientLimits, ClientRate, DpopPolicy, TokenQuota};
+    use grantd_ports::{AdminChange, AuditKind};
+
+    use super::{dpop_changed, limits_changed, session_revoked};
+
+    fn n(v: u32) -> Option<NonZeroU32> {
+        NonZeroU32::new(v)
+    }
+
+    fn admin(kind: AuditKind) -> AdminChange {
+        match kind {
+            AuditKind::AdminChange(c) => c,
+            other => panic!("not an admin change: {other:?}"),
+        }
+    }
+
+    /// Only the fields that changed are listed, each with its text before and after.
+    #[test]
+    fn limits_changes_list_only_what_changed() {
+        let before = ClientLimits::default();
+        let after = ClientLimits {
+            rate: Some(ClientRate {
+                per_second: n(50).unwrap(),
+                burst: n(100).unwrap(),
+            }),
+            quota: TokenQuota {
+                per_hour: None,
+                per_day: n(1000),
+            },
+        };
+        let c = admin(limits_changed("svc".into(), &before, &after));
+        assert_eq!(
+            (c.action, c.target_kind, c.target_id.as_str()),
+            ("client.limits.update", "client", "svc")
+        );
+        let got: Vec<_> = c
+            .changes
+            .iter()
+            .map(|f| (f.field, f.before.as_deref(), f.after.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("rate_limit", Some("none"), Some("50/s burst 100")),
+                ("quota_per_day", Some("none"), Some("1000")),
+            ]
+        );
+        let none = admin(limits_changed("svc".into(), &after, &after));
+        assert!(none.changes.is_empty());
+    }
+
+    #[test]
+    fn dpop_and_revocation_events_name_their_target() {
+        let c = admin(dpop_changed(
+            "svc".into(),
+            Some(DpopPolicy::Optional),
+            DpopPolicy::Required,
+        ));
+        assert_eq!(c.action, "client.dpop.update");
+        assert_eq!(c.changes[0].before.as_deref(), Some("optional"));
+        assert_eq!(c.changes[0].after.as_deref(), Some("required"));
+        let r = admin(session_revoked("sid".into()));
+        assert_eq!(
+            (r.action, r.target_kind, r.target_id.as_str()),
+            ("session.revoke", "session", "sid")
+        );
     }
 }

@@ -223,6 +223,11 @@ impl Admin {
     /// stored afterwards.
     pub async fn set_client_dpop(&self, id: &str, dpop: DpopPolicy) -> Result<Client, AdminError> {
         let id = parse_client_id(id)?;
+        // Read for the audit event only (the state before the change).
+        let before = match self.audit.is_on() {
+            true => Some(self.find_client(&id).await?.dpop),
+            false => None,
+        };
         let now = self.ports.clock.now();
         let found = self
             .ports
@@ -233,7 +238,9 @@ impl Admin {
         if !found {
             return Err(AdminError::NotFound(Missing::Client(id)));
         }
-        self.find_client(&id).await
+        let client = self.find_client(&id).await?;
+        self.audit(|| super::audit::dpop_changed(id.to_string(), before, client.dpop));
+        Ok(client)
     }
 
     /// Gives the client a new generated secret; its current secret(s) keep working for
@@ -281,7 +288,8 @@ impl Admin {
         change: LimitsChange,
     ) -> Result<Client, AdminError> {
         let id = parse_client_id(id)?;
-        let limits = change.apply(self.find_client(&id).await?.limits);
+        let before = self.find_client(&id).await?.limits;
+        let limits = change.apply(before);
         let now = self.ports.clock.now();
         let found = self
             .ports
@@ -292,7 +300,9 @@ impl Admin {
         if !found {
             return Err(AdminError::NotFound(Missing::Client(id)));
         }
-        self.find_client(&id).await
+        let client = self.find_client(&id).await?;
+        self.audit(|| super::audit::limits_changed(id.to_string(), &before, &client.limits));
+        Ok(client)
     }
 
     /// The client's use of each quota window it has, counted from its session rows now.

@@ -24,6 +24,7 @@ impl Admin {
         if !found {
             return Err(AdminError::NotFound(Missing::Session(id)));
         }
+        self.audit(|| super::audit::session_revoked(id.to_string()));
         self.ports
             .sessions
             .find_session(&id)
