@@ -20,7 +20,7 @@ pub mod openapi;
 mod ops;
 mod problem;
 mod users_clients;
-mod views;
+pub mod views;
 
 use problem::Problem;
 

@@ -1,18 +1,18 @@
-//! The JSON shapes of the admin API: exactly those `grantd … --json` prints (the outside-in
-//! test compares the two), and the `ETag` of a representation.
+//! The JSON shapes of the admin API, which `grantd … --json` prints too (one definition; the
+//! outside-in test compares the two), and the `ETag` of a representation.
 
 use std::num::NonZeroU32;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use grantd_app::{ClientCreated, ExplainOutcome, Explanation, SecretRotated};
-use grantd_domain::{Client, Owner, SessionRecord, Timestamp};
+use grantd_app::{ClientCreated, ExplainOutcome, Explanation, QuotaUsage, SecretRotated};
+use grantd_domain::{Client, ClientRate, Owner, SessionRecord, Timestamp, TokenQuota};
 use grantd_ports::{KeySummary, RotationReport};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 /// RFC 3339 in UTC, whole seconds, as the CLI prints times.
-pub(crate) fn rfc3339(t: Timestamp) -> String {
+pub fn rfc3339(t: Timestamp) -> String {
     chrono::DateTime::from_timestamp_micros(t.as_micros())
         .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
         .unwrap_or_else(|| t.as_secs().to_string())
@@ -23,16 +23,16 @@ fn opt_time(t: Option<Timestamp>) -> Value {
 }
 
 /// A strong entity tag: a hash of the representation's JSON text.
-pub(crate) fn etag(doc: &Value) -> String {
+pub fn etag(doc: &Value) -> String {
     let digest = Sha256::digest(doc.to_string().as_bytes());
     format!("\"{}\"", URL_SAFE_NO_PAD.encode(&digest[..16]))
 }
 
-pub(crate) fn user(u: &Owner) -> Value {
+pub fn user(u: &Owner) -> Value {
     json!({ "id": u.id.as_str(), "name": u.name, "email": u.email, "roles": u.roles.names(), "active": u.active })
 }
 
-pub(crate) fn client(c: &Client) -> Value {
+pub fn client(c: &Client) -> Value {
     json!({
         "client_id": c.id.as_str(),
         "name": c.name,
@@ -44,16 +44,42 @@ pub(crate) fn client(c: &Client) -> Value {
         "active": c.active,
         "created_at": rfc3339(c.created_at),
         "updated_at": rfc3339(c.updated_at),
-        "rate_limit": c.limits.rate.map(|r| json!({ "per_second": r.per_second.get(), "burst": r.burst.get() })),
-        "quota": {
-            "per_hour": c.limits.quota.per_hour.map(NonZeroU32::get),
-            "per_day": c.limits.quota.per_day.map(NonZeroU32::get),
-        },
+        "rate_limit": rate(c.limits.rate),
+        "quota": quota(&c.limits.quota),
     })
 }
 
+/// A client's own token bucket (`null`: the global one).
+pub fn rate(rate: Option<ClientRate>) -> Value {
+    rate.map_or(
+        Value::Null,
+        |r| json!({ "per_second": r.per_second.get(), "burst": r.burst.get() }),
+    )
+}
+
+/// A client's token quotas (`null` windows: no limit).
+pub fn quota(quota: &TokenQuota) -> Value {
+    json!({
+        "per_hour": quota.per_hour.map(NonZeroU32::get),
+        "per_day": quota.per_day.map(NonZeroU32::get),
+    })
+}
+
+/// Each quota window's use.
+pub fn quota_usage(usage: &[QuotaUsage]) -> Value {
+    usage
+        .iter()
+        .map(|u| {
+            json!({
+                "window": u.window.as_str(), "limit": u.limit,
+                "used": u.used, "remaining": u.remaining(),
+            })
+        })
+        .collect()
+}
+
 /// A created client with its secret: the one time the secret is shown.
-pub(crate) fn client_created(created: &ClientCreated) -> Value {
+pub fn client_created(created: &ClientCreated) -> Value {
     let c = &created.client;
     json!({
         "client_id": c.id.as_str(),
@@ -66,7 +92,7 @@ pub(crate) fn client_created(created: &ClientCreated) -> Value {
     })
 }
 
-pub(crate) fn secret_rotated(r: &SecretRotated) -> Value {
+pub fn secret_rotated(r: &SecretRotated) -> Value {
     json!({
         "client_id": r.client_id.as_str(),
         "client_secret": r.secret_plaintext,
@@ -74,11 +100,11 @@ pub(crate) fn secret_rotated(r: &SecretRotated) -> Value {
     })
 }
 
-pub(crate) fn key(k: &KeySummary) -> Value {
+pub fn key(k: &KeySummary) -> Value {
     json!({ "kid": k.kid.as_str(), "alg": k.algorithm.as_str(), "state": k.state.as_str(), "created": rfc3339(k.created_at) })
 }
 
-pub(crate) fn rotation(r: &RotationReport) -> Value {
+pub fn rotation(r: &RotationReport) -> Value {
     json!({
         "retired": r.old_active.as_str(),
         "active": r.new_active.as_str(),
@@ -87,7 +113,7 @@ pub(crate) fn rotation(r: &RotationReport) -> Value {
     })
 }
 
-pub(crate) fn session(r: &SessionRecord) -> Value {
+pub fn session(r: &SessionRecord) -> Value {
     let s = &r.session;
     json!({
         "id": s.id.as_str(),
@@ -106,7 +132,7 @@ pub(crate) fn session(r: &SessionRecord) -> Value {
     })
 }
 
-pub(crate) fn explanation(e: &Explanation) -> Value {
+pub fn explanation(e: &Explanation) -> Value {
     let outcome = match &e.outcome {
         ExplainOutcome::Ok { scope, audience } => {
             json!({ "granted": true, "scope": scope, "audience": audience })
@@ -132,7 +158,10 @@ pub(crate) fn explanation(e: &Explanation) -> Value {
         "client_active": e.client_active,
         "owner_id": e.owner_id,
         "owner_active": e.owner_active,
+        "dpop": e.dpop.map(|d| d.as_str()),
         "scopes": scopes,
+        "rate_limit": rate(e.rate),
+        "quota_usage": quota_usage(&e.quota),
         "outcome": outcome,
     })
 }

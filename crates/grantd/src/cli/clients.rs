@@ -5,6 +5,7 @@ use std::io::Read;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
+use grantd_api::admin::views;
 use grantd_app::{Admin, NewClientSpec};
 use grantd_domain::{AuthMethod, Client, DpopPolicy, GrantType};
 use serde_json::{Value, json};
@@ -146,8 +147,8 @@ async fn create(args: ClientCreateArgs, admin: &Admin, out: &Output) -> anyhow::
             "owner": c.owner_id.as_str(),
             "scopes": c.scopes.names(),
             "auth_method": c.auth_method.as_str(),
-            "rate_limit": limits::rate_json(c.limits.rate),
-            "quota": limits::quota_json(&c.limits.quota),
+            "rate_limit": views::rate(c.limits.rate),
+            "quota": views::quota(&c.limits.quota),
             "dpop": c.dpop.as_str(),
         }));
     }
@@ -192,8 +193,8 @@ fn read_secret_from_stdin() -> anyhow::Result<String> {
 async fn show(out: &Output, admin: &Admin, c: Client) -> anyhow::Result<()> {
     let usage = admin.quota_usage(&c).await?;
     if out.json {
-        let mut doc = client_json(&c);
-        doc["quota_usage"] = limits::usage_json(&usage);
+        let mut doc = views::client(&c);
+        doc["quota_usage"] = views::quota_usage(&usage);
         return out.print_json(&doc);
     }
     clients(out, std::slice::from_ref(&c), true)?;
@@ -203,25 +204,8 @@ async fn show(out: &Output, admin: &Admin, c: Client) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn client_json(c: &Client) -> Value {
-    json!({
-        "client_id": c.id.as_str(),
-        "name": c.name,
-        "owner": c.owner_id.as_str(),
-        "scopes": c.scopes.names(),
-        "grant_types": c.grant_types.names(),
-        "auth_method": c.auth_method.as_str(),
-        "dpop": c.dpop.as_str(),
-        "active": c.active,
-        "created_at": rfc3339(c.created_at),
-        "updated_at": rfc3339(c.updated_at),
-        "rate_limit": limits::rate_json(c.limits.rate),
-        "quota": limits::quota_json(&c.limits.quota),
-    })
-}
-
 fn clients(out: &Output, clients: &[Client], single: bool) -> anyhow::Result<()> {
-    let docs: Vec<Value> = clients.iter().map(client_json).collect();
+    let docs: Vec<Value> = clients.iter().map(views::client).collect();
     if out.json {
         return out.print_docs(docs, single);
     }

@@ -1,7 +1,6 @@
 //! `grantd explain`: the token decision for a client, scope by scope, without issuing a token.
 
 use grantd_app::{Admin, ExplainOutcome, Explanation};
-use serde_json::{Value, json};
 
 use super::{Output, yes_no};
 
@@ -17,16 +16,8 @@ pub(super) async fn run(
 }
 
 fn explanation(out: &Output, e: &Explanation) -> anyhow::Result<()> {
-    let outcome = match &e.outcome {
-        ExplainOutcome::Ok { scope, audience } => {
-            json!({ "granted": true, "scope": scope, "audience": audience })
-        }
-        ExplainOutcome::Err { error, description } => {
-            json!({ "granted": false, "error": error, "error_description": description })
-        }
-    };
     if out.json {
-        return out.print_json(&explanation_json(e, outcome));
+        return out.print_json(&grantd_api::admin::views::explanation(e));
     }
     let rows: Vec<Vec<String>> = e
         .scopes
@@ -76,31 +67,4 @@ fn explanation(out: &Output, e: &Explanation) -> anyhow::Result<()> {
             out.line(&format!("\noutcome: refused {error}: {description}"))
         }
     }
-}
-
-/// `explain --json`.
-fn explanation_json(e: &Explanation, outcome: Value) -> Value {
-    let scopes: Vec<Value> = e
-        .scopes
-        .iter()
-        .map(|s| {
-            json!({
-                "name": s.name, "tier": s.tier.as_str(), "level": s.level,
-                "in_client_grant": s.in_client_grant, "held_by_owner": s.held_by_owner,
-                "audience_required": s.audience_required, "audience_met": s.audience_met,
-                "verdict": s.verdict,
-            })
-        })
-        .collect();
-    json!({
-        "client_id": e.client_id,
-        "client_active": e.client_active,
-        "owner_id": e.owner_id,
-        "owner_active": e.owner_active,
-        "dpop": e.dpop.map(|d| d.as_str()),
-        "scopes": scopes,
-        "rate_limit": super::limits::rate_json(e.rate),
-        "quota_usage": super::limits::usage_json(&e.quota),
-        "outcome": outcome,
-    })
 }

@@ -6,7 +6,6 @@ use std::num::NonZeroU32;
 use clap::Args;
 use grantd_app::{LimitsChange, QuotaUsage};
 use grantd_domain::{ClientLimits, ClientRate, TokenQuota};
-use serde_json::{Value, json};
 
 /// `--rate-limit`, `--rate-burst`, `--quota-hour`, `--quota-day` of `client create`.
 #[derive(Debug, Args)]
@@ -90,35 +89,6 @@ impl LimitUpdateArgs {
         };
         (change != LimitsChange::default()).then_some(change)
     }
-}
-
-/// The client's own rate as JSON (`null`: the global bucket).
-pub fn rate_json(rate: Option<ClientRate>) -> Value {
-    rate.map_or(
-        Value::Null,
-        |r| json!({ "per_second": r.per_second.get(), "burst": r.burst.get() }),
-    )
-}
-
-/// The configured quota as JSON (`null` windows: no limit).
-pub fn quota_json(quota: &TokenQuota) -> Value {
-    json!({
-        "per_hour": quota.per_hour.map(NonZeroU32::get),
-        "per_day": quota.per_day.map(NonZeroU32::get),
-    })
-}
-
-/// Each window's use as JSON.
-pub fn usage_json(usage: &[QuotaUsage]) -> Value {
-    usage
-        .iter()
-        .map(|u| {
-            json!({
-                "window": u.window.as_str(), "limit": u.limit,
-                "used": u.used, "remaining": u.remaining(),
-            })
-        })
-        .collect()
 }
 
 /// The text lines of `client show` and `explain`.
