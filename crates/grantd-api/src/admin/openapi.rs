@@ -194,66 +194,88 @@ struct Explanation {
 #[utoipa::path(get, path = "/admin/v1/users", operation_id = "admin_list_users", tag = "users",
     security(("admin_token" = ["grantd:users:read"])),
     responses((status = 200, description = "Every user", body = Vec<User>)))]
-fn list_users() {}
+fn list_users() {
+    // Described by the attribute; the handler is in the sibling module.
+}
 
 #[utoipa::path(post, path = "/admin/v1/users", operation_id = "admin_create_user", tag = "users",
     security(("admin_token" = ["grantd:users:write"])), request_body = NewUser,
     responses((status = 201, description = "Created", body = User)))]
-fn create_user() {}
+fn create_user() {
+    // Described by the attribute; the handler is in the sibling module.
+}
 
 #[utoipa::path(get, path = "/admin/v1/users/{id}", operation_id = "admin_show_user",
     tag = "users", security(("admin_token" = ["grantd:users:read"])),
     params(("id" = String, Path)),
     responses((status = 200, description = "The user", body = User,
         headers(("ETag" = String, description = "Send it back in If-Match to update")))))]
-fn show_user() {}
+fn show_user() {
+    // Described by the attribute; the handler is in the sibling module.
+}
 
 #[utoipa::path(patch, path = "/admin/v1/users/{id}", operation_id = "admin_update_user",
     tag = "users", security(("admin_token" = ["grantd:users:write"])),
     params(("id" = String, Path), ("If-Match" = Option<String>, Header)), request_body = Update,
     responses((status = 200, description = "The user as updated", body = User)))]
-fn update_user() {}
+fn update_user() {
+    // Described by the attribute; the handler is in the sibling module.
+}
 
 #[utoipa::path(get, path = "/admin/v1/clients", operation_id = "admin_list_clients",
     tag = "clients", security(("admin_token" = ["grantd:clients:read"])),
     responses((status = 200, description = "Every client", body = Vec<Client>)))]
-fn list_clients() {}
+fn list_clients() {
+    // Described by the attribute; the handler is in the sibling module.
+}
 
 #[utoipa::path(post, path = "/admin/v1/clients", operation_id = "admin_create_client",
     tag = "clients", security(("admin_token" = ["grantd:clients:write"])),
     request_body = NewClient,
     responses((status = 201, description = "Created; the secret is shown once",
         body = ClientCreated)))]
-fn create_client() {}
+fn create_client() {
+    // Described by the attribute; the handler is in the sibling module.
+}
 
 #[utoipa::path(get, path = "/admin/v1/clients/{id}", operation_id = "admin_show_client",
     tag = "clients", security(("admin_token" = ["grantd:clients:read"])),
     params(("id" = String, Path)),
     responses((status = 200, description = "The client", body = Client,
         headers(("ETag" = String, description = "Send it back in If-Match to update")))))]
-fn show_client() {}
+fn show_client() {
+    // Described by the attribute; the handler is in the sibling module.
+}
 
 #[utoipa::path(patch, path = "/admin/v1/clients/{id}", operation_id = "admin_update_client",
     tag = "clients", security(("admin_token" = ["grantd:clients:write"])),
     params(("id" = String, Path), ("If-Match" = Option<String>, Header)), request_body = Update,
     responses((status = 200, description = "The client as updated", body = Client)))]
-fn update_client() {}
+fn update_client() {
+    // Described by the attribute; the handler is in the sibling module.
+}
 
 #[utoipa::path(post, path = "/admin/v1/clients/{id}/secret", operation_id = "admin_rotate_secret",
     tag = "clients", security(("admin_token" = ["grantd:clients:write"])),
     params(("id" = String, Path)), request_body = RotateSecret,
     responses((status = 201, description = "A new secret, shown once", body = SecretRotated)))]
-fn rotate_secret() {}
+fn rotate_secret() {
+    // Described by the attribute; the handler is in the sibling module.
+}
 
 #[utoipa::path(get, path = "/admin/v1/keys", operation_id = "admin_list_keys", tag = "keys",
     security(("admin_token" = ["grantd:keys:read"])),
     responses((status = 200, description = "The signing keys", body = Vec<Key>)))]
-fn list_keys() {}
+fn list_keys() {
+    // Described by the attribute; the handler is in the sibling module.
+}
 
 #[utoipa::path(post, path = "/admin/v1/keys/rotate", operation_id = "admin_rotate_keys",
     tag = "keys", security(("admin_token" = ["grantd:keys:write"])),
     responses((status = 200, description = "Rotated", body = Rotation)))]
-fn rotate_keys() {}
+fn rotate_keys() {
+    // Described by the attribute; the handler is in the sibling module.
+}
 
 #[utoipa::path(get, path = "/admin/v1/sessions", operation_id = "admin_list_sessions",
     tag = "sessions", security(("admin_token" = ["grantd:sessions:read"])),
@@ -264,24 +286,32 @@ fn rotate_keys() {}
         ("limit" = Option<u32>, Query, description = "1 to 10,000; default 50")),
     responses((status = 200, description = "One page, newest first", body = Vec<Session>,
         headers(("Link" = String, description = "rel=\"next\" when the page is full")))))]
-fn list_sessions() {}
+fn list_sessions() {
+    // Described by the attribute; the handler is in the sibling module.
+}
 
 #[utoipa::path(post, path = "/admin/v1/sessions/purge", operation_id = "admin_purge_sessions",
     tag = "sessions", security(("admin_token" = ["grantd:sessions:write"])), request_body = Purge,
     responses((status = 200, description = "Rows deleted", body = Purged)))]
-fn purge_sessions() {}
+fn purge_sessions() {
+    // Described by the attribute; the handler is in the sibling module.
+}
 
 #[utoipa::path(post, path = "/admin/v1/sessions/{id}/revoke",
     operation_id = "admin_revoke_session", tag = "sessions",
     security(("admin_token" = ["grantd:sessions:write"])), params(("id" = String, Path)),
     responses((status = 200, description = "The session as revoked", body = Session)))]
-fn revoke_session() {}
+fn revoke_session() {
+    // Described by the attribute; the handler is in the sibling module.
+}
 
 #[utoipa::path(post, path = "/admin/v1/explain", operation_id = "admin_explain",
     tag = "explain", security(("admin_token" = ["grantd:clients:read"])),
     request_body = ExplainRequest,
     responses((status = 200, description = "The decision, scope by scope", body = Explanation)))]
-fn explain() {}
+fn explain() {
+    // Described by the attribute; the handler is in the sibling module.
+}
 
 /// The admin document.
 #[derive(OpenApi)]
