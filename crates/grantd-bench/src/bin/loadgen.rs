@@ -138,6 +138,16 @@ enum Source {
     Dpop(DpopRequests),
 }
 
+impl Source {
+    /// The `i`-th request of a connection; `None` once every DPoP proof was sent.
+    fn request(&self, i: usize) -> Option<std::borrow::Cow<'_, [u8]>> {
+        match self {
+            Source::Fixed(requests) => Some((&requests[i % requests.len()][..]).into()),
+            Source::Dpop(d) => d.take().map(Into::into),
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct ClientCreds {
     client_id: String,
@@ -257,12 +267,8 @@ async fn connection(
         let _ = stream.set_nodelay(true);
         buf.clear();
         while !stop.load(Ordering::Relaxed) {
-            let req: std::borrow::Cow<'_, [u8]> = match &*source {
-                Source::Fixed(requests) => (&requests[i % requests.len()][..]).into(),
-                Source::Dpop(d) => match d.take() {
-                    Some(r) => r.into(),
-                    None => break 'outer,
-                },
+            let Some(req) = source.request(i) else {
+                break 'outer;
             };
             i = i.wrapping_add(1);
             let started = Instant::now();
