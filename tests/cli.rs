@@ -203,7 +203,8 @@ fn json_shapes() {
             "auth_method",
             "dpop",
             "rate_limit",
-            "quota"
+            "quota",
+            "warnings"
         ])
     );
     assert_eq!(client["rate_limit"], serde_json::Value::Null);

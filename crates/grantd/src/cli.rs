@@ -125,20 +125,12 @@ async fn migrate(settings: &Settings, out: &Output) -> anyhow::Result<()> {
     out.line(&format!("applied: {}", applied.join(", ")))
 }
 
-pub fn rfc3339(t: Timestamp) -> String {
-    chrono::DateTime::from_timestamp_micros(t.as_micros())
-        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_else(|| t.as_secs().to_string())
-}
+pub use grantd_api::admin::views::rfc3339;
 
 fn parse_rfc3339(flag: &str, s: &str) -> anyhow::Result<Timestamp> {
     let d = chrono::DateTime::parse_from_rfc3339(s)
         .with_context(|| format!("{flag}: {s:?} is not an RFC 3339 time"))?;
     Ok(Timestamp::from_micros(d.timestamp_micros()))
-}
-
-fn opt_time(t: Option<Timestamp>) -> Value {
-    t.map_or(Value::Null, |t| Value::String(rfc3339(t)))
 }
 
 struct Output {

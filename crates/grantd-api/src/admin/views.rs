@@ -88,6 +88,9 @@ pub fn client_created(created: &ClientCreated) -> Value {
         "owner": c.owner_id.as_str(),
         "scopes": c.scopes.names(),
         "auth_method": c.auth_method.as_str(),
+        "dpop": c.dpop.as_str(),
+        "rate_limit": rate(c.limits.rate),
+        "quota": quota(&c.limits.quota),
         "warnings": created.warnings,
     })
 }

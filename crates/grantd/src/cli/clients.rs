@@ -140,17 +140,7 @@ async fn create(args: ClientCreateArgs, admin: &Admin, out: &Output) -> anyhow::
     }
     let c = &created.client;
     if out.json {
-        return out.print_json(&json!({
-            "client_id": c.id.as_str(),
-            "client_secret": created.secret_plaintext,
-            "name": c.name,
-            "owner": c.owner_id.as_str(),
-            "scopes": c.scopes.names(),
-            "auth_method": c.auth_method.as_str(),
-            "rate_limit": views::rate(c.limits.rate),
-            "quota": views::quota(&c.limits.quota),
-            "dpop": c.dpop.as_str(),
-        }));
+        return out.print_json(&views::client_created(&created));
     }
     clients(out, std::slice::from_ref(c), true)?;
     out.line(&format!("client_secret: {}", created.secret_plaintext))?;

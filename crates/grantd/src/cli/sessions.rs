@@ -12,7 +12,7 @@ use grantd_ports::Clock;
 use serde_json::{Value, json};
 
 use super::text::json_for_terminal;
-use super::{Output, opt_time, parse_rfc3339, rfc3339};
+use super::{Output, parse_rfc3339, rfc3339};
 use crate::wiring::Wired;
 
 #[derive(Debug, Subcommand)]
@@ -87,7 +87,7 @@ pub(super) async fn run(
         SessionCmd::Revoke { id } => {
             let record = admin.revoke_session(&id).await?;
             if out.json {
-                return out.print_json(&session_json(&record));
+                return out.print_json(&grantd_api::admin::views::session(&record));
             }
             table(out, std::slice::from_ref(&record))
         }
@@ -139,7 +139,9 @@ async fn list(args: ListArgs, admin: &Admin, out: &Output) -> anyhow::Result<()>
     let limit = query.limit.unwrap_or(Admin::DEFAULT_SESSION_LIMIT);
     let rows = admin.list_sessions(query).await?;
     if out.json {
-        return out.print_json(&Value::Array(rows.iter().map(session_json).collect()));
+        return out.print_json(&Value::Array(
+            rows.iter().map(grantd_api::admin::views::session).collect(),
+        ));
     }
     table(out, &rows)?;
     if let Some(last) = rows.last().filter(|_| rows.len() == limit as usize) {
@@ -154,32 +156,12 @@ async fn export(query: SessionQuery, admin: &Admin) -> anyhow::Result<()> {
     let mut stdout = BufWriter::new(std::io::stdout().lock());
     while let Some(page) = pages.next_page().await? {
         for r in &page {
-            let line = serde_json::to_string(&session_json(r))?;
+            let line = serde_json::to_string(&grantd_api::admin::views::session(r))?;
             writeln!(stdout, "{}", json_for_terminal(line))?;
         }
         stdout.flush()?;
     }
     Ok(())
-}
-
-/// One session as `--json` and `--json-lines` print it.
-fn session_json(r: &SessionRecord) -> Value {
-    let s = &r.session;
-    json!({
-        "id": s.id.as_str(),
-        "user_id": s.user_id.as_str(),
-        "client_id": s.client_id.as_str(),
-        "jti": s.jti.as_str(),
-        "source": s.source.as_str(),
-        "ip": s.context.ip,
-        "user_agent": s.context.user_agent,
-        "accept_language": s.context.accept_language,
-        "referer": s.context.referer,
-        "created_at": rfc3339(s.created_at),
-        "expires_at": rfc3339(s.expires_at),
-        "revoked_at": opt_time(r.revoked_at),
-        "revoke_reason": r.revoke_reason,
-    })
 }
 
 fn table(out: &Output, rows: &[SessionRecord]) -> anyhow::Result<()> {
