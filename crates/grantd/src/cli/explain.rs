@@ -16,7 +16,7 @@ pub(super) async fn run(
     explanation(out, &e)
 }
 
-fn explanation(out: &Output, e: &Explanation) -> anyhow::Result<()> {
+pub(super) fn explanation(out: &Output, e: &Explanation) -> anyhow::Result<()> {
     let outcome = match &e.outcome {
         ExplainOutcome::Ok { scope, audience } => {
             json!({ "granted": true, "scope": scope, "audience": audience })
