@@ -23,6 +23,7 @@ mod audit;
 mod clients;
 mod explain;
 mod input;
+mod plan;
 mod revoke;
 mod sessions;
 mod users;

@@ -18,6 +18,7 @@ use crate::config::Settings;
 use crate::wiring;
 
 mod admin;
+mod apply;
 mod clients;
 mod explain;
 mod keys;
@@ -27,6 +28,7 @@ mod text;
 mod users;
 
 pub use admin::AdminCmd;
+pub use apply::PlanHasChanges;
 pub use clients::ClientCmd;
 pub use keys::KeyCmd;
 pub use sessions::SessionCmd;
@@ -79,10 +81,27 @@ pub enum Command {
         scope: Option<String>,
         #[arg(long)]
         audience: Option<String>,
+        /// Explain against the state FILE would leave (`grantd apply --plan`), not the database.
+        #[arg(long, value_name = "FILE")]
+        plan: Option<PathBuf>,
     },
     /// Administer the admin HTTP API: `bootstrap` creates its first client.
     #[command(subcommand)]
     Admin(AdminCmd),
+    /// Converge users and clients to a state file (TOML); `--plan` only prints the diff
+    /// (exit 2 when there are changes).
+    Apply {
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: PathBuf,
+        /// Print the plan without writing; exit 2 when it has changes, 0 when none.
+        #[arg(long)]
+        plan: bool,
+        /// Also disable (never delete) users and clients the file does not list.
+        #[arg(long)]
+        prune: bool,
+    },
+    /// Print the current users and clients as a state file (TOML; never a secret).
+    Export,
 }
 
 pub async fn run(command: Command, settings: Settings, json_out: bool) -> anyhow::Result<()> {
@@ -108,8 +127,22 @@ async fn dispatch(command: Command, wired: &wiring::Wired, out: &Output) -> anyh
             client,
             scope,
             audience,
+            plan: None,
         } => explain::run(&admin, &client, scope.as_deref(), audience.as_deref(), out).await,
+        Command::Explain {
+            client,
+            scope,
+            audience,
+            plan: Some(file),
+        } => {
+            let (scope, audience) = (scope.as_deref(), audience.as_deref());
+            apply::explain_plan(&admin, &file, &client, scope, audience, out).await
+        }
         Command::Admin(cmd) => admin::run(cmd, &admin, out).await,
+        Command::Apply { file, plan, prune } => {
+            apply::write::run(&admin, &file, plan, prune, out).await
+        }
+        Command::Export => apply::export(&admin, out).await,
     }
 }
 

@@ -54,6 +54,10 @@ fn main() -> ExitCode {
 
 /// One line on stderr, exit 1 (clap itself exits 2 on usage errors).
 fn fail(e: &anyhow::Error) -> ExitCode {
+    // `apply --plan` printed a non-empty plan: exit 2, for CI.
+    if e.downcast_ref::<cli::PlanHasChanges>().is_some() {
+        return ExitCode::from(2);
+    }
     eprintln!("grantd: {e:#}");
     ExitCode::from(1)
 }

@@ -128,6 +128,26 @@ impl Admin {
 
     /// Creates an active client with one secret (generated, or the operator's own).
     pub async fn create_client(&self, spec: NewClientSpec) -> Result<ClientCreated, AdminError> {
+        self.create_client_as(None, spec).await
+    }
+
+    /// [`Admin::create_client`] with a client id the caller chose (`grantd apply`); a taken id
+    /// is a conflict.
+    pub async fn create_client_with_id(
+        &self,
+        id: &str,
+        spec: NewClientSpec,
+    ) -> Result<ClientCreated, AdminError> {
+        let id = parse_client_id(id)?;
+        self.create_client_as(Some(id), spec).await
+    }
+
+    /// `id: None` draws a new id, after every check passed.
+    async fn create_client_as(
+        &self,
+        id: Option<ClientId>,
+        spec: NewClientSpec,
+    ) -> Result<ClientCreated, AdminError> {
         let name = validate_name(Named::Client, &spec.name)?;
         let owner_id = parse_user_id(&spec.owner)?;
         let catalog = &self.policy.catalog;
@@ -147,7 +167,7 @@ impl Admin {
         let now = self.ports.clock.now();
         let client = Client {
             dpop: spec.dpop,
-            id: self.ports.ids.client_id(),
+            id: id.unwrap_or_else(|| self.ports.ids.client_id()),
             name,
             owner_id: owner.id.clone().into(),
             scopes: StoredScopes::parse(

@@ -108,7 +108,7 @@ impl Admin {
 
 /// The quota windows' usage, and the refusal the endpoint would give once one is used up (a
 /// decision it would grant is still refused then).
-fn with_quota(mut explanation: Explanation, quota: Vec<QuotaUsage>) -> Explanation {
+pub(super) fn with_quota(mut explanation: Explanation, quota: Vec<QuotaUsage>) -> Explanation {
     if let Some(q) = quota.iter().find(|q| q.remaining() == 0)
         && matches!(explanation.outcome, ExplainOutcome::Ok { .. })
     {
@@ -122,7 +122,7 @@ fn with_quota(mut explanation: Explanation, quota: Vec<QuotaUsage>) -> Explanati
 }
 
 /// `decide`'s answer for the loaded client and owner, with the facts of each scope.
-fn explain_decision(
+pub(super) fn explain_decision(
     policy: &TokenPolicy,
     client: &Client,
     owner: Option<&Owner>,

@@ -219,6 +219,7 @@ fn store_errors() -> [(StoreError, IsMapped); 3] {
 
 mod clients;
 mod explain;
+mod plan;
 mod sessions;
 mod users;
 

@@ -90,7 +90,7 @@ impl Admin {
             .ok_or_else(|| AdminError::NotFound(Missing::User(id.clone())))
     }
 
-    fn parse_roles(&self, roles: &[String]) -> Result<StoredScopes, AdminError> {
+    pub(super) fn parse_roles(&self, roles: &[String]) -> Result<StoredScopes, AdminError> {
         let catalog = &self.policy.catalog;
         if let Some(blank) = roles.iter().find(|r| r.trim().is_empty()) {
             return Err(AdminError::Invalid(InvalidReason::EmptyRole(blank.clone())));

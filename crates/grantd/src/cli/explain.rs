@@ -15,7 +15,7 @@ pub(super) async fn run(
     explanation(out, &e)
 }
 
-fn explanation(out: &Output, e: &Explanation) -> anyhow::Result<()> {
+pub(super) fn explanation(out: &Output, e: &Explanation) -> anyhow::Result<()> {
     if out.json {
         return out.print_json(&grantd_api::admin::views::explanation(e));
     }

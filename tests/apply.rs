@@ -1,0 +1,372 @@
+//! Outside-in tests of the declarative state file, on both backends, through the real binary:
+//! `apply` → `export` → `apply` is a no-op; `apply --plan` lists exactly the changes (exit 2)
+//! and writes nothing; an invalid file writes nothing; `--prune` disables (never deletes);
+//! `explain --plan` answers from the file, not the database.
+
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test code: a failed expectation is a failed test"
+)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use serde_json::{Value, json};
+use support::{BACKENDS, Env};
+
+const STATE: &str = r#"
+[[users]]
+email = "ada@example.com"
+name = "Ada"
+roles = ["admin"]
+
+[[clients]]
+client_id = "billing-svc"
+name = "Billing"
+owner = "ada@example.com"
+scopes = ["service", "admin"]
+quota_per_hour = 100
+rate_limit = { per_second = 5 }
+
+[[clients]]
+client_id = "reports"
+name = "Reports"
+owner = "ada@example.com"
+scopes = ["service"]
+active = false
+"#;
+
+fn write(env: &Env, name: &str, text: &str) -> PathBuf {
+    let path = env.dir.join(name);
+    std::fs::write(&path, text).expect("write state file");
+    path
+}
+
+fn run(env: &Env, args: &[&str]) -> (Option<i32>, String, String) {
+    let out: Output = env.cli(args);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `apply --json --plan -f FILE`: exit code and the steps.
+fn plan(env: &Env, path: &Path) -> (Option<i32>, Vec<Value>) {
+    let (code, stdout, stderr) = run(env, &["--json", "apply", "--plan", "-f", path_str(path)]);
+    let doc: Value =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout} {stderr}"));
+    (code, doc["changes"].as_array().expect("changes").clone())
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// Each stored client by id: (active, dpop, quota).
+fn clients(env: &Env) -> Vec<(String, bool, String, Value)> {
+    let list = env.json(&["client", "list"]);
+    let mut out: Vec<_> = list
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|c| {
+            (
+                c["client_id"].as_str().unwrap().to_owned(),
+                c["active"].as_bool().unwrap(),
+                c["dpop"].as_str().unwrap().to_owned(),
+                c["quota"].clone(),
+            )
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+#[test]
+fn apply_export_apply_is_a_no_op_and_plan_lists_exactly_the_changes() {
+    for backend in BACKENDS {
+        let env = Env::new(backend);
+        let state = write(&env, "state.toml", STATE);
+        let (code, steps) = plan(&env, &state);
+        assert_eq!(code, Some(2), "{backend:?}: a plan with changes exits 2");
+        let created: Vec<(&str, &str)> = steps
+            .iter()
+            .map(|s| (s["kind"].as_str().unwrap(), s["action"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            created,
+            [
+                ("user", "create"),
+                ("client", "create"),
+                ("client", "create")
+            ]
+        );
+        assert_eq!(
+            env.json(&["client", "list"]),
+            json!([]),
+            "{backend:?}: plan wrote"
+        );
+        assert_eq!(
+            env.json(&["user", "list"]),
+            json!([]),
+            "{backend:?}: plan wrote"
+        );
+
+        let applied = env.json(&["apply", "-f", path_str(&state)]);
+        let secrets = applied["secrets"].as_array().expect("secrets");
+        assert_eq!(
+            secrets.len(),
+            2,
+            "{backend:?}: each created client's secret, once"
+        );
+        assert!(
+            secrets
+                .iter()
+                .all(|s| s["client_secret"].as_str().unwrap().len() >= 43)
+        );
+        let stored = clients(&env);
+        assert_eq!(stored[0].0, "billing-svc");
+        assert_eq!(stored[0].3, json!({"per_hour": 100, "per_day": null}));
+        assert_eq!((stored[1].0.as_str(), stored[1].1), ("reports", false));
+
+        let (code, exported, _) = run(&env, &["export"]);
+        assert_eq!(code, Some(0));
+        for s in secrets {
+            assert!(
+                !exported.contains(s["client_secret"].as_str().unwrap()),
+                "secret exported"
+            );
+        }
+        let exported = write(&env, "exported.toml", &exported);
+        assert_eq!(
+            plan(&env, &exported),
+            (Some(0), vec![]),
+            "{backend:?}: export → plan"
+        );
+        assert_eq!(
+            plan(&env, &state),
+            (Some(0), vec![]),
+            "{backend:?}: apply → plan"
+        );
+
+        let changed = STATE.replace(
+            "quota_per_hour = 100",
+            "quota_per_hour = 50\ndpop = \"required\"",
+        );
+        let changed = write(&env, "changed.toml", &changed);
+        let (code, steps) = plan(&env, &changed);
+        assert_eq!(code, Some(2));
+        assert_eq!(steps.len(), 1, "{backend:?}: {steps:?}");
+        assert_eq!(
+            (steps[0]["key"].as_str(), steps[0]["action"].as_str()),
+            (Some("billing-svc"), Some("change"))
+        );
+        assert_eq!(
+            steps[0]["changes"],
+            json!({
+                "dpop": {"before": "optional", "after": "required"},
+                "quota": {"before": {"per_hour": 100, "per_day": null}, "after": {"per_hour": 50, "per_day": null}},
+            })
+        );
+        assert_eq!(clients(&env), stored, "{backend:?}: --plan wrote");
+        env.json(&["apply", "-f", path_str(&changed)]);
+        assert_eq!(
+            plan(&env, &changed),
+            (Some(0), vec![]),
+            "{backend:?}: converged"
+        );
+        assert_eq!(clients(&env)[0].2, "required");
+    }
+}
+
+#[test]
+fn an_invalid_file_changes_nothing() {
+    let bad = [
+        (
+            "scopes = [\"service\"]\nactive",
+            "scopes = [\"service\", \"nope\"]\nactive",
+            "unknown scope",
+        ),
+        (
+            "client_id = \"reports\"",
+            "client_id = \"billing-svc\"",
+            "duplicate client",
+        ),
+        (
+            "client_id = \"reports\"",
+            "client_id = \"has space\"",
+            "client id",
+        ),
+        (
+            "owner = \"ada@example.com\"\nscopes = [\"service\"]",
+            "owner = \"bob@example.com\"\nscopes = [\"service\"]",
+            "unknown owner",
+        ),
+        (
+            "roles = [\"admin\"]",
+            "roles = [\"admin\"]\ncolour = \"red\"",
+            "unknown field",
+        ),
+        ("roles = [\"admin\"]", "roles = [\"service\"]", "delegated"),
+    ];
+    for backend in BACKENDS {
+        let env = Env::new(backend);
+        for (from, to, expect) in bad {
+            let text = STATE.replacen(from, to, 1);
+            assert_ne!(text, STATE, "{expect}: the test's edit must apply");
+            let path = write(&env, "bad.toml", &text);
+            for args in [
+                vec!["apply", "-f", path_str(&path)],
+                vec!["apply", "--plan", "-f", path_str(&path)],
+            ] {
+                let (code, _, stderr) = run(&env, &args);
+                assert_eq!(code, Some(1), "{backend:?} {expect}: {stderr}");
+                assert!(
+                    stderr.contains(expect),
+                    "{backend:?}: {expect:?} not in {stderr}"
+                );
+                assert!(!stderr.contains("panicked"), "{stderr}");
+            }
+            assert_eq!(
+                env.json(&["user", "list"]),
+                json!([]),
+                "{backend:?} {expect}: wrote users"
+            );
+            assert_eq!(
+                env.json(&["client", "list"]),
+                json!([]),
+                "{backend:?} {expect}: wrote clients"
+            );
+        }
+    }
+}
+
+#[test]
+fn prune_disables_what_the_file_does_not_list() {
+    for backend in BACKENDS {
+        let env = Env::new(backend);
+        let (uid, cid, _) = env.user_and_client(&[], "service", "client_secret_basic");
+        let state = write(&env, "state.toml", STATE);
+        env.json(&["apply", "-f", path_str(&state)]);
+        assert!(
+            env.json(&["client", "show", &cid])["active"]
+                .as_bool()
+                .unwrap(),
+            "no --prune: kept"
+        );
+
+        let (code, _, _) = run(&env, &["apply", "--plan", "-f", path_str(&state)]);
+        assert_eq!(code, Some(0), "{backend:?}: without --prune nothing to do");
+        let (code, steps) = {
+            let (code, stdout, _) = run(
+                &env,
+                &[
+                    "--json",
+                    "apply",
+                    "--plan",
+                    "--prune",
+                    "-f",
+                    path_str(&state),
+                ],
+            );
+            (
+                code,
+                serde_json::from_str::<Value>(&stdout).unwrap()["changes"].clone(),
+            )
+        };
+        assert_eq!(code, Some(2));
+        let disabled: Vec<&str> = steps
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["key"].as_str().unwrap())
+            .collect();
+        assert_eq!(disabled.len(), 2, "{steps}");
+        assert!(disabled.contains(&cid.as_str()), "{steps}");
+        assert!(
+            steps
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|s| s["action"] == "disable")
+        );
+
+        env.json(&["apply", "--prune", "-f", path_str(&state)]);
+        assert!(
+            !env.json(&["client", "show", &cid])["active"]
+                .as_bool()
+                .unwrap()
+        );
+        assert!(
+            !env.json(&["user", "show", &uid])["active"]
+                .as_bool()
+                .unwrap()
+        );
+        assert_eq!(clients(&env).len(), 3, "{backend:?}: disabled, not deleted");
+        let (code, _, _) = run(
+            &env,
+            &["apply", "--plan", "--prune", "-f", path_str(&state)],
+        );
+        assert_eq!(code, Some(0), "{backend:?}: converged");
+    }
+}
+
+#[test]
+fn explain_plan_answers_from_the_file() {
+    for backend in BACKENDS {
+        let env = Env::new(backend);
+        let state = write(&env, "state.toml", STATE);
+        let granted = |args: &[&str]| env.json(args)["outcome"]["granted"].as_bool().unwrap();
+        // Not applied yet: the database knows no such client, the plan does.
+        let now = ["explain", "--client", "billing-svc", "--scope", "admin"];
+        assert!(!granted(&now), "{backend:?}: no client yet");
+        let planned = [
+            "explain",
+            "--plan",
+            path_str(&state),
+            "--client",
+            "billing-svc",
+            "--scope",
+            "admin",
+        ];
+        assert!(
+            granted(&planned),
+            "{backend:?}: the planned client gets admin"
+        );
+
+        env.json(&["apply", "-f", path_str(&state)]);
+        assert!(granted(&now));
+        // The owner loses the delegated role in the file: the plan refuses, the database not.
+        let without_role = write(
+            &env,
+            "norole.toml",
+            &STATE.replacen("roles = [\"admin\"]", "roles = []", 1),
+        );
+        let planned = [
+            "explain",
+            "--plan",
+            path_str(&without_role),
+            "--client",
+            "billing-svc",
+            "--scope",
+            "admin",
+        ];
+        let e = env.json(&planned);
+        assert_eq!(e["outcome"]["granted"], false, "{backend:?}: {e}");
+        assert_eq!(e["scopes"][0]["held_by_owner"], false);
+        assert!(granted(&now), "{backend:?}: explain --plan wrote nothing");
+        // A planned quota is what the plan explains.
+        let e = env.json(&[
+            "explain",
+            "--plan",
+            path_str(&state),
+            "--client",
+            "billing-svc",
+        ]);
+        assert_eq!(e["quota_usage"][0]["limit"], 100, "{e}");
+    }
+}
