@@ -122,6 +122,7 @@ fn rejection(r: &ClientRejection) -> &'static str {
         ClientRejection::OwnerMissing => "owner_missing",
         ClientRejection::OwnerInactive => "owner_inactive",
         ClientRejection::OwnerIdMalformed => "owner_id_malformed",
+        ClientRejection::BadAssertion(a) => a.as_str(),
     }
 }
 

@@ -288,6 +288,7 @@ fn world(case: &Case) -> Result<World, TestCaseError> {
         updated_at: Timestamp::from_secs(0),
         limits: ClientLimits::default(),
         dpop: Default::default(),
+        keys: Default::default(),
     };
     let owner = Owner {
         id: owner_id,
@@ -330,6 +331,7 @@ async fn endpoint(w: &World, case: &Case) -> Result<String, AppError> {
     let creds = match case.auth_method {
         AuthMethod::ClientSecretBasic => ClientAuthentication::SecretBasic { client_id, secret },
         AuthMethod::ClientSecretPost => ClientAuthentication::SecretPost { client_id, secret },
+        AuthMethod::PrivateKeyJwt => unreachable!("the cases register secret-based clients"),
     };
     let client = w.service.authenticate(&creds).await?;
     let req = TokenRequest {

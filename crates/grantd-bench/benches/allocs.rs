@@ -140,12 +140,13 @@ fn main() {
                 supplied_secret: None,
                 limits: Default::default(),
                 dpop: grantd_domain::DpopPolicy::Optional,
+                keys: Default::default(),
             })
             .await
             .unwrap();
         let (id, secret) = (
             created.client.id.as_str(),
-            created.secret_plaintext.as_str(),
+            created.secret_plaintext.as_deref().unwrap(),
         );
         for scope in [None, Some("service mcp admin")] {
             let (mut auth_allocs, mut issue_allocs) = (0, 0);

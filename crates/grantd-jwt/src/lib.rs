@@ -23,6 +23,7 @@
 //! byte, and forge the hostile tokens `verify` must refuse.
 
 mod claims;
+mod client_keys;
 mod clock;
 mod dpop;
 mod error;
@@ -41,6 +42,7 @@ mod verified;
 #[cfg(test)]
 mod test_support;
 
+pub use client_keys::{JwksError, parse_client_jwks};
 pub use clock::SystemClock;
 pub use dpop::{DpopConfig, DpopVerifier};
 pub use error::KeyError;

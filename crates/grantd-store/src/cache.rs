@@ -440,6 +440,7 @@ mod tests {
     fn named_client(id: &str, active: bool) -> Client {
         Client {
             dpop: Default::default(),
+            keys: Default::default(),
             id: ClientId::parse(id).unwrap(),
             name: "svc".into(),
             owner_id: OwnerId::parse(OWNER),

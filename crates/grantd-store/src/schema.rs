@@ -30,6 +30,7 @@ diesel::table! {
         quota_per_hour -> Nullable<BigInt>,
         quota_per_day -> Nullable<BigInt>,
         dpop -> Text,
+        jwks -> Nullable<Text>,
     }
 }
 

@@ -47,6 +47,7 @@ fn client(id: &str, method: AuthMethod, plain: &str, scopes: &[&str], grants: &[
         updated_at: Timestamp::from_secs(0),
         limits: Default::default(),
         dpop: Default::default(),
+        keys: Default::default(),
     }
 }
 

@@ -60,6 +60,7 @@ fn owner(roles: &[&str], active: bool) -> Owner {
 fn client(scopes: &[&str]) -> Client {
     Client {
         dpop: Default::default(),
+        keys: Default::default(),
         id: ClientId::parse("svc-a").unwrap(),
         name: "Service A".into(),
         owner_id: OwnerId::parse(OWNER),
@@ -180,6 +181,7 @@ fn client_spec(scopes: &[&str]) -> NewClientSpec {
         grant_types: vec![],
         supplied_secret: None,
         limits: Default::default(),
+        keys: Default::default(),
         dpop: grantd_domain::DpopPolicy::Optional,
     }
 }

@@ -42,6 +42,7 @@ fn policy() -> TokenPolicy {
 fn client(scopes: &[&str]) -> Client {
     Client {
         dpop: Default::default(),
+        keys: Default::default(),
         id: ClientId::parse("svc-a").unwrap(),
         name: "Service A".into(),
         owner_id: OwnerId::parse(OWNER),
@@ -203,6 +204,7 @@ fn creds(id: &str, method: AuthMethod) -> ClientAuthentication<'_> {
     match method {
         AuthMethod::ClientSecretBasic => ClientAuthentication::SecretBasic { client_id, secret },
         AuthMethod::ClientSecretPost => ClientAuthentication::SecretPost { client_id, secret },
+        AuthMethod::PrivateKeyJwt => unreachable!("no secret for private_key_jwt"),
     }
 }
 
@@ -1239,6 +1241,7 @@ async fn introspection_requires_the_row_binding_to_match_the_token() {
 #[tokio::test]
 async fn a_client_requiring_dpop_needs_a_proof() {
     let required = Client {
+        keys: Default::default(),
         dpop: grantd_domain::DpopPolicy::Required,
         ..client(&["service"])
     };

@@ -58,6 +58,7 @@ pub fn secret(hash: &str, created: i64, valid_until: Option<i64>) -> ClientSecre
 pub fn client(id: &str, owner: &Owner, n: i64) -> Client {
     Client {
         dpop: Default::default(),
+        keys: Default::default(),
         id: ClientId::parse(id).expect("client id"),
         name: format!("Client {id}"),
         owner_id: owner.id.clone().into(),

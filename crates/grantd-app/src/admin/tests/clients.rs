@@ -29,6 +29,7 @@ async fn create_client_generates_a_secret_and_warns_about_unheld_delegated_scope
         .unwrap();
     let want = Client {
         dpop: Default::default(),
+        keys: Default::default(),
         id: ClientId::parse("cl_new").unwrap(),
         name: "Orders service".into(),
         owner_id: OwnerId::parse(OWNER),
@@ -49,7 +50,7 @@ async fn create_client_generates_a_secret_and_warns_about_unheld_delegated_scope
         limits: Default::default(),
     };
     assert_eq!(got.client, want);
-    assert_eq!(got.secret_plaintext, PLAINTEXT);
+    assert_eq!(got.secret_plaintext.as_deref(), Some(PLAINTEXT));
     assert_eq!(got.warnings.len(), 1, "{:?}", got.warnings);
     assert!(got.warnings[0].contains("scope admin is delegated"));
 
@@ -89,7 +90,10 @@ async fn create_client_with_a_supplied_secret_hashes_it_and_never_generates() {
     };
     assert!(!format!("{spec:?}").contains("migrated+secret"));
     let got = fx.admin().create_client(spec).await.unwrap();
-    assert_eq!(got.secret_plaintext, "migrated+secret%with:colons");
+    assert_eq!(
+        got.secret_plaintext.as_deref(),
+        Some("migrated+secret%with:colons")
+    );
     assert!(got.warnings.is_empty(), "{:?}", got.warnings);
 }
 
@@ -407,6 +411,7 @@ async fn set_client_dpop_stores_the_policy_and_returns_the_client() {
         .in_sequence(&mut seq)
         .returning(|_| {
             Ok(Some(Client {
+                keys: Default::default(),
                 dpop: DpopPolicy::Required,
                 ..client(&["mcp"])
             }))
