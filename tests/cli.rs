@@ -203,9 +203,11 @@ fn json_shapes() {
             "auth_method",
             "dpop",
             "rate_limit",
-            "quota"
+            "quota",
+            "keys"
         ])
     );
+    assert_eq!(client["keys"], serde_json::json!([]));
     assert_eq!(client["rate_limit"], serde_json::Value::Null);
     assert_eq!(
         client["quota"],

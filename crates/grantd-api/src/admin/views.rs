@@ -49,7 +49,18 @@ pub(crate) fn client(c: &Client) -> Value {
             "per_hour": c.limits.quota.per_hour.map(NonZeroU32::get),
             "per_day": c.limits.quota.per_day.map(NonZeroU32::get),
         },
+        "keys": keys(c),
     })
+}
+
+/// A client's registered public keys (private_key_jwt) as shown: kid, kty and alg, never key
+/// material; the same shape as `grantd client show --json`.
+fn keys(c: &Client) -> Value {
+    c.keys
+        .keys()
+        .iter()
+        .map(|k| json!({"kid": k.kid, "kty": k.kty, "alg": k.alg}))
+        .collect()
 }
 
 /// A created client with its secret: the one time the secret is shown.

@@ -231,6 +231,9 @@ async fn show(out: &Output, admin: &Admin, c: Client) -> anyhow::Result<()> {
     for line in limits::lines(c.limits.rate, &usage) {
         out.line(&line)?;
     }
+    if !c.keys.is_empty() {
+        out.line(&format!("keys: {}", keys_json(&c)))?;
+    }
     Ok(())
 }
 
@@ -248,6 +251,7 @@ fn client_json(c: &Client) -> Value {
         "updated_at": rfc3339(c.updated_at),
         "rate_limit": limits::rate_json(c.limits.rate),
         "quota": limits::quota_json(&c.limits.quota),
+        "keys": keys_json(c),
     })
 }
 
