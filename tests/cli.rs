@@ -556,6 +556,7 @@ fn insert_sessions(env: &Env, client_id: &str, user_id: &str, rows: &[(i64, i64)
                 created_at: now.plus_secs(*created),
                 expires_at: now.plus_secs(*expires),
                 dpop: None,
+                assertion_key: None,
             };
             store.insert_session(&s).await.expect("insert");
             ids.push(id.into_string());

@@ -91,6 +91,9 @@ impl fmt::Debug for ClientAuthentication<'_> {
 #[derive(Clone, Debug)]
 pub struct AuthenticatedClient {
     client: Client,
+    /// The replay key of the `private_key_jwt` assertion it authenticated with, if any: the
+    /// session row stores it under a unique index.
+    assertion_key: Option<String>,
 }
 
 impl AuthenticatedClient {
@@ -305,7 +308,10 @@ impl TokenService {
         if let Some(old) = outdated {
             self.upgrade_hash(&client.id, &old, secret).await;
         }
-        Ok(AuthenticatedClient { client })
+        Ok(AuthenticatedClient {
+            client,
+            assertion_key: None,
+        })
     }
 
     /// Stores a fresh hash of `secret` (just verified against the outdated `old`) in its place.
@@ -344,6 +350,7 @@ impl TokenService {
         client: &AuthenticatedClient,
         req: TokenRequest<'_>,
     ) -> Result<IssuedToken, AppError> {
+        let assertion_key = client.assertion_key.clone();
         let client = &client.client;
         if let Some(p) = req.plugin_id {
             validate_plugin_id(p)?;
@@ -374,6 +381,7 @@ impl TokenService {
             context: req.context,
             now,
             dpop,
+            assertion_key,
         };
         let (session, scope, aud) = session_row(claims, issued);
         self.write_session(&session).await?;
@@ -403,6 +411,11 @@ impl TokenService {
             .map_err(|e| match e {
                 StoreError::Conflict(Constraint::SessionDpopProof) => {
                     AppError::Refused(DomainError::InvalidDpopProof(ProofRejection::Replayed))
+                }
+                StoreError::Conflict(Constraint::SessionClientAssertion) => {
+                    AppError::Refused(DomainError::InvalidClient(ClientRejection::BadAssertion(
+                        grantd_domain::AssertionRejection::Replayed,
+                    )))
                 }
                 e => AppError::from_store("writing session", e),
             })
@@ -631,6 +644,7 @@ struct SessionParts {
     context: RequestContext,
     now: Timestamp,
     dpop: Option<DpopBinding>,
+    assertion_key: Option<String>,
 }
 
 /// The session row of a signed token, and the scope string and audience the answer and the
@@ -659,6 +673,7 @@ fn session_row(
         created_at: parts.now,
         expires_at: Timestamp::from_secs(exp),
         dpop: parts.dpop,
+        assertion_key: parts.assertion_key,
     };
     (session, scope, aud)
 }

@@ -568,6 +568,7 @@ mod tests {
                 created_at: Timestamp::from_secs(0),
                 expires_at: Timestamp::from_secs(3600),
                 dpop: None,
+                assertion_key: None,
             },
             revoked_at,
             revoke_reason: revoked_at.map(|_| "test".to_owned()),

@@ -315,6 +315,7 @@ pub(crate) struct SessionRow {
     pub revoke_reason: Option<String>,
     pub dpop_jkt: Option<String>,
     pub dpop_proof_jti: Option<String>,
+    pub client_assertion_jti: Option<String>,
 }
 
 impl SessionRow {
@@ -343,6 +344,7 @@ impl SessionRow {
             revoke_reason: None,
             dpop_jkt: s.dpop.as_ref().map(|d| d.jkt.as_str().to_owned()),
             dpop_proof_jti: s.dpop.as_ref().map(|d| d.proof_key.clone()),
+            client_assertion_jti: s.assertion_key.clone(),
         })
     }
 
@@ -368,6 +370,7 @@ impl SessionRow {
             created_at: from_db_time(self.created_at),
             expires_at: from_db_time(self.expires_at),
             dpop: dpop_binding(self.dpop_jkt, self.dpop_proof_jti)?,
+            assertion_key: self.client_assertion_jti,
         };
         Ok(SessionRecord {
             session,

@@ -61,6 +61,7 @@ diesel::table! {
         revoke_reason -> Nullable<Text>,
         dpop_jkt -> Nullable<Text>,
         dpop_proof_jti -> Nullable<Text>,
+        client_assertion_jti -> Nullable<Text>,
     }
 }
 

@@ -91,6 +91,7 @@ fn session_record() -> SessionRecord {
             created_at: Timestamp::from_secs(NOW),
             expires_at: Timestamp::from_secs(NOW + 900),
             dpop: None,
+            assertion_key: None,
         },
         revoked_at: None,
         revoke_reason: None,

@@ -102,6 +102,7 @@ fn session_record(revoked: bool, jti: &str) -> SessionRecord {
             created_at: Timestamp::from_secs(NOW),
             expires_at: Timestamp::from_secs(NOW + 900),
             dpop: None,
+            assertion_key: None,
         },
         revoked_at: revoked.then(|| Timestamp::from_secs(NOW)),
         revoke_reason: revoked.then(|| "x".to_owned()),
@@ -196,7 +197,10 @@ impl Fx {
 }
 
 fn authed(c: Client) -> AuthenticatedClient {
-    AuthenticatedClient { client: c }
+    AuthenticatedClient {
+        client: c,
+        assertion_key: None,
+    }
 }
 
 fn creds(id: &str, method: AuthMethod) -> ClientAuthentication<'_> {

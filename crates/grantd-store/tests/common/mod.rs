@@ -94,6 +94,7 @@ pub fn session(client: &ClientId, user: &UserId, created: i64) -> NewSession {
         created_at: at(created),
         expires_at: at(created + 3600),
         dpop: None,
+        assertion_key: None,
     }
 }
 
