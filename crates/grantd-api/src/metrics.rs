@@ -84,6 +84,7 @@ pub(crate) fn auth_method(auth: &ClientAuthentication<'_>) -> &'static str {
         ClientAuthentication::None { .. } => "none",
         ClientAuthentication::SecretBasic { .. } => "client_secret_basic",
         ClientAuthentication::SecretPost { .. } => "client_secret_post",
+        ClientAuthentication::PrivateKeyJwt { .. } => "private_key_jwt",
     }
 }
 

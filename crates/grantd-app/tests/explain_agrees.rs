@@ -315,6 +315,7 @@ fn world(case: &Case) -> Result<World, TestCaseError> {
         ))),
         ids: Arc::new(SequentialIds::default()),
         // No request here carries a proof: an unexpected call fails the case.
+        assertions: Arc::new(grantd_ports::MockClientAssertions::new()),
         dpop: Arc::new(grantd_ports::MockDpopProofs::new()),
     };
     Ok(World {

@@ -193,6 +193,7 @@ impl World {
             secrets: secrets.clone(),
             clock: Arc::new(FixedClock(Timestamp::from_secs(NOW))),
             ids: Arc::new(SequentialIds::default()),
+            assertions: Arc::new(grantd_ports::MockClientAssertions::new()),
             dpop: Arc::new(FakeDpop),
         };
         let service = TokenService::new(ports, Arc::new(policy()));

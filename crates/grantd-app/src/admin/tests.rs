@@ -159,6 +159,7 @@ impl Fx {
             clock: Arc::new(clock),
             ids: Arc::new(self.ids),
             // Admin never checks a proof.
+            assertions: Arc::new(grantd_ports::MockClientAssertions::new()),
             dpop: Arc::new(grantd_ports::MockDpopProofs::new()),
         };
         Admin::new(ports, Arc::new(self.policy))

@@ -190,6 +190,7 @@ impl Fx {
             secrets: Arc::new(self.secrets),
             clock: Arc::new(self.clock),
             ids: Arc::new(self.ids),
+            assertions: Arc::new(grantd_ports::MockClientAssertions::new()),
             dpop: Arc::new(self.dpop),
         };
         TokenService::new(ports, Arc::new(self.policy))
