@@ -259,3 +259,29 @@ fn unknown_kid(key: &ClientKey, claims: &Value) -> String {
     header.kid = Some("k9".into());
     jsonwebtoken::encode(&header, claims, &key.encoding).unwrap()
 }
+
+/// Two grantd processes on one Postgres: an assertion that bought a token from one is refused
+/// by the other (the session row's unique replay key, not per-process memory). Sent to both
+/// at once, exactly one of them answers 200.
+#[test]
+fn a_replay_to_another_process_on_one_postgres_is_refused() {
+    let env = Env::new(support::Backend::Postgres);
+    let key = ClientKey::new();
+    let id = register(&env, &key);
+    let (a, b) = (env.start(), env.start());
+    let first = key.assertion(&claims(&id, "shared-1"));
+    assert_eq!(post_assertion(&a, &first, "").status, 200);
+    let again = post_assertion(&b, &first, "");
+    assert_eq!(again.status, 401, "{}", again.body);
+    assert_eq!(again.json()["error"], "invalid_client");
+
+    let second = key.assertion(&claims(&id, "shared-2"));
+    let statuses = std::thread::scope(|s| {
+        let ha = s.spawn(|| post_assertion(&a, &second, "").status);
+        let hb = s.spawn(|| post_assertion(&b, &second, "").status);
+        let mut v = vec![ha.join().unwrap(), hb.join().unwrap()];
+        v.sort_unstable();
+        v
+    });
+    assert_eq!(statuses, vec![200, 401]);
+}
