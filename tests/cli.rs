@@ -204,9 +204,11 @@ fn json_shapes() {
             "dpop",
             "rate_limit",
             "quota",
-            "warnings"
+            "warnings",
+            "keys"
         ])
     );
+    assert_eq!(client["keys"], serde_json::json!([]));
     assert_eq!(client["rate_limit"], serde_json::Value::Null);
     assert_eq!(
         client["quota"],
@@ -555,6 +557,7 @@ fn insert_sessions(env: &Env, client_id: &str, user_id: &str, rows: &[(i64, i64)
                 created_at: now.plus_secs(*created),
                 expires_at: now.plus_secs(*expires),
                 dpop: None,
+                assertion_key: None,
             };
             store.insert_session(&s).await.expect("insert");
             ids.push(id.into_string());

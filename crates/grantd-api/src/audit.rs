@@ -9,7 +9,7 @@ use grantd_app::{Endpoint, Refusal};
 use crate::ApiState;
 use crate::error::ApiError;
 use crate::form::Form;
-use crate::request::{client_authentication, source_ip};
+use crate::request::{client_authentication, form_authentication, source_ip};
 
 /// The longest presented client id an event carries (the log line's bound).
 const CLIENT_ID_MAX: usize = 128;
@@ -55,7 +55,12 @@ impl Presented {
     fn read(req: &HttpRequest, body: Option<&Bytes>) -> Self {
         let form = body.and_then(|b| Form::parse(b).ok());
         let param = |name| form.as_ref().and_then(|f| f.single(name).ok().flatten());
-        let auth = client_authentication(req, param("client_id"), param("client_secret")).ok();
+        let auth = form
+            .as_ref()
+            .and_then(|f| form_authentication(req, f, "").ok())
+            .or_else(|| {
+                client_authentication(req, param("client_id"), param("client_secret")).ok()
+            });
         Self {
             client_id: auth.as_ref().map(|a| cut(a.client_id(), CLIENT_ID_MAX)),
             auth_method: auth.as_ref().map(crate::metrics::auth_method),

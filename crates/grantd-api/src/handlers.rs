@@ -24,7 +24,7 @@ use crate::audit::Seen;
 use crate::error::{ApiError, json, no_store};
 use crate::form::Form;
 use crate::request::{
-    authorization_used, client_authentication, read_form_body, request_context, source_ip,
+    authorization_used, form_authentication, read_form_body, request_context, source_ip,
 };
 
 /// How long resource servers may cache the JWKS. Short, so a rotation is seen quickly; the
@@ -166,8 +166,6 @@ async fn token_inner(
     seen.body(&body);
     let form = Form::parse(&body)?;
     let grant_type = form.single("grant_type")?;
-    let client_id = form.single("client_id")?;
-    let client_secret = form.single("client_secret")?;
     let scope = form.single("scope")?;
     let audience = form.single("audience")?;
     let plugin_id = form.single("plugin_id")?;
@@ -175,7 +173,7 @@ async fn token_inner(
 
     let grant = parse_grant_type(grant_type)?;
     let proof = dpop_header(req)?;
-    let auth = client_authentication(req, client_id, client_secret)?;
+    let auth = form_authentication(req, &form, state.token_url(req.path()))?;
     let client = authenticate(state, &auth, source).await?;
     let issued = match grant {
         GrantType::ClientCredentials => {
@@ -250,10 +248,8 @@ async fn token_and_caller<'f>(
 ) -> Result<(&'f str, AuthenticatedClient), ApiError> {
     let token = form.single("token")?;
     let _hint = form.single("token_type_hint")?;
-    let client_id = form.single("client_id")?;
-    let client_secret = form.single("client_secret")?;
     let token = token.ok_or_else(|| missing("token"))?;
-    let auth = client_authentication(req, client_id, client_secret)?;
+    let auth = form_authentication(req, form, state.token_url(""))?;
     let caller = authenticate(state, &auth, source).await?;
     Ok((token, caller))
 }

@@ -237,6 +237,11 @@ struct Metadata<'a> {
     scopes_supported: Vec<&'a str>,
     /// RFC 9449 §5.1.
     dpop_signing_alg_values_supported: &'static [&'static str],
+    /// `private_key_jwt` assertions (RFC 8414 §2): the algorithms a registered key can pin,
+    /// the same verifier as DPoP's.
+    token_endpoint_auth_signing_alg_values_supported: &'static [&'static str],
+    introspection_endpoint_auth_signing_alg_values_supported: &'static [&'static str],
+    revocation_endpoint_auth_signing_alg_values_supported: &'static [&'static str],
 }
 
 fn discovery_document(issuer: &str, service: &TokenService) -> Bytes {
@@ -255,6 +260,9 @@ fn discovery_document(issuer: &str, service: &TokenService) -> Bytes {
         revocation_endpoint_auth_methods_supported: methods,
         scopes_supported: service.policy().catalog.iter().map(|s| s.name()).collect(),
         dpop_signing_alg_values_supported: service.dpop_algorithms(),
+        token_endpoint_auth_signing_alg_values_supported: service.dpop_algorithms(),
+        introspection_endpoint_auth_signing_alg_values_supported: service.dpop_algorithms(),
+        revocation_endpoint_auth_signing_alg_values_supported: service.dpop_algorithms(),
     };
     match serde_json::to_vec(&doc) {
         Ok(v) => Bytes::from(v),

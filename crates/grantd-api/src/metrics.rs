@@ -84,6 +84,7 @@ pub(crate) fn auth_method(auth: &ClientAuthentication<'_>) -> &'static str {
         ClientAuthentication::None { .. } => "none",
         ClientAuthentication::SecretBasic { .. } => "client_secret_basic",
         ClientAuthentication::SecretPost { .. } => "client_secret_post",
+        ClientAuthentication::PrivateKeyJwt { .. } => "private_key_jwt",
     }
 }
 
@@ -122,6 +123,7 @@ fn rejection(r: &ClientRejection) -> &'static str {
         ClientRejection::OwnerMissing => "owner_missing",
         ClientRejection::OwnerInactive => "owner_inactive",
         ClientRejection::OwnerIdMalformed => "owner_id_malformed",
+        ClientRejection::BadAssertion(a) => a.as_str(),
     }
 }
 

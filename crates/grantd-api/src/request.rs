@@ -21,7 +21,7 @@ use grantd_domain::{DomainError, InvalidRequest, RequestContext};
 use crate::cidr::IpCidr;
 use crate::client_ip::client_ip;
 use crate::error::{ApiError, Unread};
-use crate::form::{decode, query_has_any};
+use crate::form::{Form, decode, query_has_any};
 
 const FORM: &str = "application/x-www-form-urlencoded";
 
@@ -185,6 +185,48 @@ pub(crate) fn parse_basic(value: &[u8]) -> Result<(String, String), ApiError> {
         );
     }
     Ok((id.into_owned(), secret.into_owned()))
+}
+
+/// RFC 7523 §2.2's `client_assertion_type`.
+pub(crate) const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// The client authentication of a form: a `client_assertion` (`private_key_jwt`, which must
+/// come alone: a Basic header or `client_secret` beside it is `invalid_request`), or else
+/// what [`client_authentication`] reads. `token_endpoint` is the URL an assertion's `aud` may
+/// name beside the issuer.
+pub(crate) fn form_authentication<'a>(
+    req: &HttpRequest,
+    form: &'a Form<'_>,
+    token_endpoint: &'a str,
+) -> Result<ClientAuthentication<'a>, ApiError> {
+    let body_id = form.single("client_id")?;
+    let body_secret = form.single("client_secret")?;
+    let assertion_type = form.single("client_assertion_type")?;
+    let assertion = form.single("client_assertion")?;
+    let invalid = |r| ApiError::Refused(DomainError::InvalidRequest(r));
+    match (assertion_type, assertion) {
+        (None, None) => client_authentication(req, body_id, body_secret),
+        (Some(JWT_BEARER), Some(assertion)) => {
+            if body_secret.is_some() || req.headers().contains_key(header::AUTHORIZATION) {
+                return Err(invalid(InvalidRequest::MultipleClientAuthMethods));
+            }
+            Ok(ClientAuthentication::PrivateKeyJwt {
+                client_id: body_id.map(Into::into),
+                assertion: assertion.into(),
+                token_endpoint: token_endpoint.into(),
+            })
+        }
+        (Some(_), Some(_)) => Err(invalid(InvalidRequest::InvalidParameter {
+            name: "client_assertion_type",
+            reason: format!("only {JWT_BEARER} is supported"),
+        })),
+        (None, Some(_)) => Err(invalid(InvalidRequest::MissingParameter(
+            "client_assertion_type",
+        ))),
+        (Some(_), None) => Err(invalid(InvalidRequest::MissingParameter(
+            "client_assertion",
+        ))),
+    }
 }
 
 /// How the request claims to be a client: exactly one method. `body_id`/`body_secret` are the

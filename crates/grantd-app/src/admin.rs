@@ -89,6 +89,9 @@ pub enum AdminError {
 /// What is wrong with the operator's input.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidReason {
+    /// Keys given to a secret-based client, none (or a secret) for a `private_key_jwt` one.
+    #[error("a private_key_jwt client needs --jwks-file and no secret; other clients take no keys")]
+    KeysDoNotFitMethod,
     /// A user's or client's name.
     #[error("{what} name {problem}")]
     Name { what: Named, problem: NameProblem },

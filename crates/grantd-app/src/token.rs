@@ -6,15 +6,16 @@ use std::fmt;
 use std::sync::Arc;
 
 use grantd_domain::{
-    AccessTokenClaims, AudienceRequest, AuthMethod, Client, ClientId, ClientLimits,
-    ClientRejection, DomainError, DpopBinding, DpopPolicy, Grant, InvalidRequest, NewSession,
-    Owner, ProofRejection, ProofTarget, RequestContext, SessionId, SessionSource, Subject,
-    SubjectMode, Timestamp, TokenPolicy, UserId, decide, may_introspect, owner_backs,
+    AccessTokenClaims, AssertionRejection, AssertionTarget, AudienceRequest, AuthMethod, Client,
+    ClientId, ClientLimits, ClientRejection, DomainError, DpopBinding, DpopPolicy, Grant,
+    InvalidRequest, NewSession, Owner, ProofRejection, ProofTarget, RequestContext, SessionId,
+    SessionSource, Subject, SubjectMode, Timestamp, TokenPolicy, UserId, decide, may_introspect,
+    owner_backs,
 };
 use grantd_ports::{
-    AuditKind, ClientStore, Clock, Constraint, DpopProofs, IdSource, Introspected,
-    IntrospectionOutcome, Refusal, RevocationEffect, Revoked, SecretCheck, SecretHasher,
-    SessionStore, StoreError, TokenSigner, UserStore,
+    AuditKind, ClientAssertions, ClientStore, Clock, Constraint, DpopProofs, IdSource,
+    Introspected, IntrospectionOutcome, Refusal, RevocationEffect, Revoked, SecretCheck,
+    SecretHasher, SessionStore, StoreError, TokenSigner, UserStore,
 };
 
 use crate::audit::{self, Audit};
@@ -34,6 +35,8 @@ pub struct Ports {
     pub ids: Arc<dyn IdSource>,
     /// DPoP proof checks and nonces (RFC 9449).
     pub dpop: Arc<dyn DpopProofs>,
+    /// `private_key_jwt` assertion checks (RFC 7523).
+    pub assertions: Arc<dyn ClientAssertions>,
 }
 
 impl fmt::Debug for Ports {
@@ -41,6 +44,13 @@ impl fmt::Debug for Ports {
         f.write_str("Ports { .. }")
     }
 }
+
+/// Longest lifetime of a client assertion (`exp − iat`, or `exp − now`), seconds. An assertion
+/// is remembered (its replay key) as long as the session row of its token lives, and a token
+/// lives at least this long, so a replay within the assertion's lifetime always conflicts.
+pub const ASSERTION_MAX_LIFETIME_SECS: i64 = 300;
+/// How far a client assertion's `iat`/`nbf` may lie in the future, seconds.
+pub const ASSERTION_MAX_SKEW_SECS: i64 = 5;
 
 /// How a caller claims to be a client, as the API read it from the request: exactly one
 /// method. [`TokenService::authenticate`] checks it against the client's registered method and
@@ -60,6 +70,13 @@ pub enum ClientAuthentication<'a> {
         client_id: Cow<'a, str>,
         secret: Cow<'a, str>,
     },
+    /// `private_key_jwt` (RFC 7523 §2.2): a signed assertion, the `client_id` if one was sent,
+    /// and the token endpoint's URL as published (an accepted `aud`).
+    PrivateKeyJwt {
+        client_id: Option<Cow<'a, str>>,
+        assertion: Cow<'a, str>,
+        token_endpoint: Cow<'a, str>,
+    },
 }
 
 impl ClientAuthentication<'_> {
@@ -69,6 +86,11 @@ impl ClientAuthentication<'_> {
             ClientAuthentication::None { client_id }
             | ClientAuthentication::SecretBasic { client_id, .. }
             | ClientAuthentication::SecretPost { client_id, .. } => client_id,
+            // Without `client_id`, the (unverified) assertion names the client only once the
+            // app has read it; rate limits then key on the empty id.
+            ClientAuthentication::PrivateKeyJwt { client_id, .. } => {
+                client_id.as_deref().unwrap_or("")
+            }
         }
     }
 }
@@ -79,6 +101,7 @@ impl fmt::Debug for ClientAuthentication<'_> {
             ClientAuthentication::None { .. } => "None",
             ClientAuthentication::SecretBasic { .. } => "SecretBasic",
             ClientAuthentication::SecretPost { .. } => "SecretPost",
+            ClientAuthentication::PrivateKeyJwt { .. } => "PrivateKeyJwt",
         };
         f.debug_struct(method)
             .field("client_id", &self.client_id())
@@ -91,6 +114,9 @@ impl fmt::Debug for ClientAuthentication<'_> {
 #[derive(Clone, Debug)]
 pub struct AuthenticatedClient {
     client: Client,
+    /// The replay key of the `private_key_jwt` assertion it authenticated with, if any: the
+    /// session row stores it under a unique index.
+    assertion_key: Option<String>,
 }
 
 impl AuthenticatedClient {
@@ -248,6 +274,14 @@ impl TokenService {
                 self.check_secret(client_id, secret, AuthMethod::ClientSecretPost)
                     .await
             }
+            ClientAuthentication::PrivateKeyJwt {
+                client_id,
+                assertion,
+                token_endpoint,
+            } => {
+                self.check_assertion(client_id.as_deref(), assertion, token_endpoint)
+                    .await
+            }
         }
     }
 
@@ -305,7 +339,56 @@ impl TokenService {
         if let Some(old) = outdated {
             self.upgrade_hash(&client.id, &old, secret).await;
         }
-        Ok(AuthenticatedClient { client })
+        Ok(AuthenticatedClient {
+            client,
+            assertion_key: None,
+        })
+    }
+
+    /// A `private_key_jwt` assertion: its (unverified) `iss` names the client, which must be
+    /// registered for the method; then every check of RFC 7523 §3 against its keys. Single use
+    /// is decided when the session row is written (its unique replay key).
+    async fn check_assertion(
+        &self,
+        sent_id: Option<&str>,
+        assertion: &str,
+        token_endpoint: &str,
+    ) -> Result<AuthenticatedClient, AppError> {
+        let reject = |r: ClientRejection| AppError::Refused(DomainError::InvalidClient(r));
+        let bad = |r: AssertionRejection| reject(ClientRejection::BadAssertion(r));
+        let iss = self.ports.assertions.issuer(assertion).map_err(bad)?;
+        if sent_id.is_some_and(|s| s != iss) {
+            return Err(bad(AssertionRejection::IssuerSubjectMismatch));
+        }
+        let id = ClientId::parse(&iss).map_err(|_| reject(ClientRejection::MalformedClientId))?;
+        let found = self.ports.clients.find_client(&id).await;
+        let found = found.map_err(|e| AppError::from_store("loading client", e))?;
+        let client = found.ok_or_else(|| reject(ClientRejection::UnknownClient))?;
+        if client.auth_method != AuthMethod::PrivateKeyJwt {
+            return Err(reject(ClientRejection::AuthMethodNotRegistered {
+                registered: client.auth_method.as_str(),
+                used: AuthMethod::PrivateKeyJwt.as_str(),
+            }));
+        }
+        let target = AssertionTarget {
+            issuer: &self.policy.issuer,
+            token_endpoint,
+            max_lifetime_secs: ASSERTION_MAX_LIFETIME_SECS,
+            max_skew_secs: ASSERTION_MAX_SKEW_SECS,
+        };
+        let now = self.ports.clock.now();
+        let key = self
+            .ports
+            .assertions
+            .check(assertion, &client.id, &client.keys, target, now)
+            .map_err(bad)?;
+        if !client.active {
+            return Err(reject(ClientRejection::ClientDisabled));
+        }
+        Ok(AuthenticatedClient {
+            client,
+            assertion_key: Some(key),
+        })
     }
 
     /// Stores a fresh hash of `secret` (just verified against the outdated `old`) in its place.
@@ -344,6 +427,7 @@ impl TokenService {
         client: &AuthenticatedClient,
         req: TokenRequest<'_>,
     ) -> Result<IssuedToken, AppError> {
+        let assertion_key = client.assertion_key.clone();
         let client = &client.client;
         if let Some(p) = req.plugin_id {
             validate_plugin_id(p)?;
@@ -374,6 +458,7 @@ impl TokenService {
             context: req.context,
             now,
             dpop,
+            assertion_key,
         };
         let (session, scope, aud) = session_row(claims, issued);
         self.write_session(&session).await?;
@@ -403,6 +488,11 @@ impl TokenService {
             .map_err(|e| match e {
                 StoreError::Conflict(Constraint::SessionDpopProof) => {
                     AppError::Refused(DomainError::InvalidDpopProof(ProofRejection::Replayed))
+                }
+                StoreError::Conflict(Constraint::SessionClientAssertion) => {
+                    AppError::Refused(DomainError::InvalidClient(ClientRejection::BadAssertion(
+                        grantd_domain::AssertionRejection::Replayed,
+                    )))
                 }
                 e => AppError::from_store("writing session", e),
             })
@@ -631,6 +721,7 @@ struct SessionParts {
     context: RequestContext,
     now: Timestamp,
     dpop: Option<DpopBinding>,
+    assertion_key: Option<String>,
 }
 
 /// The session row of a signed token, and the scope string and audience the answer and the
@@ -659,6 +750,7 @@ fn session_row(
         created_at: parts.now,
         expires_at: Timestamp::from_secs(exp),
         dpop: parts.dpop,
+        assertion_key: parts.assertion_key,
     };
     (session, scope, aud)
 }

@@ -288,6 +288,7 @@ fn world(case: &Case) -> Result<World, TestCaseError> {
         updated_at: Timestamp::from_secs(0),
         limits: ClientLimits::default(),
         dpop: Default::default(),
+        keys: Default::default(),
     };
     let owner = Owner {
         id: owner_id,
@@ -314,6 +315,7 @@ fn world(case: &Case) -> Result<World, TestCaseError> {
         ))),
         ids: Arc::new(SequentialIds::default()),
         // No request here carries a proof: an unexpected call fails the case.
+        assertions: Arc::new(grantd_ports::MockClientAssertions::new()),
         dpop: Arc::new(grantd_ports::MockDpopProofs::new()),
     };
     Ok(World {
@@ -330,6 +332,7 @@ async fn endpoint(w: &World, case: &Case) -> Result<String, AppError> {
     let creds = match case.auth_method {
         AuthMethod::ClientSecretBasic => ClientAuthentication::SecretBasic { client_id, secret },
         AuthMethod::ClientSecretPost => ClientAuthentication::SecretPost { client_id, secret },
+        AuthMethod::PrivateKeyJwt => unreachable!("the cases register secret-based clients"),
     };
     let client = w.service.authenticate(&creds).await?;
     let req = TokenRequest {

@@ -104,6 +104,7 @@ async fn services(dir: &std::path::Path) -> (TokenService, Admin) {
         secrets: Arc::new(Secrets::new(&master)),
         clock,
         ids: Arc::new(RandomIds::new()),
+        assertions: Arc::new(grantd_jwt::AssertionVerifier),
         dpop: Arc::new(DpopVerifier::new(&master, DpopConfig::default())),
     };
     (
@@ -140,12 +141,13 @@ fn main() {
                 supplied_secret: None,
                 limits: Default::default(),
                 dpop: grantd_domain::DpopPolicy::Optional,
+                keys: Default::default(),
             })
             .await
             .unwrap();
         let (id, secret) = (
             created.client.id.as_str(),
-            created.secret_plaintext.as_str(),
+            created.secret_plaintext.as_deref().unwrap(),
         );
         for scope in [None, Some("service mcp admin")] {
             let (mut auth_allocs, mut issue_allocs) = (0, 0);

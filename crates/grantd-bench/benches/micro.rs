@@ -39,6 +39,7 @@ fn policy() -> TokenPolicy {
 fn client() -> Client {
     Client {
         dpop: Default::default(),
+        keys: Default::default(),
         id: ClientId::parse("cl_benchmarkclient000001").expect("id"),
         name: "bench".into(),
         owner_id: OwnerId::parse(OWNER),

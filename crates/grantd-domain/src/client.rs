@@ -3,6 +3,7 @@
 use std::fmt;
 use std::num::NonZeroU32;
 
+use crate::assertion::ClientKeys;
 use crate::dpop::DpopPolicy;
 use crate::ids::{ClientId, UserId};
 use crate::scope::StoredScopes;
@@ -13,15 +14,22 @@ use crate::time::Timestamp;
 pub enum AuthMethod {
     ClientSecretBasic,
     ClientSecretPost,
+    /// A JWT signed with one of the client's registered keys (RFC 7523 §2.2).
+    PrivateKeyJwt,
 }
 
 impl AuthMethod {
-    pub const ALL: [AuthMethod; 2] = [AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost];
+    pub const ALL: [AuthMethod; 3] = [
+        AuthMethod::ClientSecretBasic,
+        AuthMethod::ClientSecretPost,
+        AuthMethod::PrivateKeyJwt,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             AuthMethod::ClientSecretBasic => "client_secret_basic",
             AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::PrivateKeyJwt => "private_key_jwt",
         }
     }
 
@@ -220,6 +228,8 @@ pub struct Client {
     pub limits: ClientLimits,
     /// Whether its token requests must carry a DPoP proof (RFC 9449).
     pub dpop: DpopPolicy,
+    /// Its registered public keys (`private_key_jwt`); empty for a secret-based client.
+    pub keys: ClientKeys,
 }
 
 impl Client {

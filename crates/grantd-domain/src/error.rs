@@ -60,6 +60,8 @@ pub enum ClientRejection {
     OwnerMissing,
     OwnerInactive,
     OwnerIdMalformed,
+    /// A `private_key_jwt` assertion failed a check.
+    BadAssertion(crate::assertion::AssertionRejection),
 }
 
 /// Why no (acceptable) scope could be granted.

@@ -21,6 +21,7 @@ mod tests {
     fn client(id: &str, scopes: &[&str]) -> Client {
         Client {
             dpop: Default::default(),
+            keys: Default::default(),
             id: ClientId::parse(id).unwrap(),
             name: id.into(),
             owner_id: OwnerId::parse("owner"),

@@ -4,6 +4,7 @@
 //! Everything here is a pure function over data that was already loaded: no IO, no clock, no
 //! randomness, no HTTP, SQL or JWT encoding. The crate depends on `std` alone.
 
+pub mod assertion;
 pub mod audience;
 pub mod client;
 pub mod dpop;
@@ -16,6 +17,7 @@ pub mod session;
 pub mod time;
 pub mod token;
 
+pub use assertion::{AssertionRejection, AssertionTarget, ClientKeys, DuplicateKid, RegisteredKey};
 pub use audience::{ADMIN_AUDIENCE, Audience, AudienceRequest, AudienceRules};
 pub use client::{
     AuthMethod, Client, ClientLimits, ClientRate, ClientSecret, GrantType, GrantTypes, Owner,

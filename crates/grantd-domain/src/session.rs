@@ -74,6 +74,9 @@ pub struct NewSession {
     pub expires_at: Timestamp,
     /// The DPoP key the token is bound to and the proof that bound it; `None` for Bearer.
     pub dpop: Option<DpopBinding>,
+    /// The `private_key_jwt` assertion's replay key (digest of client id and `jti`) when the
+    /// client authenticated with one: unique across sessions, so an assertion buys one token.
+    pub assertion_key: Option<String>,
 }
 
 /// A stored session, as listed or looked up.

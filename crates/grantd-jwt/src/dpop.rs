@@ -126,14 +126,14 @@ impl DpopProofs for DpopVerifier {
 }
 
 /// A proof split and decoded, its signature not yet checked.
-struct Parts<'a> {
-    signing_input: &'a str,
-    header: Map<String, Value>,
-    payload: &'a str,
-    signature: Vec<u8>,
+pub(crate) struct Parts<'a> {
+    pub(crate) signing_input: &'a str,
+    pub(crate) header: Map<String, Value>,
+    pub(crate) payload: &'a str,
+    pub(crate) signature: Vec<u8>,
 }
 
-fn json_object(segment: &str) -> Result<Map<String, Value>, ProofRejection> {
+pub(crate) fn json_object(segment: &str) -> Result<Map<String, Value>, ProofRejection> {
     let bytes = URL_SAFE_NO_PAD
         .decode(segment)
         .map_err(|_| ProofRejection::Malformed)?;
@@ -143,7 +143,7 @@ fn json_object(segment: &str) -> Result<Map<String, Value>, ProofRejection> {
     }
 }
 
-fn split(proof: &str) -> Result<Parts<'_>, ProofRejection> {
+pub(crate) fn split(proof: &str) -> Result<Parts<'_>, ProofRejection> {
     if proof.len() > MAX_PROOF_LEN {
         return Err(ProofRejection::Malformed);
     }

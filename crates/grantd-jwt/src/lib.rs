@@ -22,7 +22,9 @@
 //! through the published JWKS with it, compare deterministic (EdDSA, RS256) signatures byte for
 //! byte, and forge the hostile tokens `verify` must refuse.
 
+mod assertion;
 mod claims;
+mod client_keys;
 mod clock;
 mod dpop;
 mod error;
@@ -41,6 +43,8 @@ mod verified;
 #[cfg(test)]
 mod test_support;
 
+pub use assertion::AssertionVerifier;
+pub use client_keys::{JwksError, parse_client_jwks};
 pub use clock::SystemClock;
 pub use dpop::{DpopConfig, DpopVerifier};
 pub use error::KeyError;

@@ -44,6 +44,9 @@ pub enum Constraint {
     /// A DPoP proof already bought a token (its replay key is taken).
     #[error("sessions.dpop_proof_jti")]
     SessionDpopProof,
+    /// A client assertion already bought a token (its `jti` replay key is taken).
+    #[error("sessions.client_assertion_jti")]
+    SessionClientAssertion,
     #[error("signing_keys.kid")]
     KeyKid,
     #[error("signing_keys.state")]

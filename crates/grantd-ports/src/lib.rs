@@ -9,9 +9,9 @@ use std::fmt;
 
 use async_trait::async_trait;
 use grantd_domain::{
-    AccessTokenClaims, Client, ClientId, ClientLimits, ClientSecret, DpopBinding, DpopPolicy, Jti,
-    Kid, NewSession, Owner, ProofRejection, ProofTarget, SessionId, SessionRecord, Timestamp,
-    UserId,
+    AccessTokenClaims, AssertionRejection, AssertionTarget, Client, ClientId, ClientKeys,
+    ClientLimits, ClientSecret, DpopBinding, DpopPolicy, Jti, Kid, NewSession, Owner,
+    ProofRejection, ProofTarget, SessionId, SessionRecord, Timestamp, UserId,
 };
 
 pub mod audit;
@@ -429,6 +429,28 @@ pub trait DpopProofs: Send + Sync {
 
     /// The proof algorithms accepted, for the metadata's `dpop_signing_alg_values_supported`.
     fn algorithms(&self) -> &'static [&'static str];
+}
+
+/// Checks `private_key_jwt` client assertions (RFC 7523 §3) against a client's registered
+/// keys.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+pub trait ClientAssertions: Send + Sync {
+    /// The assertion's `iss`, unverified: which client's keys to check it with. Refuses what
+    /// is not a compact JWS with a JSON payload, or has no string `iss` equal to `sub`.
+    fn issuer(&self, assertion: &str) -> Result<String, AssertionRejection>;
+
+    /// Every check but single use: signature by one of `keys` under the algorithm the key
+    /// pins, `iss` = `sub` = `client_id`, `aud`, `exp`, lifetime, `iat`/`nbf`, `jti`. Returns
+    /// the replay key (a digest of client id and `jti`) the session row stores under a unique
+    /// index.
+    fn check<'a>(
+        &self,
+        assertion: &str,
+        client_id: &ClientId,
+        keys: &ClientKeys,
+        target: AssertionTarget<'a>,
+        now: Timestamp,
+    ) -> Result<String, AssertionRejection>;
 }
 
 /// The current time.

@@ -270,6 +270,7 @@ struct PgBatch<'a> {
     revoke_reason: Vec<Option<&'a str>>,
     dpop_jkt: Vec<Option<&'a str>>,
     dpop_proof_jti: Vec<Option<&'a str>>,
+    client_assertion_jti: Vec<Option<&'a str>>,
 }
 
 /// One static id whatever the borrow: diesel-async caches the prepared statement under it.
@@ -297,6 +298,10 @@ impl<'a> PgBatch<'a> {
             revoke_reason: rows.iter().map(|r| r.revoke_reason.as_deref()).collect(),
             dpop_jkt: rows.iter().map(|r| r.dpop_jkt.as_deref()).collect(),
             dpop_proof_jti: rows.iter().map(|r| r.dpop_proof_jti.as_deref()).collect(),
+            client_assertion_jti: rows
+                .iter()
+                .map(|r| r.client_assertion_jti.as_deref())
+                .collect(),
         }
     }
 }
@@ -306,7 +311,7 @@ impl QueryFragment<Pg> for PgBatch<'_> {
         out.push_sql(
             "INSERT INTO sessions (id, user_id, client_id, source, jti, client_ip, user_agent, \
              accept_language, referer, created_at, expires_at, revoked_at, revoke_reason, dpop_jkt, \
-             dpop_proof_jti) \
+             dpop_proof_jti, client_assertion_jti) \
              SELECT * FROM unnest(",
         );
         out.push_bind_param::<Array<Text>, _>(&self.id)?;
@@ -338,6 +343,8 @@ impl QueryFragment<Pg> for PgBatch<'_> {
         out.push_bind_param::<Array<Nullable<Text>>, _>(&self.dpop_jkt)?;
         out.push_sql(", ");
         out.push_bind_param::<Array<Nullable<Text>>, _>(&self.dpop_proof_jti)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.client_assertion_jti)?;
         out.push_sql(")");
         Ok(())
     }
@@ -367,6 +374,7 @@ mod tests {
             revoke_reason: None,
             dpop_jkt: None,
             dpop_proof_jti: None,
+            client_assertion_jti: None,
         }
     }
 

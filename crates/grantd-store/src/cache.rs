@@ -440,6 +440,7 @@ mod tests {
     fn named_client(id: &str, active: bool) -> Client {
         Client {
             dpop: Default::default(),
+            keys: Default::default(),
             id: ClientId::parse(id).unwrap(),
             name: "svc".into(),
             owner_id: OwnerId::parse(OWNER),
@@ -567,6 +568,7 @@ mod tests {
                 created_at: Timestamp::from_secs(0),
                 expires_at: Timestamp::from_secs(3600),
                 dpop: None,
+                assertion_key: None,
             },
             revoked_at,
             revoke_reason: revoked_at.map(|_| "test".to_owned()),

@@ -80,6 +80,9 @@ fn logical_constraint(name: &str) -> Constraint {
         "sessions_pkey" | "sessions.id" => Constraint::SessionId,
         "sessions_jti_key" | "sessions.jti" => Constraint::SessionJti,
         "sessions_dpop_proof_key" | "sessions.dpop_proof_jti" => Constraint::SessionDpopProof,
+        "sessions_client_assertion_key" | "sessions.client_assertion_jti" => {
+            Constraint::SessionClientAssertion
+        }
         "signing_keys_pkey" | "signing_keys.kid" => Constraint::KeyKid,
         "signing_keys_one_active"
         | "signing_keys_one_next"

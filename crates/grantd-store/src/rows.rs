@@ -13,9 +13,10 @@ use std::net::IpAddr;
 use std::num::NonZeroU32;
 
 use grantd_domain::{
-    AuthMethod, Client, ClientId, ClientLimits, ClientRate, ClientSecret, DpopBinding, DpopPolicy,
-    GrantTypes, Jkt, Jti, Kid, NewSession, Owner, OwnerId, RequestContext, ScopeCatalog, SessionId,
-    SessionRecord, SessionSource, StoredScopes, TokenQuota, UserId,
+    AuthMethod, Client, ClientId, ClientKeys, ClientLimits, ClientRate, ClientSecret, DpopBinding,
+    DpopPolicy, GrantTypes, Jkt, Jti, Kid, NewSession, Owner, OwnerId, RegisteredKey,
+    RequestContext, ScopeCatalog, SessionId, SessionRecord, SessionSource, StoredScopes,
+    TokenQuota, UserId,
 };
 use grantd_ports::{KeyState, SigningAlgorithm, SigningKeyRecord};
 
@@ -93,6 +94,7 @@ pub(crate) struct ClientRow {
     pub quota_per_hour: Option<i64>,
     pub quota_per_day: Option<i64>,
     pub dpop: String,
+    pub jwks: Option<String>,
 }
 
 /// The limit columns of a client row (what `client update` writes).
@@ -216,6 +218,7 @@ impl ClientRow {
             quota_per_hour: limits.quota_per_hour,
             quota_per_day: limits.quota_per_day,
             dpop: c.dpop.as_str().to_owned(),
+            jwks: encode_keys(&c.keys),
         };
         let secrets = c
             .secrets
@@ -245,6 +248,7 @@ impl ClientRow {
         Ok(Client {
             limits,
             dpop: DpopPolicy::parse(&self.dpop).ok_or_else(|| corrupt("clients", "dpop"))?,
+            keys: decode_keys(self.jwks.as_deref())?,
             id: ClientId::parse(&self.id).map_err(|_| corrupt("clients", "id"))?,
             auth_method: AuthMethod::parse(&self.auth_method)
                 .ok_or_else(|| corrupt("clients", "auth_method"))?,
@@ -311,6 +315,7 @@ pub(crate) struct SessionRow {
     pub revoke_reason: Option<String>,
     pub dpop_jkt: Option<String>,
     pub dpop_proof_jti: Option<String>,
+    pub client_assertion_jti: Option<String>,
 }
 
 impl SessionRow {
@@ -339,6 +344,7 @@ impl SessionRow {
             revoke_reason: None,
             dpop_jkt: s.dpop.as_ref().map(|d| d.jkt.as_str().to_owned()),
             dpop_proof_jti: s.dpop.as_ref().map(|d| d.proof_key.clone()),
+            client_assertion_jti: s.assertion_key.clone(),
         })
     }
 
@@ -364,6 +370,7 @@ impl SessionRow {
             created_at: from_db_time(self.created_at),
             expires_at: from_db_time(self.expires_at),
             dpop: dpop_binding(self.dpop_jkt, self.dpop_proof_jti)?,
+            assertion_key: self.client_assertion_jti,
         };
         Ok(SessionRecord {
             session,
@@ -446,4 +453,40 @@ impl KeyRow {
             not_after: self.not_after.map(from_db_time),
         })
     }
+}
+
+/// A client's keys as stored: a JSON array of the public JWKs as registered; `None` for none.
+fn encode_keys(keys: &ClientKeys) -> Option<String> {
+    (!keys.is_empty()).then(|| {
+        let members: Vec<&str> = keys.keys().iter().map(|k| k.jwk.as_str()).collect();
+        format!("[{}]", members.join(","))
+    })
+}
+
+/// Parsed once, here: each stored JWK's `kid`, `kty` and `alg` are read and its JSON kept for
+/// the verifier (which checked it when it was registered). Anything else is corruption.
+fn decode_keys(stored: Option<&str>) -> Result<ClientKeys, Error> {
+    let Some(text) = stored else {
+        return Ok(ClientKeys::default());
+    };
+    let bad = || corrupt("clients", "jwks");
+    let members: Vec<serde_json::Map<String, serde_json::Value>> =
+        serde_json::from_str(text).map_err(|_| bad())?;
+    let field = |m: &serde_json::Map<String, serde_json::Value>, name: &str| {
+        m.get(name)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    };
+    let keys = members
+        .iter()
+        .map(|m| {
+            Ok(RegisteredKey {
+                kid: field(m, "kid"),
+                kty: field(m, "kty").ok_or_else(bad)?,
+                alg: field(m, "alg"),
+                jwk: serde_json::to_string(m).map_err(|_| bad())?,
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    ClientKeys::new(keys).map_err(|_| bad())
 }

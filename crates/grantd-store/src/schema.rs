@@ -30,6 +30,7 @@ diesel::table! {
         quota_per_hour -> Nullable<BigInt>,
         quota_per_day -> Nullable<BigInt>,
         dpop -> Text,
+        jwks -> Nullable<Text>,
     }
 }
 
@@ -60,6 +61,7 @@ diesel::table! {
         revoke_reason -> Nullable<Text>,
         dpop_jkt -> Nullable<Text>,
         dpop_proof_jti -> Nullable<Text>,
+        client_assertion_jti -> Nullable<Text>,
     }
 }
 

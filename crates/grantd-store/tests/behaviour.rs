@@ -14,7 +14,10 @@ use std::time::{Duration, Instant};
 use common::*;
 use std::num::NonZeroU32;
 
-use grantd_domain::{ClientId, ClientLimits, ClientRate, NewSession, TokenQuota};
+use grantd_domain::{
+    AuthMethod, ClientId, ClientKeys, ClientLimits, ClientRate, NewSession, RegisteredKey,
+    TokenQuota,
+};
 use grantd_ports::{ClientStore, IssuedSince, SessionFilter, SessionStore, StoreError, UserStore};
 use grantd_store::testing::TestDb;
 use grantd_store::{Backend, Store, StoreOptions};
@@ -48,6 +51,7 @@ on_both!(
     store_works_from_a_current_thread_runtime,
     client_limits_round_trip_and_a_bad_stored_value_is_corruption,
     quota_counts_come_from_the_session_rows,
+    client_keys_round_trip_and_bad_stored_keys_are_corruption,
 );
 
 async fn count_sessions(store: &Store) -> usize {
@@ -67,7 +71,7 @@ async fn migrations_go_down_and_up_again(backend: Backend) {
     store.create_user(&u).await.expect("user");
 
     let reverted = store.revert_all_migrations().await.expect("down");
-    assert_eq!(reverted.len(), 7, "{reverted:?}");
+    assert_eq!(reverted.len(), 8, "{reverted:?}");
     for (version, name) in [
         ("20261202000100", "client_limits"),
         ("20261202000200", "dpop"),
@@ -288,7 +292,7 @@ async fn a_fresh_sqlite_database_migrates_from_nothing() {
         assert_eq!(store.backend(), Backend::Sqlite);
         let applied = store.migrate().await.expect("migrate");
         // The first URL creates and migrates the file; the bare path finds it migrated.
-        assert!(applied.len() == 7 || applied.is_empty(), "{applied:?}");
+        assert!(applied.len() == 8 || applied.is_empty(), "{applied:?}");
         assert_eq!(store.ping().await, Ok(()));
         // WAL mode: the write-ahead log sits next to the file while connections are open.
         let wal = std::path::PathBuf::from(format!("{}-wal", path.display()));
@@ -588,4 +592,47 @@ async fn quota_counts_come_from_the_session_rows(backend: Backend) {
             .count,
         0
     );
+}
+
+/// A private_key_jwt client's registered keys are stored and read back typed (kid, kty, alg,
+/// the JWK's JSON); a hand-written value that is not a JSON array of JWKs, or repeats a kid,
+/// reads as corruption, never as "no keys".
+async fn client_keys_round_trip_and_bad_stored_keys_are_corruption(backend: Backend) {
+    let (db, store) = open(backend).await;
+    let u = user(1);
+    store.create_user(&u).await.expect("user");
+    let key = |kid: &str| RegisteredKey {
+        kid: Some(kid.into()),
+        kty: "OKP".into(),
+        alg: Some("EdDSA".into()),
+        jwk: format!(r#"{{"alg":"EdDSA","crv":"Ed25519","kid":"{kid}","kty":"OKP","x":"AA"}}"#),
+    };
+    let mut c = client(&unique_client_id(), &u, 1);
+    c.auth_method = AuthMethod::PrivateKeyJwt;
+    c.secrets = vec![];
+    c.keys = ClientKeys::new(vec![key("k1"), key("k2")]).expect("keys");
+    store.create_client(&c).await.expect("create");
+    let found = store.find_client(&c.id).await.expect("find").expect("some");
+    assert_eq!((found.auth_method, &found.keys), (c.auth_method, &c.keys));
+
+    let plain = client(&unique_client_id(), &u, 1);
+    store.create_client(&plain).await.expect("create");
+    let found = store
+        .find_client(&plain.id)
+        .await
+        .expect("find")
+        .expect("some");
+    assert!(found.keys.is_empty());
+
+    let id = c.id.as_str();
+    for bad in [
+        r#"{"keys":[]}"#,
+        r#"[{"kid":"a"}]"#,
+        r#"[{"kty":"EC","kid":"a"},{"kty":"EC","kid":"a"}]"#,
+    ] {
+        let plant = format!("UPDATE clients SET jwks = '{bad}' WHERE id = '{id}'");
+        raw_sql(&db, &plant).await.expect("plant");
+        let r = store.find_client(&c.id).await;
+        assert!(matches!(r, Err(StoreError::Internal(_))), "{bad}: {r:?}");
+    }
 }

@@ -55,6 +55,7 @@ contract!(
     sessions_insert_find_and_revoke,
     session_conflicts_and_invalid_input,
     dpop_bound_sessions_are_single_use_per_proof,
+    client_assertions_are_single_use,
     sessions_list_newest_first_with_filters,
     sessions_page_by_keyset_each_row_once,
     sessions_purge_in_batches,
@@ -550,6 +551,57 @@ async fn dpop_bound_sessions_are_single_use_per_proof(backend: Backend) {
             == Err(StoreError::Conflict(
                 grantd_ports::Constraint::SessionDpopProof
             ))));
+}
+
+/// A client assertion's replay key is unique: the second row with it conflicts and names the
+/// assertion, also within one group-commit batch (exactly one of the rows is written); rows
+/// without a key never conflict.
+async fn client_assertions_are_single_use(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let owner = user(1);
+    let cid = ClientId::parse("svc-a").expect("id");
+    let conflict = Err(StoreError::Conflict(
+        grantd_ports::Constraint::SessionClientAssertion,
+    ));
+    let mut s = session(&cid, &owner.id, 10);
+    s.assertion_key = Some("assertion-1".into());
+    store.insert_session(&s).await.expect("insert");
+    let found = store
+        .find_session(&s.id)
+        .await
+        .expect("find")
+        .expect("some");
+    assert_eq!(found.session, s, "the key round-trips");
+    let mut replay = session(&cid, &owner.id, 11);
+    replay.assertion_key = Some("assertion-1".into());
+    assert_eq!(store.insert_session(&replay).await, conflict);
+    store
+        .insert_session(&session(&cid, &owner.id, 12))
+        .await
+        .expect("no key, no conflict");
+
+    let store = std::sync::Arc::new(store);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let mut r = session(&cid, &owner.id, 30 + i);
+        r.assertion_key = Some(if i % 4 == 0 {
+            "assertion-2".into()
+        } else {
+            format!("a{i}")
+        });
+        let store = store.clone();
+        tasks.spawn(async move { store.insert_session(&r).await });
+    }
+    let results = tasks.join_all().await;
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        7,
+        "{results:?}"
+    );
+    assert!(
+        results.iter().all(|r| r.is_ok() || *r == conflict),
+        "{results:?}"
+    );
 }
 
 async fn sessions_list_newest_first_with_filters(backend: Backend) {

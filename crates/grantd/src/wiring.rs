@@ -158,6 +158,7 @@ pub async fn wire(settings: Settings, role: Role) -> anyhow::Result<Wired> {
         secrets,
         clock,
         ids: Arc::new(RandomIds::new()),
+        assertions: Arc::new(grantd_jwt::AssertionVerifier),
         dpop: Arc::new(DpopVerifier::new(&master, dpop_config(&settings))),
     };
     let policy = Arc::new(settings.policy.clone());

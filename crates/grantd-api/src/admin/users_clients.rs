@@ -151,6 +151,8 @@ pub(crate) async fn create_client(
         supplied_secret: None,
         limits: Default::default(),
         dpop,
+        // Keys are registered through the CLI (`--jwks-file`) for now.
+        keys: Default::default(),
     };
     let created = api.admin.create_client(spec).await?;
     Ok(json(StatusCode::CREATED, &views::client_created(&created)))

@@ -46,7 +46,18 @@ pub fn client(c: &Client) -> Value {
         "updated_at": rfc3339(c.updated_at),
         "rate_limit": rate(c.limits.rate),
         "quota": quota(&c.limits.quota),
+        "keys": keys(c),
     })
+}
+
+/// A client's registered public keys (private_key_jwt) as shown: kid, kty and alg, never key
+/// material.
+pub fn keys(c: &Client) -> Value {
+    c.keys
+        .keys()
+        .iter()
+        .map(|k| json!({"kid": k.kid, "kty": k.kty, "alg": k.alg}))
+        .collect()
 }
 
 /// A client's own token bucket (`null`: the global one).
@@ -91,6 +102,7 @@ pub fn client_created(created: &ClientCreated) -> Value {
         "dpop": c.dpop.as_str(),
         "rate_limit": rate(c.limits.rate),
         "quota": quota(&c.limits.quota),
+        "keys": keys(c),
         "warnings": created.warnings,
     })
 }

@@ -41,10 +41,20 @@ async fn metadata_is_accurate_and_built_from_the_configured_issuer() {
         serde_json::json!(["client_credentials"])
     );
     assert_eq!(j["response_types_supported"], serde_json::json!([]));
-    let methods = serde_json::json!(["client_secret_basic", "client_secret_post"]);
+    let methods = serde_json::json!([
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt"
+    ]);
     assert_eq!(j["token_endpoint_auth_methods_supported"], methods);
     assert_eq!(j["introspection_endpoint_auth_methods_supported"], methods);
     assert_eq!(j["revocation_endpoint_auth_methods_supported"], methods);
+    let algs = &j["dpop_signing_alg_values_supported"];
+    assert!(algs.as_array().is_some_and(|a| !a.is_empty()), "{algs}");
+    for endpoint in ["token", "introspection", "revocation"] {
+        let name = format!("{endpoint}_endpoint_auth_signing_alg_values_supported");
+        assert_eq!(&j[name.as_str()], algs, "{name}");
+    }
     let catalog: Vec<String> = ScopeCatalog::builtin()
         .iter()
         .map(|s| s.name().to_owned())

@@ -47,6 +47,7 @@ fn client(id: &str, method: AuthMethod, plain: &str, scopes: &[&str], grants: &[
         updated_at: Timestamp::from_secs(0),
         limits: Default::default(),
         dpop: Default::default(),
+        keys: Default::default(),
     }
 }
 
@@ -192,6 +193,7 @@ impl World {
             secrets: secrets.clone(),
             clock: Arc::new(FixedClock(Timestamp::from_secs(NOW))),
             ids: Arc::new(SequentialIds::default()),
+            assertions: Arc::new(grantd_ports::MockClientAssertions::new()),
             dpop: Arc::new(FakeDpop),
         };
         let service = TokenService::new(ports, Arc::new(policy()));

@@ -33,6 +33,7 @@ fn untouchable() -> ApiState {
         clock: Arc::new(MockClock::new()),
         ids: Arc::new(MockIdSource::new()),
         // Only the metadata (built once, at start) asks it anything.
+        assertions: Arc::new(grantd_ports::MockClientAssertions::new()),
         dpop: Arc::new({
             let mut m = grantd_ports::MockDpopProofs::new();
             m.expect_algorithms().return_const(&["ES256"][..]);

@@ -5,8 +5,8 @@ use std::fmt;
 use std::num::NonZeroU32;
 
 use grantd_domain::{
-    AuthMethod, Client, ClientId, ClientLimits, ClientRate, ClientSecret, DpopPolicy, GrantType,
-    GrantTypes, Owner, ScopeDef, StoredScopes, Tier, Timestamp,
+    AuthMethod, Client, ClientId, ClientKeys, ClientLimits, ClientRate, ClientSecret, DpopPolicy,
+    GrantType, GrantTypes, Owner, ScopeDef, StoredScopes, Tier, Timestamp,
 };
 use grantd_ports::{SecretError, StoreError};
 
@@ -34,6 +34,8 @@ pub struct NewClientSpec {
     pub limits: ClientLimits,
     /// Whether token requests must carry a DPoP proof.
     pub dpop: DpopPolicy,
+    /// Its public keys (`private_key_jwt`, checked by the key parser); empty otherwise.
+    pub keys: ClientKeys,
 }
 
 /// A change to a client's own rate and quotas: `None` keeps a field, `Some(None)` clears it.
@@ -81,7 +83,8 @@ impl fmt::Debug for NewClientSpec {
 #[derive(Clone, PartialEq, Eq)]
 pub struct ClientCreated {
     pub client: Client,
-    pub secret_plaintext: String,
+    /// The generated or supplied secret; `None` for a `private_key_jwt` client.
+    pub secret_plaintext: Option<String>,
     /// Things the operator should know because the token endpoint will act on them, e.g. a
     /// delegated scope the owner does not hold (never granted until the owner gets the role).
     pub warnings: Vec<String>,
@@ -162,12 +165,17 @@ impl Admin {
         };
         let owner = self.find_user(&owner_id).await?;
         let warnings = self.client_warnings(&scopes, &owner);
-        let secret = self.new_secret(spec.supplied_secret).await?;
+        check_keys_fit(spec.auth_method, &spec.keys, spec.supplied_secret.is_some())?;
+        let secret = match spec.auth_method {
+            AuthMethod::PrivateKeyJwt => None,
+            _ => Some(self.new_secret(spec.supplied_secret).await?),
+        };
 
         let now = self.ports.clock.now();
         let client = Client {
             dpop: spec.dpop,
             id: id.unwrap_or_else(|| self.ports.ids.client_id()),
+            keys: spec.keys,
             name,
             owner_id: owner.id.clone().into(),
             scopes: StoredScopes::parse(
@@ -177,11 +185,14 @@ impl Admin {
             grant_types,
             auth_method: spec.auth_method,
             active: true,
-            secrets: vec![ClientSecret {
-                hash: secret.hash,
-                created_at: now,
-                valid_until: None,
-            }],
+            secrets: secret
+                .iter()
+                .map(|s| ClientSecret {
+                    hash: s.hash.clone(),
+                    created_at: now,
+                    valid_until: None,
+                })
+                .collect(),
             created_at: now,
             updated_at: now,
             limits: spec.limits,
@@ -191,7 +202,7 @@ impl Admin {
                 self.audit(|| super::audit::client_created(&client));
                 Ok(ClientCreated {
                     client,
-                    secret_plaintext: secret.plaintext,
+                    secret_plaintext: secret.map(|s| s.plaintext),
                     warnings,
                 })
             }
@@ -401,5 +412,18 @@ fn secret_error(e: SecretError) -> AdminError {
     match e {
         SecretError::Rejected(why) => AdminError::Invalid(InvalidReason::SecretRejected(why)),
         SecretError::Failed(why) => AdminError::Internal(InternalCause::SecretHashing(why)),
+    }
+}
+
+/// A `private_key_jwt` client needs keys and no secret; any other client needs no keys.
+fn check_keys_fit(method: AuthMethod, keys: &ClientKeys, secret: bool) -> Result<(), AdminError> {
+    let fits = match method {
+        AuthMethod::PrivateKeyJwt => !keys.is_empty() && !secret,
+        AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost => keys.is_empty(),
+    };
+    if fits {
+        Ok(())
+    } else {
+        Err(AdminError::Invalid(InvalidReason::KeysDoNotFitMethod))
     }
 }

@@ -60,6 +60,7 @@ fn owner(roles: &[&str], active: bool) -> Owner {
 fn client(scopes: &[&str]) -> Client {
     Client {
         dpop: Default::default(),
+        keys: Default::default(),
         id: ClientId::parse("svc-a").unwrap(),
         name: "Service A".into(),
         owner_id: OwnerId::parse(OWNER),
@@ -90,6 +91,7 @@ fn session_record() -> SessionRecord {
             created_at: Timestamp::from_secs(NOW),
             expires_at: Timestamp::from_secs(NOW + 900),
             dpop: None,
+            assertion_key: None,
         },
         revoked_at: None,
         revoke_reason: None,
@@ -157,6 +159,7 @@ impl Fx {
             clock: Arc::new(clock),
             ids: Arc::new(self.ids),
             // Admin never checks a proof.
+            assertions: Arc::new(grantd_ports::MockClientAssertions::new()),
             dpop: Arc::new(grantd_ports::MockDpopProofs::new()),
         };
         Admin::new(ports, Arc::new(self.policy))
@@ -180,6 +183,7 @@ fn client_spec(scopes: &[&str]) -> NewClientSpec {
         grant_types: vec![],
         supplied_secret: None,
         limits: Default::default(),
+        keys: Default::default(),
         dpop: grantd_domain::DpopPolicy::Optional,
     }
 }

@@ -42,6 +42,7 @@ fn policy() -> TokenPolicy {
 fn client(scopes: &[&str]) -> Client {
     Client {
         dpop: Default::default(),
+        keys: Default::default(),
         id: ClientId::parse("svc-a").unwrap(),
         name: "Service A".into(),
         owner_id: OwnerId::parse(OWNER),
@@ -101,6 +102,7 @@ fn session_record(revoked: bool, jti: &str) -> SessionRecord {
             created_at: Timestamp::from_secs(NOW),
             expires_at: Timestamp::from_secs(NOW + 900),
             dpop: None,
+            assertion_key: None,
         },
         revoked_at: revoked.then(|| Timestamp::from_secs(NOW)),
         revoke_reason: revoked.then(|| "x".to_owned()),
@@ -117,6 +119,7 @@ struct Fx {
     clock: MockClock,
     ids: MockIdSource,
     dpop: MockDpopProofs,
+    assertions: grantd_ports::MockClientAssertions,
     policy: TokenPolicy,
 }
 
@@ -135,6 +138,7 @@ impl Fx {
             clock,
             ids: MockIdSource::new(),
             dpop: MockDpopProofs::new(),
+            assertions: grantd_ports::MockClientAssertions::new(),
             policy: policy(),
         }
     }
@@ -188,6 +192,7 @@ impl Fx {
             secrets: Arc::new(self.secrets),
             clock: Arc::new(self.clock),
             ids: Arc::new(self.ids),
+            assertions: Arc::new(self.assertions),
             dpop: Arc::new(self.dpop),
         };
         TokenService::new(ports, Arc::new(self.policy))
@@ -195,7 +200,10 @@ impl Fx {
 }
 
 fn authed(c: Client) -> AuthenticatedClient {
-    AuthenticatedClient { client: c }
+    AuthenticatedClient {
+        client: c,
+        assertion_key: None,
+    }
 }
 
 fn creds(id: &str, method: AuthMethod) -> ClientAuthentication<'_> {
@@ -203,6 +211,7 @@ fn creds(id: &str, method: AuthMethod) -> ClientAuthentication<'_> {
     match method {
         AuthMethod::ClientSecretBasic => ClientAuthentication::SecretBasic { client_id, secret },
         AuthMethod::ClientSecretPost => ClientAuthentication::SecretPost { client_id, secret },
+        AuthMethod::PrivateKeyJwt => unreachable!("no secret for private_key_jwt"),
     }
 }
 
@@ -1239,6 +1248,7 @@ async fn introspection_requires_the_row_binding_to_match_the_token() {
 #[tokio::test]
 async fn a_client_requiring_dpop_needs_a_proof() {
     let required = Client {
+        keys: Default::default(),
         dpop: grantd_domain::DpopPolicy::Required,
         ..client(&["service"])
     };
@@ -1301,3 +1311,157 @@ async fn verify_bearer_agrees_with_introspection_by_the_tokens_client() {
 }
 
 mod audit_events;
+
+// ---------- private_key_jwt ----------
+
+fn key_client(active: bool) -> Client {
+    Client {
+        auth_method: AuthMethod::PrivateKeyJwt,
+        secrets: vec![],
+        active,
+        ..client(&["service"])
+    }
+}
+
+fn jwt_auth(client_id: Option<&str>) -> ClientAuthentication<'_> {
+    ClientAuthentication::PrivateKeyJwt {
+        client_id: client_id.map(Into::into),
+        assertion: "a.b.c".into(),
+        token_endpoint: "https://issuer.example/oauth/token".into(),
+    }
+}
+
+/// The assertion's iss names the client; the verifier gets its keys and the issuer and token
+/// URL as accepted audiences; the replay key it returns lands in the session row.
+#[tokio::test]
+async fn an_assertion_authenticates_its_client_and_its_replay_key_reaches_the_session_row() {
+    let mut fx = Fx::new().with_ids().with_owner(Some(owner(&[], true)));
+    fx.assertions
+        .expect_issuer()
+        .returning(|_| Ok("svc-a".into()));
+    fx.clients
+        .expect_find_client()
+        .returning(|_| Ok(Some(key_client(true))));
+    let issuer = fx.policy.issuer.clone();
+    fx.assertions
+        .expect_check()
+        .withf(move |a, id, _, t, _| {
+            a == "a.b.c"
+                && id.as_str() == "svc-a"
+                && t.issuer == issuer
+                && t.token_endpoint == "https://issuer.example/oauth/token"
+                && t.max_lifetime_secs == 300
+        })
+        .times(1)
+        .returning(|_, _, _, _, _| Ok("replay-key".into()));
+    let (fx, _) = fx.with_signer();
+    let (fx, rows) = fx.with_sessions_ok();
+    let service = fx.service();
+    let authed = service
+        .authenticate(&jwt_auth(Some("svc-a")))
+        .await
+        .unwrap();
+    service
+        .issue(&authed, TokenRequest::default())
+        .await
+        .unwrap();
+    let row = rows.lock().unwrap().pop().unwrap();
+    assert_eq!(row.assertion_key.as_deref(), Some("replay-key"));
+}
+
+/// Each refusal is invalid_client with its own reason; none reaches the verifier's full check
+/// when the client is the wrong one.
+#[tokio::test]
+async fn assertion_refusals_are_invalid_client_with_their_reason() {
+    let bad = |r| refused_client(ClientRejection::BadAssertion(r));
+    // client_id differs from iss: refused before any lookup.
+    let mut fx = Fx::new();
+    fx.assertions
+        .expect_issuer()
+        .returning(|_| Ok("svc-a".into()));
+    let got = fx.service().authenticate(&jwt_auth(Some("svc-b"))).await;
+    assert_eq!(
+        got.map(|_| ()),
+        bad(AssertionRejection::IssuerSubjectMismatch)
+    );
+    // A secret-based client.
+    let mut fx = Fx::new();
+    fx.assertions
+        .expect_issuer()
+        .returning(|_| Ok("svc-a".into()));
+    fx.clients
+        .expect_find_client()
+        .returning(|_| Ok(Some(client(&["service"]))));
+    let got = fx.service().authenticate(&jwt_auth(None)).await;
+    assert!(
+        matches!(
+            got,
+            Err(AppError::Refused(DomainError::InvalidClient(
+                ClientRejection::AuthMethodNotRegistered { .. }
+            )))
+        ),
+        "{got:?}"
+    );
+    // Unknown client.
+    let mut fx = Fx::new();
+    fx.assertions
+        .expect_issuer()
+        .returning(|_| Ok("svc-a".into()));
+    fx.clients.expect_find_client().returning(|_| Ok(None));
+    let got = fx.service().authenticate(&jwt_auth(None)).await;
+    assert_eq!(
+        got.map(|_| ()),
+        refused_client(ClientRejection::UnknownClient)
+    );
+    // The verifier's reason passes through; a disabled client is refused after the check.
+    for (active, verdict, want) in [
+        (
+            true,
+            Err(AssertionRejection::WrongAudience),
+            bad(AssertionRejection::WrongAudience),
+        ),
+        (
+            false,
+            Ok("k".to_owned()),
+            refused_client(ClientRejection::ClientDisabled),
+        ),
+    ] {
+        let mut fx = Fx::new();
+        fx.assertions
+            .expect_issuer()
+            .returning(|_| Ok("svc-a".into()));
+        fx.clients
+            .expect_find_client()
+            .returning(move |_| Ok(Some(key_client(active))));
+        fx.assertions
+            .expect_check()
+            .returning(move |_, _, _, _, _| verdict.clone());
+        let got = fx.service().authenticate(&jwt_auth(None)).await;
+        assert_eq!(got.map(|_| ()), want);
+    }
+}
+
+/// A replay key already taken (the unique index) is invalid_client, not a server error.
+#[tokio::test]
+async fn a_taken_replay_key_is_invalid_client() {
+    let mut fx = Fx::new().with_ids().with_owner(Some(owner(&[], true)));
+    let (f, _) = fx.with_signer();
+    fx = f;
+    fx.sessions
+        .expect_insert_session()
+        .returning(|_| Err(StoreError::Conflict(Constraint::SessionClientAssertion)));
+    let authed = AuthenticatedClient {
+        client: key_client(true),
+        assertion_key: Some("taken".into()),
+    };
+    let got = fx.service().issue(&authed, TokenRequest::default()).await;
+    assert!(
+        matches!(
+            got,
+            Err(AppError::Refused(DomainError::InvalidClient(
+                ClientRejection::BadAssertion(AssertionRejection::Replayed)
+            )))
+        ),
+        "{got:?}"
+    );
+}

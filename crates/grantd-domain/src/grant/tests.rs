@@ -39,6 +39,7 @@ fn policy(scope_policy: ScopePolicy) -> TokenPolicy {
 fn client(scopes: &[&str]) -> Client {
     Client {
         dpop: Default::default(),
+        keys: Default::default(),
         id: crate::ids::ClientId::parse("svc-a").unwrap(),
         name: "svc a".into(),
         owner_id: OwnerId::parse(OWNER),

@@ -58,6 +58,7 @@ pub fn secret(hash: &str, created: i64, valid_until: Option<i64>) -> ClientSecre
 pub fn client(id: &str, owner: &Owner, n: i64) -> Client {
     Client {
         dpop: Default::default(),
+        keys: Default::default(),
         id: ClientId::parse(id).expect("client id"),
         name: format!("Client {id}"),
         owner_id: owner.id.clone().into(),
@@ -93,6 +94,7 @@ pub fn session(client: &ClientId, user: &UserId, created: i64) -> NewSession {
         created_at: at(created),
         expires_at: at(created + 3600),
         dpop: None,
+        assertion_key: None,
     }
 }
 

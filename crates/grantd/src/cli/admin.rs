@@ -50,6 +50,7 @@ pub(super) async fn run(cmd: AdminCmd, admin: &Admin, out: &Output) -> anyhow::R
             supplied_secret: None,
             limits: Default::default(),
             dpop: Default::default(),
+            keys: Default::default(),
         })
         .await?;
     let c = &created.client;
@@ -63,7 +64,9 @@ pub(super) async fn run(cmd: AdminCmd, admin: &Admin, out: &Output) -> anyhow::R
         }));
     }
     out.line(&format!("client_id: {}", c.id))?;
-    out.line(&format!("client_secret: {}", created.secret_plaintext))?;
+    if let Some(secret) = &created.secret_plaintext {
+        out.line(&format!("client_secret: {secret}"))?;
+    }
     out.line("(shown once: store it now)")?;
     out.line(&format!(
         "get a token: POST /oauth/token grant_type=client_credentials audience={ADMIN_AUDIENCE} scope=\"{}\"",

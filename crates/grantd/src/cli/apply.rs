@@ -246,6 +246,7 @@ fn check_client(admin: &Admin, c: ClientEntry) -> anyhow::Result<WantClient> {
         auth_method,
         grant_types,
         supplied_secret: supplied_secret(c.secret_file.as_deref(), c.secret_env.as_deref())?,
+        keys: Default::default(),
         limits: ClientLimits {
             rate: c.rate_limit.map(|r| ClientRate {
                 per_second: r.per_second,
@@ -329,6 +330,8 @@ fn planned_client(w: &WantClient, owner: &UserId, base: Option<&Client>) -> anyh
         updated_at: now,
         limits: w.spec.limits,
         dpop: w.spec.dpop,
+        // Keys are not part of the state file yet: a planned client keeps the stored ones.
+        keys: base.map(|b| b.keys.clone()).unwrap_or_default(),
     })
 }
 

@@ -47,7 +47,7 @@ pub struct ClientCreateArgs {
     /// Scopes, space-separated and/or repeated.
     #[arg(long = "scope", required = true)]
     scopes: Vec<String>,
-    #[arg(long, value_parser = ["client_secret_basic", "client_secret_post"], default_value = "client_secret_basic")]
+    #[arg(long, value_parser = ["client_secret_basic", "client_secret_post", "private_key_jwt"], default_value = "client_secret_basic")]
     auth_method: String,
     #[arg(long = "grant-type", value_parser = ["client_credentials"])]
     grant_types: Vec<String>,
@@ -59,6 +59,10 @@ pub struct ClientCreateArgs {
     /// Whether token requests must carry a DPoP proof (RFC 9449).
     #[arg(long, value_parser = ["optional", "required"], default_value = "optional")]
     dpop: String,
+    /// The client's public keys, a JWKS file (`{"keys":[…]}`), for `private_key_jwt`; no
+    /// secret is generated then.
+    #[arg(long)]
+    jwks_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -118,6 +122,10 @@ async fn create(args: ClientCreateArgs, admin: &Admin, out: &Output) -> anyhow::
     };
     let auth_method = AuthMethod::parse(&args.auth_method).context("unknown auth method")?;
     let dpop = DpopPolicy::parse(&args.dpop).context("unknown DPoP policy")?;
+    let keys = match &args.jwks_file {
+        Some(path) => read_jwks(path)?,
+        None => Default::default(),
+    };
     let grant_types = args
         .grant_types
         .iter()
@@ -133,6 +141,7 @@ async fn create(args: ClientCreateArgs, admin: &Admin, out: &Output) -> anyhow::
             supplied_secret,
             limits: args.limits.limits(),
             dpop,
+            keys,
         })
         .await?;
     for w in &created.warnings {
@@ -143,8 +152,20 @@ async fn create(args: ClientCreateArgs, admin: &Admin, out: &Output) -> anyhow::
         return out.print_json(&views::client_created(&created));
     }
     clients(out, std::slice::from_ref(c), true)?;
-    out.line(&format!("client_secret: {}", created.secret_plaintext))?;
-    out.line("(shown once: store it now)")
+    match &created.secret_plaintext {
+        Some(secret) => {
+            out.line(&format!("client_secret: {secret}"))?;
+            out.line("(shown once: store it now)")
+        }
+        None => out.line(&format!("keys: {}", views::keys(c))),
+    }
+}
+
+/// Reads and checks a JWKS file for registration (public keys only, unique kids).
+fn read_jwks(path: &std::path::Path) -> anyhow::Result<grantd_domain::ClientKeys> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    grantd_jwt::parse_client_jwks(&text).with_context(|| format!("{}", path.display()))
 }
 
 /// Issues a new secret and prints it, once, with the old secrets' end of validity.
@@ -190,6 +211,9 @@ async fn show(out: &Output, admin: &Admin, c: Client) -> anyhow::Result<()> {
     clients(out, std::slice::from_ref(&c), true)?;
     for line in limits::lines(c.limits.rate, &usage) {
         out.line(&line)?;
+    }
+    if !c.keys.is_empty() {
+        out.line(&format!("keys: {}", views::keys(&c)))?;
     }
     Ok(())
 }

@@ -29,6 +29,7 @@ async fn create_client_generates_a_secret_and_warns_about_unheld_delegated_scope
         .unwrap();
     let want = Client {
         dpop: Default::default(),
+        keys: Default::default(),
         id: ClientId::parse("cl_new").unwrap(),
         name: "Orders service".into(),
         owner_id: OwnerId::parse(OWNER),
@@ -49,7 +50,7 @@ async fn create_client_generates_a_secret_and_warns_about_unheld_delegated_scope
         limits: Default::default(),
     };
     assert_eq!(got.client, want);
-    assert_eq!(got.secret_plaintext, PLAINTEXT);
+    assert_eq!(got.secret_plaintext.as_deref(), Some(PLAINTEXT));
     assert_eq!(got.warnings.len(), 1, "{:?}", got.warnings);
     assert!(got.warnings[0].contains("scope admin is delegated"));
 
@@ -89,7 +90,10 @@ async fn create_client_with_a_supplied_secret_hashes_it_and_never_generates() {
     };
     assert!(!format!("{spec:?}").contains("migrated+secret"));
     let got = fx.admin().create_client(spec).await.unwrap();
-    assert_eq!(got.secret_plaintext, "migrated+secret%with:colons");
+    assert_eq!(
+        got.secret_plaintext.as_deref(),
+        Some("migrated+secret%with:colons")
+    );
     assert!(got.warnings.is_empty(), "{:?}", got.warnings);
 }
 
@@ -407,6 +411,7 @@ async fn set_client_dpop_stores_the_policy_and_returns_the_client() {
         .in_sequence(&mut seq)
         .returning(|_| {
             Ok(Some(Client {
+                keys: Default::default(),
                 dpop: DpopPolicy::Required,
                 ..client(&["mcp"])
             }))
@@ -436,4 +441,69 @@ async fn set_client_dpop_stores_the_policy_and_returns_the_client() {
         "client id",
         "bad id",
     );
+}
+
+fn one_key() -> grantd_domain::ClientKeys {
+    grantd_domain::ClientKeys::new(vec![grantd_domain::RegisteredKey {
+        kid: Some("k1".into()),
+        kty: "EC".into(),
+        alg: None,
+        jwk: "{}".into(),
+    }])
+    .unwrap()
+}
+
+/// A private_key_jwt client is stored with its keys and no secret; no secret is made (the
+/// secret mock has no expectation, so a call would fail the test).
+#[tokio::test]
+async fn create_private_key_jwt_client_stores_keys_and_makes_no_secret() {
+    let mut fx = Fx::new().with_owner(Some(owner(&[], true)));
+    fx.ids
+        .expect_client_id()
+        .returning(|| ClientId::parse("cl_new").unwrap());
+    fx.clients
+        .expect_create_client()
+        .withf(|c| c.secrets.is_empty() && c.keys == one_key())
+        .times(1)
+        .returning(|_| Ok(()));
+    let spec = NewClientSpec {
+        auth_method: AuthMethod::PrivateKeyJwt,
+        keys: one_key(),
+        ..client_spec(&["mcp"])
+    };
+    let got = fx.admin().create_client(spec).await.unwrap();
+    assert_eq!(got.secret_plaintext, None);
+    assert_eq!(got.client.auth_method, AuthMethod::PrivateKeyJwt);
+}
+
+/// Keys without private_key_jwt, private_key_jwt without keys or with a supplied secret: all
+/// refused before a row is written.
+#[tokio::test]
+async fn keys_must_fit_the_auth_method() {
+    let cases = [
+        (AuthMethod::ClientSecretBasic, one_key(), None),
+        (AuthMethod::PrivateKeyJwt, Default::default(), None),
+        (
+            AuthMethod::PrivateKeyJwt,
+            one_key(),
+            Some("s3cret".to_owned()),
+        ),
+    ];
+    for (auth_method, keys, supplied_secret) in cases {
+        let fx = Fx::new().with_owner(Some(owner(&[], true)));
+        let spec = NewClientSpec {
+            auth_method,
+            keys,
+            supplied_secret,
+            ..client_spec(&["mcp"])
+        };
+        let got = fx.admin().create_client(spec).await;
+        assert!(
+            matches!(
+                got,
+                Err(AdminError::Invalid(InvalidReason::KeysDoNotFitMethod))
+            ),
+            "{auth_method}: {got:?}"
+        );
+    }
 }

@@ -20,7 +20,7 @@ async fn create_client_with_id_keeps_the_chosen_id_and_draws_none() {
         .await
         .unwrap();
     assert_eq!(got.client.id.as_str(), "billing-svc");
-    assert_eq!(got.secret_plaintext, PLAINTEXT);
+    assert_eq!(got.secret_plaintext.as_deref(), Some(PLAINTEXT));
 }
 
 #[tokio::test]

@@ -150,7 +150,7 @@ async fn apply_client(
         if !c.active {
             admin.set_client_active(&c.id, false).await?;
         }
-        return Ok(generated.then_some(created.secret_plaintext));
+        return Ok(created.secret_plaintext.filter(|_| generated));
     }
     if s.changes.contains_key("active") {
         admin.set_client_active(&c.id, c.active).await?;

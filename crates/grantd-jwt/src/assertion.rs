@@ -1,0 +1,165 @@
+//! `private_key_jwt` client assertions (RFC 7523 §3): every check but single use, against the
+//! client's registered keys, with [`PublicJwk`] (the parser and pinned-algorithm verifier DPoP
+//! uses) and DPoP's compact-JWS splitting. Single use is the session row's unique index.
+
+use aws_lc_rs::digest;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use grantd_domain::{AssertionRejection as R, AssertionTarget, ClientId, ClientKeys, Timestamp};
+use grantd_ports::ClientAssertions;
+use serde_json::{Map, Value};
+
+use crate::dpop::{Parts, json_object, split};
+use crate::jwk::{JwsAlg, PublicJwk};
+
+/// Longest `jti` accepted (it is hashed, never stored as sent).
+const MAX_JTI_LEN: usize = 256;
+
+/// The [`ClientAssertions`] port.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AssertionVerifier;
+
+impl ClientAssertions for AssertionVerifier {
+    fn issuer(&self, assertion: &str) -> Result<String, R> {
+        let parts = split(assertion).map_err(|_| R::Malformed)?;
+        let claims = json_object(parts.payload).map_err(|_| R::Malformed)?;
+        issuer_of(&claims).map(str::to_owned)
+    }
+
+    fn check(
+        &self,
+        assertion: &str,
+        client_id: &ClientId,
+        keys: &ClientKeys,
+        target: AssertionTarget<'_>,
+        now: Timestamp,
+    ) -> Result<String, R> {
+        let parts = split(assertion).map_err(|_| R::Malformed)?;
+        verify_signature(&parts, keys)?;
+        let claims = json_object(parts.payload).map_err(|_| R::Malformed)?;
+        if issuer_of(&claims)? != client_id.as_str() {
+            return Err(R::IssuerSubjectMismatch);
+        }
+        check_audience(&claims, target)?;
+        check_times(&claims, target, now.as_secs())?;
+        let jti = claims
+            .get("jti")
+            .and_then(Value::as_str)
+            .filter(|j| !j.is_empty() && j.len() <= MAX_JTI_LEN)
+            .ok_or(R::MissingJti)?;
+        Ok(replay_key(client_id, jti))
+    }
+}
+
+/// `iss`, which must equal `sub` (RFC 7523 §3 items 1–2 for client authentication).
+fn issuer_of(claims: &Map<String, Value>) -> Result<&str, R> {
+    let text = |n: &str| claims.get(n).and_then(Value::as_str);
+    match (text("iss"), text("sub")) {
+        (Some(iss), Some(sub)) if iss == sub && !iss.is_empty() => Ok(iss),
+        _ => Err(R::IssuerSubjectMismatch),
+    }
+}
+
+/// The header's `alg` (never `none` or HS*: [`JwsAlg`] has neither), then the key named by
+/// `kid`, or else any registered key whose type pins that `alg`.
+fn verify_signature(parts: &Parts<'_>, keys: &ClientKeys) -> Result<(), R> {
+    let alg = parts
+        .header
+        .get("alg")
+        .and_then(Value::as_str)
+        .and_then(JwsAlg::parse)
+        .ok_or(R::UnsupportedAlgorithm)?;
+    if parts.header.contains_key("crit") {
+        return Err(R::Malformed);
+    }
+    let kid = parts.header.get("kid").and_then(Value::as_str);
+    let candidates: Vec<_> = keys
+        .keys()
+        .iter()
+        .filter(|k| kid.is_none() || k.kid.as_deref() == kid)
+        .collect();
+    if candidates.is_empty() {
+        return Err(if keys.is_empty() {
+            R::NoKeys
+        } else {
+            R::UnknownKey
+        });
+    }
+    let mut fitting = false;
+    for k in candidates {
+        let Some(key) = parse_registered(&k.jwk) else {
+            continue;
+        };
+        if !key.allows(alg)
+            || k.alg
+                .as_deref()
+                .is_some_and(|a| JwsAlg::parse(a) != Some(alg))
+        {
+            continue;
+        }
+        fitting = true;
+        if key.verify(alg, parts.signing_input.as_bytes(), &parts.signature) {
+            return Ok(());
+        }
+    }
+    Err(if fitting {
+        R::BadSignature
+    } else {
+        R::UnsupportedAlgorithm
+    })
+}
+
+fn parse_registered(jwk: &str) -> Option<PublicJwk> {
+    let map: Map<String, Value> = serde_json::from_str(jwk).ok()?;
+    PublicJwk::parse(&map).ok()
+}
+
+/// `aud` is the issuer or the token endpoint, as a string or a one-element array.
+fn check_audience(claims: &Map<String, Value>, target: AssertionTarget<'_>) -> Result<(), R> {
+    let aud = match claims.get("aud") {
+        Some(Value::String(s)) => Some(s.as_str()),
+        Some(Value::Array(a)) if a.len() == 1 => a[0].as_str(),
+        _ => None,
+    };
+    match aud {
+        Some(a) if a == target.issuer || a == target.token_endpoint => Ok(()),
+        _ => Err(R::WrongAudience),
+    }
+}
+
+/// `exp` present and future; lifetime (`exp − iat`, or `exp − now`) within the bound;
+/// `iat`/`nbf` not beyond the skew in the future.
+fn check_times(claims: &Map<String, Value>, t: AssertionTarget<'_>, now: i64) -> Result<(), R> {
+    let num = |n: &str| {
+        claims
+            .get(n)
+            .map(|v| v.as_i64().ok_or(R::Malformed))
+            .transpose()
+    };
+    let exp = num("exp")?.ok_or(R::Expired)?;
+    if exp <= now {
+        return Err(R::Expired);
+    }
+    let iat = num("iat")?;
+    let latest = now.saturating_add(t.max_skew_secs);
+    if iat.is_some_and(|i| i > latest) || num("nbf")?.is_some_and(|n| n > latest) {
+        return Err(R::NotYetValid);
+    }
+    if exp.saturating_sub(iat.unwrap_or(now)) > t.max_lifetime_secs {
+        return Err(R::TooLongLived);
+    }
+    Ok(())
+}
+
+/// base64url(SHA-256(client id "." jti)): fixed length, and two clients never collide on a
+/// `jti` they happen to share.
+fn replay_key(client_id: &ClientId, jti: &str) -> String {
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    ctx.update(client_id.as_str().as_bytes());
+    ctx.update(b".");
+    ctx.update(jti.as_bytes());
+    URL_SAFE_NO_PAD.encode(ctx.finish())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,186 @@
+use grantd_domain::{AssertionRejection as R, AssertionTarget, ClientId, ClientKeys};
+use grantd_ports::ClientAssertions as _;
+use serde_json::{Value, json};
+
+use super::AssertionVerifier;
+use crate::client_keys::parse_client_jwks;
+use crate::test_support::ClientKey;
+
+const ISSUER: &str = "https://auth.example.com";
+const TOKEN_URL: &str = "https://auth.example.com/oauth/token";
+const NOW: i64 = 1_800_000_000;
+const CLIENT: &str = "cl_client";
+
+fn target() -> AssertionTarget<'static> {
+    AssertionTarget {
+        issuer: ISSUER,
+        token_endpoint: TOKEN_URL,
+        max_lifetime_secs: 300,
+        max_skew_secs: 5,
+    }
+}
+
+fn registered(key: &ClientKey, kid: &str) -> ClientKeys {
+    let mut jwk = key.public_jwk();
+    jwk["kid"] = json!(kid);
+    parse_client_jwks(&json!({ "keys": [jwk] }).to_string()).unwrap()
+}
+
+fn claims() -> Value {
+    json!({"iss": CLIENT, "sub": CLIENT, "aud": TOKEN_URL, "exp": NOW + 60, "iat": NOW, "jti": "j1"})
+}
+
+fn check(assertion: &str, keys: &ClientKeys) -> Result<String, R> {
+    let id = ClientId::parse(CLIENT).unwrap();
+    let now = grantd_domain::Timestamp::from_secs(NOW);
+    AssertionVerifier.check(assertion, &id, keys, target(), now)
+}
+
+fn es256_with(claims: &Value, kid: &str) -> (String, ClientKeys) {
+    let key = ClientKey::es256();
+    let jws = key.jws("ES256", &json!({"alg": "ES256", "kid": kid}), claims);
+    (jws, registered(&key, "k1"))
+}
+
+#[test]
+fn a_valid_assertion_passes_for_each_key_type_and_gives_a_replay_key_per_client_and_jti() {
+    for (key, alg) in [
+        (ClientKey::es256(), "ES256"),
+        (ClientKey::ed25519(), "EdDSA"),
+        (ClientKey::rsa(aws_lc_rs::rsa::KeySize::Rsa2048), "PS256"),
+    ] {
+        let keys = registered(&key, "k1");
+        let jws = key.jws(alg, &json!({"alg": alg}), &claims());
+        let replay = check(&jws, &keys).unwrap_or_else(|e| panic!("{alg}: {e}"));
+        assert_eq!(replay.len(), 43);
+        let mut other = claims();
+        other["jti"] = json!("j2");
+        let jws2 = key.jws(alg, &json!({"alg": alg}), &other);
+        assert_ne!(check(&jws2, &keys).unwrap(), replay, "{alg}");
+        assert_eq!(AssertionVerifier.issuer(&jws).unwrap(), CLIENT);
+    }
+}
+
+#[test]
+fn aud_may_be_the_issuer_or_a_one_element_array_and_nothing_else() {
+    for (aud, ok) in [
+        (json!(ISSUER), true),
+        (json!([TOKEN_URL]), true),
+        (json!([TOKEN_URL, ISSUER]), false),
+        (json!("https://other.example.com"), false),
+        (Value::Null, false),
+    ] {
+        let mut c = claims();
+        c["aud"] = aud.clone();
+        let (jws, keys) = es256_with(&c, "k1");
+        let got = check(&jws, &keys);
+        assert_eq!(got.is_ok(), ok, "{aud}: {got:?}");
+        if !ok {
+            assert_eq!(got, Err(R::WrongAudience));
+        }
+    }
+}
+
+#[test]
+fn each_time_and_identity_check_refuses_with_its_reason() {
+    let cases: Vec<(&str, Value, R)> = vec![
+        ("expired", json!(NOW - 1), R::Expired),
+        ("no exp", Value::Null, R::Expired),
+    ];
+    for (name, exp, want) in cases {
+        let mut c = claims();
+        if exp.is_null() {
+            c.as_object_mut().unwrap().remove("exp");
+        } else {
+            c["exp"] = exp;
+        }
+        let (jws, keys) = es256_with(&c, "k1");
+        assert_eq!(check(&jws, &keys), Err(want), "{name}");
+    }
+    let edits: Vec<(&str, Value, R)> = vec![
+        ("too long", json!({"exp": NOW + 301}), R::TooLongLived),
+        (
+            "long, no iat",
+            json!({"exp": NOW + 400, "iat": null}),
+            R::TooLongLived,
+        ),
+        ("future iat", json!({"iat": NOW + 30}), R::NotYetValid),
+        ("future nbf", json!({"nbf": NOW + 30}), R::NotYetValid),
+        ("no jti", json!({"jti": null}), R::MissingJti),
+        ("empty jti", json!({"jti": ""}), R::MissingJti),
+        (
+            "sub differs",
+            json!({"sub": "cl_other"}),
+            R::IssuerSubjectMismatch,
+        ),
+        (
+            "other client",
+            json!({"sub": "cl_other", "iss": "cl_other"}),
+            R::IssuerSubjectMismatch,
+        ),
+    ];
+    for (name, edit, want) in edits {
+        let mut c = claims();
+        for (k, v) in edit.as_object().unwrap() {
+            if v.is_null() {
+                c.as_object_mut().unwrap().remove(k);
+            } else {
+                c[k] = v.clone();
+            }
+        }
+        let (jws, keys) = es256_with(&c, "k1");
+        assert_eq!(check(&jws, &keys), Err(want), "{name}");
+    }
+    // Within the skew is fine.
+    let mut c = claims();
+    c["iat"] = json!(NOW + 5);
+    let (jws, keys) = es256_with(&c, "k1");
+    assert!(check(&jws, &keys).is_ok());
+}
+
+#[test]
+fn keys_and_algorithms_are_pinned() {
+    let key = ClientKey::es256();
+    let keys = registered(&key, "k1");
+    let other = ClientKey::es256();
+    let by_other = other.jws("ES256", &json!({"alg": "ES256"}), &claims());
+    assert_eq!(check(&by_other, &keys), Err(R::BadSignature));
+    let unknown = key.jws("ES256", &json!({"alg": "ES256", "kid": "k9"}), &claims());
+    assert_eq!(check(&unknown, &keys), Err(R::UnknownKey));
+    // RS256 header over an EC key: no registered key pins it.
+    let rsa = ClientKey::rsa(aws_lc_rs::rsa::KeySize::Rsa2048);
+    let wrong_alg = rsa.jws("RS256", &json!({"alg": "RS256"}), &claims());
+    assert_eq!(check(&wrong_alg, &keys), Err(R::UnsupportedAlgorithm));
+    // HS256 keyed with the registered public key, and alg none.
+    let hs = hs256_with_public_key(&keys, &claims());
+    assert_eq!(check(&hs, &keys), Err(R::UnsupportedAlgorithm));
+    let none = unsigned(&claims());
+    assert_eq!(check(&none, &keys), Err(R::UnsupportedAlgorithm));
+    assert_eq!(check("not-a-jwt", &keys), Err(R::Malformed));
+    let jws = key.jws("ES256", &json!({"alg": "ES256"}), &claims());
+    assert_eq!(check(&jws, &ClientKeys::default()), Err(R::NoKeys));
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn hs256_with_public_key(keys: &ClientKeys, claims: &Value) -> String {
+    let input = format!(
+        "{}.{}",
+        b64(br#"{"alg":"HS256"}"#),
+        b64(claims.to_string().as_bytes())
+    );
+    let k = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, keys.keys()[0].jwk.as_bytes());
+    let tag = aws_lc_rs::hmac::sign(&k, input.as_bytes());
+    format!("{input}.{}", b64(tag.as_ref()))
+}
+
+fn unsigned(claims: &Value) -> String {
+    format!(
+        "{}.{}.",
+        b64(br#"{"alg":"none"}"#),
+        b64(claims.to_string().as_bytes())
+    )
+}

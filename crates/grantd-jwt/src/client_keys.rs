@@ -1,0 +1,108 @@
+//! A `private_key_jwt` client's JWKS as registered (RFC 7523, RFC 7517 §5): every member
+//! checked by [`PublicJwk`] (public, usable `kty`/`crv`, RSA ≥ 2048 bits), `kid`s unique.
+
+use grantd_domain::{ClientKeys, RegisteredKey};
+use serde_json::{Map, Value};
+
+use crate::jwk::{JwkError, PublicJwk};
+
+/// Why a JWKS cannot be registered. The messages name the key by position and kid, never a
+/// key's material.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JwksError {
+    #[error("not a JWKS: expected a JSON object with a non-empty \"keys\" array")]
+    NotAJwks,
+    #[error("key {0}: has private members (d, p, q, …): register the public key only")]
+    Private(usize),
+    #[error("key {0}: a symmetric (oct) key cannot be registered")]
+    Symmetric(usize),
+    #[error("key {0}: unusable (kty EC P-256, OKP Ed25519 or RSA expected, members complete)")]
+    Unsupported(usize),
+    #[error("key {0}: RSA modulus below 2048 bits")]
+    WeakRsa(usize),
+    #[error("two keys share the kid {0:?}")]
+    DuplicateKid(String),
+}
+
+/// Parses and checks a JWKS document (`{"keys":[…]}`) for registration.
+pub fn parse_client_jwks(text: &str) -> Result<ClientKeys, JwksError> {
+    let doc: Map<String, Value> = serde_json::from_str(text).map_err(|_| JwksError::NotAJwks)?;
+    let members = doc
+        .get("keys")
+        .and_then(Value::as_array)
+        .filter(|k| !k.is_empty())
+        .ok_or(JwksError::NotAJwks)?;
+    let keys = members
+        .iter()
+        .enumerate()
+        .map(|(i, v)| registered(i, v))
+        .collect::<Result<Vec<_>, _>>()?;
+    ClientKeys::new(keys).map_err(|d| JwksError::DuplicateKid(d.0))
+}
+
+fn registered(i: usize, v: &Value) -> Result<RegisteredKey, JwksError> {
+    let m = v.as_object().ok_or(JwksError::Unsupported(i))?;
+    PublicJwk::parse(m).map_err(|e| match e {
+        JwkError::Private => JwksError::Private(i),
+        JwkError::Symmetric => JwksError::Symmetric(i),
+        JwkError::Unsupported => JwksError::Unsupported(i),
+        JwkError::WeakRsa => JwksError::WeakRsa(i),
+    })?;
+    let text = |name: &str| m.get(name).and_then(Value::as_str).map(str::to_owned);
+    Ok(RegisteredKey {
+        kid: text("kid"),
+        kty: text("kty").ok_or(JwksError::Unsupported(i))?,
+        alg: text("alg"),
+        jwk: serde_json::to_string(m).map_err(|_| JwksError::Unsupported(i))?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const X: &str = "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU";
+    const Y: &str = "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0";
+
+    fn ec(kid: &str, extra: &str) -> String {
+        format!(r#"{{"kty":"EC","crv":"P-256","x":"{X}","y":"{Y}","kid":"{kid}"{extra}}}"#)
+    }
+
+    #[test]
+    fn a_public_ec_key_registers_with_its_kid() {
+        let keys = parse_client_jwks(&format!(r#"{{"keys":[{}]}}"#, ec("a", ""))).unwrap();
+        assert_eq!(keys.keys()[0].kid.as_deref(), Some("a"));
+        assert_eq!(keys.keys()[0].kty, "EC");
+    }
+
+    #[test]
+    fn private_symmetric_duplicate_and_empty_sets_are_refused() {
+        let one = |k: String| parse_client_jwks(&format!(r#"{{"keys":[{k}]}}"#));
+        assert_eq!(one(ec("a", r#","d":"AAAA""#)), Err(JwksError::Private(0)));
+        assert_eq!(
+            one(r#"{"kty":"oct","k":"c2VjcmV0"}"#.into()),
+            Err(JwksError::Symmetric(0))
+        );
+        assert_eq!(
+            one(r#"{"kty":"EC","crv":"P-384","x":"AA","y":"AA"}"#.into()),
+            Err(JwksError::Unsupported(0))
+        );
+        assert_eq!(
+            one(format!("{},{}", ec("a", ""), ec("a", ""))),
+            Err(JwksError::DuplicateKid("a".into()))
+        );
+        assert_eq!(
+            parse_client_jwks(r#"{"keys":[]}"#),
+            Err(JwksError::NotAJwks)
+        );
+        assert_eq!(parse_client_jwks("[]"), Err(JwksError::NotAJwks));
+    }
+
+    #[test]
+    fn a_short_rsa_modulus_is_refused() {
+        use base64::Engine as _;
+        let n = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([0xC5u8; 128]);
+        let jwks = format!(r#"{{"keys":[{{"kty":"RSA","n":"{n}","e":"AQAB"}}]}}"#);
+        assert_eq!(parse_client_jwks(&jwks), Err(JwksError::WeakRsa(0)));
+    }
+}

@@ -1,0 +1,287 @@
+//! `private_key_jwt` registration (RFC 7523, issue 13) through the real binary on both
+//! backends: a client is created with an inline public JWKS and no secret, its keys are shown
+//! by kid/kty/alg only, and every JWKS that must not be registered is refused with exit 1 and
+//! nothing stored; then assertions at the token endpoint, signed in the test with
+//! jsonwebtoken (an independent JOSE implementation) over aws-lc-rs keys.
+
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test code: a failed expectation is a failed test"
+)]
+
+mod support;
+
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+use jsonwebtoken::jwk::Jwk;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+use support::{BACKENDS, Env, Server};
+
+/// RFC 7515 A.3's P-256 public key and RFC 8037 A.2's Ed25519 public key.
+const EC_X: &str = "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU";
+const EC_Y: &str = "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0";
+const ED_X: &str = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
+
+fn ec(kid: &str) -> Value {
+    json!({"kty": "EC", "crv": "P-256", "x": EC_X, "y": EC_Y, "kid": kid, "alg": "ES256"})
+}
+
+fn ed(kid: &str) -> Value {
+    json!({"kty": "OKP", "crv": "Ed25519", "x": ED_X, "kid": kid})
+}
+
+fn write_jwks(env: &Env, name: &str, keys: Vec<Value>) -> String {
+    let path = env.dir.join(name);
+    std::fs::write(&path, json!({ "keys": keys }).to_string()).expect("write jwks");
+    path.display().to_string()
+}
+
+fn create_args<'a>(uid: &'a str, method: &'a str, jwks: Option<&'a str>) -> Vec<&'a str> {
+    let mut args = vec![
+        "client", "create", "--name", "svc", "--owner", uid, "--scope", "service",
+    ];
+    args.extend(["--auth-method", method]);
+    if let Some(path) = jwks {
+        args.extend(["--jwks-file", path]);
+    }
+    args
+}
+
+fn user(env: &Env) -> String {
+    let u = env.json(&[
+        "user",
+        "create",
+        "--name",
+        "Ada",
+        "--email",
+        "ada@example.com",
+    ]);
+    u["id"].as_str().expect("id").to_owned()
+}
+
+#[test]
+fn a_client_registers_public_keys_and_gets_no_secret_on_both_backends() {
+    for backend in BACKENDS {
+        let env = Env::new(backend);
+        let uid = user(&env);
+        let jwks = write_jwks(&env, "keys.json", vec![ec("k-ec"), ed("k-ed")]);
+        let created = env.json(&create_args(&uid, "private_key_jwt", Some(&jwks)));
+        assert_eq!(created["auth_method"], "private_key_jwt", "{backend:?}");
+        assert_eq!(created["client_secret"], Value::Null, "{backend:?}");
+        let want = json!([
+            {"kid": "k-ec", "kty": "EC", "alg": "ES256"},
+            {"kid": "k-ed", "kty": "OKP", "alg": null},
+        ]);
+        assert_eq!(created["keys"], want, "{backend:?}");
+        let id = created["client_id"].as_str().expect("id");
+        let shown = env.json(&["client", "show", id]);
+        assert_eq!(shown["keys"], want, "{backend:?}: read back from the store");
+        let text = String::from_utf8_lossy(&env.cli(&["client", "show", id]).stdout).to_string();
+        assert!(text.contains("k-ec") && !text.contains(EC_X), "{text}");
+    }
+}
+
+#[test]
+fn unusable_jwks_files_and_mismatched_methods_exit_1_and_store_nothing() {
+    use base64::Engine as _;
+    let short_n = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([0xC5u8; 128]);
+    let mut private = ec("p");
+    private["d"] = json!("AAAA");
+    let bad: Vec<(&str, Vec<Value>, &str)> = vec![
+        ("private.json", vec![private], "private members"),
+        (
+            "oct.json",
+            vec![json!({"kty": "oct", "k": "c2VjcmV0"})],
+            "symmetric",
+        ),
+        ("dup.json", vec![ec("same"), ed("same")], "share the kid"),
+        (
+            "rsa.json",
+            vec![json!({"kty": "RSA", "n": short_n, "e": "AQAB"})],
+            "2048",
+        ),
+        (
+            "p384.json",
+            vec![json!({"kty": "EC", "crv": "P-384", "x": EC_X, "y": EC_Y})],
+            "unusable",
+        ),
+        ("empty.json", vec![], "not a JWKS"),
+    ];
+    for backend in BACKENDS {
+        let env = Env::new(backend);
+        let uid = user(&env);
+        for (name, keys, needle) in &bad {
+            let path = write_jwks(&env, name, keys.clone());
+            let out = env.cli(&create_args(&uid, "private_key_jwt", Some(&path)));
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{backend:?} {name}: {err}");
+            assert!(err.contains(needle), "{backend:?} {name}: {err}");
+            assert!(!err.contains("AAAA") && !err.contains("c2VjcmV0"), "{err}");
+        }
+        let good = write_jwks(&env, "good.json", vec![ec("k")]);
+        for args in [
+            create_args(&uid, "private_key_jwt", None),
+            create_args(&uid, "client_secret_basic", Some(&good)),
+        ] {
+            let out = env.cli(&args);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{backend:?} {args:?}: {err}");
+            assert!(err.contains("private_key_jwt"), "{err}");
+        }
+        assert_eq!(env.json(&["client", "list"]), json!([]), "{backend:?}");
+    }
+}
+
+const ISSUER: &str = "http://127.0.0.1:8080";
+const TOKEN_URL: &str = "http://127.0.0.1:8080/oauth/token";
+const JWT_BEARER: &str = "urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer";
+
+/// A private_key_jwt client's ES256 key, made by aws-lc-rs, used through jsonwebtoken.
+struct ClientKey {
+    encoding: EncodingKey,
+    jwk: Jwk,
+    public: Vec<u8>,
+}
+
+impl ClientKey {
+    fn new() -> ClientKey {
+        use aws_lc_rs::signature::KeyPair as _;
+        let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+        let der = pair.to_pkcs8v1().unwrap();
+        let encoding = EncodingKey::from_ec_der(der.as_ref());
+        let jwk = Jwk::from_encoding_key(&encoding, Algorithm::ES256).unwrap();
+        let public = pair.public_key().as_ref().to_vec();
+        ClientKey {
+            encoding,
+            jwk,
+            public,
+        }
+    }
+
+    fn assertion(&self, claims: &Value) -> String {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some("k1".into());
+        jsonwebtoken::encode(&header, claims, &self.encoding).unwrap()
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn claims(client: &str, jti: &str) -> Value {
+    json!({"iss": client, "sub": client, "aud": TOKEN_URL, "iat": now(), "exp": now() + 60, "jti": jti})
+}
+
+fn post_assertion(server: &Server, assertion: &str, extra: &str) -> support::Resp {
+    let body = format!(
+        "grant_type=client_credentials&client_assertion_type={JWT_BEARER}&client_assertion={assertion}{extra}"
+    );
+    server.post_form("/oauth/token", None, &body)
+}
+
+/// Registers a private_key_jwt client with `key` (kid k1) and returns its id.
+fn register(env: &Env, key: &ClientKey) -> String {
+    let uid = user(env);
+    let mut jwk = serde_json::to_value(&key.jwk).unwrap();
+    jwk["kid"] = json!("k1");
+    let path = write_jwks(env, "client.json", vec![jwk]);
+    let created = env.json(&create_args(&uid, "private_key_jwt", Some(&path)));
+    created["client_id"].as_str().expect("id").to_owned()
+}
+
+#[test]
+fn assertions_get_tokens_once_and_every_bad_one_is_the_same_401_on_both_backends() {
+    for backend in BACKENDS {
+        let env = Env::new(backend);
+        let key = ClientKey::new();
+        let id = register(&env, &key);
+        let server = env.start();
+
+        let good = key.assertion(&claims(&id, "jti-1"));
+        let ok = post_assertion(&server, &good, &format!("&client_id={id}"));
+        assert_eq!(ok.status, 200, "{backend:?}: {}", ok.body);
+        assert!(ok.json()["access_token"].is_string());
+        let mut issuer_aud = claims(&id, "jti-2");
+        issuer_aud["aud"] = json!([ISSUER]);
+        let ok = post_assertion(&server, &key.assertion(&issuer_aud), "");
+        assert_eq!(ok.status, 200, "{backend:?} aud = [issuer]: {}", ok.body);
+
+        let replay = post_assertion(&server, &good, "");
+        assert_eq!(replay.status, 401, "{backend:?} replay: {}", replay.body);
+        assert_eq!(replay.json()["error"], "invalid_client");
+        let refused = replay.body.clone();
+
+        let other = ClientKey::new();
+        let edits: Vec<(&str, String)> = vec![
+            ("expired", key.assertion(&json!({"iss": id, "sub": id, "aud": TOKEN_URL, "exp": now() - 5, "jti": "e"}))),
+            ("too long-lived", key.assertion(&json!({"iss": id, "sub": id, "aud": TOKEN_URL, "iat": now(), "exp": now() + 3600, "jti": "l"}))),
+            ("future iat", key.assertion(&json!({"iss": id, "sub": id, "aud": TOKEN_URL, "iat": now() + 120, "exp": now() + 180, "jti": "f"}))),
+            ("wrong aud", key.assertion(&json!({"iss": id, "sub": id, "aud": "https://elsewhere", "exp": now() + 60, "jti": "a"}))),
+            ("other key", other.assertion(&claims(&id, "o"))),
+            ("hs256 with the public key", hs256(&key.public, &claims(&id, "h"))),
+            ("unknown kid", unknown_kid(&key, &claims(&id, "u"))),
+            ("no jti", key.assertion(&json!({"iss": id, "sub": id, "aud": TOKEN_URL, "exp": now() + 60}))),
+        ];
+        for (name, assertion) in edits {
+            let r = post_assertion(&server, &assertion, "");
+            assert_eq!(r.status, 401, "{backend:?} {name}: {}", r.body);
+            assert_eq!(r.body, refused, "{backend:?} {name}: the same answer");
+        }
+
+        let beside = post_assertion(
+            &server,
+            &key.assertion(&claims(&id, "s")),
+            "&client_secret=x",
+        );
+        assert_eq!(beside.status, 400, "{backend:?}: {}", beside.body);
+        assert_eq!(beside.json()["error"], "invalid_request");
+        let other_id = post_assertion(
+            &server,
+            &key.assertion(&claims(&id, "c")),
+            "&client_id=cl_other",
+        );
+        assert_eq!(other_id.status, 401, "{backend:?}: {}", other_id.body);
+    }
+}
+
+fn hs256(public: &[u8], claims: &Value) -> String {
+    let header = Header::new(Algorithm::HS256);
+    jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(public)).unwrap()
+}
+
+fn unknown_kid(key: &ClientKey, claims: &Value) -> String {
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some("k9".into());
+    jsonwebtoken::encode(&header, claims, &key.encoding).unwrap()
+}
+
+/// Two grantd processes on one Postgres: an assertion that bought a token from one is refused
+/// by the other (the session row's unique replay key, not per-process memory). Sent to both
+/// at once, exactly one of them answers 200.
+#[test]
+fn a_replay_to_another_process_on_one_postgres_is_refused() {
+    let env = Env::new(support::Backend::Postgres);
+    let key = ClientKey::new();
+    let id = register(&env, &key);
+    let (a, b) = (env.start(), env.start());
+    let first = key.assertion(&claims(&id, "shared-1"));
+    assert_eq!(post_assertion(&a, &first, "").status, 200);
+    let again = post_assertion(&b, &first, "");
+    assert_eq!(again.status, 401, "{}", again.body);
+    assert_eq!(again.json()["error"], "invalid_client");
+
+    let second = key.assertion(&claims(&id, "shared-2"));
+    let statuses = std::thread::scope(|s| {
+        let ha = s.spawn(|| post_assertion(&a, &second, "").status);
+        let hb = s.spawn(|| post_assertion(&b, &second, "").status);
+        let mut v = vec![ha.join().unwrap(), hb.join().unwrap()];
+        v.sort_unstable();
+        v
+    });
+    assert_eq!(statuses, vec![200, 401]);
+}
