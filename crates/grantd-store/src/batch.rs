@@ -393,7 +393,7 @@ mod tests {
             .map(|i| row(i, Some("192.0.2.1")))
             .collect::<Vec<_>>());
         assert_eq!(one, many);
-        assert_eq!(one.matches('$').count(), 15, "{one}");
+        assert_eq!(one.matches('$').count(), 16, "{one}");
         assert!(one.contains("unnest("), "{one}");
         const { assert!(<PgBatch as QueryId>::HAS_STATIC_QUERY_ID) };
         let rows = [row(1, None), row(2, Some("192.0.2.1"))];
