@@ -8,13 +8,25 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
+use std::sync::mpsc::{
+    Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError, sync_channel,
+};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use grantd_ports::{AuditEvent, AuditSink};
 
 mod ecs;
+
+/// How long written lines may wait in the writer's buffer when no further event comes: one
+/// write per burst of events instead of one per event (docs/benchmarks.md, "Metrics and audit
+/// on vs off", has the cost of both). Lines reach the sink at most this late, or when the buffer
+/// fills; shutdown and the end of a CLI command write out everything.
+const FLUSH_AFTER: Duration = Duration::from_millis(200);
+
+/// The writer's buffer.
+const BUFFER: usize = 64 * 1024;
 
 /// A file opened for appending on the first write; an open that fails is that write's error
 /// (counted and logged by the writer), and the next write tries again.
@@ -37,7 +49,7 @@ impl LazyFile {
                     .map_err(|e| {
                         std::io::Error::new(e.kind(), format!("{}: {e}", self.path.display()))
                     })?;
-                std::io::BufWriter::new(file)
+                std::io::BufWriter::with_capacity(BUFFER, file)
             }
         };
         Ok(self.file.insert(file))
@@ -95,7 +107,7 @@ impl AuditQueue {
 
     pub fn to_stdout(capacity: usize) -> anyhow::Result<Arc<Self>> {
         Self::start(
-            Box::new(std::io::BufWriter::new(std::io::stdout())),
+            Box::new(std::io::BufWriter::with_capacity(BUFFER, std::io::stdout())),
             capacity,
         )
     }
@@ -128,25 +140,36 @@ impl AuditSink for AuditQueue {
     }
 }
 
-/// The writer thread: one line per event, flushed whenever the queue runs empty.
+/// The next message; when the queue runs empty, the buffer is written out once no event has
+/// come for [`FLUSH_AFTER`]. `None`: every sender is gone.
+fn next(rx: &Receiver<Msg>, out: &mut dyn Write) -> Option<Msg> {
+    match rx.try_recv() {
+        Ok(msg) => Some(msg),
+        Err(TryRecvError::Disconnected) => None,
+        Err(TryRecvError::Empty) => match rx.recv_timeout(FLUSH_AFTER) {
+            Ok(msg) => Some(msg),
+            Err(RecvTimeoutError::Disconnected) => None,
+            Err(RecvTimeoutError::Timeout) => {
+                let _ = out.flush();
+                rx.recv().ok()
+            }
+        },
+    }
+}
+
+/// The writer thread: one line per event, written out in bursts (see [`next`]).
 fn write_all(rx: &Receiver<Msg>, mut out: Box<dyn Write + Send>) {
     let mut failing = false;
-    loop {
-        let msg = match rx.try_recv() {
-            Ok(msg) => msg,
-            Err(TryRecvError::Empty) => {
-                let _ = out.flush();
-                match rx.recv() {
-                    Ok(msg) => msg,
-                    Err(_) => return,
-                }
-            }
-            Err(TryRecvError::Disconnected) => break,
-        };
-        let Msg::Event(event) = msg else { break };
-        let mut line = ecs::to_json(&event).to_string();
-        line.push('\n');
-        match out.write_all(line.as_bytes()) {
+    let mut line = Vec::with_capacity(1024);
+    while let Some(Msg::Event(event)) = next(rx, &mut *out) {
+        line.clear();
+        let written = serde_json::to_writer(&mut line, &ecs::to_json(&event))
+            .map_err(std::io::Error::from)
+            .and_then(|()| {
+                line.push(b'\n');
+                out.write_all(&line)
+            });
+        match written {
             Ok(()) => {
                 failing = false;
                 metrics::counter!("grantd_audit_events_total").increment(1);
