@@ -8,9 +8,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{
-    Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError, sync_channel,
-};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -19,10 +17,15 @@ use grantd_ports::{AuditEvent, AuditSink};
 
 mod ecs;
 
-/// How long written lines may wait in the writer's buffer when no further event comes: one
-/// write per burst of events instead of one per event (docs/benchmarks.md, "Metrics and audit
-/// on vs off", has the cost of both). Lines reach the sink at most this late, or when the buffer
-/// fills; shutdown and the end of a CLI command write out everything.
+/// How long the writer sleeps between draining the queue while events keep coming. Senders
+/// never wake a sleeping writer (only one blocked on an empty queue), so under load the writer
+/// costs one wake-up per tick instead of one per event; at 25,000 events/s a tick queues ~250.
+const TICK: Duration = Duration::from_millis(10);
+
+/// Longest a written line waits in the writer's buffer under a steady stream of events; when
+/// the stream pauses for a [`TICK`] the buffer is written out at once (docs/benchmarks.md,
+/// "Metrics and audit on vs off", has the cost). Shutdown and the end of a CLI command write
+/// out everything.
 const FLUSH_AFTER: Duration = Duration::from_millis(200);
 
 /// The writer's buffer.
@@ -140,50 +143,82 @@ impl AuditSink for AuditQueue {
     }
 }
 
-/// The next message; when the queue runs empty, the buffer is written out once no event has
-/// come for [`FLUSH_AFTER`]. `None`: every sender is gone.
-fn next(rx: &Receiver<Msg>, out: &mut dyn Write) -> Option<Msg> {
-    match rx.try_recv() {
-        Ok(msg) => Some(msg),
-        Err(TryRecvError::Disconnected) => None,
-        Err(TryRecvError::Empty) => match rx.recv_timeout(FLUSH_AFTER) {
-            Ok(msg) => Some(msg),
-            Err(RecvTimeoutError::Disconnected) => None,
-            Err(RecvTimeoutError::Timeout) => {
-                let _ = out.flush();
-                rx.recv().ok()
-            }
-        },
-    }
+/// One line per event into the writer's buffer.
+struct Lines {
+    out: Box<dyn Write + Send>,
+    line: Vec<u8>,
+    failing: bool,
 }
 
-/// The writer thread: one line per event, written out in bursts (see [`next`]).
-fn write_all(rx: &Receiver<Msg>, mut out: Box<dyn Write + Send>) {
-    let mut failing = false;
-    let mut line = Vec::with_capacity(1024);
-    while let Some(Msg::Event(event)) = next(rx, &mut *out) {
-        line.clear();
-        let written = serde_json::to_writer(&mut line, &ecs::to_json(&event))
+impl Lines {
+    fn write(&mut self, event: &AuditEvent) {
+        self.line.clear();
+        let written = ecs::write(event, &mut self.line)
             .map_err(std::io::Error::from)
             .and_then(|()| {
-                line.push(b'\n');
-                out.write_all(&line)
+                self.line.push(b'\n');
+                self.out.write_all(&self.line)
             });
         match written {
             Ok(()) => {
-                failing = false;
+                self.failing = false;
                 metrics::counter!("grantd_audit_events_total").increment(1);
             }
             Err(e) => {
                 metrics::counter!("grantd_audit_write_errors_total").increment(1);
-                if !failing {
+                if !self.failing {
                     tracing::error!(error = %e, "cannot write the audit stream");
                 }
-                failing = true;
+                self.failing = true;
             }
         }
     }
-    let _ = out.flush();
+}
+
+/// Writes every queued event: whether there was any; `Err` when the queue is closed (or
+/// every sender gone).
+fn drain(rx: &Receiver<Msg>, lines: &mut Lines) -> Result<bool, ()> {
+    let mut any = false;
+    loop {
+        match rx.try_recv() {
+            Ok(Msg::Event(event)) => {
+                lines.write(&event);
+                any = true;
+            }
+            Ok(Msg::Close) | Err(TryRecvError::Disconnected) => return Err(()),
+            Err(TryRecvError::Empty) => return Ok(any),
+        }
+    }
+}
+
+/// The writer thread. Idle, it blocks on the queue; once an event comes it drains the queue
+/// every [`TICK`] until a tick finds it empty, then writes the buffer out and blocks again.
+fn write_all(rx: &Receiver<Msg>, out: Box<dyn Write + Send>) {
+    let mut lines = Lines {
+        out,
+        line: Vec::with_capacity(1024),
+        failing: false,
+    };
+    'idle: while let Ok(Msg::Event(first)) = rx.recv() {
+        lines.write(&first);
+        let mut since_flush = std::time::Instant::now();
+        loop {
+            std::thread::sleep(TICK);
+            match drain(rx, &mut lines) {
+                Err(()) => break 'idle,
+                Ok(false) => {
+                    let _ = lines.out.flush();
+                    continue 'idle;
+                }
+                Ok(true) if since_flush.elapsed() >= FLUSH_AFTER => {
+                    let _ = lines.out.flush();
+                    since_flush = std::time::Instant::now();
+                }
+                Ok(true) => {}
+            }
+        }
+    }
+    let _ = lines.out.flush();
 }
 
 #[cfg(test)]

@@ -149,3 +149,63 @@ fn the_file_is_created_at_the_first_event_only() {
     assert_eq!(mode & 0o777, 0o600);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn an_issued_token_and_an_admin_change_are_ecs_documents() {
+    use grantd_domain::{AuthMethod, ClientId, Jti, SessionId, UserId};
+    use grantd_ports::{AdminChange, FieldChange, TokenIssued};
+    let issued = AuditEvent {
+        at: Timestamp::from_secs(1_700_000_000),
+        kind: AuditKind::TokenIssued(TokenIssued {
+            client_id: ClientId::parse("billing").unwrap(),
+            owner_id: UserId::parse("6f1c2e1a-4b7d-4c1e-9a55-0d3f8e2b7c10").unwrap(),
+            scope: "admin service".into(),
+            audience: vec!["https://api.example".into()],
+            jti: Jti::parse("j1").unwrap(),
+            session_id: SessionId::parse("sess_0123456789abcdef0123456789abcdef").unwrap(),
+            auth_method: AuthMethod::PrivateKeyJwt,
+            client_ip: None,
+        }),
+    };
+    let doc = super::ecs::to_json(&issued);
+    assert_eq!(doc["ecs"]["version"], "8.11.0");
+    assert_eq!(
+        doc["event"]["type"],
+        serde_json::json!(["start", "allowed"])
+    );
+    assert_eq!(doc["event"]["category"][1], "session");
+    assert!(doc["event"].get("reason").is_none());
+    assert!(doc.get("source").is_none(), "no address, no source: {doc}");
+    assert_eq!(doc["user"]["id"], "billing");
+    assert_eq!(
+        doc["user"]["effective"]["id"],
+        "6f1c2e1a-4b7d-4c1e-9a55-0d3f8e2b7c10"
+    );
+    assert_eq!(doc["grantd"]["audience"][0], "https://api.example");
+    assert_eq!(doc["grantd"]["auth_method"], "private_key_jwt");
+
+    let change = AuditEvent {
+        at: Timestamp::from_secs(1_700_000_000),
+        kind: AuditKind::AdminChange(AdminChange {
+            action: "client.create",
+            target_kind: "client",
+            target_id: "billing".into(),
+            changes: vec![FieldChange {
+                field: "scopes",
+                before: None,
+                after: Some("admin".into()),
+            }],
+        }),
+    };
+    let doc = super::ecs::to_json(&change);
+    assert_eq!(
+        doc["event"]["type"],
+        serde_json::json!(["creation", "admin"])
+    );
+    assert_eq!(doc["event"]["action"], "client.create");
+    assert_eq!(
+        doc["grantd"]["changes"],
+        serde_json::json!([{"field": "scopes", "before": null, "after": "admin"}])
+    );
+    assert_eq!(doc["grantd"]["target"]["id"], "billing");
+}
