@@ -11,6 +11,7 @@
 //! are accepted, so a nonce lives between one and two slots.
 
 use std::fmt;
+use std::sync::Arc;
 
 use aws_lc_rs::{digest, hmac};
 use base64::Engine as _;
@@ -32,6 +33,8 @@ const MAX_JTI_LEN: usize = 256;
 const NONCE_KEY_LABEL: &str = "grantd dpop nonce v1";
 /// Bytes of HMAC kept in a nonce.
 const NONCE_TAG_LEN: usize = 16;
+/// Checked proof headers kept, by their base64url segment (see [`DpopVerifier`]).
+const HEADER_CACHE: usize = 4096;
 
 /// How proofs are judged (`[dpop]` in the configuration).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,9 +58,16 @@ impl Default for DpopConfig {
 }
 
 /// The [`DpopProofs`] port.
+///
+/// A client signs every proof with the same key, so every proof it sends has the same header
+/// segment (`typ`, `alg`, `jwk`). The verifier keeps the outcome of the header checks — the
+/// parsed, validated key and its thumbprint — per segment, and a proof whose header was seen
+/// before skips the JSON, the point validation and the thumbprint hash. Only headers that pass
+/// are kept; the signature and every claim are checked on every proof.
 pub struct DpopVerifier {
     config: DpopConfig,
     nonce_key: hmac::Key,
+    headers: quick_cache::sync::Cache<String, Arc<CheckedHeader>>,
 }
 
 impl fmt::Debug for DpopVerifier {
@@ -74,7 +84,14 @@ impl DpopVerifier {
         Self {
             config,
             nonce_key: hmac::Key::new(hmac::HMAC_SHA256, key.as_slice()),
+            headers: quick_cache::sync::Cache::new(HEADER_CACHE),
         }
+    }
+
+    /// The checked header of this segment, from the cache or checked now.
+    fn header(&self, segment: &str) -> Result<Arc<CheckedHeader>, ProofRejection> {
+        self.headers
+            .get_or_insert_with(segment, || CheckedHeader::check(segment).map(Arc::new))
     }
 
     fn slot(&self, now: Timestamp) -> i64 {
@@ -113,7 +130,8 @@ impl DpopProofs for DpopVerifier {
         let nonce = |n: Option<&str>| {
             !self.config.nonces || n.is_some_and(|n| self.nonce_is_current(n, now))
         };
-        check_proof(proof, target, now, &self.config, &nonce)
+        let header = |segment: &str| self.header(segment);
+        check_proof_with(proof, target, now, &self.config, &nonce, &header)
     }
 
     fn nonce(&self, now: Timestamp) -> Option<String> {
@@ -143,7 +161,25 @@ pub(crate) fn json_object(segment: &str) -> Result<Map<String, Value>, ProofReje
     }
 }
 
+/// A proof split, its header not yet decoded.
+struct Raw<'a> {
+    signing_input: &'a str,
+    header: &'a str,
+    payload: &'a str,
+    signature: Vec<u8>,
+}
+
 pub(crate) fn split(proof: &str) -> Result<Parts<'_>, ProofRejection> {
+    let raw = split_raw(proof)?;
+    Ok(Parts {
+        signing_input: raw.signing_input,
+        header: json_object(raw.header)?,
+        payload: raw.payload,
+        signature: raw.signature,
+    })
+}
+
+fn split_raw(proof: &str) -> Result<Raw<'_>, ProofRejection> {
     if proof.len() > MAX_PROOF_LEN {
         return Err(ProofRejection::Malformed);
     }
@@ -154,9 +190,9 @@ pub(crate) fn split(proof: &str) -> Result<Parts<'_>, ProofRejection> {
     if header.is_empty() || payload.is_empty() || payload.contains('.') {
         return Err(ProofRejection::Malformed);
     }
-    Ok(Parts {
+    Ok(Raw {
         signing_input,
-        header: json_object(header)?,
+        header,
         payload,
         signature: URL_SAFE_NO_PAD
             .decode(signature)
@@ -192,7 +228,23 @@ fn check_header(header: &Map<String, Value>) -> Result<(JwsAlg, PublicJwk), Proo
     Ok((alg, key))
 }
 
+/// What the header checks found: the algorithm, the key that pins it, and its thumbprint.
+struct CheckedHeader {
+    alg: JwsAlg,
+    key: PublicJwk,
+    jkt: Jkt,
+}
+
+impl CheckedHeader {
+    fn check(segment: &str) -> Result<Self, ProofRejection> {
+        let (alg, key) = check_header(&json_object(segment)?)?;
+        let jkt = Jkt::parse(key.thumbprint()).ok_or(ProofRejection::BadKey)?;
+        Ok(Self { alg, key, jkt })
+    }
+}
+
 /// RFC 9449 §4.3's checks in order; `nonce_ok` judges the `nonce` claim (absent: `None`).
+#[cfg(test)]
 pub(crate) fn check_proof(
     proof: &str,
     target: ProofTarget<'_>,
@@ -200,9 +252,23 @@ pub(crate) fn check_proof(
     config: &DpopConfig,
     nonce_ok: &dyn Fn(Option<&str>) -> bool,
 ) -> Result<DpopBinding, ProofRejection> {
-    let parts = split(proof)?;
-    let (alg, key) = check_header(&parts.header)?;
-    if !key.verify(alg, parts.signing_input.as_bytes(), &parts.signature) {
+    let header = |segment: &str| CheckedHeader::check(segment).map(Arc::new);
+    check_proof_with(proof, target, now, config, nonce_ok, &header)
+}
+
+/// [`check_proof`] with the header checks done by `header` (checked now or remembered).
+fn check_proof_with(
+    proof: &str,
+    target: ProofTarget<'_>,
+    now: Timestamp,
+    config: &DpopConfig,
+    nonce_ok: &dyn Fn(Option<&str>) -> bool,
+    header: &dyn Fn(&str) -> Result<Arc<CheckedHeader>, ProofRejection>,
+) -> Result<DpopBinding, ProofRejection> {
+    let parts = split_raw(proof)?;
+    let checked = header(parts.header)?;
+    let CheckedHeader { alg, key, jkt } = &*checked;
+    if !key.verify(*alg, parts.signing_input.as_bytes(), &parts.signature) {
         return Err(ProofRejection::BadSignature);
     }
     let claims = json_object(parts.payload)?;
@@ -228,9 +294,11 @@ pub(crate) fn check_proof(
     if !nonce_ok(text("nonce")) {
         return Err(ProofRejection::NonceRequired);
     }
-    let jkt = Jkt::parse(key.thumbprint()).ok_or(ProofRejection::BadKey)?;
-    let proof_key = replay_key(&jkt, jti);
-    Ok(DpopBinding { jkt, proof_key })
+    let proof_key = replay_key(jkt, jti);
+    Ok(DpopBinding {
+        jkt: jkt.clone(),
+        proof_key,
+    })
 }
 
 /// base64url(SHA-256(jkt "." jti)): fixed length whatever the client's `jti`, and two keys'
@@ -246,7 +314,14 @@ fn replay_key(jkt: &Jkt, jti: &str) -> String {
 /// `htu` names `expected` (RFC 9449 §4.3 item 9): both parsed as URLs, query and fragment
 /// dropped, scheme and host compared case-insensitively and a default port equal to none
 /// (the `url` crate's normalization, per RFC 3986 §6.2.2–6.2.3).
+///
+/// The same string is the same URL: `expected` is the server's own token endpoint URL, valid by
+/// construction, so the usual proof (a client copies the published URL) is judged without
+/// parsing either.
 fn same_uri(htu: &str, expected: &str) -> bool {
+    if htu == expected {
+        return true;
+    }
     let normal = |s: &str| {
         let mut u = url::Url::parse(s).ok()?;
         u.set_query(None);

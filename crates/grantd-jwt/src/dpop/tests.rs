@@ -341,3 +341,41 @@ fn nonces_off_ignores_the_claim_and_hands_out_none() {
         &["ES256", "EdDSA", "Ed25519", "RS256", "PS256"]
     );
 }
+
+#[test]
+fn a_remembered_header_still_has_every_other_check_made() {
+    let (key, other) = (ClientKey::es256(), ClientKey::es256());
+    let v = verifier(false);
+    let first = v.check(&proof_with(&key, "ES256", |_, _| {}), target(), now());
+    let again = proof_with(&key, "ES256", |_, c| c["jti"] = json!("j-2"));
+    let second = v.check(&again, target(), now());
+    assert_eq!(v.headers.len(), 1, "one key, one header remembered");
+    assert_eq!(first.unwrap().jkt, second.unwrap().jkt);
+    // The same header over a signature by another key: the signature is still checked.
+    let (header, _) = again.split_once('.').unwrap();
+    let forged = proof_with(&other, "ES256", |h, _| *h = header_of(&key));
+    assert!(forged.starts_with(header));
+    assert_eq!(
+        v.check(&forged, target(), now()).map(|_| ()),
+        Err(ProofRejection::BadSignature)
+    );
+    // ... and the claims.
+    let stale = proof_with(&key, "ES256", |_, c| c["iat"] = json!(NOW - 3600));
+    assert_eq!(
+        v.check(&stale, target(), now()).map(|_| ()),
+        Err(ProofRejection::IssuedAtOutOfWindow)
+    );
+    // A header that fails is not remembered, and fails again.
+    let untyped = proof_with(&key, "ES256", |h, _| h["typ"] = json!("jwt"));
+    for _ in 0..2 {
+        assert_eq!(
+            v.check(&untyped, target(), now()).map(|_| ()),
+            Err(ProofRejection::WrongType)
+        );
+    }
+    assert_eq!(v.headers.len(), 1);
+}
+
+fn header_of(key: &ClientKey) -> Value {
+    header(key, "ES256")
+}
