@@ -99,7 +99,8 @@ mod tests {
 
     #[test]
     fn values_out_of_range_are_refused_naming_the_key() {
-        let cases: [(&str, fn(&mut JwksFetchSection)); 6] = [
+        type Edit = fn(&mut JwksFetchSection);
+        let cases: [(&str, Edit); 6] = [
             ("jwks_fetch.timeout", |s| s.timeout = "0s".into()),
             ("jwks_fetch.timeout", |s| s.timeout = "2m".into()),
             ("jwks_fetch.max_bytes", |s| s.max_bytes = 10),
