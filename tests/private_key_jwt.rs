@@ -2,7 +2,8 @@
 //! backends: a client is created with an inline public JWKS and no secret, its keys are shown
 //! by kid/kty/alg only, and every JWKS that must not be registered is refused with exit 1 and
 //! nothing stored; then assertions at the token endpoint, signed in the test with
-//! jsonwebtoken (an independent JOSE implementation) over aws-lc-rs keys.
+//! jsonwebtoken (an independent JOSE implementation) over aws-lc-rs keys. Clients registered
+//! by `jwks_uri` are served their JWKS by a server the test runs on loopback.
 
 #![allow(
     clippy::expect_used,
@@ -284,4 +285,209 @@ fn a_replay_to_another_process_on_one_postgres_is_refused() {
         v
     });
     assert_eq!(statuses, vec![200, 401]);
+}
+
+// ---------- jwks_uri ----------
+
+/// A JWKS publisher on loopback whose answer the test changes: status (0: the connection is
+/// closed without an answer), Content-Type and body; it counts the requests it got.
+struct Publisher {
+    url: String,
+    answer: std::sync::Arc<std::sync::Mutex<(u16, String, String)>>,
+    hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Publisher {
+    fn start() -> Publisher {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+        let answer =
+            std::sync::Arc::new(std::sync::Mutex::new((200, String::new(), String::new())));
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (a, h) = (answer.clone(), hits.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let mut buf = [0u8; 8192];
+                let _ = conn.read(&mut buf);
+                h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let (status, ctype, body) = a.lock().unwrap().clone();
+                if status == 0 {
+                    continue;
+                }
+                let head = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\
+                     Cache-Control: max-age=60\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = conn.write_all(head.as_bytes());
+                let _ = conn.write_all(body.as_bytes());
+            }
+        });
+        Publisher { url, answer, hits }
+    }
+
+    fn serve(&self, status: u16, ctype: &str, body: String) {
+        *self.answer.lock().unwrap() = (status, ctype.to_owned(), body);
+    }
+
+    fn serve_keys(&self, keys: &[(&ClientKey, &str)]) {
+        let keys: Vec<Value> = keys
+            .iter()
+            .map(|(key, kid)| {
+                let mut jwk = serde_json::to_value(&key.jwk).unwrap();
+                jwk["kid"] = json!(kid);
+                jwk
+            })
+            .collect();
+        self.serve(200, "application/json", json!({ "keys": keys }).to_string());
+    }
+
+    fn hits(&self) -> usize {
+        self.hits.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+fn signed(key: &ClientKey, kid: &str, claims: &Value) -> String {
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some(kid.into());
+    jsonwebtoken::encode(&header, claims, &key.encoding).unwrap()
+}
+
+/// Short lifetimes so expiry happens within the test: a set lives 2 s (its max-age of 60 s
+/// clamped), no grace, every unknown kid may refetch.
+fn jwks_env(backend: support::Backend) -> Env {
+    let mut env = Env::new(backend);
+    env.set("GRANTD_JWKS_FETCH__ALLOW_HTTP_LOOPBACK", "true")
+        .set("GRANTD_JWKS_FETCH__MIN_CACHE", "1s")
+        .set("GRANTD_JWKS_FETCH__MAX_CACHE", "2s")
+        .set("GRANTD_JWKS_FETCH__STALE_GRACE", "0s")
+        .set("GRANTD_JWKS_FETCH__REFETCH_INTERVAL", "0s")
+        .set("GRANTD_JWKS_FETCH__MAX_BYTES", "1024");
+    env
+}
+
+#[test]
+fn a_jwks_uri_client_rotates_keys_and_an_unusable_uri_is_the_same_401_on_both_backends() {
+    for backend in BACKENDS {
+        let env = jwks_env(backend);
+        let publisher = Publisher::start();
+        let (k1, k2) = (ClientKey::new(), ClientKey::new());
+        publisher.serve_keys(&[(&k1, "k1")]);
+        let uid = user(&env);
+        let mut args = create_args(&uid, "private_key_jwt", None);
+        args.extend(["--jwks-uri", &publisher.url]);
+        let created = env.json(&args);
+        assert_eq!(created["jwks_uri"], publisher.url.as_str(), "{backend:?}");
+        assert_eq!(created["client_secret"], Value::Null, "{backend:?}");
+        let id = created["client_id"].as_str().unwrap().to_owned();
+        let shown = env.json(&["client", "show", &id]);
+        assert_eq!(
+            shown["jwks_uri"],
+            publisher.url.as_str(),
+            "{backend:?}: stored"
+        );
+        assert_eq!(
+            publisher.hits(),
+            0,
+            "{backend:?}: registration fetches nothing"
+        );
+        let server = env.start();
+
+        let ok = post_assertion(&server, &signed(&k1, "k1", &claims(&id, "j1")), "");
+        assert_eq!(ok.status, 200, "{backend:?}: {}", ok.body);
+        let ok = post_assertion(&server, &signed(&k1, "k1", &claims(&id, "j2")), "");
+        assert_eq!(ok.status, 200, "{backend:?} cached: {}", ok.body);
+        assert_eq!(
+            publisher.hits(),
+            1,
+            "{backend:?}: one fetch, then the cache"
+        );
+
+        // The client rotates in k2: its first assertion's unknown kid refetches.
+        publisher.serve_keys(&[(&k1, "k1"), (&k2, "k2")]);
+        let ok = post_assertion(&server, &signed(&k2, "k2", &claims(&id, "j3")), "");
+        assert_eq!(ok.status, 200, "{backend:?} rotated: {}", ok.body);
+        assert_eq!(publisher.hits(), 2, "{backend:?}");
+        let bad = post_assertion(&server, &signed(&k2, "k9", &claims(&id, "j4")), "");
+        assert_eq!(bad.status, 401, "{backend:?} kid nobody has: {}", bad.body);
+        let refused = bad.body.clone();
+
+        // The publisher goes down; once the set's lifetime (2 s, no grace) has passed, new
+        // assertions are refused, and so is every answer other than a 200 JSON JWKS.
+        publisher.serve(0, "", String::new());
+        std::thread::sleep(std::time::Duration::from_millis(2100));
+        let oversized = json!({"keys": [], "pad": "x".repeat(2000)}).to_string();
+        let good = json!({"keys": [serde_json::to_value(&k2.jwk).unwrap()]}).to_string();
+        let cases = [
+            ("down", 0, "application/json", String::new()),
+            ("500", 500, "application/json", good.clone()),
+            ("not json", 200, "text/html", good.clone()),
+            ("oversized", 200, "application/json", oversized),
+            ("private key served", 200, "application/json", {
+                let mut jwk = serde_json::to_value(&k2.jwk).unwrap();
+                jwk["d"] = json!("AAAA");
+                json!({"keys": [jwk]}).to_string()
+            }),
+        ];
+        for (i, (name, status, ctype, body)) in cases.into_iter().enumerate() {
+            publisher.serve(status, ctype, body);
+            let before = publisher.hits();
+            let r = post_assertion(
+                &server,
+                &signed(&k2, "k2", &claims(&id, &format!("d{i}"))),
+                "",
+            );
+            assert_eq!(r.status, 401, "{backend:?} {name}: {}", r.body);
+            assert_eq!(r.body, refused, "{backend:?} {name}: the same answer");
+            assert!(publisher.hits() > before, "{backend:?} {name}: fetched");
+        }
+        let log = server.wait_for_log("jwks_uri");
+        assert!(log.is_some(), "{backend:?}: the reason is logged");
+        // Back up: the next assertion gets its token.
+        publisher.serve_keys(&[(&k2, "k2")]);
+        let ok = post_assertion(&server, &signed(&k2, "k2", &claims(&id, "up")), "");
+        assert_eq!(ok.status, 200, "{backend:?} recovered: {}", ok.body);
+    }
+}
+
+#[test]
+fn a_jwks_uri_must_be_https_or_allowed_http_to_loopback_on_both_backends() {
+    for backend in BACKENDS {
+        let mut env = Env::new(backend);
+        let uid = user(&env);
+        let create = |env: &Env, extra: &[&str]| {
+            let mut args = create_args(&uid, "private_key_jwt", None);
+            args.extend(extra);
+            env.cli(&args)
+        };
+        let jwks = write_jwks(&env, "k.json", vec![ec("k")]);
+        for (extra, needle) in [
+            (vec!["--jwks-uri", "http://client.example/jwks"], "loopback"),
+            (
+                vec!["--jwks-uri", "http://127.0.0.1:9/jwks"],
+                "allow_http_loopback",
+            ),
+            (
+                vec!["--jwks-uri", "https://user@client.example/jwks"],
+                "https",
+            ),
+            (
+                vec!["--jwks-uri", "https://a.example/k", "--jwks-file", &jwks],
+                "cannot be used",
+            ),
+        ] {
+            let out = create(&env, &extra);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_ne!(out.status.code(), Some(0), "{backend:?} {extra:?}: {err}");
+            assert!(err.contains(needle), "{backend:?} {extra:?}: {err}");
+        }
+        assert_eq!(env.json(&["client", "list"]), json!([]), "{backend:?}");
+        let ok = create(&env, &["--jwks-uri", "https://client.example/jwks.json"]);
+        assert_eq!(ok.status.code(), Some(0), "{backend:?}");
+        env.set("GRANTD_JWKS_FETCH__ALLOW_HTTP_LOOPBACK", "true");
+        let ok = create(&env, &["--jwks-uri", "http://127.0.0.1:9/jwks"]);
+        assert_eq!(ok.status.code(), Some(0), "{backend:?}");
+    }
 }

@@ -14,8 +14,8 @@ use grantd_domain::{
 };
 use grantd_ports::{
     AuditKind, ClientAssertions, ClientStore, Clock, Constraint, DpopProofs, IdSource,
-    Introspected, IntrospectionOutcome, Refusal, RevocationEffect, Revoked, SecretCheck,
-    SecretHasher, SessionStore, StoreError, TokenSigner, UserStore,
+    Introspected, IntrospectionOutcome, KeysWanted, Refusal, RemoteKeys, RevocationEffect, Revoked,
+    SecretCheck, SecretHasher, SessionStore, StoreError, TokenSigner, UserStore,
 };
 
 use crate::audit::{self, Audit};
@@ -37,6 +37,8 @@ pub struct Ports {
     pub dpop: Arc<dyn DpopProofs>,
     /// `private_key_jwt` assertion checks (RFC 7523).
     pub assertions: Arc<dyn ClientAssertions>,
+    /// Keys of `private_key_jwt` clients registered by `jwks_uri`.
+    pub remote_keys: Arc<dyn RemoteKeys>,
 }
 
 impl fmt::Debug for Ports {
@@ -376,11 +378,9 @@ impl TokenService {
             max_lifetime_secs: ASSERTION_MAX_LIFETIME_SECS,
             max_skew_secs: ASSERTION_MAX_SKEW_SECS,
         };
-        let now = self.ports.clock.now();
         let key = self
-            .ports
-            .assertions
-            .check(assertion, &client.id, &client.keys, target, now)
+            .verify_assertion(assertion, &client, target)
+            .await
             .map_err(bad)?;
         if !client.active {
             return Err(reject(ClientRejection::ClientDisabled));
@@ -389,6 +389,36 @@ impl TokenService {
             client,
             assertion_key: Some(key),
         })
+    }
+
+    /// The assertion's checks against the client's keys: its inline set, or the set at its
+    /// `jwks_uri` (cached by the adapter). A `kid` the fetched set lacks (a key rotated in at
+    /// the client) asks for a refetch, once; the adapter rate-limits refetches per URI.
+    async fn verify_assertion(
+        &self,
+        assertion: &str,
+        client: &Client,
+        target: AssertionTarget<'_>,
+    ) -> Result<String, AssertionRejection> {
+        let check = |keys: &grantd_domain::ClientKeys| {
+            let now = self.ports.clock.now();
+            self.ports
+                .assertions
+                .check(assertion, &client.id, keys, target, now)
+        };
+        let Some(uri) = client.keys.jwks_uri() else {
+            return check(&client.keys);
+        };
+        let fetch = |wanted| self.ports.remote_keys.keys(uri, wanted);
+        let unavailable = AssertionRejection::KeysUnavailable;
+        let keys = fetch(KeysWanted::Current).await.map_err(unavailable)?;
+        match check(&keys) {
+            Err(AssertionRejection::UnknownKey) => {
+                let keys = fetch(KeysWanted::KeyNotFound).await.map_err(unavailable)?;
+                check(&keys)
+            }
+            outcome => outcome,
+        }
     }
 
     /// Stores a fresh hash of `secret` (just verified against the outdated `old`) in its place.

@@ -316,6 +316,7 @@ fn world(case: &Case) -> Result<World, TestCaseError> {
         ids: Arc::new(SequentialIds::default()),
         // No request here carries a proof: an unexpected call fails the case.
         assertions: Arc::new(grantd_ports::MockClientAssertions::new()),
+        remote_keys: Arc::new(grantd_ports::MockRemoteKeys::new()),
         dpop: Arc::new(grantd_ports::MockDpopProofs::new()),
     };
     Ok(World {

@@ -105,6 +105,7 @@ async fn services(dir: &std::path::Path) -> (TokenService, Admin) {
         clock,
         ids: Arc::new(RandomIds::new()),
         assertions: Arc::new(grantd_jwt::AssertionVerifier),
+        remote_keys: Arc::new(grantd_fakes::NoRemoteKeys),
         dpop: Arc::new(DpopVerifier::new(&master, DpopConfig::default())),
     };
     (

@@ -60,6 +60,22 @@ impl IdSource for SequentialIds {
     }
 }
 
+/// No client is registered by `jwks_uri`: every fetch is `Unreachable` (benchmarks and tests
+/// of clients with inline keys, which never ask).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoRemoteKeys;
+
+#[async_trait::async_trait]
+impl grantd_ports::RemoteKeys for NoRemoteKeys {
+    async fn keys(
+        &self,
+        _: &grantd_domain::JwksUri,
+        _: grantd_ports::KeysWanted,
+    ) -> Result<std::sync::Arc<grantd_domain::ClientKeys>, grantd_domain::JwksFailure> {
+        Err(grantd_domain::JwksFailure::Unreachable)
+    }
+}
+
 /// A fake's state, whatever a panicking test thread left behind.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)

@@ -14,7 +14,7 @@ use std::num::NonZeroU32;
 
 use grantd_domain::{
     AuthMethod, Client, ClientId, ClientKeys, ClientLimits, ClientRate, ClientSecret, DpopBinding,
-    DpopPolicy, GrantTypes, Jkt, Jti, Kid, NewSession, Owner, OwnerId, RegisteredKey,
+    DpopPolicy, GrantTypes, Jkt, Jti, JwksUri, Kid, NewSession, Owner, OwnerId, RegisteredKey,
     RequestContext, ScopeCatalog, SessionId, SessionRecord, SessionSource, StoredScopes,
     TokenQuota, UserId,
 };
@@ -95,6 +95,7 @@ pub(crate) struct ClientRow {
     pub quota_per_day: Option<i64>,
     pub dpop: String,
     pub jwks: Option<String>,
+    pub jwks_uri: Option<String>,
 }
 
 /// The limit columns of a client row (what `client update` writes).
@@ -219,6 +220,7 @@ impl ClientRow {
             quota_per_day: limits.quota_per_day,
             dpop: c.dpop.as_str().to_owned(),
             jwks: encode_keys(&c.keys),
+            jwks_uri: c.keys.jwks_uri().map(|u| u.as_str().to_owned()),
         };
         let secrets = c
             .secrets
@@ -248,7 +250,7 @@ impl ClientRow {
         Ok(Client {
             limits,
             dpop: DpopPolicy::parse(&self.dpop).ok_or_else(|| corrupt("clients", "dpop"))?,
-            keys: decode_keys(self.jwks.as_deref())?,
+            keys: decode_keys(self.jwks.as_deref(), self.jwks_uri.as_deref())?,
             id: ClientId::parse(&self.id).map_err(|_| corrupt("clients", "id"))?,
             auth_method: AuthMethod::parse(&self.auth_method)
                 .ok_or_else(|| corrupt("clients", "auth_method"))?,
@@ -455,19 +457,27 @@ impl KeyRow {
     }
 }
 
-/// A client's keys as stored: a JSON array of the public JWKs as registered; `None` for none.
+/// A client's inline keys as stored: a JSON array of the public JWKs as registered; `None`
+/// for none (its `jwks_uri`, if any, is a column of its own).
 fn encode_keys(keys: &ClientKeys) -> Option<String> {
-    (!keys.is_empty()).then(|| {
+    (!keys.keys().is_empty()).then(|| {
         let members: Vec<&str> = keys.keys().iter().map(|k| k.jwk.as_str()).collect();
         format!("[{}]", members.join(","))
     })
 }
 
 /// Parsed once, here: each stored JWK's `kid`, `kty` and `alg` are read and its JSON kept for
-/// the verifier (which checked it when it was registered). Anything else is corruption.
-fn decode_keys(stored: Option<&str>) -> Result<ClientKeys, Error> {
-    let Some(text) = stored else {
-        return Ok(ClientKeys::default());
+/// the verifier (which checked it when it was registered); a `jwks_uri` is parsed into a
+/// `JwksUri`. Anything else, or both, is corruption.
+fn decode_keys(stored: Option<&str>, uri: Option<&str>) -> Result<ClientKeys, Error> {
+    let text = match (stored, uri) {
+        (None, None) => return Ok(ClientKeys::default()),
+        (None, Some(uri)) => {
+            let uri = JwksUri::parse(uri).map_err(|_| corrupt("clients", "jwks_uri"))?;
+            return Ok(ClientKeys::remote(uri));
+        }
+        (Some(_), Some(_)) => return Err(corrupt("clients", "jwks_uri")),
+        (Some(text), None) => text,
     };
     let bad = || corrupt("clients", "jwks");
     let members: Vec<serde_json::Map<String, serde_json::Value>> =

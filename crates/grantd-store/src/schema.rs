@@ -31,6 +31,7 @@ diesel::table! {
         quota_per_day -> Nullable<BigInt>,
         dpop -> Text,
         jwks -> Nullable<Text>,
+        jwks_uri -> Nullable<Text>,
     }
 }
 

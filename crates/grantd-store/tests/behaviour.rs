@@ -71,10 +71,11 @@ async fn migrations_go_down_and_up_again(backend: Backend) {
     store.create_user(&u).await.expect("user");
 
     let reverted = store.revert_all_migrations().await.expect("down");
-    assert_eq!(reverted.len(), 8, "{reverted:?}");
+    assert_eq!(reverted.len(), 9, "{reverted:?}");
     for (version, name) in [
         ("20261202000100", "client_limits"),
         ("20261202000200", "dpop"),
+        ("20261203000100", "client_jwks_uri"),
     ] {
         assert!(
             reverted.iter().any(|v| v == version),
@@ -292,7 +293,7 @@ async fn a_fresh_sqlite_database_migrates_from_nothing() {
         assert_eq!(store.backend(), Backend::Sqlite);
         let applied = store.migrate().await.expect("migrate");
         // The first URL creates and migrates the file; the bare path finds it migrated.
-        assert!(applied.len() == 8 || applied.is_empty(), "{applied:?}");
+        assert!(applied.len() == 9 || applied.is_empty(), "{applied:?}");
         assert_eq!(store.ping().await, Ok(()));
         // WAL mode: the write-ahead log sits next to the file while connections are open.
         let wal = std::path::PathBuf::from(format!("{}-wal", path.display()));
@@ -634,5 +635,31 @@ async fn client_keys_round_trip_and_bad_stored_keys_are_corruption(backend: Back
         raw_sql(&db, &plant).await.expect("plant");
         let r = store.find_client(&c.id).await;
         assert!(matches!(r, Err(StoreError::Internal(_))), "{bad}: {r:?}");
+    }
+
+    // Keys registered by jwks_uri: the URL round-trips; a stored URL that does not parse, or
+    // inline keys beside it, is corruption.
+    let mut remote = client(&unique_client_id(), &u, 1);
+    remote.auth_method = AuthMethod::PrivateKeyJwt;
+    remote.secrets = vec![];
+    let uri = grantd_domain::JwksUri::parse("https://client.example/jwks.json").expect("uri");
+    remote.keys = ClientKeys::remote(uri);
+    store.create_client(&remote).await.expect("create");
+    let found = store
+        .find_client(&remote.id)
+        .await
+        .expect("find")
+        .expect("some");
+    assert_eq!(found.keys, remote.keys);
+    let id = remote.id.as_str();
+    for plant in [
+        format!("UPDATE clients SET jwks_uri = 'http://client.example/jwks' WHERE id = '{id}'"),
+        format!(
+            "UPDATE clients SET jwks_uri = 'https://a.example/k', jwks = '[]' WHERE id = '{id}'"
+        ),
+    ] {
+        raw_sql(&db, &plant).await.expect("plant");
+        let r = store.find_client(&remote.id).await;
+        assert!(matches!(r, Err(StoreError::Internal(_))), "{plant}: {r:?}");
     }
 }

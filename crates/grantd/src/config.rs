@@ -15,6 +15,8 @@ use grantd_domain::{
 use grantd_ports::SigningAlgorithm;
 use serde::Deserialize;
 
+mod jwks_fetch;
+
 /// The file format, section by section. Every field has a default, so an empty file (or none)
 /// is a valid configuration: the embedded SQLite default on 127.0.0.1:8080.
 #[derive(Debug, Default, Deserialize)]
@@ -34,6 +36,7 @@ pub struct FileConfig {
     pub audit: AuditSection,
     pub scopes: Vec<ScopeEntry>,
     pub dpop: DpopSection,
+    pub jwks_fetch: jwks_fetch::JwksFetchSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -473,6 +476,8 @@ pub struct Settings {
     /// `[metrics] enabled`.
     pub metrics_enabled: bool,
     pub dpop: DpopSettings,
+    /// `[jwks_fetch]`: fetching and caching the keys at a client's `jwks_uri`.
+    pub jwks_fetch: grantd_jwks::FetchPolicy,
     /// `[metrics] per_client`.
     pub metrics_per_client: Vec<String>,
     /// `[audit]`.
@@ -690,6 +695,7 @@ fn resolve(f: FileConfig) -> anyhow::Result<Settings> {
             Duration::from_secs(3600),
         )?,
         dpop: DpopSettings::try_from(&f.dpop)?,
+        jwks_fetch: grantd_jwks::FetchPolicy::try_from(&f.jwks_fetch)?,
     })
 }
 

@@ -150,6 +150,8 @@ pub async fn wire(settings: Settings, role: Role) -> anyhow::Result<Wired> {
     // go through a cache; `serve` keeps it fresh with change notifications, and `cache.ttl`
     // bounds a missed one.
     let cache = Arc::new(Cached::new(store.clone(), settings.cache.ttl));
+    let remote_keys = grantd_jwks::JwksFetcher::new(settings.jwks_fetch.clone(), clock.clone())?;
+    let remote_keys = Arc::new(remote_keys);
     let ports = Ports {
         clients: cache.clone(),
         users: cache.clone(),
@@ -159,6 +161,7 @@ pub async fn wire(settings: Settings, role: Role) -> anyhow::Result<Wired> {
         clock,
         ids: Arc::new(RandomIds::new()),
         assertions: Arc::new(grantd_jwt::AssertionVerifier),
+        remote_keys,
         dpop: Arc::new(DpopVerifier::new(&master, dpop_config(&settings))),
     };
     let policy = Arc::new(settings.policy.clone());

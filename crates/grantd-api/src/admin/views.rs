@@ -47,6 +47,7 @@ pub fn client(c: &Client) -> Value {
         "rate_limit": rate(c.limits.rate),
         "quota": quota(&c.limits.quota),
         "keys": keys(c),
+        "jwks_uri": c.keys.jwks_uri().map(|u| u.as_str()),
     })
 }
 
@@ -103,6 +104,7 @@ pub fn client_created(created: &ClientCreated) -> Value {
         "rate_limit": rate(c.limits.rate),
         "quota": quota(&c.limits.quota),
         "keys": keys(c),
+        "jwks_uri": c.keys.jwks_uri().map(|u| u.as_str()),
         "warnings": created.warnings,
     })
 }

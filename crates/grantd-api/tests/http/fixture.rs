@@ -194,6 +194,7 @@ impl World {
             clock: Arc::new(FixedClock(Timestamp::from_secs(NOW))),
             ids: Arc::new(SequentialIds::default()),
             assertions: Arc::new(grantd_ports::MockClientAssertions::new()),
+            remote_keys: Arc::new(grantd_ports::MockRemoteKeys::new()),
             dpop: Arc::new(FakeDpop),
         };
         let service = TokenService::new(ports, Arc::new(policy()));

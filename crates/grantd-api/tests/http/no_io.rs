@@ -34,6 +34,7 @@ fn untouchable() -> ApiState {
         ids: Arc::new(MockIdSource::new()),
         // Only the metadata (built once, at start) asks it anything.
         assertions: Arc::new(grantd_ports::MockClientAssertions::new()),
+        remote_keys: Arc::new(grantd_ports::MockRemoteKeys::new()),
         dpop: Arc::new({
             let mut m = grantd_ports::MockDpopProofs::new();
             m.expect_algorithms().return_const(&["ES256"][..]);

@@ -160,6 +160,7 @@ impl Fx {
             ids: Arc::new(self.ids),
             // Admin never checks a proof.
             assertions: Arc::new(grantd_ports::MockClientAssertions::new()),
+            remote_keys: Arc::new(grantd_ports::MockRemoteKeys::new()),
             dpop: Arc::new(grantd_ports::MockDpopProofs::new()),
         };
         Admin::new(ports, Arc::new(self.policy))

@@ -120,6 +120,7 @@ struct Fx {
     ids: MockIdSource,
     dpop: MockDpopProofs,
     assertions: grantd_ports::MockClientAssertions,
+    remote_keys: grantd_ports::MockRemoteKeys,
     policy: TokenPolicy,
 }
 
@@ -139,6 +140,7 @@ impl Fx {
             ids: MockIdSource::new(),
             dpop: MockDpopProofs::new(),
             assertions: grantd_ports::MockClientAssertions::new(),
+            remote_keys: grantd_ports::MockRemoteKeys::new(),
             policy: policy(),
         }
     }
@@ -193,6 +195,7 @@ impl Fx {
             clock: Arc::new(self.clock),
             ids: Arc::new(self.ids),
             assertions: Arc::new(self.assertions),
+            remote_keys: Arc::new(self.remote_keys),
             dpop: Arc::new(self.dpop),
         };
         TokenService::new(ports, Arc::new(self.policy))
@@ -1463,5 +1466,125 @@ async fn a_taken_replay_key_is_invalid_client() {
             )))
         ),
         "{got:?}"
+    );
+}
+
+// ---------- private_key_jwt with a jwks_uri ----------
+
+fn uri_client() -> Client {
+    let uri = grantd_domain::JwksUri::parse("https://client.example/jwks.json").unwrap();
+    Client {
+        keys: grantd_domain::ClientKeys::remote(uri),
+        ..key_client(true)
+    }
+}
+
+fn fetched(kid: &str) -> Arc<grantd_domain::ClientKeys> {
+    let key = grantd_domain::RegisteredKey {
+        kid: Some(kid.into()),
+        kty: "EC".into(),
+        alg: None,
+        jwk: "{}".into(),
+    };
+    Arc::new(grantd_domain::ClientKeys::new(vec![key]).unwrap())
+}
+
+fn first_kid(keys: &grantd_domain::ClientKeys) -> Option<&str> {
+    keys.keys().first().and_then(|k| k.kid.as_deref())
+}
+
+/// A uri client's assertion is checked against the fetched set; an unknown kid asks for one
+/// refetch and is checked again against what it gives; a kid still unknown then is refused.
+#[tokio::test]
+async fn a_jwks_uri_client_is_checked_against_the_fetched_set_refetched_once_on_unknown_kid() {
+    for (after_refetch, want_ok) in [("new", true), ("old", false)] {
+        let mut fx = Fx::new();
+        fx.assertions
+            .expect_issuer()
+            .returning(|_| Ok("svc-a".into()));
+        fx.clients
+            .expect_find_client()
+            .returning(|_| Ok(Some(uri_client())));
+        let mut seq = mockall::Sequence::new();
+        fx.remote_keys
+            .expect_keys()
+            .withf(|u, w| {
+                u.as_str() == "https://client.example/jwks.json" && *w == KeysWanted::Current
+            })
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _| Ok(fetched("old")));
+        fx.remote_keys
+            .expect_keys()
+            .withf(|_, w| *w == KeysWanted::KeyNotFound)
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(move |_, _| Ok(fetched(after_refetch)));
+        // The assertion is signed by "new".
+        fx.assertions
+            .expect_check()
+            .times(2)
+            .returning(|_, _, keys, _, _| match first_kid(keys) {
+                Some("new") => Ok("replay".into()),
+                _ => Err(AssertionRejection::UnknownKey),
+            });
+        let got = fx.service().authenticate(&jwt_auth(None)).await.map(|_| ());
+        if want_ok {
+            assert_eq!(got, Ok(()));
+        } else {
+            assert_eq!(
+                got,
+                refused_client(ClientRejection::BadAssertion(
+                    AssertionRejection::UnknownKey
+                ))
+            );
+        }
+    }
+}
+
+/// Keys that cannot be had are invalid_client with the fetch failure as the reason; other
+/// refusals of the check do not refetch.
+#[tokio::test]
+async fn a_jwks_uri_that_gives_no_keys_is_invalid_client_and_a_bad_signature_does_not_refetch() {
+    let mut fx = Fx::new();
+    fx.assertions
+        .expect_issuer()
+        .returning(|_| Ok("svc-a".into()));
+    fx.clients
+        .expect_find_client()
+        .returning(|_| Ok(Some(uri_client())));
+    fx.remote_keys
+        .expect_keys()
+        .times(1)
+        .returning(|_, _| Err(grantd_domain::JwksFailure::Status));
+    let got = fx.service().authenticate(&jwt_auth(None)).await.map(|_| ());
+    assert_eq!(
+        got,
+        refused_client(ClientRejection::BadAssertion(
+            AssertionRejection::KeysUnavailable(grantd_domain::JwksFailure::Status)
+        ))
+    );
+
+    let mut fx = Fx::new();
+    fx.assertions
+        .expect_issuer()
+        .returning(|_| Ok("svc-a".into()));
+    fx.clients
+        .expect_find_client()
+        .returning(|_| Ok(Some(uri_client())));
+    fx.remote_keys
+        .expect_keys()
+        .times(1)
+        .returning(|_, _| Ok(fetched("a")));
+    fx.assertions
+        .expect_check()
+        .times(1)
+        .returning(|_, _, _, _, _| Err(AssertionRejection::BadSignature));
+    let got = fx.service().authenticate(&jwt_auth(None)).await.map(|_| ());
+    assert_eq!(
+        got,
+        refused_client(ClientRejection::BadAssertion(
+            AssertionRejection::BadSignature
+        ))
     );
 }

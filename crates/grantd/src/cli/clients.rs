@@ -63,6 +63,10 @@ pub struct ClientCreateArgs {
     /// secret is generated then.
     #[arg(long)]
     jwks_file: Option<std::path::PathBuf>,
+    /// Instead of --jwks-file: the URL where the client publishes its JWKS (`https`; `http`
+    /// to loopback only with `[jwks_fetch] allow_http_loopback`), fetched when needed.
+    #[arg(long, conflicts_with = "jwks_file")]
+    jwks_uri: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -75,9 +79,16 @@ pub struct ClientUpdateArgs {
     dpop: Option<String>,
 }
 
-pub(super) async fn run(cmd: ClientCmd, admin: &Admin, out: &Output) -> anyhow::Result<()> {
+/// `allow_http_loopback`: `[jwks_fetch] allow_http_loopback`, which decides whether an
+/// `http://` loopback `--jwks-uri` may be registered.
+pub(super) async fn run(
+    cmd: ClientCmd,
+    admin: &Admin,
+    out: &Output,
+    allow_http_loopback: bool,
+) -> anyhow::Result<()> {
     match cmd {
-        ClientCmd::Create(args) => create(args, admin, out).await,
+        ClientCmd::Create(args) => create(args, admin, out, allow_http_loopback).await,
         ClientCmd::List => clients(out, &admin.list_clients().await?, false),
         ClientCmd::Show { id } => show(out, admin, admin.show_client(&id).await?).await,
         ClientCmd::Update(args) => update(args, admin, out).await,
@@ -114,7 +125,12 @@ async fn update(args: ClientUpdateArgs, admin: &Admin, out: &Output) -> anyhow::
 }
 
 /// Creates the client and prints its secret, once.
-async fn create(args: ClientCreateArgs, admin: &Admin, out: &Output) -> anyhow::Result<()> {
+async fn create(
+    args: ClientCreateArgs,
+    admin: &Admin,
+    out: &Output,
+    allow_http_loopback: bool,
+) -> anyhow::Result<()> {
     let supplied_secret = if args.secret_stdin {
         Some(read_secret_from_stdin()?)
     } else {
@@ -122,9 +138,10 @@ async fn create(args: ClientCreateArgs, admin: &Admin, out: &Output) -> anyhow::
     };
     let auth_method = AuthMethod::parse(&args.auth_method).context("unknown auth method")?;
     let dpop = DpopPolicy::parse(&args.dpop).context("unknown DPoP policy")?;
-    let keys = match &args.jwks_file {
-        Some(path) => read_jwks(path)?,
-        None => Default::default(),
+    let keys = match (&args.jwks_file, &args.jwks_uri) {
+        (Some(path), _) => read_jwks(path)?,
+        (None, Some(uri)) => jwks_uri(uri, allow_http_loopback)?,
+        (None, None) => Default::default(),
     };
     let grant_types = args
         .grant_types
@@ -157,7 +174,15 @@ async fn create(args: ClientCreateArgs, admin: &Admin, out: &Output) -> anyhow::
             out.line(&format!("client_secret: {secret}"))?;
             out.line("(shown once: store it now)")
         }
-        None => out.line(&format!("keys: {}", views::keys(c))),
+        None => out.line(&key_line(c)),
+    }
+}
+
+/// A `private_key_jwt` client's keys: where they are published, or the inline ones.
+fn key_line(c: &Client) -> String {
+    match c.keys.jwks_uri() {
+        Some(uri) => format!("jwks_uri: {}", uri.as_str()),
+        None => format!("keys: {}", views::keys(c)),
     }
 }
 
@@ -166,6 +191,15 @@ fn read_jwks(path: &std::path::Path) -> anyhow::Result<grantd_domain::ClientKeys
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     grantd_jwt::parse_client_jwks(&text).with_context(|| format!("{}", path.display()))
+}
+
+/// Checks a `jwks_uri` for registration: https, or http to loopback when the configuration
+/// allows it. Its keys are not fetched now: the client may publish them later.
+fn jwks_uri(text: &str, allow_http_loopback: bool) -> anyhow::Result<grantd_domain::ClientKeys> {
+    let uri = grantd_domain::JwksUri::parse(text)
+        .and_then(|u| u.usable(allow_http_loopback).map(|()| u))
+        .map_err(|problem| anyhow::anyhow!("--jwks-uri {text:?}: {problem}"))?;
+    Ok(grantd_domain::ClientKeys::remote(uri))
 }
 
 /// Issues a new secret and prints it, once, with the old secrets' end of validity.
@@ -213,7 +247,7 @@ async fn show(out: &Output, admin: &Admin, c: Client) -> anyhow::Result<()> {
         out.line(&line)?;
     }
     if !c.keys.is_empty() {
-        out.line(&format!("keys: {}", views::keys(&c)))?;
+        out.line(&key_line(&c))?;
     }
     Ok(())
 }
