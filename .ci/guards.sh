@@ -57,6 +57,14 @@ for crate in grantd-store grantd-jwt; do
 done
 forbid grantd-store jsonwebtoken
 forbid grantd-jwt diesel
+# Outbound HTTP lives in grantd-jwks alone (a client's jwks_uri); it reaches no database,
+# server framework or use case.
+forbid grantd-jwt reqwest
+forbid grantd-store reqwest
+forbid grantd-api reqwest
+for dep in actix-web actix-http diesel diesel-async grantd-app grantd-api grantd-store; do
+  forbid grantd-jwks "$dep"
+done
 for dep in diesel diesel-async jsonwebtoken grantd-store grantd-jwt; do
   forbid grantd-api "$dep"
 done
@@ -66,7 +74,7 @@ done
 for dep in actix-web actix-http diesel diesel-async jsonwebtoken tokio-postgres libsqlite3-sys aws-lc-rs grantd-app grantd-api grantd-store grantd-jwt; do
   forbid grantd-fakes "$dep"
 done
-for crate in grantd grantd-api grantd-app grantd-store grantd-jwt; do
+for crate in grantd grantd-api grantd-app grantd-store grantd-jwt grantd-jwks; do
   forbid "$crate" grantd-fakes
 done
 

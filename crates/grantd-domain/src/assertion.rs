@@ -15,16 +15,31 @@ pub struct RegisteredKey {
     pub jwk: String,
 }
 
-/// A client's registered public keys (an inline JWKS): no two with the same `kid`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ClientKeys(Vec<RegisteredKey>);
+/// A client's registered public keys: an inline JWKS (no two keys with the same `kid`), or the
+/// `jwks_uri` where the client publishes its JWKS (fetched and cached by an adapter behind the
+/// `RemoteKeys` port; the keys fetched from it come back as an inline set).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientKeys(KeySource);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum KeySource {
+    Inline(Vec<RegisteredKey>),
+    Remote(JwksUri),
+}
+
+impl Default for ClientKeys {
+    fn default() -> Self {
+        Self(KeySource::Inline(Vec::new()))
+    }
+}
 
 /// Two keys of one JWKS share a `kid`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DuplicateKid(pub String);
 
 impl ClientKeys {
-    /// Refuses a set in which two keys share a `kid` (a verifier could not tell them apart).
+    /// An inline set. Refuses a set in which two keys share a `kid` (a verifier could not tell
+    /// them apart).
     pub fn new(keys: Vec<RegisteredKey>) -> Result<Self, DuplicateKid> {
         for (i, k) in keys.iter().enumerate() {
             if let Some(kid) = &k.kid
@@ -33,15 +48,190 @@ impl ClientKeys {
                 return Err(DuplicateKid(kid.clone()));
             }
         }
-        Ok(Self(keys))
+        Ok(Self(KeySource::Inline(keys)))
     }
 
+    /// Keys published at `uri`, fetched when needed.
+    pub fn remote(uri: JwksUri) -> Self {
+        Self(KeySource::Remote(uri))
+    }
+
+    /// The inline keys; none for a set registered by `jwks_uri`.
     pub fn keys(&self) -> &[RegisteredKey] {
-        &self.0
+        match &self.0 {
+            KeySource::Inline(keys) => keys,
+            KeySource::Remote(_) => &[],
+        }
     }
 
+    /// Where the keys are published, for a set registered by `jwks_uri`.
+    pub fn jwks_uri(&self) -> Option<&JwksUri> {
+        match &self.0 {
+            KeySource::Inline(_) => None,
+            KeySource::Remote(uri) => Some(uri),
+        }
+    }
+
+    /// No inline key and no `jwks_uri`: nothing a client assertion could be checked with.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        matches!(&self.0, KeySource::Inline(keys) if keys.is_empty())
+    }
+}
+
+/// A `jwks_uri` (RFC 7591 §2): an absolute `https` URL, or an `http` URL whose host is the
+/// loopback interface (`localhost`, 127.0.0.0/8, `[::1]`; for tests and local development,
+/// usable only while the configuration allows it). No user info, no fragment, no whitespace.
+/// Checked once when registered or read back; the fetching adapter checks the scheme rule
+/// again against the configuration of the moment.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct JwksUri {
+    text: String,
+    http_loopback: bool,
+}
+
+/// Why a text is not a usable `jwks_uri`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JwksUriProblem {
+    /// Not `https://host…` (nor `http://` to loopback), or user info, a fragment, a bad port,
+    /// whitespace or control characters, or longer than 2,000 bytes.
+    Malformed,
+    /// `http://` to a host that is not the loopback interface.
+    HttpNotLoopback,
+    /// `http://` to loopback while the configuration does not allow it.
+    HttpNotAllowed,
+}
+
+impl fmt::Display for JwksUriProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            JwksUriProblem::Malformed => {
+                "must be an absolute https URL (no user info, no fragment, at most 2000 bytes)"
+            }
+            JwksUriProblem::HttpNotLoopback => "http is allowed only to the loopback interface",
+            JwksUriProblem::HttpNotAllowed => {
+                "http to loopback needs [jwks_fetch] allow_http_loopback = true"
+            }
+        })
+    }
+}
+
+/// Longest `jwks_uri` accepted, bytes.
+const MAX_JWKS_URI_LEN: usize = 2000;
+
+impl JwksUri {
+    /// Checks the syntax and the scheme rule; an `http` loopback URL parses (whether it may be
+    /// used is [`JwksUri::usable`]'s question).
+    pub fn parse(text: &str) -> Result<Self, JwksUriProblem> {
+        let bad = JwksUriProblem::Malformed;
+        if text.len() > MAX_JWKS_URI_LEN
+            || text.contains('#')
+            || text.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(bad);
+        }
+        let lower = text
+            .get(..8)
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_default();
+        let (http, rest) = if lower == "https://" {
+            (false, &text[8..])
+        } else if lower.starts_with("http://") {
+            (true, &text[7..])
+        } else {
+            return Err(bad);
+        };
+        let authority = rest.split(['/', '?']).next().unwrap_or_default();
+        let host = host_of(authority).ok_or(bad)?;
+        if http && !is_loopback(host) {
+            return Err(JwksUriProblem::HttpNotLoopback);
+        }
+        Ok(Self {
+            text: text.to_owned(),
+            http_loopback: http,
+        })
+    }
+
+    /// Whether the URL may be fetched: always for `https`, for `http` (to loopback) only when
+    /// `allow_http_loopback`.
+    pub fn usable(&self, allow_http_loopback: bool) -> Result<(), JwksUriProblem> {
+        if self.http_loopback && !allow_http_loopback {
+            Err(JwksUriProblem::HttpNotAllowed)
+        } else {
+            Ok(())
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+/// The host of an authority (`host[:port]`, `[v6][:port]`), if it is well formed: no user
+/// info, a port of digits only.
+fn host_of(authority: &str) -> Option<&str> {
+    if authority.contains('@') {
+        return None;
+    }
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (inside, after) = v6.split_once(']')?;
+        inside.parse::<std::net::Ipv6Addr>().ok()?;
+        (inside, after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.parse::<u16>().is_ok());
+    let host_ok = !host.is_empty()
+        && (authority.starts_with('[')
+            || host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_'));
+    (port_ok && host_ok).then_some(host)
+}
+
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Why keys could not be had from a `jwks_uri`. The detail (status, size, error text) is
+/// logged by the adapter where it happens; this is what the refusal records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum JwksFailure {
+    /// `http://` while the configuration does not allow it (or not to loopback).
+    NotAllowed,
+    /// No connection, TLS failure, the timeout, or the connection broke mid-body.
+    Unreachable,
+    /// An answer other than 200 (a redirect included).
+    Status,
+    /// A `Content-Type` that is not JSON.
+    NotJson,
+    /// A body above the configured size cap.
+    TooLarge,
+    /// Not a JWKS, a private or symmetric member, duplicate kids, or no usable key.
+    Invalid,
+}
+
+impl JwksFailure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JwksFailure::NotAllowed => "not_allowed",
+            JwksFailure::Unreachable => "unreachable",
+            JwksFailure::Status => "status",
+            JwksFailure::NotJson => "not_json",
+            JwksFailure::TooLarge => "too_large",
+            JwksFailure::Invalid => "invalid",
+        }
+    }
+}
+
+impl fmt::Display for JwksFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -97,6 +287,8 @@ pub enum AssertionRejection {
     /// Federation needs the grantd `client_id` in the request (the token's `iss` is the
     /// platform's); or a `jwt-spiffe` assertion for a client that is not federated.
     ClientIdRequired,
+    /// The client's `jwks_uri` gave no usable keys (and no cached set is still usable).
+    KeysUnavailable(JwksFailure),
 }
 
 impl AssertionRejection {
@@ -119,6 +311,14 @@ impl AssertionRejection {
             AssertionRejection::ClaimMismatch => "federation_claim",
             AssertionRejection::IssuerKeysUnavailable => "federation_keys_unavailable",
             AssertionRejection::ClientIdRequired => "federation_client_id",
+            AssertionRejection::KeysUnavailable(f) => match f {
+                JwksFailure::NotAllowed => "assertion_jwks_not_allowed",
+                JwksFailure::Unreachable => "assertion_jwks_unreachable",
+                JwksFailure::Status => "assertion_jwks_status",
+                JwksFailure::NotJson => "assertion_jwks_not_json",
+                JwksFailure::TooLarge => "assertion_jwks_too_large",
+                JwksFailure::Invalid => "assertion_jwks_invalid",
+            },
         }
     }
 }
@@ -150,5 +350,61 @@ mod tests {
         );
         let ok = ClientKeys::new(vec![key(Some("a")), key(None), key(None)]).unwrap();
         assert_eq!(ok.keys().len(), 3);
+    }
+
+    #[test]
+    fn a_remote_set_has_a_uri_and_no_inline_keys_and_is_not_empty() {
+        let uri = JwksUri::parse("https://client.example/jwks.json").unwrap();
+        let keys = ClientKeys::remote(uri.clone());
+        assert_eq!(keys.jwks_uri(), Some(&uri));
+        assert!(keys.keys().is_empty());
+        assert!(!keys.is_empty());
+        assert!(ClientKeys::default().is_empty());
+    }
+
+    #[test]
+    fn jwks_uris_are_https_or_http_to_loopback() {
+        use JwksUriProblem::*;
+        for ok in [
+            "https://client.example/jwks.json",
+            "HTTPS://client.example:8443/.well-known/jwks?v=2",
+            "https://[2001:db8::1]/k",
+            "https://10.0.0.1",
+            "http://127.0.0.1:8080/jwks",
+            "http://127.9.9.9/jwks",
+            "http://localhost:1/jwks",
+            "http://[::1]:9/jwks",
+        ] {
+            assert!(JwksUri::parse(ok).is_ok(), "{ok}");
+        }
+        for (bad, why) in [
+            ("http://client.example/jwks", HttpNotLoopback),
+            ("http://10.0.0.1/jwks", HttpNotLoopback),
+            ("http://localhost.evil.example/jwks", HttpNotLoopback),
+            ("http://127.0.0.1.nip.io/jwks", HttpNotLoopback),
+            ("ftp://client.example/jwks", Malformed),
+            ("client.example/jwks", Malformed),
+            ("https://", Malformed),
+            ("https://user@client.example/jwks", Malformed),
+            ("http://evil@127.0.0.1/jwks", Malformed),
+            ("https://client.example/jwks#frag", Malformed),
+            ("https://client.example:99999/jwks", Malformed),
+            ("https://client.example:/jwks", Malformed),
+            ("https://client example/jwks", Malformed),
+            ("https://[::1/jwks", Malformed),
+        ] {
+            assert_eq!(JwksUri::parse(bad), Err(why), "{bad}");
+        }
+        let long = format!("https://a.example/{}", "x".repeat(2000));
+        assert_eq!(JwksUri::parse(&long), Err(Malformed));
+    }
+
+    #[test]
+    fn http_to_loopback_is_usable_only_when_allowed() {
+        let http = JwksUri::parse("http://127.0.0.1:8080/jwks").unwrap();
+        assert_eq!(http.usable(false), Err(JwksUriProblem::HttpNotAllowed));
+        assert_eq!(http.usable(true), Ok(()));
+        let https = JwksUri::parse("https://client.example/jwks").unwrap();
+        assert_eq!(https.usable(false), Ok(()));
     }
 }

@@ -18,7 +18,10 @@ pub mod session;
 pub mod time;
 pub mod token;
 
-pub use assertion::{AssertionRejection, AssertionTarget, ClientKeys, DuplicateKid, RegisteredKey};
+pub use assertion::{
+    AssertionRejection, AssertionTarget, ClientKeys, DuplicateKid, JwksFailure, JwksUri,
+    JwksUriProblem, RegisteredKey,
+};
 pub use audience::{ADMIN_AUDIENCE, Audience, AudienceRequest, AudienceRules};
 pub use client::{
     AuthMethod, Client, ClientLimits, ClientRate, ClientSecret, GrantType, GrantTypes, Owner,

@@ -45,7 +45,7 @@ mod verified;
 mod test_support;
 
 pub use assertion::AssertionVerifier;
-pub use client_keys::{JwksError, parse_client_jwks};
+pub use client_keys::{JwksError, parse_client_jwks, parse_remote_jwks};
 pub use clock::SystemClock;
 pub use dpop::{DpopConfig, DpopVerifier};
 pub use error::KeyError;

@@ -18,6 +18,7 @@ use grantd_domain::{
 pub mod audit;
 mod error;
 pub mod keys;
+pub mod remote_keys;
 
 #[cfg(any(test, feature = "mock"))]
 pub use audit::MockAuditSink;
@@ -32,6 +33,10 @@ pub use error::{
 
 #[cfg(any(test, feature = "mock"))]
 pub use keys::MockKeyRing;
+#[cfg(any(test, feature = "mock"))]
+pub use remote_keys::MockRemoteKeys;
+pub use remote_keys::{KeysWanted, RemoteKeys};
+
 pub use keys::{
     KeyRing, KeyRingError, KeyState, KeySummary, RotationReport, SigningAlgorithm, SigningKeyRecord,
 };
