@@ -34,6 +34,8 @@ pub struct FileConfig {
     pub audit: AuditSection,
     pub scopes: Vec<ScopeEntry>,
     pub dpop: DpopSection,
+    /// `[federation]`: trusted issuers of workload identities.
+    pub federation: crate::federation::FederationSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -477,6 +479,8 @@ pub struct Settings {
     pub metrics_per_client: Vec<String>,
     /// `[audit]`.
     pub audit: AuditSettings,
+    /// `[federation]`.
+    pub federation: crate::federation::FederationSettings,
     /// No `token.issuer` was configured: `serve` replaces `policy.issuer` (derived from
     /// `server.bind`) with the address it actually bound.
     pub issuer_from_bind: bool,
@@ -690,6 +694,7 @@ fn resolve(f: FileConfig) -> anyhow::Result<Settings> {
             Duration::from_secs(3600),
         )?,
         dpop: DpopSettings::try_from(&f.dpop)?,
+        federation: crate::federation::FederationSettings::try_from(&f.federation)?,
     })
 }
 
