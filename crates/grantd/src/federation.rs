@@ -174,7 +174,36 @@ fn issuer(
             e.issuer
         );
     }
-    let keys = match (&e.jwks_uri, kind) {
+    let keys = key_source(e, kind, allow_http_loopback, key)?;
+    let lifetime = policy_checks(e, key)?;
+    if let Some(a) = &e.audience
+        && (a.is_empty() || a.chars().any(|c| c.is_whitespace() || c.is_control()))
+    {
+        bail!("invalid `{}`: {a:?}", key("audience"));
+    }
+    Ok(IssuerSettings {
+        trusted: TrustedIssuer {
+            name,
+            issuer: e.issuer.trim_end_matches('/').to_owned(),
+            kind,
+            algorithms: e.algorithms.clone(),
+            audience: String::new(),
+            max_lifetime_secs: i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX),
+            single_use_jti: e.single_use_jti,
+        },
+        audience: e.audience.clone(),
+        keys,
+    })
+}
+
+/// Where the issuer's keys are: its `jwks_uri`, or discovery from an OIDC `issuer`.
+fn key_source(
+    e: &IssuerEntry,
+    kind: IssuerKind,
+    allow_http_loopback: bool,
+    key: &dyn Fn(&str) -> String,
+) -> anyhow::Result<KeySource> {
+    let source = match (&e.jwks_uri, kind) {
         (Some(uri), _) => {
             let parsed = JwksUri::parse(uri)
                 .and_then(|u| u.usable(allow_http_loopback).map(|()| u))
@@ -198,6 +227,11 @@ fn issuer(
             )
         }
     };
+    Ok(source)
+}
+
+/// The algorithms (never `none` or HS*) and the lifetime bound.
+fn policy_checks(e: &IssuerEntry, key: &dyn Fn(&str) -> String) -> anyhow::Result<Duration> {
     if e.algorithms.is_empty() {
         bail!("invalid `{}`: at least one algorithm", key("algorithms"));
     }
@@ -212,7 +246,7 @@ fn issuer(
             ALGORITHMS.join(", ")
         );
     }
-    let lifetime = humantime::parse_duration(&e.max_lifetime)
+    humantime::parse_duration(&e.max_lifetime)
         .ok()
         .filter(|d| *d >= Duration::from_secs(1) && *d <= MAX_LIFETIME)
         .with_context(|| {
@@ -221,25 +255,7 @@ fn issuer(
                 key("max_lifetime"),
                 e.max_lifetime
             )
-        })?;
-    if let Some(a) = &e.audience
-        && (a.is_empty() || a.chars().any(|c| c.is_whitespace() || c.is_control()))
-    {
-        bail!("invalid `{}`: {a:?}", key("audience"));
-    }
-    Ok(IssuerSettings {
-        trusted: TrustedIssuer {
-            name,
-            issuer: e.issuer.trim_end_matches('/').to_owned(),
-            kind,
-            algorithms: e.algorithms.clone(),
-            audience: String::new(),
-            max_lifetime_secs: i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX),
-            single_use_jti: e.single_use_jti,
-        },
-        audience: e.audience.clone(),
-        keys,
-    })
+        })
 }
 
 /// The [`IssuerKeys`] port over the shared fetcher: each configured issuer's `jwks_uri`, or
@@ -315,5 +331,89 @@ impl IssuerKeys for IssuerJwks {
             .await
             .map_err(unavailable)?;
         Ok((*keys).clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> anyhow::Result<FederationSettings> {
+        let section: FederationSection = toml::from_str(text)?;
+        FederationSettings::try_from(&section)
+    }
+
+    #[test]
+    fn issuers_parse_with_defaults_and_the_audience_follows_grantd() {
+        let s = parse(
+            "[[issuers]]\nname = \"k8s\"\nissuer = \"https://k8s.example/\"\n\
+             [[issuers]]\nname = \"spire\"\nkind = \"spiffe\"\nissuer = \"spiffe://example.org\"\n\
+             jwks_uri = \"https://bundle.example/keys\"\nsingle_use_jti = true\n",
+        )
+        .unwrap();
+        let k8s = &s.issuers[0];
+        assert_eq!(k8s.keys, KeySource::Discover("https://k8s.example/".into()));
+        assert_eq!(k8s.trusted.issuer, "https://k8s.example");
+        assert_eq!(k8s.trusted.algorithms, ["RS256", "ES256"]);
+        assert_eq!(k8s.trusted.max_lifetime_secs, 3600);
+        assert!(!k8s.trusted.single_use_jti);
+        let fed = s.federation("https://grantd.example");
+        assert_eq!(fed.issuers()[0].audience, "https://grantd.example");
+        assert_eq!(fed.issuers()[1].kind, IssuerKind::Spiffe);
+        assert!(fed.issuers()[1].single_use_jti);
+    }
+
+    #[test]
+    fn every_mistake_names_its_key() {
+        let base = "name = \"k\"\nissuer = \"https://k.example\"\n";
+        let cases = [
+            (
+                "name = \"a b\"\nissuer = \"https://k\"\n",
+                "issuers[0].name",
+            ),
+            ("name = \"k\"\nissuer = \"ftp://k\"\n", "issuers[0].issuer"),
+            (
+                &format!("{base}kind = \"saml\"\n") as &str,
+                "issuers[0].kind",
+            ),
+            (
+                &format!("{base}algorithms = [\"HS256\"]\n"),
+                "issuers[0].algorithms",
+            ),
+            (
+                &format!("{base}algorithms = [\"none\"]\n"),
+                "issuers[0].algorithms",
+            ),
+            (&format!("{base}algorithms = []\n"), "issuers[0].algorithms"),
+            (
+                &format!("{base}max_lifetime = \"2d\"\n"),
+                "issuers[0].max_lifetime",
+            ),
+            (
+                &format!("{base}jwks_uri = \"http://example.com/k\"\n"),
+                "issuers[0].jwks_uri",
+            ),
+            (
+                &format!("{base}jwks_uri = \"http://127.0.0.1/k\"\n"),
+                "issuers[0].jwks_uri",
+            ),
+            (
+                "name = \"s\"\nkind = \"spiffe\"\nissuer = \"spiffe://td\"\n",
+                "issuers[0].jwks_uri",
+            ),
+        ];
+        for (entry, want) in cases {
+            let err = parse(&format!("[[issuers]]\n{entry}"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(want), "{entry}: {err}");
+        }
+        let twice = format!("[[issuers]]\n{base}[[issuers]]\n{base}");
+        assert!(parse(&twice).unwrap_err().to_string().contains("twice"));
+        // Loopback http is fine once allowed.
+        let ok = format!(
+            "allow_http_loopback = true\n[[issuers]]\n{base}jwks_uri = \"http://127.0.0.1:9/k\"\n"
+        );
+        assert!(parse(&ok).is_ok());
     }
 }
