@@ -558,6 +558,7 @@ fn insert_sessions(env: &Env, client_id: &str, user_id: &str, rows: &[(i64, i64)
                 expires_at: now.plus_secs(*expires),
                 dpop: None,
                 assertion_key: None,
+                auth: None,
             };
             store.insert_session(&s).await.expect("insert");
             ids.push(id.into_string());

@@ -85,6 +85,7 @@ pub(crate) fn auth_method(auth: &ClientAuthentication<'_>) -> &'static str {
         ClientAuthentication::SecretBasic { .. } => "client_secret_basic",
         ClientAuthentication::SecretPost { .. } => "client_secret_post",
         ClientAuthentication::PrivateKeyJwt { .. } => "private_key_jwt",
+        ClientAuthentication::JwtSpiffe { .. } => "jwt_spiffe",
     }
 }
 

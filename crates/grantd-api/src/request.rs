@@ -190,6 +190,9 @@ pub(crate) fn parse_basic(value: &[u8]) -> Result<(String, String), ApiError> {
 /// RFC 7523 §2.2's `client_assertion_type`.
 pub(crate) const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
+/// draft-ietf-oauth-spiffe-client-auth's `client_assertion_type` for a JWT-SVID.
+pub(crate) const JWT_SPIFFE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-spiffe";
+
 /// The client authentication of a form: a `client_assertion` (`private_key_jwt`, which must
 /// come alone: a Basic header or `client_secret` beside it is `invalid_request`), or else
 /// what [`client_authentication`] reads. `token_endpoint` is the URL an assertion's `aud` may
@@ -206,9 +209,15 @@ pub(crate) fn form_authentication<'a>(
     let invalid = |r| ApiError::Refused(DomainError::InvalidRequest(r));
     match (assertion_type, assertion) {
         (None, None) => client_authentication(req, body_id, body_secret),
-        (Some(JWT_BEARER), Some(assertion)) => {
+        (Some(kind @ (JWT_BEARER | JWT_SPIFFE)), Some(assertion)) => {
             if body_secret.is_some() || req.headers().contains_key(header::AUTHORIZATION) {
                 return Err(invalid(InvalidRequest::MultipleClientAuthMethods));
+            }
+            if kind == JWT_SPIFFE {
+                return Ok(ClientAuthentication::JwtSpiffe {
+                    client_id: body_id.map(Into::into),
+                    assertion: assertion.into(),
+                });
             }
             Ok(ClientAuthentication::PrivateKeyJwt {
                 client_id: body_id.map(Into::into),
@@ -218,7 +227,7 @@ pub(crate) fn form_authentication<'a>(
         }
         (Some(_), Some(_)) => Err(invalid(InvalidRequest::InvalidParameter {
             name: "client_assertion_type",
-            reason: format!("only {JWT_BEARER} is supported"),
+            reason: format!("only {JWT_BEARER} or {JWT_SPIFFE} is supported"),
         })),
         (None, Some(_)) => Err(invalid(InvalidRequest::MissingParameter(
             "client_assertion_type",

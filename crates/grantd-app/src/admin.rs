@@ -22,6 +22,7 @@ use crate::token::Ports;
 mod audit;
 mod clients;
 mod explain;
+mod federation;
 mod input;
 mod plan;
 mod revoke;
@@ -30,6 +31,7 @@ mod users;
 
 pub use clients::{ClientCreated, LimitsChange, NewClientSpec, SecretRotated};
 pub use explain::{ExplainOutcome, Explanation, ScopeExplanation};
+pub use federation::{FEDERATED_TEXT_MAX, NewFederatedCredential};
 #[cfg(test)]
 use revoke::OPERATOR_REVOCATION;
 pub use sessions::{PurgeCutoff, SessionExport, SessionQuery};
@@ -43,6 +45,7 @@ pub struct Admin {
     ports: Ports,
     policy: Arc<TokenPolicy>,
     audit: Audit,
+    federation: Option<crate::federation::FederationPorts>,
 }
 
 impl Admin {
@@ -51,6 +54,7 @@ impl Admin {
             ports,
             policy,
             audit: Audit::off(),
+            federation: None,
         }
     }
 
@@ -90,9 +94,27 @@ pub enum AdminError {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidReason {
     /// Keys given to a secret-based client, none (or a secret) for a `private_key_jwt` one.
-    #[error("a private_key_jwt client needs --jwks-file and no secret; other clients take no keys")]
+    #[error(
+        "a private_key_jwt client needs --jwks-file and no secret; a federated client takes neither; other clients take no keys"
+    )]
     KeysDoNotFitMethod,
     /// A user's or client's name.
+    #[error("no trusted issuer is configured ([[federation.issuers]])")]
+    NoTrustedIssuers,
+    #[error("unknown issuer {}: not in [[federation.issuers]]", quote(.0))]
+    UnknownIssuer(String),
+    #[error(
+        "client {client} is registered for {method}, not federated (create it with --auth-method federated)"
+    )]
+    NotFederated {
+        client: ClientId,
+        method: &'static str,
+    },
+    #[error(
+        "invalid federated {what}: must be 1-{} bytes without control characters",
+        FEDERATED_TEXT_MAX
+    )]
+    FederatedText { what: &'static str },
     #[error("{what} name {problem}")]
     Name { what: Named, problem: NameProblem },
     #[error("invalid email {}: {problem}", quote(.email))]
@@ -198,6 +220,12 @@ pub enum Missing {
     User(UserId),
     #[error("no client with id {0}")]
     Client(ClientId),
+    #[error("client {client} has no federated credential for issuer {} and subject {}", quote(.issuer), quote(.subject))]
+    FederatedCredential {
+        client: ClientId,
+        issuer: String,
+        subject: String,
+    },
     #[error("no session with id {0}")]
     Session(SessionId),
     /// A row the store did not find that the operation cannot name more precisely.
@@ -212,6 +240,8 @@ pub enum ConflictKind {
     Email(String),
     #[error("client id already taken: {0}")]
     ClientId(ClientId),
+    #[error("the client already has a credential for issuer {} and subject {}", quote(.issuer), quote(.subject))]
+    FederatedCredential { issuer: String, subject: String },
     /// A constraint the operation cannot name more precisely.
     #[error("{0}")]
     Store(StoreFailure),

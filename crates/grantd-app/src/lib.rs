@@ -8,13 +8,15 @@
 mod admin;
 mod audit;
 mod error;
+mod federation;
 mod keys;
 mod quota;
 mod token;
 
 pub use admin::{
-    Admin, AdminError, ClientCreated, ExplainOutcome, Explanation, LimitsChange, NewClientSpec,
-    NewUserSpec, PurgeCutoff, ScopeExplanation, SecretRotated, SessionExport, SessionQuery,
+    Admin, AdminError, ClientCreated, ExplainOutcome, Explanation, FEDERATED_TEXT_MAX,
+    LimitsChange, NewClientSpec, NewFederatedCredential, NewUserSpec, PurgeCutoff,
+    ScopeExplanation, SecretRotated, SessionExport, SessionQuery,
 };
 pub use admin::{
     ConflictKind, EmailProblem, InternalCause, InvalidReason, Missing, NameProblem, Named,
@@ -22,6 +24,7 @@ pub use admin::{
 };
 pub use audit::Audit;
 pub use error::{AppError, Failure};
+pub use federation::FederationPorts;
 /// What the API reports of a refused request (audit data, not a port).
 pub use grantd_ports::{Endpoint, Refusal};
 pub use keys::{KeyAdmin, KeyCheck, KeyPolicy, ROTATION_MARGIN_SECS};

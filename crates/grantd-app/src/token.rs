@@ -8,9 +8,9 @@ use std::sync::Arc;
 use grantd_domain::{
     AccessTokenClaims, AssertionRejection, AssertionTarget, AudienceRequest, AuthMethod, Client,
     ClientId, ClientLimits, ClientRejection, DomainError, DpopBinding, DpopPolicy, Grant,
-    InvalidRequest, NewSession, Owner, ProofRejection, ProofTarget, RequestContext, SessionId,
-    SessionSource, Subject, SubjectMode, Timestamp, TokenPolicy, UserId, decide, may_introspect,
-    owner_backs,
+    InvalidRequest, NewSession, Owner, ProofRejection, ProofTarget, RequestContext, SessionAuth,
+    SessionId, SessionSource, Subject, SubjectMode, Timestamp, TokenPolicy, UserId, decide,
+    may_introspect, owner_backs,
 };
 use grantd_ports::{
     AuditKind, ClientAssertions, ClientStore, Clock, Constraint, DpopProofs, IdSource,
@@ -20,7 +20,10 @@ use grantd_ports::{
 
 use crate::audit::{self, Audit};
 use crate::error::{AppError, Failure};
+use crate::federation::FederationPorts;
 use crate::quota::Quotas;
+
+mod federated;
 
 /// The ports the token use cases run on: handed to [`TokenService::new`] and kept private to
 /// the use cases (the API asks the service, e.g. [`TokenService::jwks`], never a port).
@@ -79,6 +82,12 @@ pub enum ClientAuthentication<'a> {
         assertion: Cow<'a, str>,
         token_endpoint: Cow<'a, str>,
     },
+    /// A SPIFFE JWT-SVID (`client_assertion_type=…:jwt-spiffe`, draft-ietf-oauth-spiffe-client-
+    /// auth): only a federated client with a SPIFFE issuer; `client_id` is required.
+    JwtSpiffe {
+        client_id: Option<Cow<'a, str>>,
+        assertion: Cow<'a, str>,
+    },
 }
 
 impl ClientAuthentication<'_> {
@@ -90,7 +99,8 @@ impl ClientAuthentication<'_> {
             | ClientAuthentication::SecretPost { client_id, .. } => client_id,
             // Without `client_id`, the (unverified) assertion names the client only once the
             // app has read it; rate limits then key on the empty id.
-            ClientAuthentication::PrivateKeyJwt { client_id, .. } => {
+            ClientAuthentication::PrivateKeyJwt { client_id, .. }
+            | ClientAuthentication::JwtSpiffe { client_id, .. } => {
                 client_id.as_deref().unwrap_or("")
             }
         }
@@ -104,6 +114,7 @@ impl fmt::Debug for ClientAuthentication<'_> {
             ClientAuthentication::SecretBasic { .. } => "SecretBasic",
             ClientAuthentication::SecretPost { .. } => "SecretPost",
             ClientAuthentication::PrivateKeyJwt { .. } => "PrivateKeyJwt",
+            ClientAuthentication::JwtSpiffe { .. } => "JwtSpiffe",
         };
         f.debug_struct(method)
             .field("client_id", &self.client_id())
@@ -119,6 +130,8 @@ pub struct AuthenticatedClient {
     /// The replay key of the `private_key_jwt` assertion it authenticated with, if any: the
     /// session row stores it under a unique index.
     assertion_key: Option<String>,
+    /// How it authenticated, for its session row.
+    auth: SessionAuth,
 }
 
 impl AuthenticatedClient {
@@ -202,6 +215,8 @@ pub struct TokenService {
     /// This process's count of each quota-bound client's tokens (see `quota.rs`).
     quotas: Arc<Quotas>,
     audit: Audit,
+    /// Trusted issuers and their ports; `None`: no platform token is accepted.
+    federation: Option<FederationPorts>,
 }
 
 const PLUGIN_ID_MAX: usize = 128;
@@ -213,7 +228,15 @@ impl TokenService {
             policy,
             quotas: Arc::new(Quotas::new(crate::quota::DEFAULT_SYNC_INTERVAL)),
             audit: Audit::off(),
+            federation: None,
         }
+    }
+
+    /// The same service, accepting platform tokens of the trusted issuers for federated
+    /// clients.
+    pub fn with_federation(mut self, federation: FederationPorts) -> Self {
+        self.federation = Some(federation);
+        self
     }
 
     /// How often each client's quota count is read again from the session rows (what one
@@ -284,6 +307,10 @@ impl TokenService {
                 self.check_assertion(client_id.as_deref(), assertion, token_endpoint)
                     .await
             }
+            ClientAuthentication::JwtSpiffe {
+                client_id,
+                assertion,
+            } => self.check_spiffe(client_id.as_deref(), assertion).await,
         }
     }
 
@@ -344,6 +371,7 @@ impl TokenService {
         Ok(AuthenticatedClient {
             client,
             assertion_key: None,
+            auth: SessionAuth::method(method),
         })
     }
 
@@ -356,6 +384,9 @@ impl TokenService {
         assertion: &str,
         token_endpoint: &str,
     ) -> Result<AuthenticatedClient, AppError> {
+        if let Some(client) = self.federated_client(sent_id).await? {
+            return self.check_federated(client, assertion, false).await;
+        }
         let reject = |r: ClientRejection| AppError::Refused(DomainError::InvalidClient(r));
         let bad = |r: AssertionRejection| reject(ClientRejection::BadAssertion(r));
         let iss = self.ports.assertions.issuer(assertion).map_err(bad)?;
@@ -388,6 +419,7 @@ impl TokenService {
         Ok(AuthenticatedClient {
             client,
             assertion_key: Some(key),
+            auth: SessionAuth::method(AuthMethod::PrivateKeyJwt),
         })
     }
 
@@ -458,6 +490,7 @@ impl TokenService {
         req: TokenRequest<'_>,
     ) -> Result<IssuedToken, AppError> {
         let assertion_key = client.assertion_key.clone();
+        let auth = client.auth.clone();
         let client = &client.client;
         if let Some(p) = req.plugin_id {
             validate_plugin_id(p)?;
@@ -489,6 +522,7 @@ impl TokenService {
             now,
             dpop,
             assertion_key,
+            auth,
         };
         let (session, scope, aud) = session_row(claims, issued);
         self.write_session(&session).await?;
@@ -752,6 +786,7 @@ struct SessionParts {
     now: Timestamp,
     dpop: Option<DpopBinding>,
     assertion_key: Option<String>,
+    auth: SessionAuth,
 }
 
 /// The session row of a signed token, and the scope string and audience the answer and the
@@ -781,6 +816,7 @@ fn session_row(
         expires_at: Timestamp::from_secs(exp),
         dpop: parts.dpop,
         assertion_key: parts.assertion_key,
+        auth: Some(parts.auth),
     };
     (session, scope, aud)
 }

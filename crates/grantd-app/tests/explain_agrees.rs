@@ -333,7 +333,9 @@ async fn endpoint(w: &World, case: &Case) -> Result<String, AppError> {
     let creds = match case.auth_method {
         AuthMethod::ClientSecretBasic => ClientAuthentication::SecretBasic { client_id, secret },
         AuthMethod::ClientSecretPost => ClientAuthentication::SecretPost { client_id, secret },
-        AuthMethod::PrivateKeyJwt => unreachable!("the cases register secret-based clients"),
+        AuthMethod::PrivateKeyJwt | AuthMethod::Federated => {
+            unreachable!("the cases register secret-based clients")
+        }
     };
     let client = w.service.authenticate(&creds).await?;
     let req = TokenRequest {

@@ -275,6 +275,18 @@ pub enum AssertionRejection {
     Replayed,
     /// The client is not registered for `private_key_jwt`, or has no keys.
     NoKeys,
+    /// Federation: the token's issuer is not a trusted one (or not of the kind the
+    /// `client_assertion_type` names).
+    UntrustedIssuer,
+    /// Federation: no credential of the client names the token's `sub` under that issuer.
+    SubjectMismatch,
+    /// Federation: a credential names the `sub`, but a pinned claim is missing or differs.
+    ClaimMismatch,
+    /// Federation: the issuer's keys could not be had (fetch failed, nothing cached).
+    IssuerKeysUnavailable,
+    /// Federation needs the grantd `client_id` in the request (the token's `iss` is the
+    /// platform's); or a `jwt-spiffe` assertion for a client that is not federated.
+    ClientIdRequired,
     /// The client's `jwks_uri` gave no usable keys (and no cached set is still usable).
     KeysUnavailable(JwksFailure),
 }
@@ -294,6 +306,11 @@ impl AssertionRejection {
             AssertionRejection::MissingJti => "assertion_jti",
             AssertionRejection::Replayed => "assertion_replayed",
             AssertionRejection::NoKeys => "assertion_no_keys",
+            AssertionRejection::UntrustedIssuer => "federation_untrusted_issuer",
+            AssertionRejection::SubjectMismatch => "federation_subject",
+            AssertionRejection::ClaimMismatch => "federation_claim",
+            AssertionRejection::IssuerKeysUnavailable => "federation_keys_unavailable",
+            AssertionRejection::ClientIdRequired => "federation_client_id",
             AssertionRejection::KeysUnavailable(f) => match f {
                 JwksFailure::NotAllowed => "assertion_jwks_not_allowed",
                 JwksFailure::Unreachable => "assertion_jwks_unreachable",

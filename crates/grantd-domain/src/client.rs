@@ -16,25 +16,48 @@ pub enum AuthMethod {
     ClientSecretPost,
     /// A JWT signed with one of the client's registered keys (RFC 7523 §2.2).
     PrivateKeyJwt,
+    /// A platform token (Kubernetes service account, GitHub Actions, SPIFFE JWT-SVID) from a
+    /// trusted issuer, matched to one of the client's federated credentials. On the wire it
+    /// is `private_key_jwt` (or `jwt-spiffe`): [`AuthMethod::wire_name`].
+    Federated,
 }
 
 impl AuthMethod {
+    /// The RFC 8414 methods a client uses on the wire (what discovery lists).
     pub const ALL: [AuthMethod; 3] = [
         AuthMethod::ClientSecretBasic,
         AuthMethod::ClientSecretPost,
         AuthMethod::PrivateKeyJwt,
     ];
 
+    /// Every method a client can be registered with.
+    pub const REGISTRABLE: [AuthMethod; 4] = [
+        AuthMethod::ClientSecretBasic,
+        AuthMethod::ClientSecretPost,
+        AuthMethod::PrivateKeyJwt,
+        AuthMethod::Federated,
+    ];
+
+    /// The registered name (`federated` is grantd's own; the others are RFC 8414's).
     pub fn as_str(self) -> &'static str {
         match self {
             AuthMethod::ClientSecretBasic => "client_secret_basic",
             AuthMethod::ClientSecretPost => "client_secret_post",
             AuthMethod::PrivateKeyJwt => "private_key_jwt",
+            AuthMethod::Federated => "federated",
+        }
+    }
+
+    /// The RFC 8414 name of what the client sends: a federated client sends a JWT assertion.
+    pub fn wire_name(self) -> &'static str {
+        match self {
+            AuthMethod::Federated => AuthMethod::PrivateKeyJwt.as_str(),
+            m => m.as_str(),
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|m| m.as_str() == s)
+        Self::REGISTRABLE.into_iter().find(|m| m.as_str() == s)
     }
 }
 
@@ -349,7 +372,7 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for m in AuthMethod::ALL {
+        for m in AuthMethod::REGISTRABLE {
             assert_eq!(AuthMethod::parse(m.as_str()), Some(m));
         }
         for g in GrantType::ALL {

@@ -9,6 +9,7 @@ pub mod audience;
 pub mod client;
 pub mod dpop;
 pub mod error;
+pub mod federation;
 pub mod grant;
 pub mod ids;
 pub mod introspection;
@@ -28,6 +29,10 @@ pub use client::{
 };
 pub use dpop::{DpopBinding, DpopPolicy, Jkt, ProofRejection, ProofTarget};
 pub use error::{ClientRejection, DomainError, InvalidRequest, ScopeProblem, TargetProblem};
+pub use federation::{
+    CredentialMismatch, FederatedCredential, FederatedIdentity, Federation, IssuerKind, IssuerName,
+    PinnedClaim, SessionAuth, TrustedIssuer, VerifiedIdentity, match_credential,
+};
 pub use grant::{
     Decision, Grant, ScopePolicy, ScopeVerdict, TokenPolicy, Verdict, decide, owner_backs,
 };

@@ -3,6 +3,7 @@
 use std::net::IpAddr;
 
 use crate::dpop::DpopBinding;
+use crate::federation::SessionAuth;
 use crate::ids::{ClientId, Jti, SessionId, UserId};
 use crate::time::Timestamp;
 
@@ -77,6 +78,9 @@ pub struct NewSession {
     /// The `private_key_jwt` assertion's replay key (digest of client id and `jti`) when the
     /// client authenticated with one: unique across sessions, so an assertion buys one token.
     pub assertion_key: Option<String>,
+    /// How the client authenticated (method; issuer and subject for federation). `None` on
+    /// rows written before grantd recorded it.
+    pub auth: Option<SessionAuth>,
 }
 
 /// A stored session, as listed or looked up.

@@ -19,7 +19,9 @@
 //! Nothing here knows about clients or assertions: a caller asks "the keys at this URI".
 
 mod cache;
+mod discovery;
 mod http;
 
 pub use cache::{FetchPolicy, JwksFetcher};
+pub use discovery::discover_jwks_uri;
 pub use http::BuildError;

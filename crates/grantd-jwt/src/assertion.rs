@@ -13,7 +13,7 @@ use crate::dpop::{Parts, json_object, split};
 use crate::jwk::{JwsAlg, PublicJwk};
 
 /// Longest `jti` accepted (it is hashed, never stored as sent).
-const MAX_JTI_LEN: usize = 256;
+pub(crate) const MAX_JTI_LEN: usize = 256;
 
 /// The [`ClientAssertions`] port.
 #[derive(Clone, Copy, Debug, Default)]
@@ -62,7 +62,7 @@ fn issuer_of(claims: &Map<String, Value>) -> Result<&str, R> {
 
 /// The header's `alg` (never `none` or HS*: [`JwsAlg`] has neither), then the key named by
 /// `kid`, or else any registered key whose type pins that `alg`.
-fn verify_signature(parts: &Parts<'_>, keys: &ClientKeys) -> Result<(), R> {
+pub(crate) fn verify_signature(parts: &Parts<'_>, keys: &ClientKeys) -> Result<(), R> {
     let alg = parts
         .header
         .get("alg")
@@ -115,7 +115,10 @@ fn parse_registered(jwk: &str) -> Option<PublicJwk> {
 }
 
 /// `aud` is the issuer or the token endpoint, as a string or a one-element array.
-fn check_audience(claims: &Map<String, Value>, target: AssertionTarget<'_>) -> Result<(), R> {
+pub(crate) fn check_audience(
+    claims: &Map<String, Value>,
+    target: AssertionTarget<'_>,
+) -> Result<(), R> {
     let aud = match claims.get("aud") {
         Some(Value::String(s)) => Some(s.as_str()),
         Some(Value::Array(a)) if a.len() == 1 => a[0].as_str(),
@@ -129,7 +132,11 @@ fn check_audience(claims: &Map<String, Value>, target: AssertionTarget<'_>) -> R
 
 /// `exp` present and future; lifetime (`exp − iat`, or `exp − now`) within the bound;
 /// `iat`/`nbf` not beyond the skew in the future.
-fn check_times(claims: &Map<String, Value>, t: AssertionTarget<'_>, now: i64) -> Result<(), R> {
+pub(crate) fn check_times(
+    claims: &Map<String, Value>,
+    t: AssertionTarget<'_>,
+    now: i64,
+) -> Result<(), R> {
     let num = |n: &str| {
         claims
             .get(n)

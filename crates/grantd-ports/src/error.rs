@@ -47,6 +47,9 @@ pub enum Constraint {
     /// A client assertion already bought a token (its `jti` replay key is taken).
     #[error("sessions.client_assertion_jti")]
     SessionClientAssertion,
+    /// The client already has a federated credential for that issuer and subject.
+    #[error("federated_credentials.subject")]
+    FederatedCredential,
     #[error("signing_keys.kid")]
     KeyKid,
     #[error("signing_keys.state")]

@@ -10,8 +10,9 @@ use std::fmt;
 use async_trait::async_trait;
 use grantd_domain::{
     AccessTokenClaims, AssertionRejection, AssertionTarget, Client, ClientId, ClientKeys,
-    ClientLimits, ClientSecret, DpopBinding, DpopPolicy, Jti, Kid, NewSession, Owner,
-    ProofRejection, ProofTarget, SessionId, SessionRecord, Timestamp, UserId,
+    ClientLimits, ClientSecret, DpopBinding, DpopPolicy, FederatedCredential, IssuerName, Jti, Kid,
+    NewSession, Owner, ProofRejection, ProofTarget, SessionId, SessionRecord, Timestamp,
+    TrustedIssuer, UserId, VerifiedIdentity,
 };
 
 pub mod audit;
@@ -456,6 +457,97 @@ pub trait ClientAssertions: Send + Sync {
         target: AssertionTarget<'a>,
         now: Timestamp,
     ) -> Result<String, AssertionRejection>;
+}
+
+/// Federated credentials: which subjects of which trusted issuers may act as a client.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait FederatedCredentialStore: Send + Sync {
+    /// The client's credentials, ordered by issuer name then subject.
+    async fn federated_credentials(
+        &self,
+        client: &ClientId,
+    ) -> Result<Vec<FederatedCredential>, StoreError>;
+
+    /// Adds one. No such client: `NotFound`; the same issuer and subject already there:
+    /// `Conflict`.
+    async fn add_federated_credential(
+        &self,
+        client: &ClientId,
+        credential: &FederatedCredential,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Removes the credential of `issuer` and `subject`; `Ok(false)` if there was none.
+    async fn remove_federated_credential(
+        &self,
+        client: &ClientId,
+        issuer: &IssuerName,
+        subject: &str,
+    ) -> Result<bool, StoreError>;
+}
+
+/// What a platform token says before it is verified: which issuer's keys to check it with.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TokenPeek {
+    pub iss: Option<String>,
+    pub sub: Option<String>,
+    pub kid: Option<String>,
+}
+
+/// A platform token that passed every check of its issuer's policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedPlatformToken {
+    pub identity: VerifiedIdentity,
+    /// The replay key (a digest of issuer name and `jti`) when the issuer's `jti`s are
+    /// single-use; `None` otherwise (the session row stores NULL, which never conflicts).
+    pub replay_key: Option<String>,
+}
+
+/// Checks platform tokens (federated workload identities) against a trusted issuer's keys
+/// and policy.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+pub trait FederatedTokens: Send + Sync {
+    /// `iss`, `sub` and the header's `kid`, unverified. Refuses what is not a compact JWS
+    /// with JSON objects.
+    fn peek(&self, token: &str) -> Result<TokenPeek, AssertionRejection>;
+
+    /// Signature by one of `keys` with an algorithm the issuer allows and the key pins, `iss`
+    /// (OIDC issuers), `aud` = the issuer's audience, `exp`, lifetime ≤ the issuer's bound,
+    /// `iat`/`nbf` at most `max_skew_secs` ahead, `sub` present, `jti` when single-use.
+    fn check(
+        &self,
+        token: &str,
+        issuer: &TrustedIssuer,
+        keys: &ClientKeys,
+        max_skew_secs: i64,
+        now: Timestamp,
+    ) -> Result<VerifiedPlatformToken, AssertionRejection>;
+}
+
+/// Why a trusted issuer's keys could not be had. The adapter logs the detail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum IssuerKeysError {
+    /// Not configured in this process (a credential naming an issuer removed from config).
+    #[error("issuer not configured")]
+    UnknownIssuer,
+    /// The JWKS (or discovery document) could not be fetched or parsed, and nothing usable
+    /// is cached.
+    #[error("issuer keys unavailable")]
+    Unavailable,
+}
+
+/// Trusted issuers' public keys, fetched from their `jwks_uri` and cached.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait IssuerKeys: Send + Sync {
+    /// The issuer's current keys. A `kid` not among the cached keys may cause a refetch
+    /// (at most once per configured interval).
+    async fn issuer_keys<'a>(
+        &self,
+        issuer: &IssuerName,
+        kid: Option<&'a str>,
+    ) -> Result<ClientKeys, IssuerKeysError>;
 }
 
 /// The current time.

@@ -227,7 +227,7 @@ async fn flush(shared: &Shared, batch: Vec<Pending>) {
 /// One statement per batch.
 ///
 /// Written per backend, the one exception to "each query once". Postgres: `INSERT … SELECT *
-/// FROM unnest($1, …, $15)` ([`PgBatch`]). SQLite: `INSERT INTO sessions (…) VALUES (…), (…)`;
+/// FROM unnest($1, …, $19)` ([`PgBatch`]). SQLite: `INSERT INTO sessions (…) VALUES (…), (…)`;
 /// diesel implements SQLite's multi-row INSERT only for synchronous connections, so it runs on
 /// the writer's underlying connection in the blocking pool.
 async fn insert(db: &Db, rows: Arc<Vec<SessionRow>>) -> Result<(), Error> {
@@ -249,7 +249,7 @@ async fn insert(db: &Db, rows: Arc<Vec<SessionRow>>) -> Result<(), Error> {
 }
 
 /// A batch of session rows for Postgres, one array per column:
-/// `INSERT INTO sessions (…) SELECT * FROM unnest($1::text[], …, $15::text[])`.
+/// `INSERT INTO sessions (…) SELECT * FROM unnest($1::text[], …, $19::text[])`.
 ///
 /// A `VALUES` list is new SQL text for every row count, so Postgres parses and plans each batch
 /// from scratch (and diesel never caches it). This statement's text is the same for any batch
@@ -271,6 +271,9 @@ struct PgBatch<'a> {
     dpop_jkt: Vec<Option<&'a str>>,
     dpop_proof_jti: Vec<Option<&'a str>>,
     client_assertion_jti: Vec<Option<&'a str>>,
+    auth_method: Vec<Option<&'a str>>,
+    federated_issuer: Vec<Option<&'a str>>,
+    federated_subject: Vec<Option<&'a str>>,
 }
 
 /// One static id whatever the borrow: diesel-async caches the prepared statement under it.
@@ -302,6 +305,12 @@ impl<'a> PgBatch<'a> {
                 .iter()
                 .map(|r| r.client_assertion_jti.as_deref())
                 .collect(),
+            auth_method: rows.iter().map(|r| r.auth_method.as_deref()).collect(),
+            federated_issuer: rows.iter().map(|r| r.federated_issuer.as_deref()).collect(),
+            federated_subject: rows
+                .iter()
+                .map(|r| r.federated_subject.as_deref())
+                .collect(),
         }
     }
 }
@@ -311,7 +320,8 @@ impl QueryFragment<Pg> for PgBatch<'_> {
         out.push_sql(
             "INSERT INTO sessions (id, user_id, client_id, source, jti, client_ip, user_agent, \
              accept_language, referer, created_at, expires_at, revoked_at, revoke_reason, dpop_jkt, \
-             dpop_proof_jti, client_assertion_jti) \
+             dpop_proof_jti, client_assertion_jti, auth_method, federated_issuer, \
+             federated_subject) \
              SELECT * FROM unnest(",
         );
         out.push_bind_param::<Array<Text>, _>(&self.id)?;
@@ -345,6 +355,14 @@ impl QueryFragment<Pg> for PgBatch<'_> {
         out.push_bind_param::<Array<Nullable<Text>>, _>(&self.dpop_proof_jti)?;
         out.push_sql(", ");
         out.push_bind_param::<Array<Nullable<Text>>, _>(&self.client_assertion_jti)?;
+        for column in [
+            &self.auth_method,
+            &self.federated_issuer,
+            &self.federated_subject,
+        ] {
+            out.push_sql(", ");
+            out.push_bind_param::<Array<Nullable<Text>>, _>(column)?;
+        }
         out.push_sql(")");
         Ok(())
     }
@@ -375,6 +393,9 @@ mod tests {
             dpop_jkt: None,
             dpop_proof_jti: None,
             client_assertion_jti: None,
+            auth_method: None,
+            federated_issuer: None,
+            federated_subject: None,
         }
     }
 
@@ -393,7 +414,7 @@ mod tests {
             .map(|i| row(i, Some("192.0.2.1")))
             .collect::<Vec<_>>());
         assert_eq!(one, many);
-        assert_eq!(one.matches('$').count(), 16, "{one}");
+        assert_eq!(one.matches('$').count(), 19, "{one}");
         assert!(one.contains("unnest("), "{one}");
         const { assert!(<PgBatch as QueryId>::HAS_STATIC_QUERY_ID) };
         let rows = [row(1, None), row(2, Some("192.0.2.1"))];

@@ -569,6 +569,7 @@ mod tests {
                 expires_at: Timestamp::from_secs(3600),
                 dpop: None,
                 assertion_key: None,
+                auth: None,
             },
             revoked_at,
             revoke_reason: revoked_at.map(|_| "test".to_owned()),

@@ -83,6 +83,10 @@ fn logical_constraint(name: &str) -> Constraint {
         "sessions_client_assertion_key" | "sessions.client_assertion_jti" => {
             Constraint::SessionClientAssertion
         }
+        "federated_credentials_pkey"
+        | "federated_credentials.client_id, federated_credentials.issuer, federated_credentials.subject" => {
+            Constraint::FederatedCredential
+        }
         "signing_keys_pkey" | "signing_keys.kid" => Constraint::KeyKid,
         "signing_keys_one_active"
         | "signing_keys_one_next"
@@ -329,7 +333,7 @@ pub(crate) const MAX_OWNER_ID: usize = 128;
 pub(crate) const MAX_JWK: usize = 16 * 1024;
 pub(crate) const MAX_PRIVATE_KEY: usize = 16 * 1024;
 
-fn invalid(field: &'static str, problem: Problem) -> Error {
+pub(crate) fn invalid(field: &'static str, problem: Problem) -> Error {
     Error(StoreError::Invalid(InvalidInput::Field { field, problem }))
 }
 

@@ -57,6 +57,7 @@ pub mod changes;
 mod clients;
 mod db;
 mod error;
+mod federation;
 mod health;
 mod keys;
 mod migrate;

@@ -14,9 +14,9 @@ use std::num::NonZeroU32;
 
 use grantd_domain::{
     AuthMethod, Client, ClientId, ClientKeys, ClientLimits, ClientRate, ClientSecret, DpopBinding,
-    DpopPolicy, GrantTypes, Jkt, Jti, JwksUri, Kid, NewSession, Owner, OwnerId, RegisteredKey,
-    RequestContext, ScopeCatalog, SessionId, SessionRecord, SessionSource, StoredScopes,
-    TokenQuota, UserId,
+    DpopPolicy, FederatedIdentity, GrantTypes, IssuerName, Jkt, Jti, JwksUri, Kid, NewSession,
+    Owner, OwnerId, RegisteredKey, RequestContext, ScopeCatalog, SessionAuth, SessionId,
+    SessionRecord, SessionSource, StoredScopes, TokenQuota, UserId,
 };
 use grantd_ports::{KeyState, SigningAlgorithm, SigningKeyRecord};
 
@@ -318,6 +318,9 @@ pub(crate) struct SessionRow {
     pub dpop_jkt: Option<String>,
     pub dpop_proof_jti: Option<String>,
     pub client_assertion_jti: Option<String>,
+    pub auth_method: Option<String>,
+    pub federated_issuer: Option<String>,
+    pub federated_subject: Option<String>,
 }
 
 impl SessionRow {
@@ -330,6 +333,7 @@ impl SessionRow {
             MAX_CONTEXT,
         )?;
         check_opt_text("referer", ctx.referer.as_deref(), MAX_CONTEXT)?;
+        let federated = s.auth.as_ref().and_then(|a| a.federated.as_ref());
         Ok(SessionRow {
             id: s.id.as_str().to_owned(),
             user_id: s.user_id.as_str().to_owned(),
@@ -347,6 +351,9 @@ impl SessionRow {
             dpop_jkt: s.dpop.as_ref().map(|d| d.jkt.as_str().to_owned()),
             dpop_proof_jti: s.dpop.as_ref().map(|d| d.proof_key.clone()),
             client_assertion_jti: s.assertion_key.clone(),
+            auth_method: s.auth.as_ref().map(|a| a.method.as_str().to_owned()),
+            federated_issuer: federated.map(|f| f.issuer.as_str().to_owned()),
+            federated_subject: federated.map(|f| f.subject.clone()),
         })
     }
 
@@ -373,6 +380,11 @@ impl SessionRow {
             expires_at: from_db_time(self.expires_at),
             dpop: dpop_binding(self.dpop_jkt, self.dpop_proof_jti)?,
             assertion_key: self.client_assertion_jti,
+            auth: session_auth(
+                self.auth_method,
+                self.federated_issuer,
+                self.federated_subject,
+            )?,
         };
         Ok(SessionRecord {
             session,
@@ -380,6 +392,29 @@ impl SessionRow {
             revoke_reason: self.revoke_reason,
         })
     }
+}
+
+/// How a session's client authenticated: no method on rows older than the columns; issuer
+/// and subject both or neither; anything that does not parse is corruption.
+fn session_auth(
+    method: Option<String>,
+    issuer: Option<String>,
+    subject: Option<String>,
+) -> Result<Option<SessionAuth>, Error> {
+    let Some(method) = method else {
+        return Ok(None);
+    };
+    let method = AuthMethod::parse(&method).ok_or_else(|| corrupt("sessions", "auth_method"))?;
+    let federated = match (issuer, subject) {
+        (None, None) => None,
+        (Some(issuer), Some(subject)) => Some(FederatedIdentity {
+            issuer: IssuerName::parse(&issuer)
+                .ok_or_else(|| corrupt("sessions", "federated_issuer"))?,
+            subject,
+        }),
+        _ => return Err(corrupt("sessions", "federated_subject")),
+    };
+    Ok(Some(SessionAuth { method, federated }))
 }
 
 /// A session's DPoP binding: both columns or neither; a thumbprint that does not parse is

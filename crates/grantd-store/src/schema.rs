@@ -63,6 +63,19 @@ diesel::table! {
         dpop_jkt -> Nullable<Text>,
         dpop_proof_jti -> Nullable<Text>,
         client_assertion_jti -> Nullable<Text>,
+        auth_method -> Nullable<Text>,
+        federated_issuer -> Nullable<Text>,
+        federated_subject -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    federated_credentials (client_id, issuer, subject) {
+        client_id -> Text,
+        issuer -> Text,
+        subject -> Text,
+        claims -> Text,
+        created_at -> Timestamp,
     }
 }
 
@@ -81,6 +94,7 @@ diesel::table! {
 }
 
 diesel::joinable!(client_secrets -> clients (client_id));
+diesel::joinable!(federated_credentials -> clients (client_id));
 diesel::joinable!(clients -> users (owner_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -88,5 +102,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     clients,
     client_secrets,
     sessions,
-    signing_keys
+    signing_keys,
+    federated_credentials
 );

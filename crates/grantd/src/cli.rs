@@ -21,6 +21,7 @@ mod admin;
 mod apply;
 mod clients;
 mod explain;
+mod federate;
 mod keys;
 mod limits;
 mod sessions;

@@ -37,6 +37,8 @@ pub struct FileConfig {
     pub scopes: Vec<ScopeEntry>,
     pub dpop: DpopSection,
     pub jwks_fetch: jwks_fetch::JwksFetchSection,
+    /// `[federation]`: trusted issuers of workload identities.
+    pub federation: crate::federation::FederationSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -482,6 +484,8 @@ pub struct Settings {
     pub metrics_per_client: Vec<String>,
     /// `[audit]`.
     pub audit: AuditSettings,
+    /// `[federation]`.
+    pub federation: crate::federation::FederationSettings,
     /// No `token.issuer` was configured: `serve` replaces `policy.issuer` (derived from
     /// `server.bind`) with the address it actually bound.
     pub issuer_from_bind: bool,
@@ -696,6 +700,7 @@ fn resolve(f: FileConfig) -> anyhow::Result<Settings> {
         )?,
         dpop: DpopSettings::try_from(&f.dpop)?,
         jwks_fetch: grantd_jwks::FetchPolicy::try_from(&f.jwks_fetch)?,
+        federation: crate::federation::FederationSettings::try_from(&f.federation)?,
     })
 }
 

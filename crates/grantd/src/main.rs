@@ -4,6 +4,7 @@
 mod audit;
 mod cli;
 mod config;
+mod federation;
 mod gauges;
 mod serve;
 mod wiring;

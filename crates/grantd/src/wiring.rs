@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::bail;
-use grantd_app::{Admin, Audit, KeyAdmin, KeyPolicy, Ports, TokenService};
+use grantd_app::{Admin, Audit, FederationPorts, KeyAdmin, KeyPolicy, Ports, TokenService};
 use grantd_domain::TokenPolicy;
 use grantd_jwt::{
     DpopConfig, DpopVerifier, JwtConfig, JwtService, MasterKey, RandomIds, Secrets, SystemClock,
@@ -58,13 +58,19 @@ pub struct Wired {
     pub master_key_source: MasterKeySource,
     /// The audit queue, unless `audit.output` is "off"; closed (written out) by the command.
     pub audit: Option<Arc<AuditQueue>>,
+    /// Trusted issuers and their ports, when `[[federation.issuers]]` has any.
+    pub federation: Option<FederationPorts>,
 }
 
 impl Wired {
     pub fn token_service(&self) -> TokenService {
-        TokenService::new(self.ports.clone(), self.policy.clone())
+        let service = TokenService::new(self.ports.clone(), self.policy.clone())
             .with_quota_sync(self.settings.quota_sync)
-            .with_audit(self.audit_sink())
+            .with_audit(self.audit_sink());
+        match &self.federation {
+            Some(f) => service.with_federation(f.clone()),
+            None => service,
+        }
     }
 
     /// The use cases' handle on the audit queue.
@@ -83,7 +89,12 @@ impl Wired {
     }
 
     pub fn admin(&self) -> Admin {
-        Admin::new(self.ports.clone(), self.policy.clone()).with_audit(self.audit_sink())
+        let admin =
+            Admin::new(self.ports.clone(), self.policy.clone()).with_audit(self.audit_sink());
+        match &self.federation {
+            Some(f) => admin.with_federation(f.clone()),
+            None => admin,
+        }
     }
 
     /// Signing-key administration on the key ring loaded by `wire`.
@@ -164,6 +175,7 @@ pub async fn wire(settings: Settings, role: Role) -> anyhow::Result<Wired> {
         remote_keys,
         dpop: Arc::new(DpopVerifier::new(&master, dpop_config(&settings))),
     };
+    let federation = federation(&settings, &store_arc, &ports)?;
     let policy = Arc::new(settings.policy.clone());
     Ok(Wired {
         settings,
@@ -175,7 +187,34 @@ pub async fn wire(settings: Settings, role: Role) -> anyhow::Result<Wired> {
         applied_migrations,
         master_key_source,
         audit,
+        federation,
     })
+}
+
+/// The federation ports, when issuers are trusted: their keys through one JWKS fetcher
+/// (its cache shared by every request of this process), credentials read from the store.
+fn federation(
+    settings: &Settings,
+    store: &Arc<Store>,
+    ports: &Ports,
+) -> anyhow::Result<Option<FederationPorts>> {
+    let f = &settings.federation;
+    if f.issuers.is_empty() {
+        return Ok(None);
+    }
+    let fetch = grantd_jwks::FetchPolicy {
+        allow_http_loopback: f.allow_http_loopback,
+        ..Default::default()
+    };
+    let fetcher = grantd_jwks::JwksFetcher::new(fetch.clone(), ports.clock.clone())
+        .map_err(|e| anyhow::anyhow!("federation: {e}"))?;
+    let keys = crate::federation::IssuerJwks::new(f, Arc::new(fetcher), fetch);
+    Ok(Some(FederationPorts {
+        issuers: Arc::new(f.federation(&settings.policy.issuer)),
+        credentials: store.clone(),
+        tokens: Arc::new(grantd_jwt::PlatformTokenVerifier),
+        keys: Arc::new(keys),
+    }))
 }
 
 /// `[dpop]` as the proof checker takes it (whole seconds).

@@ -154,6 +154,11 @@ struct Session {
     expires_at: String,
     revoked_at: Option<String>,
     revoke_reason: Option<String>,
+    /// How the client authenticated (`null` on rows written before grantd recorded it).
+    auth_method: Option<String>,
+    /// For `federated`: the trusted issuer's configured name and the token's `sub`.
+    federated_issuer: Option<String>,
+    federated_subject: Option<String>,
 }
 
 #[derive(ToSchema)]

@@ -6,7 +6,9 @@ use std::num::NonZeroU32;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use grantd_app::{ClientCreated, ExplainOutcome, Explanation, QuotaUsage, SecretRotated};
-use grantd_domain::{Client, ClientRate, Owner, SessionRecord, Timestamp, TokenQuota};
+use grantd_domain::{
+    Client, ClientRate, FederatedCredential, Owner, SessionRecord, Timestamp, TokenQuota,
+};
 use grantd_ports::{KeySummary, RotationReport};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -132,6 +134,7 @@ pub fn rotation(r: &RotationReport) -> Value {
 
 pub fn session(r: &SessionRecord) -> Value {
     let s = &r.session;
+    let federated = s.auth.as_ref().and_then(|a| a.federated.as_ref());
     json!({
         "id": s.id.as_str(),
         "user_id": s.user_id.as_str(),
@@ -146,7 +149,23 @@ pub fn session(r: &SessionRecord) -> Value {
         "expires_at": rfc3339(s.expires_at),
         "revoked_at": opt_time(r.revoked_at),
         "revoke_reason": r.revoke_reason,
+        "auth_method": s.auth.as_ref().map(|a| a.method.as_str()),
+        "federated_issuer": federated.map(|f| f.issuer.as_str()),
+        "federated_subject": federated.map(|f| f.subject.as_str()),
     })
+}
+
+/// A federated credential: issuer name, exact subject, pinned claims as JSON values.
+pub fn federated_credential(c: &FederatedCredential) -> Value {
+    let claims: serde_json::Map<String, Value> = c
+        .claims
+        .iter()
+        .map(|p| {
+            let v = serde_json::from_str(&p.value_json).unwrap_or(Value::Null);
+            (p.name.clone(), v)
+        })
+        .collect();
+    json!({ "issuer": c.issuer.as_str(), "subject": c.subject, "claims": claims })
 }
 
 pub fn explanation(e: &Explanation) -> Value {
@@ -176,6 +195,8 @@ pub fn explanation(e: &Explanation) -> Value {
         "owner_id": e.owner_id,
         "owner_active": e.owner_active,
         "dpop": e.dpop.map(|d| d.as_str()),
+        "auth_method": e.auth_method.map(|m| m.as_str()),
+        "federated_credentials": e.federated.iter().map(federated_credential).collect::<Vec<_>>(),
         "scopes": scopes,
         "rate_limit": rate(e.rate),
         "quota_usage": quota_usage(&e.quota),

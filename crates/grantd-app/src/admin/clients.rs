@@ -167,7 +167,7 @@ impl Admin {
         let warnings = self.client_warnings(&scopes, &owner);
         check_keys_fit(spec.auth_method, &spec.keys, spec.supplied_secret.is_some())?;
         let secret = match spec.auth_method {
-            AuthMethod::PrivateKeyJwt => None,
+            AuthMethod::PrivateKeyJwt | AuthMethod::Federated => None,
             _ => Some(self.new_secret(spec.supplied_secret).await?),
         };
 
@@ -415,11 +415,13 @@ fn secret_error(e: SecretError) -> AdminError {
     }
 }
 
-/// A `private_key_jwt` client needs keys and no secret; any other client needs no keys.
+/// A `private_key_jwt` client needs keys and no secret; a federated client neither (its
+/// credentials are added after it exists); a secret-based client no keys.
 fn check_keys_fit(method: AuthMethod, keys: &ClientKeys, secret: bool) -> Result<(), AdminError> {
     let fits = match method {
         AuthMethod::PrivateKeyJwt => !keys.is_empty() && !secret,
         AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost => keys.is_empty(),
+        AuthMethod::Federated => keys.is_empty() && !secret,
     };
     if fits {
         Ok(())

@@ -3,8 +3,9 @@
 //! decision the endpoint would not make. No session, no token.
 
 use grantd_domain::{
-    AudienceRequest, Client, ClientId, ClientRate, ClientRejection, DomainError, DpopPolicy, Owner,
-    ScopeCatalog, ScopeDef, StoredScopes, Tier, TokenPolicy, Verdict, decide,
+    AudienceRequest, AuthMethod, Client, ClientId, ClientRate, ClientRejection, DomainError,
+    DpopPolicy, FederatedCredential, Owner, ScopeCatalog, ScopeDef, StoredScopes, Tier,
+    TokenPolicy, Verdict, decide,
 };
 
 use super::{Admin, AdminError};
@@ -51,6 +52,10 @@ pub struct Explanation {
     /// The client's DPoP policy (`None` without a client): with `required`, the endpoint also
     /// wants a DPoP proof, which an explanation cannot judge.
     pub dpop: Option<DpopPolicy>,
+    /// How the client authenticates (`None` without a client).
+    pub auth_method: Option<AuthMethod>,
+    /// A federated client's credentials (empty for other clients).
+    pub federated: Vec<FederatedCredential>,
     /// One row per requested scope (the client's scopes when none is requested). Empty when
     /// the request cannot even be parsed or the client does not exist.
     pub scopes: Vec<ScopeExplanation>,
@@ -78,6 +83,8 @@ impl Admin {
             owner_id: None,
             owner_active: None,
             dpop: None,
+            auth_method: None,
+            federated: Vec::new(),
             scopes: Vec::new(),
             rate: None,
             quota: Vec::new(),
@@ -101,7 +108,9 @@ impl Admin {
         // `decide` ignores an owner whose id is not the client's; so do the facts.
         let owner = owner.filter(|o| Some(&o.id) == client.owner_id.user());
         let quota = self.quota_usage(&client).await?;
-        let explanation = explain_decision(&self.policy, &client, owner.as_ref(), scope, audience);
+        let mut explanation =
+            explain_decision(&self.policy, &client, owner.as_ref(), scope, audience);
+        explanation.federated = self.credentials_of(&client.id, client.auth_method).await?;
         Ok(with_quota(explanation, quota))
     }
 }
@@ -166,6 +175,8 @@ pub(super) fn explain_decision(
         owner_id: Some(client.owner_id.as_str().to_owned()),
         owner_active: owner.map(|o| o.active),
         dpop: Some(client.dpop),
+        auth_method: Some(client.auth_method),
+        federated: Vec::new(),
         scopes,
         rate: client.limits.rate,
         quota: Vec::new(),

@@ -30,7 +30,8 @@ fn now() -> Timestamp {
     Timestamp::from_micros(NOW * 1_000_000 + 250_000)
 }
 
-fn policy() -> TokenPolicy {
+/// The policy the admin tests run with (also used by the federation tests).
+pub(crate) fn policy() -> TokenPolicy {
     TokenPolicy {
         issuer: "https://auth.example".into(),
         catalog: ScopeCatalog::builtin(),
@@ -92,6 +93,7 @@ fn session_record() -> SessionRecord {
             expires_at: Timestamp::from_secs(NOW + 900),
             dpop: None,
             assertion_key: None,
+            auth: None,
         },
         revoked_at: None,
         revoke_reason: None,

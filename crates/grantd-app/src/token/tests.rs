@@ -103,6 +103,7 @@ fn session_record(revoked: bool, jti: &str) -> SessionRecord {
             expires_at: Timestamp::from_secs(NOW + 900),
             dpop: None,
             assertion_key: None,
+            auth: None,
         },
         revoked_at: revoked.then(|| Timestamp::from_secs(NOW)),
         revoke_reason: revoked.then(|| "x".to_owned()),
@@ -206,6 +207,7 @@ fn authed(c: Client) -> AuthenticatedClient {
     AuthenticatedClient {
         client: c,
         assertion_key: None,
+        auth: SessionAuth::method(AuthMethod::ClientSecretBasic),
     }
 }
 
@@ -214,7 +216,9 @@ fn creds(id: &str, method: AuthMethod) -> ClientAuthentication<'_> {
     match method {
         AuthMethod::ClientSecretBasic => ClientAuthentication::SecretBasic { client_id, secret },
         AuthMethod::ClientSecretPost => ClientAuthentication::SecretPost { client_id, secret },
-        AuthMethod::PrivateKeyJwt => unreachable!("no secret for private_key_jwt"),
+        AuthMethod::PrivateKeyJwt | AuthMethod::Federated => {
+            unreachable!("no secret for private_key_jwt or federated")
+        }
     }
 }
 
@@ -1456,6 +1460,7 @@ async fn a_taken_replay_key_is_invalid_client() {
     let authed = AuthenticatedClient {
         client: key_client(true),
         assertion_key: Some("taken".into()),
+        auth: SessionAuth::method(AuthMethod::PrivateKeyJwt),
     };
     let got = fx.service().issue(&authed, TokenRequest::default()).await;
     assert!(

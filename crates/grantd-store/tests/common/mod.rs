@@ -95,6 +95,7 @@ pub fn session(client: &ClientId, user: &UserId, created: i64) -> NewSession {
         expires_at: at(created + 3600),
         dpop: None,
         assertion_key: None,
+        auth: None,
     }
 }
 

@@ -35,6 +35,11 @@ pub enum ClientCmd {
         #[arg(long, default_value_t = 0)]
         grace: u64,
     },
+    /// A federated client's credentials (trusted issuer, subject, pinned claims).
+    Federate {
+        #[command(subcommand)]
+        cmd: super::federate::FederateCmd,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -47,7 +52,7 @@ pub struct ClientCreateArgs {
     /// Scopes, space-separated and/or repeated.
     #[arg(long = "scope", required = true)]
     scopes: Vec<String>,
-    #[arg(long, value_parser = ["client_secret_basic", "client_secret_post", "private_key_jwt"], default_value = "client_secret_basic")]
+    #[arg(long, value_parser = ["client_secret_basic", "client_secret_post", "private_key_jwt", "federated"], default_value = "client_secret_basic")]
     auth_method: String,
     #[arg(long = "grant-type", value_parser = ["client_credentials"])]
     grant_types: Vec<String>,
@@ -99,6 +104,7 @@ pub(super) async fn run(
             clients(out, &[admin.set_client_active(&id, true).await?], true)
         }
         ClientCmd::RotateSecret { id, grace } => rotate_secret(&id, grace, admin, out).await,
+        ClientCmd::Federate { cmd } => super::federate::run(cmd, admin, out).await,
     }
 }
 

@@ -58,6 +58,20 @@ pub(super) fn explanation(out: &Output, e: &Explanation) -> anyhow::Result<()> {
     if let Some(dpop) = e.dpop {
         out.line(&format!("\ndpop: {dpop}"))?;
     }
+    if let Some(method) = e.auth_method {
+        out.line(&format!("auth method: {method}"))?;
+    }
+    for c in &e.federated {
+        let claims: String = c
+            .claims
+            .iter()
+            .map(|p| format!(" {}={}", p.name, p.value_json))
+            .collect();
+        out.line(&format!(
+            "federated: issuer={} subject={}{claims}",
+            c.issuer, c.subject
+        ))?;
+    }
     match &e.outcome {
         ExplainOutcome::Ok { scope, audience } => out.line(&format!(
             "\noutcome: granted scope=\"{scope}\" aud={}",

@@ -52,6 +52,8 @@ async fn explain_a_granted_request() {
             rate: None,
             quota: vec![],
             dpop: Some(grantd_domain::DpopPolicy::Optional),
+            auth_method: Some(AuthMethod::ClientSecretBasic),
+            federated: vec![],
             scopes: vec![
                 row(
                     "mcp",
