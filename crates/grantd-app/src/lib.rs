@@ -16,6 +16,7 @@ pub use admin::{
     Admin, AdminError, ClientCreated, ExplainOutcome, Explanation, LimitsChange, NewClientSpec,
     NewUserSpec, PurgeCutoff, ScopeExplanation, SecretRotated, SessionExport, SessionQuery,
 };
+pub use admin::{ClientChange, ClientUpdated, Precondition, UserChange, UserUpdated};
 pub use admin::{
     ConflictKind, EmailProblem, InternalCause, InvalidReason, Missing, NameProblem, Named,
     ScopeItem, StoreFailure,

@@ -122,6 +122,58 @@ pub(super) fn limits_changed(id: String, before: &ClientLimits, after: &ClientLi
     change("client.limits.update", "client", id, changes)
 }
 
+/// Each field a client update changed, before and after (never a secret: `secrets` and `keys`
+/// are not compared here).
+pub(super) fn client_updated(before: &Client, after: &Client) -> AuditKind {
+    let fields = |c: &Client| {
+        [
+            ("name", c.name.clone()),
+            ("owner_id", c.owner_id.to_string()),
+            ("scopes", c.scopes.names().join(" ")),
+            ("grant_types", c.grant_types.names().join(" ")),
+            ("auth_method", c.auth_method.as_str().to_owned()),
+            ("dpop", c.dpop.as_str().to_owned()),
+            ("active", flag(c.active)),
+        ]
+    };
+    let mut changes = diff(fields(before), fields(after));
+    if let AuditKind::AdminChange(limits) =
+        limits_changed(String::new(), &before.limits, &after.limits)
+    {
+        changes.extend(limits.changes);
+    }
+    change("client.update", "client", after.id.to_string(), changes)
+}
+
+/// Each field a user update changed, before and after.
+pub(super) fn user_updated(before: &Owner, after: &Owner) -> AuditKind {
+    let fields = |u: &Owner| {
+        [
+            ("name", u.name.clone()),
+            ("roles", u.roles.names().join(" ")),
+            ("active", flag(u.active)),
+        ]
+    };
+    let changes = diff(fields(before), fields(after));
+    change("user.update", "user", after.id.to_string(), changes)
+}
+
+fn diff<const N: usize>(
+    before: [(&'static str, String); N],
+    after: [(&'static str, String); N],
+) -> Vec<FieldChange> {
+    before
+        .into_iter()
+        .zip(after)
+        .filter(|((_, b), (_, a))| b != a)
+        .map(|((field, b), (_, a))| FieldChange {
+            field,
+            before: Some(b),
+            after: Some(a),
+        })
+        .collect()
+}
+
 /// An operator revoked the session `id`.
 pub(super) fn session_revoked(id: String) -> AuditKind {
     change("session.revoke", "session", id, Vec::new())
