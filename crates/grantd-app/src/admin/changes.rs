@@ -97,7 +97,7 @@ impl Admin {
         if precondition.is_some_and(|holds| !holds(&before)) {
             return Err(stale());
         }
-        let mut after = self.changed_client(&before, change)?;
+        let mut after = self.check_client_change(&before, change)?;
         let owner = match after.owner_id.user() {
             Some(owner) => Some(self.find_user(owner).await?),
             None => None,
@@ -136,8 +136,14 @@ impl Admin {
         })
     }
 
-    /// `before` with `change` applied, every given field checked; `updated_at` unchanged.
-    fn changed_client(&self, before: &Client, change: ClientChange) -> Result<Client, AdminError> {
+    /// `before` with `change` applied, every given field checked as [`Admin::update_client`]
+    /// checks it (all but the owner's existence), without a write; `updated_at` unchanged.
+    /// `grantd apply` runs it on every changed client before its first write.
+    pub fn check_client_change(
+        &self,
+        before: &Client,
+        change: ClientChange,
+    ) -> Result<Client, AdminError> {
         let mut after = before.clone();
         if let Some(name) = change.name {
             after.name = validate_name(Named::Client, &name)?;
