@@ -277,4 +277,54 @@ mod tests {
             ("session.revoke", "session", "sid")
         );
     }
+
+    /// A client update lists each changed field before and after, the limits among them, and
+    /// nothing of its secrets.
+    #[test]
+    fn client_updates_list_changed_fields_and_no_secret() {
+        use grantd_domain::{
+            AuthMethod, Client, ClientId, ClientSecret, GrantTypes, OwnerId, ScopeCatalog,
+            StoredScopes, Timestamp,
+        };
+        let catalog = ScopeCatalog::builtin();
+        let before = Client {
+            id: ClientId::parse("svc").unwrap(),
+            name: "Old".into(),
+            owner_id: OwnerId::parse("0b8e2c1a-4d5f-4a6b-9c7d-8e9f0a1b2c3d"),
+            scopes: StoredScopes::parse(&catalog, &["service"]),
+            grant_types: GrantTypes::parse(&["client_credentials"]),
+            auth_method: AuthMethod::ClientSecretBasic,
+            active: true,
+            secrets: vec![ClientSecret {
+                hash: "hmac$SECRETHASH".into(),
+                created_at: Timestamp::from_secs(0),
+                valid_until: None,
+            }],
+            created_at: Timestamp::from_secs(0),
+            updated_at: Timestamp::from_secs(0),
+            limits: ClientLimits::default(),
+            dpop: DpopPolicy::Optional,
+            keys: Default::default(),
+        };
+        let mut after = before.clone();
+        after.name = "New".into();
+        after.scopes = StoredScopes::parse(&catalog, &["service", "mcp"]);
+        after.limits.quota.per_day = n(10);
+        let c = admin(super::client_updated(&before, &after));
+        assert_eq!((c.action, c.target_id.as_str()), ("client.update", "svc"));
+        let got: Vec<_> = c
+            .changes
+            .iter()
+            .map(|f| (f.field, f.before.as_deref(), f.after.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("name", Some("Old"), Some("New")),
+                ("scopes", Some("service"), Some("service mcp")),
+                ("quota_per_day", Some("none"), Some("10")),
+            ]
+        );
+        assert!(!format!("{c:?}").contains("SECRETHASH"));
+    }
 }
