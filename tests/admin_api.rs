@@ -154,6 +154,8 @@ fn admin_api_end_to_end() {
         user_updates(&env, &api, &uid);
         let (cid, secret) = clients(&env, &api, &uid);
         rotation(&api, &cid, &secret);
+        client_changes(&env, &api, &uid);
+        user_changes(&api, &uid);
         the_guard(&api, &uid);
         operator_revocation(&env, &api, &uid);
         the_cli_shapes(&env, &api, &admin_id);
@@ -233,6 +235,90 @@ fn clients(env: &Env, api: &Api<'_>, uid: &str) -> (String, String) {
     let svc_token = svc.json()["access_token"].as_str().unwrap().to_owned();
     problem(&api.as_token(Some(&svc_token)).get("/users"), 401);
     (cid, secret)
+}
+
+/// PUT with a client-chosen id creates (201, secret once), is a no-op when repeated (200, no
+/// secret, same ETag), changes when different; PATCH changes fields the token endpoint then
+/// acts on at once; stale or misplaced If-Match is 412; bad fields 400/422 and change nothing.
+fn client_changes(env: &Env, api: &Api<'_>, uid: &str) {
+    let path = "/clients/svc-put";
+    let spec = json!({"name": "put", "owner": uid, "scopes": ["service"]});
+    let put =
+        |headers: &[(&str, &str)], body: &Value| api.send("PUT", path, headers, &body.to_string());
+    problem(&put(&[("If-Match", "*")], &spec), 412);
+    let created = put(&[], &spec);
+    assert_eq!(created.status, 201, "{}", created.body);
+    let secret = created.json()["client_secret"].as_str().unwrap().to_owned();
+    let etag = created.header("etag").unwrap().to_owned();
+    let again = put(&[], &spec);
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert!(again.json().get("client_secret").is_none(), "no new secret");
+    assert_eq!(again.header("etag"), Some(etag.as_str()), "nothing written");
+    let refused = api.server.token("svc-put", &secret, "scope=mcp");
+    assert_eq!(refused.status, 400, "not yet granted: {}", refused.body);
+
+    // PATCH: the token endpoint sees the new scopes at once (the cache is invalidated).
+    let patch = |headers: &[(&str, &str)], body: &str| api.send("PATCH", path, headers, body);
+    let body =
+        r#"{"name": "put renamed", "scopes": ["service", "mcp"], "quota": {"per_day": 100}}"#;
+    problem(&patch(&[("If-Match", "\"stale\"")], body), 412);
+    let ok = patch(&[("If-Match", &etag)], body);
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let doc = ok.json();
+    assert_eq!(doc["name"], "put renamed");
+    assert_eq!(doc["scopes"], json!(["service", "mcp"]));
+    assert_eq!(doc["quota"], json!({"per_hour": null, "per_day": 100}));
+    let mut cli = env.json(&["client", "show", "svc-put"]);
+    cli.as_object_mut().unwrap().remove("quota_usage");
+    assert_eq!(doc, cli, "the CLI's shape");
+    let tok = api.server.token("svc-put", &secret, "scope=mcp");
+    assert_eq!(tok.status, 200, "{}", tok.body);
+
+    for (body, status) in [
+        (r#"{"name": null}"#, 400),
+        (r#"{"scopes": []}"#, 422),
+        (r#"{"scopes": ["nope"]}"#, 422),
+        (r#"{"auth_method": "private_key_jwt"}"#, 422),
+        (r#"{"owner": "0190f0f0-0000-7000-8000-000000000000"}"#, 404),
+        (r#"{"grant_types": ["password"]}"#, 400),
+    ] {
+        problem(&patch(&[], body), status);
+    }
+    let now = api.get(path).json();
+    assert_eq!(now, doc, "refused changes changed nothing");
+    let method = patch(
+        &[],
+        r#"{"auth_method": "client_secret_post", "rate_limit": null}"#,
+    );
+    assert_eq!(method.json()["auth_method"], "client_secret_post");
+
+    // PUT back to the first spec: changed to it, still no new secret; If-Match honoured.
+    problem(&put(&[("If-Match", "\"stale\"")], &spec), 412);
+    let back = put(&[], &spec);
+    assert_eq!(back.status, 200, "{}", back.body);
+    assert_eq!(back.json()["scopes"], json!(["service"]));
+    assert_eq!(back.json()["auth_method"], "client_secret_basic");
+    assert_eq!(
+        api.server.token("svc-put", &secret, "scope=service").status,
+        200
+    );
+    problem(
+        &api.send("PUT", "/clients/bad%20id", &[], &spec.to_string()),
+        422,
+    );
+}
+
+/// PATCH a user's name and roles; a service-tier role is refused.
+fn user_changes(api: &Api<'_>, uid: &str) {
+    let path = format!("/users/{uid}");
+    let patch = |body: &str| api.send("PATCH", &path, &[], body);
+    let ok = patch(r#"{"name": "Grace H.", "roles": ["user", "admin"]}"#);
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(ok.json()["name"], "Grace H.");
+    assert_eq!(ok.json()["roles"], json!(["user", "admin"]));
+    problem(&patch(r#"{"roles": ["service"]}"#), 422);
+    problem(&patch(r#"{"email": "x@example.com"}"#), 400);
+    assert_eq!(api.get(&path).json()["roles"], json!(["user", "admin"]));
 }
 
 /// A rotated secret with no grace ends the old one at once.

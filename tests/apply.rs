@@ -370,3 +370,189 @@ fn explain_plan_answers_from_the_file() {
         assert_eq!(e["quota_usage"][0]["limit"], 100, "{e}");
     }
 }
+
+/// Changed names, scopes, owners and roles converge through the update use cases (one write
+/// per changed entry, no new secret); the plan lists exactly those fields; a change one use
+/// case would refuse (an auth method switch to `private_key_jwt`) fails the whole file before
+/// its first write.
+#[test]
+fn changed_fields_converge_and_a_refused_change_writes_nothing() {
+    for backend in BACKENDS {
+        let env = Env::new(backend);
+        env.json(&["apply", "-f", path_str(&write(&env, "state.toml", STATE))]);
+        let changed = STATE
+            .replacen("roles = [\"admin\"]", "roles = [\"admin\", \"user\"]", 1)
+            .replacen("name = \"Billing\"", "name = \"Billing v2\"", 1)
+            .replacen(
+                "scopes = [\"service\", \"admin\"]",
+                "scopes = [\"service\"]",
+                1,
+            )
+            .replacen(
+                "owner = \"ada@example.com\"\nscopes = [\"service\"]\nactive",
+                "owner = \"bob@example.com\"\nscopes = [\"service\"]\nactive",
+                1,
+            )
+            + "\n[[users]]\nemail = \"bob@example.com\"\nname = \"Bob\"\n";
+        let changed = write(&env, "changed.toml", &changed);
+        let (code, steps) = plan(&env, &changed);
+        assert_eq!(code, Some(2));
+        let got: Vec<(&str, &str, Vec<&String>)> = steps
+            .iter()
+            .map(|s| {
+                (
+                    s["key"].as_str().unwrap(),
+                    s["action"].as_str().unwrap(),
+                    s["changes"].as_object().unwrap().keys().collect(),
+                )
+            })
+            .collect();
+        let keys = |k: &[&str]| k.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let (roles, billing, owner) = (
+            keys(&["roles"]),
+            keys(&["name", "scopes"]),
+            keys(&["owner"]),
+        );
+        let bob = keys(&["active", "name", "roles"]);
+        assert_eq!(
+            got,
+            [
+                ("ada@example.com", "change", roles.iter().collect()),
+                ("bob@example.com", "create", bob.iter().collect()),
+                ("billing-svc", "change", billing.iter().collect()),
+                ("reports", "change", owner.iter().collect()),
+            ],
+            "{backend:?}: {steps:?}"
+        );
+        let applied = env.json(&["apply", "-f", path_str(&changed)]);
+        assert_eq!(applied["secrets"], json!([]), "{backend:?}: no new secret");
+        assert_eq!(
+            plan(&env, &changed),
+            (Some(0), vec![]),
+            "{backend:?}: converged"
+        );
+        let billing = env.json(&["client", "show", "billing-svc"]);
+        assert_eq!(
+            (billing["name"].as_str(), &billing["scopes"]),
+            (Some("Billing v2"), &json!(["service"]))
+        );
+
+        let switch = std::fs::read_to_string(&changed).unwrap().replacen(
+            "name = \"Billing v2\"",
+            "name = \"Billing v3\"\nauth_method = \"private_key_jwt\"",
+            1,
+        );
+        let switch = write(&env, "switch.toml", &switch);
+        let (code, _, stderr) = run(&env, &["apply", "-f", path_str(&switch)]);
+        assert_eq!(code, Some(1), "{backend:?}: {stderr}");
+        assert!(stderr.contains("create a new client"), "{stderr}");
+        assert_eq!(
+            env.json(&["client", "show", "billing-svc"])["name"],
+            "Billing v2",
+            "{backend:?}: nothing written"
+        );
+    }
+}
+
+/// `export --format yaml` → `apply -f state.yaml` is a no-op; an edit of the YAML file
+/// converges like a TOML one; unknown YAML keys are refused.
+#[test]
+fn yaml_state_files_round_trip() {
+    for backend in BACKENDS {
+        let env = Env::new(backend);
+        env.json(&["apply", "-f", path_str(&write(&env, "state.toml", STATE))]);
+        let (code, yaml, stderr) = run(&env, &["export", "--format", "yaml"]);
+        assert_eq!(code, Some(0), "{stderr}");
+        assert!(yaml.contains("client_id: billing-svc"), "{yaml}");
+        let exported = write(&env, "state.yaml", &yaml);
+        assert_eq!(
+            plan(&env, &exported),
+            (Some(0), vec![]),
+            "{backend:?}: {yaml}"
+        );
+
+        let edited = yaml.replacen("name: Billing\n", "name: Billing YAML\n", 1);
+        assert_ne!(edited, yaml, "the test's edit must apply: {yaml}");
+        let edited = write(&env, "edited.yml", &edited);
+        let (code, steps) = plan(&env, &edited);
+        assert_eq!((code, steps.len()), (Some(2), 1), "{steps:?}");
+        env.json(&["apply", "-f", path_str(&edited)]);
+        assert_eq!(
+            env.json(&["client", "show", "billing-svc"])["name"],
+            "Billing YAML"
+        );
+        assert_eq!(plan(&env, &edited), (Some(0), vec![]));
+
+        let bad = write(&env, "bad.yaml", &format!("{yaml}colour: red\n"));
+        let (code, _, stderr) = run(&env, &["apply", "--plan", "-f", path_str(&bad)]);
+        assert_eq!(code, Some(1), "{stderr}");
+        assert!(stderr.contains("invalid state file"), "{stderr}");
+    }
+}
+
+/// `client update` and `user update` change names, scopes, owners and roles through the same
+/// use cases, with the same refusals.
+#[test]
+fn cli_update_flags_change_clients_and_users() {
+    for backend in BACKENDS {
+        let env = Env::new(backend);
+        env.json(&["apply", "-f", path_str(&write(&env, "state.toml", STATE))]);
+        let ada = env.json(&["user", "list"])[0]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let bob = env.json(&[
+            "user",
+            "create",
+            "--name",
+            "Bob",
+            "--email",
+            "bob@example.com",
+        ]);
+        let bob = bob["id"].as_str().unwrap().to_owned();
+        let c = env.json(&[
+            "client",
+            "update",
+            "billing-svc",
+            "--name",
+            "Renamed",
+            "--owner",
+            &bob,
+            "--scope",
+            "service mcp",
+            "--auth-method",
+            "client_secret_post",
+        ]);
+        assert_eq!(c["name"], "Renamed");
+        assert_eq!(c["owner"], bob.as_str());
+        assert_eq!(c["scopes"], json!(["service", "mcp"]));
+        assert_eq!(c["auth_method"], "client_secret_post");
+        let (code, _, stderr) = run(
+            &env,
+            &[
+                "client",
+                "update",
+                "billing-svc",
+                "--auth-method",
+                "private_key_jwt",
+            ],
+        );
+        assert_eq!(code, Some(1), "{stderr}");
+        assert!(stderr.contains("create a new client"), "{stderr}");
+        let (code, _, stderr) = run(&env, &["client", "update", "billing-svc"]);
+        assert!(
+            code == Some(1) && stderr.contains("nothing to update"),
+            "{stderr}"
+        );
+
+        let u = env.json(&["user", "update", &ada, "--name", "Ada L.", "--role", "user"]);
+        assert_eq!(
+            (u["name"].as_str(), &u["roles"]),
+            (Some("Ada L."), &json!(["user"]))
+        );
+        let (code, _, stderr) = run(&env, &["user", "update", &ada, "--role", "service"]);
+        assert!(code == Some(1) && stderr.contains("delegated"), "{stderr}");
+        let u = env.json(&["user", "update", &ada, "--no-roles"]);
+        assert_eq!(u["roles"], json!([]), "{backend:?}");
+    }
+}

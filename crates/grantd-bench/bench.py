@@ -9,7 +9,14 @@ the session rows are counted: new rows must equal the number of 200 responses (a
 column is unique, so every issued jti is unique). DPoP scenarios also resend 100 used proofs
 after the run: each must be refused (replays accepted: 0).
 
-Usage: python3 crates/grantd-bench/bench.py [--quick] [--scenario NAME ...] [--duration S]
+With `--admin-load R`, an automation loop runs against the admin HTTP API on the admin listener
+during the whole load (warm-up and measured window): R requests per second, alternating
+`GET /admin/v1/clients` and `PATCH /admin/v1/clients/{id}` (a new name for one of the bench
+clients, round-robin, so each PATCH also invalidates that client's cache entry), with an admin
+token from `grantd admin bootstrap`. Its own success count and latency are printed after the
+table. Compare with a run without it in the same sitting.
+
+Usage: python3 crates/grantd-bench/bench.py [--quick] [--scenario NAME ...] [--duration S] [--admin-load R]
 Environment: BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/postgres).
 """
 import argparse
@@ -23,6 +30,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 
@@ -96,6 +104,7 @@ class Scenario:
             "GRANTD_MASTER_KEY": MASTER_KEY,
             "GRANTD_SIGNING__ALGORITHM": alg,
             "GRANTD_SERVER__BIND": "127.0.0.1:0",
+            "GRANTD_ADMIN__BIND": "127.0.0.1:0",
             # warn, but the server's final line (group-commit stats) is wanted.
             "GRANTD_LOG": "warn,grantd::serve=info",
         })
@@ -115,7 +124,95 @@ class Scenario:
             pg_admin(f'DROP DATABASE IF EXISTS "{self.db}"')
 
 
-def run_scenario(sc, duration, warmup, n_clients):
+class AdminLoad(threading.Thread):
+    """list + PATCH against the admin API at `rate` requests per second until stopped. Requests
+    are dispatched on schedule to a few worker threads (each with its own keep-alive
+    connection), so a slow answer does not lower the rate asked of the server."""
+
+    WORKERS = 8
+
+    def __init__(self, admin_addr, public_addr, admin_client, client_ids, rate):
+        super().__init__(daemon=True)
+        self.admin_addr, self.client_ids, self.rate = admin_addr, client_ids, rate
+        self.stop = threading.Event()
+        self.results = {"list": [], "patch": []}  # (status, seconds)
+        self.errors = 0
+        self.lock = threading.Lock()
+        self.local = threading.local()
+        self.token = admin_token(public_addr, admin_client)
+
+    def conn(self):
+        import http.client
+        if getattr(self.local, "conn", None) is None:
+            self.local.conn = http.client.HTTPConnection(self.admin_addr, timeout=10)
+        return self.local.conn
+
+    def call(self, op, method, path, body=None):
+        import http.client
+        headers = {"Authorization": "Bearer " + self.token}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        t = time.perf_counter()
+        try:
+            conn = self.conn()
+            conn.request(method, "/admin/v1" + path, body=body, headers=headers)
+            resp = conn.getresponse()
+            resp.read()
+            result = (resp.status, time.perf_counter() - t)
+        except (OSError, http.client.HTTPException):
+            self.local.conn = None
+            with self.lock:
+                self.errors += 1
+            return
+        with self.lock:
+            self.results[op].append(result)
+
+    def run(self):
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(max_workers=self.WORKERS) as pool:
+            start, n = time.perf_counter(), 0
+            while not self.stop.is_set():
+                pause = start + n / self.rate - time.perf_counter()
+                if pause > 0 and self.stop.wait(pause):
+                    break
+                if n % 2 == 0:
+                    pool.submit(self.call, "list", "GET", "/clients")
+                else:
+                    cid = self.client_ids[(n // 2) % len(self.client_ids)]
+                    body = json.dumps({"name": f"bench-renamed-{n}"})
+                    pool.submit(self.call, "patch", "PATCH", f"/clients/{cid}", body)
+                n += 1
+
+    def summary(self, seconds):
+        def pct(xs, p):
+            return xs[min(len(xs) - 1, int(p * len(xs)))] * 1000 if xs else float("nan")
+        parts = []
+        for op, rs in self.results.items():
+            ok = sorted(t for st, t in rs if st == 200)
+            parts.append(f"{op} {len(ok)}/{len(rs)} ok, p50 {pct(ok, 0.5):.1f} ms, p99 {pct(ok, 0.99):.1f} ms")
+        total = sum(len(rs) for rs in self.results.values())
+        return (f"{total / seconds:.1f} req/s achieved of {self.rate} asked; " + "; ".join(parts)
+                + f"; connection errors {self.errors}")
+
+
+def admin_token(addr, admin_client):
+    """A token for the admin API audience with the clients scopes, from the bootstrap client."""
+    import base64
+    import http.client
+    conn = http.client.HTTPConnection(addr)
+    auth = base64.b64encode(f"{admin_client['client_id']}:{admin_client['client_secret']}".encode()).decode()
+    scope = urllib.parse.quote("grantd:clients:read grantd:clients:write")
+    conn.request("POST", "/oauth/token", body=f"grant_type=client_credentials&audience=grantd-admin&scope={scope}",
+                 headers={"Authorization": "Basic " + auth, "Content-Type": "application/x-www-form-urlencoded"})
+    resp = conn.getresponse()
+    doc = json.loads(resp.read())
+    conn.close()
+    if resp.status != 200:
+        raise RuntimeError(f"admin token refused: {doc}")
+    return doc["access_token"]
+
+
+def run_scenario(sc, duration, warmup, n_clients, admin_rate=0):
     uid = sc.cli("user", "create", "--name", "bench", "--email", "bench@example.com", "--role", "admin")["id"]
     clients = []
     for i in range(n_clients):
@@ -123,6 +220,9 @@ def run_scenario(sc, duration, warmup, n_clients):
         clients.append({"client_id": c["client_id"], "client_secret": c["client_secret"]})
     with open(os.path.join(sc.dir, "clients.json"), "w") as f:
         json.dump(clients, f)
+    # Created in both runs, so the one with and the one without the admin loop differ only
+    # by the loop.
+    admin_client = sc.cli("admin", "bootstrap")
     if sc.seed:
         t = time.time()
         sc.cli("session", "seed", "--count", str(sc.seed), "--client", clients[0]["client_id"])
@@ -139,10 +239,11 @@ def run_scenario(sc, duration, warmup, n_clients):
     # discarded, so it never floods this script's tables. Measure audit with the file sink.
     server = subprocess.Popen([BIN, "serve"], env=sc.env, cwd=sc.dir, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True)
-    addr = None
+    addr = admin_addr = None
     for line in server.stderr:
         if line.startswith("grantd listening on "):
             addr = line.strip().split("http://", 1)[1].split()[0]
+            admin_addr = line.split(" admin http://", 1)[1].split()[0]
             break
     if not addr:
         server.kill()
@@ -170,8 +271,24 @@ def run_scenario(sc, duration, warmup, n_clients):
             args += ["--token-file", os.path.join(sc.dir, "tokens")]
         if sc.mode == "dpop":
             args += ["--dpop-proofs", str((warmup + duration + 2) * DPOP_PROOFS_PER_SECOND)]
+        load = None
+        if admin_rate:
+            # Its admin token is issued before the session count, like the introspected ones.
+            ids = [c["client_id"] for c in clients]
+            load = AdminLoad(admin_addr, addr, admin_client, ids, admin_rate)
         before = sc.cli("session", "count")["count"]
-        report = json.loads(subprocess.run(args, check=True, capture_output=True, text=True).stdout)
+        if load:
+            load.start()
+        t = time.perf_counter()
+        try:
+            report = json.loads(subprocess.run(args, check=True, capture_output=True, text=True).stdout)
+        finally:
+            if load:
+                load.stop.set()
+                load.join(timeout=15)
+        if load:
+            report["admin_load"] = load.summary(time.perf_counter() - t)
+            print(f"  admin load: {report['admin_load']}", file=sys.stderr)
     finally:
         server.send_signal(signal.SIGTERM)
         rest = server.stderr.read()
@@ -212,6 +329,8 @@ def main():
     ap.add_argument("--no-append", action="store_true")
     ap.add_argument("--no-vacuum", action="store_true", help="Postgres 10M scenarios: skip VACUUM (ANALYZE) + CHECKPOINT after seeding")
     ap.add_argument("--env", action="append", default=[], help="extra GRANTD_* setting for the server, K=V (repeatable)")
+    ap.add_argument("--admin-load", type=int, default=0, metavar="R",
+                    help="run an admin API automation loop (list + PATCH clients) at R requests/s during the load")
     args = ap.parse_args()
     global NO_VACUUM
     NO_VACUUM = args.no_vacuum
@@ -220,11 +339,12 @@ def main():
         EXTRA_ENV[k] = v
     chosen = [s for s in SCENARIOS if (not args.scenario or s[0] in args.scenario) and not (args.quick and s[4])]
     rows = []
+    admin_lines = []
     for (name, backend, alg, conns, seed, mode) in chosen:
         print(f"== {name}", file=sys.stderr)
         sc = Scenario(name, backend, alg, conns, seed, mode, None)
         try:
-            r = run_scenario(sc, args.duration, args.warmup, args.clients)
+            r = run_scenario(sc, args.duration, args.warmup, args.clients, args.admin_load)
         finally:
             sc.cleanup()
         non200 = {k: v for k, v in r["status"].items() if k != "200"}
@@ -241,6 +361,8 @@ def main():
                 f"| {r['io_errors']} | {rss / 1024:.0f} | {rows_ok} |")
         print(line, file=sys.stderr)
         rows.append(line)
+        if "admin_load" in r:
+            admin_lines.append(f"- {name}: admin load {r['admin_load']}")
     header = [
         "",
         f"### {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC — {machine()}",
@@ -251,7 +373,7 @@ def main():
         "| scenario | conns | tokens/s | p50 ms | p90 ms | p99 ms | max ms | 200s | non-200 | io errors | server RSS MiB | rows = 200s |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    text = "\n".join(header + rows) + "\n"
+    text = "\n".join(header + rows + ([""] + admin_lines if admin_lines else [])) + "\n"
     print(text)
     if not args.no_append:
         with open(os.path.join(ROOT, "docs", "benchmarks.md"), "a") as f:

@@ -12,7 +12,7 @@ use std::fmt::{self, Write as _};
 use std::sync::Arc;
 
 use grantd_domain::{
-    ClientId, DomainError, IdError, ScopeProblem, SessionId, Tier, TokenPolicy, UserId,
+    AuthMethod, ClientId, DomainError, IdError, ScopeProblem, SessionId, Tier, TokenPolicy, UserId,
 };
 use grantd_ports::{HashFailure, SecretRejection, StoreError};
 
@@ -20,6 +20,7 @@ use crate::audit::Audit;
 use crate::token::Ports;
 
 mod audit;
+mod changes;
 mod clients;
 mod explain;
 mod federation;
@@ -29,6 +30,7 @@ mod revoke;
 mod sessions;
 mod users;
 
+pub use changes::{ClientChange, ClientUpdated, Precondition, UserChange, UserUpdated};
 pub use clients::{ClientCreated, LimitsChange, NewClientSpec, SecretRotated};
 pub use explain::{ExplainOutcome, Explanation, ScopeExplanation};
 pub use federation::{FEDERATED_TEXT_MAX, NewFederatedCredential};
@@ -82,6 +84,10 @@ pub enum AdminError {
     /// The operation collides with existing data (duplicate email, taken client id).
     #[error("conflict: {}", OneLine(.0))]
     Conflict(ConflictKind),
+    /// The user or client changed since the caller read it (`If-Match`, or a concurrent
+    /// writer): nothing was written.
+    #[error("{what} {} changed since it was read: nothing was written; read it again", quote(.id))]
+    Stale { what: Named, id: String },
     /// The store is unreachable or overloaded; retrying later may work.
     #[error("store unavailable: {}", OneLine(.0))]
     Unavailable(StoreFailure),
@@ -147,6 +153,11 @@ pub enum InvalidReason {
     },
     #[error("a client needs at least one scope")]
     NoScopes,
+    /// A switch to or from `private_key_jwt`: one side needs keys, the other a secret.
+    #[error(
+        "cannot change auth_method from {from} to {to}: create a new client with {to} and retire this one"
+    )]
+    AuthMethodSwitch { from: AuthMethod, to: AuthMethod },
     /// A secret grace period longer than [`Admin::MAX_GRACE_SECS`].
     #[error(
         "grace period must be at most {max} seconds (30 days), got {0}",

@@ -11,7 +11,7 @@ use grantd_domain::{
 };
 use grantd_ports::{
     ClientStore, Constraint, Internal, IssuedSince, KeyState, SessionFilter, SessionStore,
-    SigningKeyRecord, SigningKeyStore, StoreError, UserStore,
+    SigningKeyRecord, SigningKeyStore, StoreError, UpdateOutcome, UserStore,
 };
 
 use crate::lock;
@@ -95,6 +95,9 @@ impl ClientStore for FakeClients {
     ) -> Result<bool, StoreError> {
         not_faked("FakeClients::set_client_limits")
     }
+    async fn update_client(&self, _: &Client, _: Timestamp) -> Result<UpdateOutcome, StoreError> {
+        not_faked("FakeClients::update_client")
+    }
 }
 
 /// Users (client owners), read-only.
@@ -120,6 +123,9 @@ impl UserStore for FakeUsers {
     }
     async fn set_user_active(&self, _: &UserId, _: bool, _: Timestamp) -> Result<bool, StoreError> {
         not_faked("FakeUsers::set_user_active")
+    }
+    async fn update_user(&self, _: &Owner, _: Timestamp) -> Result<UpdateOutcome, StoreError> {
+        not_faked("FakeUsers::update_user")
     }
 }
 

@@ -100,6 +100,28 @@ pub trait ClientStore: Send + Sync {
         limits: &ClientLimits,
         now: Timestamp,
     ) -> Result<bool, StoreError>;
+
+    /// Replaces the client's changeable fields (name, owner, scopes, grant types, auth method,
+    /// active, DPoP policy, rate and quotas, `updated_at`) by `client`'s in one write, only if
+    /// its stored `updated_at` is still `expected` (the state the caller read and changed):
+    /// two writers that read the same state cannot both win. Its id, secrets, keys and
+    /// creation time are not touched.
+    async fn update_client(
+        &self,
+        client: &Client,
+        expected: Timestamp,
+    ) -> Result<UpdateOutcome, StoreError>;
+}
+
+/// What a compare-and-set update found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpdateOutcome {
+    Updated,
+    /// No such row.
+    NotFound,
+    /// The row changed since it was read (its `updated_at` is no longer the expected one):
+    /// nothing was written.
+    Stale,
 }
 
 /// Users (client owners).
@@ -121,6 +143,15 @@ pub trait UserStore: Send + Sync {
         active: bool,
         now: Timestamp,
     ) -> Result<bool, StoreError>;
+
+    /// Replaces the user's name, roles, `active` and `updated_at` by `user`'s in one write,
+    /// only if its stored `updated_at` is still `expected` (see [`ClientStore::update_client`]).
+    /// Its id, email and creation time are not touched.
+    async fn update_user(
+        &self,
+        user: &Owner,
+        expected: Timestamp,
+    ) -> Result<UpdateOutcome, StoreError>;
 }
 
 /// Filter for listing sessions, newest first: by creation time, then by id, both descending

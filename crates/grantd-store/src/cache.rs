@@ -34,7 +34,9 @@ use grantd_domain::{
     Client, ClientId, ClientLimits, ClientSecret, NewSession, Owner, SessionId, SessionRecord,
     Timestamp, UserId,
 };
-use grantd_ports::{ClientStore, IssuedSince, SessionFilter, SessionStore, StoreError, UserStore};
+use grantd_ports::{
+    ClientStore, IssuedSince, SessionFilter, SessionStore, StoreError, UpdateOutcome, UserStore,
+};
 
 use crate::changes::Change;
 
@@ -285,6 +287,16 @@ impl<S: ClientStore + UserStore> ClientStore for Cached<S> {
         self.forget_client(id);
         r
     }
+
+    async fn update_client(
+        &self,
+        client: &Client,
+        expected: Timestamp,
+    ) -> Result<UpdateOutcome, StoreError> {
+        let r = self.inner.update_client(client, expected).await;
+        self.forget_client(&client.id);
+        r
+    }
 }
 
 #[async_trait]
@@ -322,6 +334,16 @@ impl<S: ClientStore + UserStore> UserStore for Cached<S> {
     ) -> Result<bool, StoreError> {
         let r = self.inner.set_user_active(id, active, now).await;
         self.users.forget(id);
+        r
+    }
+
+    async fn update_user(
+        &self,
+        user: &Owner,
+        expected: Timestamp,
+    ) -> Result<UpdateOutcome, StoreError> {
+        let r = self.inner.update_user(user, expected).await;
+        self.users.forget(&user.id);
         r
     }
 }
@@ -527,6 +549,13 @@ mod tests {
         ) -> Result<bool, StoreError> {
             Ok(true)
         }
+        async fn update_client(
+            &self,
+            _: &Client,
+            _: Timestamp,
+        ) -> Result<UpdateOutcome, StoreError> {
+            Ok(UpdateOutcome::Updated)
+        }
     }
 
     #[async_trait]
@@ -551,6 +580,9 @@ mod tests {
         ) -> Result<bool, StoreError> {
             *self.user_active.lock().unwrap() = Some(active);
             Ok(true)
+        }
+        async fn update_user(&self, _: &Owner, _: Timestamp) -> Result<UpdateOutcome, StoreError> {
+            Ok(UpdateOutcome::Updated)
         }
     }
 

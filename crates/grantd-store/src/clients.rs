@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use diesel::{ExpressionMethods, NullableExpressionMethods, QueryDsl, SelectableHelper};
 use diesel_async::RunQueryDsl;
 use grantd_domain::{Client, ClientId, ClientLimits, ClientSecret, DpopPolicy, Timestamp};
-use grantd_ports::{ClientStore, StoreError};
+use grantd_ports::{ClientStore, StoreError, UpdateOutcome};
 
 use crate::Store;
 use crate::db::{with_read, with_tx, with_write};
@@ -204,6 +204,53 @@ impl ClientStore for Store {
                     .await?
             });
             Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn update_client(
+        &self,
+        client: &Client,
+        expected: Timestamp,
+    ) -> Result<UpdateOutcome, StoreError> {
+        let (row, _) = ClientRow::from_domain(client)?;
+        let expected = to_db_time("expected updated_at", expected)?;
+        let limits = LimitsRow::from_domain(&client.limits);
+        self.run(|db| async move {
+            with_tx!(&db, |c| {
+                // Compare-and-set on `updated_at`: the write lands only on the state the
+                // caller read, so a concurrent change is never silently overwritten.
+                let n = diesel::update(
+                    clients::table
+                        .find(&row.id)
+                        .filter(clients::updated_at.eq(expected)),
+                )
+                .set((
+                    clients::name.eq(&row.name),
+                    clients::owner_id.eq(&row.owner_id),
+                    clients::scopes.eq(&row.scopes),
+                    clients::grant_types.eq(&row.grant_types),
+                    clients::auth_method.eq(&row.auth_method),
+                    clients::active.eq(row.active),
+                    clients::dpop.eq(&row.dpop),
+                    &limits,
+                    clients::updated_at.eq(row.updated_at),
+                ))
+                .execute(c)
+                .await?;
+                if n > 0 {
+                    return Ok(UpdateOutcome::Updated);
+                }
+                let exists: i64 = clients::table
+                    .filter(clients::id.eq(&row.id))
+                    .count()
+                    .get_result(c)
+                    .await?;
+                Ok(match exists {
+                    0 => UpdateOutcome::NotFound,
+                    _ => UpdateOutcome::Stale,
+                })
+            })
         })
         .await
     }

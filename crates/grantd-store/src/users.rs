@@ -4,10 +4,10 @@ use async_trait::async_trait;
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
 use diesel_async::RunQueryDsl;
 use grantd_domain::{Owner, Timestamp, UserId};
-use grantd_ports::{StoreError, UserStore};
+use grantd_ports::{StoreError, UpdateOutcome, UserStore};
 
 use crate::Store;
-use crate::db::{with_read, with_write};
+use crate::db::{with_read, with_tx, with_write};
 use crate::error::to_db_time;
 use crate::rows::UserRow;
 use crate::schema::users;
@@ -76,6 +76,46 @@ impl UserStore for Store {
                     .await?
             });
             Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn update_user(
+        &self,
+        user: &Owner,
+        expected: Timestamp,
+    ) -> Result<UpdateOutcome, StoreError> {
+        let row = UserRow::from_domain(user)?;
+        let expected = to_db_time("expected updated_at", expected)?;
+        self.run(|db| async move {
+            with_tx!(&db, |c| {
+                // Compare-and-set on `updated_at`, as for clients.
+                let n = diesel::update(
+                    users::table
+                        .find(&row.id)
+                        .filter(users::updated_at.eq(expected)),
+                )
+                .set((
+                    users::name.eq(&row.name),
+                    users::roles.eq(&row.roles),
+                    users::active.eq(row.active),
+                    users::updated_at.eq(row.updated_at),
+                ))
+                .execute(c)
+                .await?;
+                if n > 0 {
+                    return Ok(UpdateOutcome::Updated);
+                }
+                let exists: i64 = users::table
+                    .filter(users::id.eq(&row.id))
+                    .count()
+                    .get_result(c)
+                    .await?;
+                Ok(match exists {
+                    0 => UpdateOutcome::NotFound,
+                    _ => UpdateOutcome::Stale,
+                })
+            })
         })
         .await
     }

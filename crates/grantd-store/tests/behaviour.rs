@@ -18,7 +18,9 @@ use grantd_domain::{
     AuthMethod, ClientId, ClientKeys, ClientLimits, ClientRate, NewSession, RegisteredKey,
     TokenQuota,
 };
-use grantd_ports::{ClientStore, IssuedSince, SessionFilter, SessionStore, StoreError, UserStore};
+use grantd_ports::{
+    ClientStore, IssuedSince, SessionFilter, SessionStore, StoreError, UpdateOutcome, UserStore,
+};
 use grantd_store::testing::TestDb;
 use grantd_store::{Backend, Store, StoreOptions};
 
@@ -52,6 +54,7 @@ on_both!(
     client_limits_round_trip_and_a_bad_stored_value_is_corruption,
     quota_counts_come_from_the_session_rows,
     client_keys_round_trip_and_bad_stored_keys_are_corruption,
+    updates_compare_and_set_on_updated_at,
 );
 
 async fn count_sessions(store: &Store) -> usize {
@@ -662,4 +665,51 @@ async fn client_keys_round_trip_and_bad_stored_keys_are_corruption(backend: Back
         let r = store.find_client(&remote.id).await;
         assert!(matches!(r, Err(StoreError::Internal(_))), "{plant}: {r:?}");
     }
+}
+
+/// A client or user update lands only on the state it was computed from: a second writer that
+/// read the same state gets `Stale` and changes nothing; a missing row is `NotFound`. Secrets
+/// and keys are not touched.
+async fn updates_compare_and_set_on_updated_at(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let u = user(1);
+    store.create_user(&u).await.expect("user");
+    let c = client(&unique_client_id(), &u, 1);
+    store.create_client(&c).await.expect("create");
+    let read = store.find_client(&c.id).await.expect("find").expect("some");
+
+    let mut first = read.clone();
+    first.name = "First".into();
+    first.auth_method = AuthMethod::ClientSecretPost;
+    first.active = false;
+    first.updated_at = at(10);
+    let r = store.update_client(&first, read.updated_at).await;
+    assert_eq!(r, Ok(UpdateOutcome::Updated));
+    let mut second = read.clone();
+    second.name = "Second".into();
+    second.updated_at = at(11);
+    let r = store.update_client(&second, read.updated_at).await;
+    assert_eq!(r, Ok(UpdateOutcome::Stale));
+    let found = store.find_client(&c.id).await.expect("find").expect("some");
+    assert_eq!(found, first, "the first write, secrets and keys kept");
+
+    let mut gone = first.clone();
+    gone.id = ClientId::parse("nobody").expect("id");
+    let r = store.update_client(&gone, first.updated_at).await;
+    assert_eq!(r, Ok(UpdateOutcome::NotFound));
+
+    let mut renamed = u.clone();
+    renamed.name = "Renamed".into();
+    renamed.active = false;
+    renamed.updated_at = at(12);
+    assert_eq!(
+        store.update_user(&renamed, u.updated_at).await,
+        Ok(UpdateOutcome::Updated)
+    );
+    assert_eq!(
+        store.update_user(&renamed, u.updated_at).await,
+        Ok(UpdateOutcome::Stale)
+    );
+    let found = store.find_user(&u.id).await.expect("find").expect("some");
+    assert_eq!(found, renamed);
 }

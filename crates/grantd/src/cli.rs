@@ -29,7 +29,7 @@ mod text;
 mod users;
 
 pub use admin::AdminCmd;
-pub use apply::PlanHasChanges;
+pub use apply::{Format as StateFormat, PlanHasChanges};
 pub use clients::ClientCmd;
 pub use keys::KeyCmd;
 pub use sessions::SessionCmd;
@@ -89,8 +89,8 @@ pub enum Command {
     /// Administer the admin HTTP API: `bootstrap` creates its first client.
     #[command(subcommand)]
     Admin(AdminCmd),
-    /// Converge users and clients to a state file (TOML); `--plan` only prints the diff
-    /// (exit 2 when there are changes).
+    /// Converge users and clients to a state file (TOML, or YAML for `.yaml`/`.yml`);
+    /// `--plan` only prints the diff (exit 2 when there are changes).
     Apply {
         #[arg(short = 'f', long = "file", value_name = "FILE")]
         file: PathBuf,
@@ -101,8 +101,11 @@ pub enum Command {
         #[arg(long)]
         prune: bool,
     },
-    /// Print the current users and clients as a state file (TOML; never a secret).
-    Export,
+    /// Print the current users and clients as a state file (TOML or YAML; never a secret).
+    Export {
+        #[arg(long, value_enum, default_value = "toml")]
+        format: StateFormat,
+    },
 }
 
 pub async fn run(command: Command, settings: Settings, json_out: bool) -> anyhow::Result<()> {
@@ -146,7 +149,7 @@ async fn dispatch(command: Command, wired: &wiring::Wired, out: &Output) -> anyh
         Command::Apply { file, plan, prune } => {
             apply::write::run(&admin, &file, plan, prune, out).await
         }
-        Command::Export => apply::export(&admin, out).await,
+        Command::Export { format } => apply::export(&admin, format, out).await,
     }
 }
 

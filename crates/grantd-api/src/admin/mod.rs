@@ -15,6 +15,7 @@ use grantd_app::{Admin, KeyAdmin, TokenService};
 use serde_json::Value;
 
 mod body;
+mod changes;
 mod guard;
 pub mod openapi;
 mod ops;
@@ -73,7 +74,7 @@ pub fn configure(cfg: &mut ServiceConfig, api: AdminApi) {
             .service(
                 res("/users/{id}")
                     .route(web::get().to(uc::show_user))
-                    .route(web::patch().to(uc::update_user)),
+                    .route(web::patch().to(changes::patch_user)),
             )
             .service(
                 res("/clients")
@@ -83,7 +84,8 @@ pub fn configure(cfg: &mut ServiceConfig, api: AdminApi) {
             .service(
                 res("/clients/{id}")
                     .route(web::get().to(uc::show_client))
-                    .route(web::patch().to(uc::update_client)),
+                    .route(web::put().to(changes::put_client))
+                    .route(web::patch().to(changes::patch_client)),
             )
             .service(res("/clients/{id}/secret").route(web::post().to(uc::rotate_secret)))
             .service(res("/keys").route(web::get().to(ops::list_keys)))

@@ -98,10 +98,87 @@ struct ClientCreated {
     warnings: Vec<String>,
 }
 
-/// The one field an update changes.
+/// A user change: an absent field is kept; `null` is refused.
 #[derive(ToSchema)]
-struct Update {
+struct UserPatch {
+    #[schema(required = false)]
+    name: String,
+    /// Delegated scopes of the catalog, replacing the current roles.
+    #[schema(required = false)]
+    roles: Vec<String>,
+    #[schema(required = false)]
     active: bool,
+}
+
+/// A client's own token bucket.
+#[derive(ToSchema)]
+struct RateLimit {
+    #[schema(minimum = 1)]
+    per_second: u32,
+    /// Default: `per_second`.
+    #[schema(required = false, minimum = 1)]
+    burst: u32,
+}
+
+/// A client's token quotas; `null` removes a window.
+#[derive(ToSchema)]
+struct Quota {
+    #[schema(required = false, minimum = 1)]
+    per_hour: Option<u32>,
+    #[schema(required = false, minimum = 1)]
+    per_day: Option<u32>,
+}
+
+/// A client change (JSON merge-patch style): an absent field is kept, `null` clears
+/// `rate_limit` or a quota window and is refused elsewhere. `auth_method` moves only between
+/// `client_secret_basic` and `client_secret_post`.
+#[derive(ToSchema)]
+struct ClientPatch {
+    #[schema(required = false)]
+    name: String,
+    /// The new owning user's id.
+    #[schema(required = false)]
+    owner: String,
+    #[schema(required = false)]
+    scopes: Vec<String>,
+    #[schema(required = false)]
+    grant_types: Vec<String>,
+    #[schema(required = false)]
+    auth_method: String,
+    #[schema(required = false)]
+    active: bool,
+    #[schema(required = false)]
+    dpop: String,
+    #[schema(required = false)]
+    rate_limit: Option<RateLimit>,
+    #[schema(required = false)]
+    quota: Quota,
+}
+
+/// The whole client under a client-chosen id; an absent optional field takes its creation
+/// default.
+#[derive(ToSchema)]
+struct ClientPut {
+    name: String,
+    /// The owning user's id.
+    owner: String,
+    scopes: Vec<String>,
+    /// `client_secret_basic` (default) or `client_secret_post`.
+    #[schema(required = false)]
+    auth_method: String,
+    /// Default `["client_credentials"]`.
+    #[schema(required = false)]
+    grant_types: Vec<String>,
+    /// Default `true`.
+    #[schema(required = false)]
+    active: bool,
+    /// `optional` (default) or `required`.
+    #[schema(required = false)]
+    dpop: String,
+    #[schema(required = false)]
+    rate_limit: Option<RateLimit>,
+    #[schema(required = false)]
+    quota: Quota,
 }
 
 #[derive(ToSchema)]
@@ -221,8 +298,11 @@ fn show_user() {
 
 #[utoipa::path(patch, path = "/admin/v1/users/{id}", operation_id = "admin_update_user",
     tag = "users", security(("admin_token" = ["grantd:users:write"])),
-    params(("id" = String, Path), ("If-Match" = Option<String>, Header)), request_body = Update,
-    responses((status = 200, description = "The user as updated", body = User)))]
+    params(("id" = String, Path), ("If-Match" = Option<String>, Header,
+        description = "Optional; when given it must match the current ETag (412 otherwise)")),
+    request_body = UserPatch,
+    responses((status = 200, description = "The user as updated", body = User,
+        headers(("ETag" = String, description = "The new ETag")))))]
 fn update_user() {
     // Described by the attribute; the handler is in the sibling module.
 }
@@ -254,9 +334,27 @@ fn show_client() {
 
 #[utoipa::path(patch, path = "/admin/v1/clients/{id}", operation_id = "admin_update_client",
     tag = "clients", security(("admin_token" = ["grantd:clients:write"])),
-    params(("id" = String, Path), ("If-Match" = Option<String>, Header)), request_body = Update,
-    responses((status = 200, description = "The client as updated", body = Client)))]
+    params(("id" = String, Path), ("If-Match" = Option<String>, Header,
+        description = "Optional; when given it must match the current ETag (412 otherwise)")),
+    request_body = ClientPatch,
+    responses((status = 200, description = "The client as updated", body = Client,
+        headers(("ETag" = String, description = "The new ETag")))))]
 fn update_client() {
+    // Described by the attribute; the handler is in the sibling module.
+}
+
+#[utoipa::path(put, path = "/admin/v1/clients/{id}", operation_id = "admin_put_client",
+    tag = "clients", security(("admin_token" = ["grantd:clients:write"])),
+    params(("id" = String, Path, description = "The client id, chosen by the caller"),
+        ("If-Match" = Option<String>, Header,
+        description = "Optional; when given the client must exist and match (412 otherwise)")),
+    request_body = ClientPut,
+    responses(
+        (status = 200, description = "The client existed: changed to the body, or unchanged \
+            when equal (no new secret)", body = Client,
+            headers(("ETag" = String, description = "The current ETag"))),
+        (status = 201, description = "Created; the secret is shown once", body = ClientCreated)))]
+fn put_client() {
     // Described by the attribute; the handler is in the sibling module.
 }
 
@@ -327,9 +425,9 @@ fn explain() {
             operation names. Errors are RFC 9457 problem details.",
         license(name = "Apache-2.0", identifier = "Apache-2.0")),
     paths(list_users, create_user, show_user, update_user, list_clients, create_client,
-        show_client, update_client, rotate_secret, list_keys, rotate_keys, list_sessions,
+        show_client, update_client, put_client, rotate_secret, list_keys, rotate_keys, list_sessions,
         purge_sessions, revoke_session, explain),
-    components(schemas(Problem, User, Client, Key, Rotation, Session, Explanation)),
+    components(schemas(Problem, User, Client, RateLimit, Quota, Key, Rotation, Session, Explanation)),
     modifiers(&Problems)
 )]
 struct AdminDoc;
@@ -374,9 +472,14 @@ const PROBLEMS: [(&str, &str); 13] = [
 impl Modify for Problems {
     fn modify(&self, doc: &mut Document) {
         for item in doc.paths.paths.values_mut() {
-            for op in [item.get.as_mut(), item.post.as_mut(), item.patch.as_mut()]
-                .into_iter()
-                .flatten()
+            for op in [
+                item.get.as_mut(),
+                item.post.as_mut(),
+                item.put.as_mut(),
+                item.patch.as_mut(),
+            ]
+            .into_iter()
+            .flatten()
             {
                 for (status, _) in PROBLEMS {
                     let target = format!("#/components/responses/Problem{status}");

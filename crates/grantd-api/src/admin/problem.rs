@@ -145,6 +145,7 @@ impl From<AdminError> for Problem {
             AdminError::Conflict(what) => {
                 Problem::new(StatusCode::CONFLICT, "conflict", "Conflict").detail(what.to_string())
             }
+            AdminError::Stale { .. } => Problem::precondition_failed(),
             AdminError::Unavailable(_) => {
                 tracing::warn!(error = %e, "admin API: store unavailable");
                 Problem::unavailable()

@@ -1,5 +1,5 @@
-//! `/admin/v1/users` and `/admin/v1/clients`: list, create, show (with `ETag`), activate or
-//! deactivate (`PATCH {"active": …}`, `If-Match` honoured), and rotate a client's secret.
+//! `/admin/v1/users` and `/admin/v1/clients`: list, create, show (with `ETag`), and rotate a
+//! client's secret. Changes (`PATCH`, `PUT`) are in `changes.rs`.
 
 use actix_web::http::StatusCode;
 use actix_web::web::{Data, Path, Payload};
@@ -9,7 +9,7 @@ use grantd_domain::{AuthMethod, DpopPolicy, GrantType};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::body::{check_if_match, read_json};
+use super::body::read_json;
 use super::guard::authorize;
 use super::problem::Problem;
 use super::{AdminApi, json, json_tagged, views};
@@ -41,13 +41,6 @@ pub(crate) struct NewClient {
     /// `optional` (default) or `required`.
     #[serde(default)]
     dpop: Option<String>,
-}
-
-/// The one field an update may change today.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Update {
-    active: bool,
 }
 
 #[derive(Deserialize)]
@@ -90,20 +83,6 @@ pub(crate) async fn show_user(
 ) -> Result<HttpResponse, Problem> {
     authorize(&req, &api, USERS_READ).await?;
     let user = api.admin.show_user(&id).await?;
-    Ok(json_tagged(&views::user(&user)))
-}
-
-pub(crate) async fn update_user(
-    req: HttpRequest,
-    api: Data<AdminApi>,
-    id: Path<String>,
-    payload: Payload,
-) -> Result<HttpResponse, Problem> {
-    authorize(&req, &api, USERS_WRITE).await?;
-    let b: Update = read_json(&req, payload).await?;
-    let current = api.admin.show_user(&id).await?;
-    check_if_match(&req, &views::user(&current))?;
-    let user = api.admin.set_user_active(&id, b.active).await?;
     Ok(json_tagged(&views::user(&user)))
 }
 
@@ -165,20 +144,6 @@ pub(crate) async fn show_client(
 ) -> Result<HttpResponse, Problem> {
     authorize(&req, &api, CLIENTS_READ).await?;
     let client = api.admin.show_client(&id).await?;
-    Ok(json_tagged(&views::client(&client)))
-}
-
-pub(crate) async fn update_client(
-    req: HttpRequest,
-    api: Data<AdminApi>,
-    id: Path<String>,
-    payload: Payload,
-) -> Result<HttpResponse, Problem> {
-    authorize(&req, &api, CLIENTS_WRITE).await?;
-    let b: Update = read_json(&req, payload).await?;
-    let current = api.admin.show_client(&id).await?;
-    check_if_match(&req, &views::client(&current))?;
-    let client = api.admin.set_client_active(&id, b.active).await?;
     Ok(json_tagged(&views::client(&client)))
 }
 

@@ -122,6 +122,58 @@ pub(super) fn limits_changed(id: String, before: &ClientLimits, after: &ClientLi
     change("client.limits.update", "client", id, changes)
 }
 
+/// Each field a client update changed, before and after (never a secret: `secrets` and `keys`
+/// are not compared here).
+pub(super) fn client_updated(before: &Client, after: &Client) -> AuditKind {
+    let fields = |c: &Client| {
+        [
+            ("name", c.name.clone()),
+            ("owner_id", c.owner_id.to_string()),
+            ("scopes", c.scopes.names().join(" ")),
+            ("grant_types", c.grant_types.names().join(" ")),
+            ("auth_method", c.auth_method.as_str().to_owned()),
+            ("dpop", c.dpop.as_str().to_owned()),
+            ("active", flag(c.active)),
+        ]
+    };
+    let mut changes = diff(fields(before), fields(after));
+    if let AuditKind::AdminChange(limits) =
+        limits_changed(String::new(), &before.limits, &after.limits)
+    {
+        changes.extend(limits.changes);
+    }
+    change("client.update", "client", after.id.to_string(), changes)
+}
+
+/// Each field a user update changed, before and after.
+pub(super) fn user_updated(before: &Owner, after: &Owner) -> AuditKind {
+    let fields = |u: &Owner| {
+        [
+            ("name", u.name.clone()),
+            ("roles", u.roles.names().join(" ")),
+            ("active", flag(u.active)),
+        ]
+    };
+    let changes = diff(fields(before), fields(after));
+    change("user.update", "user", after.id.to_string(), changes)
+}
+
+fn diff<const N: usize>(
+    before: [(&'static str, String); N],
+    after: [(&'static str, String); N],
+) -> Vec<FieldChange> {
+    before
+        .into_iter()
+        .zip(after)
+        .filter(|((_, b), (_, a))| b != a)
+        .map(|((field, b), (_, a))| FieldChange {
+            field,
+            before: Some(b),
+            after: Some(a),
+        })
+        .collect()
+}
+
 /// An operator revoked the session `id`.
 pub(super) fn session_revoked(id: String) -> AuditKind {
     change("session.revoke", "session", id, Vec::new())
@@ -224,5 +276,55 @@ mod tests {
             (r.action, r.target_kind, r.target_id.as_str()),
             ("session.revoke", "session", "sid")
         );
+    }
+
+    /// A client update lists each changed field before and after, the limits among them, and
+    /// nothing of its secrets.
+    #[test]
+    fn client_updates_list_changed_fields_and_no_secret() {
+        use grantd_domain::{
+            AuthMethod, Client, ClientId, ClientSecret, GrantTypes, OwnerId, ScopeCatalog,
+            StoredScopes, Timestamp,
+        };
+        let catalog = ScopeCatalog::builtin();
+        let before = Client {
+            id: ClientId::parse("svc").unwrap(),
+            name: "Old".into(),
+            owner_id: OwnerId::parse("0b8e2c1a-4d5f-4a6b-9c7d-8e9f0a1b2c3d"),
+            scopes: StoredScopes::parse(&catalog, &["service"]),
+            grant_types: GrantTypes::parse(&["client_credentials"]),
+            auth_method: AuthMethod::ClientSecretBasic,
+            active: true,
+            secrets: vec![ClientSecret {
+                hash: "hmac$SECRETHASH".into(),
+                created_at: Timestamp::from_secs(0),
+                valid_until: None,
+            }],
+            created_at: Timestamp::from_secs(0),
+            updated_at: Timestamp::from_secs(0),
+            limits: ClientLimits::default(),
+            dpop: DpopPolicy::Optional,
+            keys: Default::default(),
+        };
+        let mut after = before.clone();
+        after.name = "New".into();
+        after.scopes = StoredScopes::parse(&catalog, &["service", "mcp"]);
+        after.limits.quota.per_day = n(10);
+        let c = admin(super::client_updated(&before, &after));
+        assert_eq!((c.action, c.target_id.as_str()), ("client.update", "svc"));
+        let got: Vec<_> = c
+            .changes
+            .iter()
+            .map(|f| (f.field, f.before.as_deref(), f.after.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("name", Some("Old"), Some("New")),
+                ("scopes", Some("service"), Some("service mcp")),
+                ("quota_per_day", Some("none"), Some("10")),
+            ]
+        );
+        assert!(!format!("{c:?}").contains("SECRETHASH"));
     }
 }

@@ -47,7 +47,8 @@ pub struct LimitsChange {
 }
 
 impl LimitsChange {
-    fn apply(self, mut limits: ClientLimits) -> ClientLimits {
+    /// `limits` with this change applied.
+    pub fn apply(self, mut limits: ClientLimits) -> ClientLimits {
         if let Some(rate) = self.rate {
             limits.rate = rate;
         }
@@ -372,7 +373,7 @@ impl Admin {
     }
 
     /// What the token endpoint will do differently from what the operator probably expects.
-    fn client_warnings(&self, scopes: &[&ScopeDef], owner: &Owner) -> Vec<String> {
+    pub(super) fn client_warnings(&self, scopes: &[&ScopeDef], owner: &Owner) -> Vec<String> {
         let roles = &owner.roles;
         let mut warnings = Vec::new();
         if !owner.active {

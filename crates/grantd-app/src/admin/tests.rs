@@ -224,6 +224,7 @@ fn store_errors() -> [(StoreError, IsMapped); 3] {
     ]
 }
 
+mod changes;
 mod clients;
 mod explain;
 mod plan;

@@ -1,12 +1,14 @@
 //! `grantd apply`, `grantd export` and `grantd explain --plan`: the declarative state file.
 //!
-//! A state file (TOML) lists users (keyed by email) and clients (keyed by client id, owner by
+//! A state file (TOML, or YAML when its name ends in `.yaml` / `.yml`) lists users (keyed by email) and clients (keyed by client id, owner by
 //! email). `export` prints the database in that format, never a secret. `apply` checks the
 //! whole file first (the same validators as the use cases, via `Admin::check_*`), computes the
 //! plan (create / change / disable with `--prune`), and only then writes, through the same use
-//! cases as `grantd user …` / `grantd client …`. The writes are several use cases, not one
-//! transaction: a file that fails any check writes nothing, but a store failure midway leaves
-//! the earlier steps applied (re-running `apply` converges).
+//! cases as `grantd user …` / `grantd client …` (a changed entry: one `update_user` /
+//! `update_client` call, one compare-and-set write). The writes are several use cases, not one
+//! database transaction: a file that fails any check (including every change's own checks)
+//! writes nothing, but a store failure or a concurrent change midway leaves the earlier steps
+//! applied (re-running `apply` converges).
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
@@ -28,6 +30,25 @@ mod diff;
 pub(super) mod write;
 
 pub use diff::PlanHasChanges;
+
+/// The state file's syntax.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Toml,
+    Yaml,
+}
+
+impl Format {
+    /// YAML for `.yaml` / `.yml`, TOML otherwise.
+    fn of(path: &Path) -> Self {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some(e) if e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml") => {
+                Format::Yaml
+            }
+            _ => Format::Toml,
+        }
+    }
+}
 
 /// The state file.
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -125,7 +146,7 @@ pub(super) struct Wanted {
 }
 
 /// `grantd export`: the current users and clients as a state file (never a secret).
-pub(super) async fn export(admin: &Admin, out: &Output) -> anyhow::Result<()> {
+pub(super) async fn export(admin: &Admin, format: Format, out: &Output) -> anyhow::Result<()> {
     let users = admin.list_users().await?;
     let clients = admin.list_clients().await?;
     let emails: BTreeMap<&str, &str> = users
@@ -141,7 +162,12 @@ pub(super) async fn export(admin: &Admin, out: &Output) -> anyhow::Result<()> {
     if out.json {
         return out.print_json(&serde_json::to_value(&state)?);
     }
-    let text = toml::to_string(&state).context("cannot write the state as TOML")?;
+    let text = match format {
+        Format::Toml => toml::to_string(&state).context("cannot write the state as TOML")?,
+        Format::Yaml => {
+            serde_saphyr::to_string(&state).context("cannot write the state as YAML")?
+        }
+    };
     out.line(text.trim_end())
 }
 
@@ -181,11 +207,15 @@ fn client_entry(c: &Client, emails: &BTreeMap<&str, &str>) -> ClientEntry {
     }
 }
 
-/// Reads and parses the state file (TOML), refusing unknown keys.
+/// Reads and parses the state file (TOML, or YAML by its extension), refusing unknown keys.
 pub(super) fn read(path: &Path) -> anyhow::Result<StateFile> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the state file {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("invalid state file {}", path.display()))
+    let invalid = || format!("invalid state file {}", path.display());
+    match Format::of(path) {
+        Format::Toml => toml::from_str(&text).with_context(invalid),
+        Format::Yaml => serde_saphyr::from_str(&text).with_context(invalid),
+    }
 }
 
 /// Checks the whole file: duplicates, each entry with the use cases' validators, each

@@ -1,12 +1,13 @@
 //! `grantd client …`: create clients (printing the secret once), list, show, enable, disable,
-//! update their own rate, quotas and DPoP policy, and rotate their secrets.
+//! update them (name, owner, scopes, grant types, auth method, rate, quotas, DPoP policy: one
+//! `Admin::update_client`), and rotate their secrets.
 
 use std::io::Read;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use grantd_api::admin::views;
-use grantd_app::{Admin, NewClientSpec};
+use grantd_app::{Admin, ClientChange, NewClientSpec};
 use grantd_domain::{AuthMethod, Client, DpopPolicy, GrantType};
 use serde_json::{Value, json};
 
@@ -27,7 +28,8 @@ pub enum ClientCmd {
     Enable {
         id: String,
     },
-    /// Change the client's own rate limit, token quotas or DPoP policy.
+    /// Change the client's name, owner, scopes, grant types, auth method (between the two
+    /// secret methods), rate limit, token quotas or DPoP policy, in one write.
     Update(ClientUpdateArgs),
     /// Issue a new secret; the old one keeps working for --grace seconds.
     RotateSecret {
@@ -77,6 +79,20 @@ pub struct ClientCreateArgs {
 #[derive(Debug, Args)]
 pub struct ClientUpdateArgs {
     id: String,
+    #[arg(long)]
+    name: Option<String>,
+    /// The new owning user's id.
+    #[arg(long)]
+    owner: Option<String>,
+    /// The new scopes (replacing the current ones), space-separated and/or repeated.
+    #[arg(long = "scope")]
+    scopes: Vec<String>,
+    /// The new grant types (replacing the current ones).
+    #[arg(long = "grant-type", value_parser = ["client_credentials"])]
+    grant_types: Vec<String>,
+    /// Between the two secret methods only; to or from private_key_jwt, create a new client.
+    #[arg(long, value_parser = ["client_secret_basic", "client_secret_post", "private_key_jwt"])]
+    auth_method: Option<String>,
     #[command(flatten)]
     limits: LimitUpdateArgs,
     /// Whether token requests must carry a DPoP proof (RFC 9449).
@@ -108,26 +124,46 @@ pub(super) async fn run(
     }
 }
 
-/// Changes what the flags name (at least one), then shows the client.
+/// Changes what the flags name (at least one) in one write, then shows the client.
 async fn update(args: ClientUpdateArgs, admin: &Admin, out: &Output) -> anyhow::Result<()> {
-    let dpop = args
-        .dpop
-        .as_deref()
-        .map(|d| DpopPolicy::parse(d).context("unknown DPoP policy"))
-        .transpose()?;
-    let mut updated = match args.limits.change() {
-        Some(change) => Some(admin.update_client_limits(&args.id, change).await?),
-        None => None,
+    let change = ClientChange {
+        name: args.name,
+        owner: args.owner,
+        scopes: (!args.scopes.is_empty()).then_some(args.scopes),
+        grant_types: match args.grant_types.is_empty() {
+            true => None,
+            false => Some(parse_grant_types(&args.grant_types)?),
+        },
+        auth_method: args
+            .auth_method
+            .as_deref()
+            .map(|m| AuthMethod::parse(m).context("unknown auth method"))
+            .transpose()?,
+        active: None,
+        dpop: args
+            .dpop
+            .as_deref()
+            .map(|d| DpopPolicy::parse(d).context("unknown DPoP policy"))
+            .transpose()?,
+        limits: args.limits.change().unwrap_or_default(),
     };
-    if let Some(dpop) = dpop {
-        updated = Some(admin.set_client_dpop(&args.id, dpop).await?);
+    if change == ClientChange::default() {
+        bail!(
+            "nothing to update: give --name, --owner, --scope, --grant-type, --auth-method, --rate-limit, --quota-hour, --quota-day, a --no-… flag or --dpop"
+        );
     }
-    match updated {
-        Some(client) => show(out, admin, client).await,
-        None => bail!(
-            "nothing to update: give --rate-limit, --quota-hour, --quota-day, a --no-… flag or --dpop"
-        ),
+    let updated = admin.update_client(&args.id, change, None).await?;
+    for w in &updated.warnings {
+        eprintln!("warning: {w}");
     }
+    show(out, admin, updated.client).await
+}
+
+fn parse_grant_types(given: &[String]) -> anyhow::Result<Vec<GrantType>> {
+    given
+        .iter()
+        .map(|g| GrantType::parse(g).with_context(|| format!("unknown grant type {g}")))
+        .collect()
 }
 
 /// Creates the client and prints its secret, once.
@@ -149,11 +185,7 @@ async fn create(
         (None, Some(uri)) => jwks_uri(uri, allow_http_loopback)?,
         (None, None) => Default::default(),
     };
-    let grant_types = args
-        .grant_types
-        .iter()
-        .map(|g| GrantType::parse(g).with_context(|| format!("unknown grant type {g}")))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let grant_types = parse_grant_types(&args.grant_types)?;
     let created = admin
         .create_client(NewClientSpec {
             name: args.name,

@@ -1,7 +1,9 @@
-//! `grantd user …`: create, list, show, activate and deactivate users (client owners).
+//! `grantd user …`: create, list, show, update (name, roles: one `Admin::update_user`),
+//! activate and deactivate users (client owners).
 
+use anyhow::bail;
 use clap::Subcommand;
-use grantd_app::{Admin, NewUserSpec};
+use grantd_app::{Admin, NewUserSpec, UserChange};
 use grantd_domain::Owner;
 use serde_json::{Value, json};
 
@@ -23,6 +25,19 @@ pub enum UserCmd {
     Show {
         id: String,
     },
+    /// Change the user's name or roles, in one write. Warns about its clients' delegated
+    /// scopes it no longer holds.
+    Update {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// The new roles (replacing the current ones; repeatable).
+        #[arg(long = "role", conflicts_with = "no_roles")]
+        roles: Vec<String>,
+        /// Remove every role.
+        #[arg(long)]
+        no_roles: bool,
+    },
     Deactivate {
         id: String,
     },
@@ -41,6 +56,27 @@ pub(super) async fn run(cmd: UserCmd, admin: &Admin, out: &Output) -> anyhow::Re
         }
         UserCmd::List => users(out, &admin.list_users().await?, false),
         UserCmd::Show { id } => users(out, &[admin.show_user(&id).await?], true),
+        UserCmd::Update {
+            id,
+            name,
+            roles,
+            no_roles,
+        } => {
+            let roles = (no_roles || !roles.is_empty()).then_some(roles);
+            if name.is_none() && roles.is_none() {
+                bail!("nothing to update: give --name, --role or --no-roles");
+            }
+            let change = UserChange {
+                name,
+                roles,
+                active: None,
+            };
+            let updated = admin.update_user(&id, change, None).await?;
+            for w in &updated.warnings {
+                eprintln!("warning: {w}");
+            }
+            users(out, &[updated.user], true)
+        }
         UserCmd::Deactivate { id } => users(out, &[admin.set_user_active(&id, false).await?], true),
         UserCmd::Activate { id } => users(out, &[admin.set_user_active(&id, true).await?], true),
     }

@@ -1,23 +1,18 @@
-//! `grantd apply` without `--plan`: refuses what no use case can change yet, then runs the
-//! plan's steps through the admin use cases (users first, then clients, then `--prune`).
+//! `grantd apply` without `--plan`: checks every change with the use cases' own validators
+//! first, then runs the plan's steps through the admin use cases (users first, then clients,
+//! then `--prune`): a new entry through `create_*`, a changed one through one `update_*` call
+//! (one compare-and-set write) with every field the file gives.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::bail;
-use grantd_app::{Admin, LimitsChange};
+use grantd_app::{Admin, ClientChange, LimitsChange, UserChange};
 use serde_json::{Value, json};
 
 use super::diff::{self, PlanHasChanges, Step};
 use super::{Wanted, check, read};
 use crate::cli::Output;
-
-/// Fields `apply` can change on an existing entry; any other difference is refused before
-/// the first write (there is no use case for it yet).
-const CHANGEABLE: &[(&str, &[&str])] = &[
-    ("user", &["active"]),
-    ("client", &["active", "dpop", "rate_limit", "quota"]),
-];
 
 /// `grantd apply -f FILE [--plan] [--prune]`.
 pub(in crate::cli) async fn run(
@@ -39,7 +34,7 @@ pub(in crate::cli) async fn run(
             Err(PlanHasChanges.into())
         };
     }
-    refuse_unchangeable(&steps)?;
+    check_changes(admin, &wanted, &clients, &steps)?;
     let mut ids: BTreeMap<String, String> = users
         .iter()
         .map(|u| (u.email.clone(), u.id.as_str().to_owned()))
@@ -69,21 +64,51 @@ pub(in crate::cli) async fn run(
     Ok(())
 }
 
-fn refuse_unchangeable(steps: &[Step]) -> anyhow::Result<()> {
-    for s in steps.iter().filter(|s| s.action == "change") {
-        let ok = CHANGEABLE
-            .iter()
-            .find(|(k, _)| *k == s.kind)
-            .map_or(&[][..], |(_, f)| f);
-        if let Some(field) = s.changes.keys().find(|f| !ok.contains(&f.as_str())) {
-            bail!(
-                "{} {:?}: changing {field} is not supported by apply yet (no use case for it); nothing was written",
-                s.kind,
-                s.key
-            );
-        }
+/// Runs the store-free checks of every client change before the first write (e.g. an auth
+/// method switch to or from `private_key_jwt`), so a file that one change would refuse
+/// writes nothing.
+fn check_changes(
+    admin: &Admin,
+    w: &Wanted,
+    clients: &[grantd_domain::Client],
+    steps: &[Step],
+) -> anyhow::Result<()> {
+    for s in steps
+        .iter()
+        .filter(|s| s.kind == "client" && s.action == "change")
+    {
+        let (Some(c), Some(stored)) = (
+            w.clients.iter().find(|c| c.id == s.key),
+            clients.iter().find(|c| c.id.as_str() == s.key),
+        ) else {
+            bail!("internal: no client {}", s.key)
+        };
+        let mut change = client_change(c);
+        change.owner = None;
+        admin
+            .check_client_change(stored, change)
+            .map_err(|e| anyhow::anyhow!("client {:?}: {e}; nothing was written", s.key))?;
     }
     Ok(())
+}
+
+/// Every field of the file's client (the owner's id is set by the caller).
+fn client_change(c: &super::WantClient) -> ClientChange {
+    let l = c.spec.limits;
+    ClientChange {
+        name: Some(c.spec.name.clone()),
+        owner: None,
+        scopes: Some(c.spec.scopes.clone()),
+        grant_types: Some(c.spec.grant_types.clone()),
+        auth_method: Some(c.spec.auth_method),
+        active: Some(c.active),
+        dpop: Some(c.spec.dpop),
+        limits: LimitsChange {
+            rate: Some(l.rate),
+            per_hour: Some(l.quota.per_hour),
+            per_day: Some(l.quota.per_day),
+        },
+    }
 }
 
 async fn apply_user(
@@ -92,28 +117,29 @@ async fn apply_user(
     s: &Step,
     ids: &mut BTreeMap<String, String>,
 ) -> anyhow::Result<()> {
-    let active = w
-        .users
-        .iter()
-        .find(|u| u.email == s.key)
-        .is_none_or(|u| u.active);
-    match s.action {
-        "create" => {
-            let Some(u) = w.users.iter().find(|u| u.email == s.key) else {
-                bail!("internal: no user {}", s.key)
-            };
-            let created = admin.create_user(u.spec.clone()).await?;
-            if !active {
-                admin.set_user_active(created.id.as_str(), false).await?;
-            }
-            ids.insert(created.email.clone(), created.id.as_str().to_owned());
+    if s.action == "disable" {
+        admin.set_user_active(id_of(ids, &s.key)?, false).await?;
+        return Ok(());
+    }
+    let Some(u) = w.users.iter().find(|u| u.email == s.key) else {
+        bail!("internal: no user {}", s.key)
+    };
+    if s.action == "create" {
+        let created = admin.create_user(u.spec.clone()).await?;
+        if !u.active {
+            admin.set_user_active(created.id.as_str(), false).await?;
         }
-        "disable" => {
-            admin.set_user_active(id_of(ids, &s.key)?, false).await?;
-        }
-        _ => {
-            admin.set_user_active(id_of(ids, &s.key)?, active).await?;
-        }
+        ids.insert(created.email.clone(), created.id.as_str().to_owned());
+        return Ok(());
+    }
+    let change = UserChange {
+        name: Some(u.spec.name.clone()),
+        roles: Some(u.spec.roles.clone()),
+        active: Some(u.active),
+    };
+    let updated = admin.update_user(id_of(ids, &s.key)?, change, None).await?;
+    for warning in &updated.warnings {
+        eprintln!("warning: user {}: {warning}", s.key);
     }
     Ok(())
 }
@@ -152,20 +178,11 @@ async fn apply_client(
         }
         return Ok(created.secret_plaintext.filter(|_| generated));
     }
-    if s.changes.contains_key("active") {
-        admin.set_client_active(&c.id, c.active).await?;
-    }
-    if s.changes.contains_key("dpop") {
-        admin.set_client_dpop(&c.id, c.spec.dpop).await?;
-    }
-    if s.changes.contains_key("rate_limit") || s.changes.contains_key("quota") {
-        let l = c.spec.limits;
-        let change = LimitsChange {
-            rate: Some(l.rate),
-            per_hour: Some(l.quota.per_hour),
-            per_day: Some(l.quota.per_day),
-        };
-        admin.update_client_limits(&c.id, change).await?;
+    let mut change = client_change(c);
+    change.owner = Some(id_of(ids, &c.owner_email)?.to_owned());
+    let updated = admin.update_client(&c.id, change, None).await?;
+    for warning in &updated.warnings {
+        eprintln!("warning: client {}: {warning}", c.id);
     }
     Ok(None)
 }
