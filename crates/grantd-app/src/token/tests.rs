@@ -1381,11 +1381,16 @@ async fn an_assertion_authenticates_its_client_and_its_replay_key_reaches_the_se
 #[tokio::test]
 async fn assertion_refusals_are_invalid_client_with_their_reason() {
     let bad = |r| refused_client(ClientRejection::BadAssertion(r));
-    // client_id differs from iss: refused before any lookup.
+    // client_id differs from iss: the sent client is looked up once (a federated client's
+    // token has the platform's iss); not federated, so refused before its keys are read.
     let mut fx = Fx::new();
     fx.assertions
         .expect_issuer()
         .returning(|_| Ok("svc-a".into()));
+    fx.clients
+        .expect_find_client()
+        .times(1)
+        .returning(|_| Ok(Some(client(&["service"]))));
     let got = fx.service().authenticate(&jwt_auth(Some("svc-b"))).await;
     assert_eq!(
         got.map(|_| ()),
