@@ -205,10 +205,12 @@ fn json_shapes() {
             "rate_limit",
             "quota",
             "warnings",
-            "keys"
+            "keys",
+            "jwks_uri"
         ])
     );
     assert_eq!(client["keys"], serde_json::json!([]));
+    assert_eq!(client["jwks_uri"], serde_json::Value::Null);
     assert_eq!(client["rate_limit"], serde_json::Value::Null);
     assert_eq!(
         client["quota"],
