@@ -17,6 +17,11 @@ use libfuzzer_sys::fuzz_target;
 #[path = "../../crates/grantd/src/config.rs"]
 mod config;
 
+/// `config` resolves `[federation]` with it.
+#[allow(dead_code, reason = "only what `load` reaches is called")]
+#[path = "../../crates/grantd/src/federation.rs"]
+mod federation;
+
 static FILE: LazyLock<PathBuf> = LazyLock::new(|| {
     let dir = if std::path::Path::new("/dev/shm").is_dir() {
         PathBuf::from("/dev/shm")

@@ -15,6 +15,7 @@ use grantd_domain::{
 use grantd_ports::SigningAlgorithm;
 use serde::Deserialize;
 
+#[path = "config/jwks_fetch.rs"]
 mod jwks_fetch;
 
 /// The file format, section by section. Every field has a default, so an empty file (or none)
