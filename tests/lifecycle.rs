@@ -291,8 +291,11 @@ fn expired_sessions_are_purged_and_live_ones_kept() {
 #[test]
 fn background_purge_honours_retention() {
     let mut env = Env::new(Backend::Sqlite);
+    // Rows kept 1 s in all: client assertions may then live no longer (replay memory).
     env.set("GRANTD_TOKEN__ACCESS_TOKEN_TTL", "1")
         .set("GRANTD_SESSIONS__RETENTION", "0s")
+        .set("GRANTD_CLIENT_ASSERTION__MAX_LIFETIME", "1s")
+        .set("GRANTD_CLIENT_ASSERTION__MAX_SKEW", "0s")
         .set("GRANTD_SESSIONS__PURGE_EVERY", "1s");
     let (_, id, secret) = env.user_and_client(&[], "service", "client_secret_basic");
     let server = env.start();

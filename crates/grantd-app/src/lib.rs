@@ -31,6 +31,6 @@ pub use grantd_ports::{Endpoint, Refusal};
 pub use keys::{KeyAdmin, KeyCheck, KeyPolicy, ROTATION_MARGIN_SECS};
 pub use quota::{DEFAULT_SYNC_INTERVAL, QuotaUsage};
 pub use token::{
-    AuthenticatedClient, ClientAuthentication, DpopProof, Introspection, IssuedToken, Ports,
-    TokenRequest, TokenService,
+    AssertionLimits, AuthenticatedClient, ClientAuthentication, DpopProof, Introspection,
+    IssuedToken, Ports, TokenRequest, TokenService,
 };

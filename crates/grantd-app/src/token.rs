@@ -50,12 +50,33 @@ impl fmt::Debug for Ports {
     }
 }
 
-/// Longest lifetime of a client assertion (`exp − iat`, or `exp − now`), seconds. An assertion
-/// is remembered (its replay key) as long as the session row of its token lives, and a token
-/// lives at least this long, so a replay within the assertion's lifetime always conflicts.
-pub const ASSERTION_MAX_LIFETIME_SECS: i64 = 300;
-/// How far a client assertion's `iat`/`nbf` may lie in the future, seconds.
-pub const ASSERTION_MAX_SKEW_SECS: i64 = 5;
+/// How long a client assertion may live and how far ahead of the server's clock it may be
+/// dated (`[client_assertion]`). An assertion's replay key lives in the session row of its
+/// token, so the configuration must keep that row (token lifetime + retention) at least
+/// `max_lifetime + max_skew`: the binary refuses to start otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AssertionLimits {
+    /// Longest lifetime (`exp − iat`, or `exp − now` without `iat`).
+    pub max_lifetime: std::time::Duration,
+    /// How far `iat`/`nbf` may lie in the future.
+    pub max_skew: std::time::Duration,
+}
+
+impl Default for AssertionLimits {
+    fn default() -> Self {
+        Self {
+            max_lifetime: std::time::Duration::from_secs(300),
+            max_skew: std::time::Duration::from_secs(5),
+        }
+    }
+}
+
+impl AssertionLimits {
+    /// How long an accepted assertion may still be presented after it was accepted, at most.
+    pub fn replay_window(&self) -> std::time::Duration {
+        self.max_lifetime.saturating_add(self.max_skew)
+    }
+}
 
 /// How a caller claims to be a client, as the API read it from the request: exactly one
 /// method. [`TokenService::authenticate`] checks it against the client's registered method and
@@ -217,6 +238,7 @@ pub struct TokenService {
     audit: Audit,
     /// Trusted issuers and their ports; `None`: no platform token is accepted.
     federation: Option<FederationPorts>,
+    assertion_limits: AssertionLimits,
 }
 
 const PLUGIN_ID_MAX: usize = 128;
@@ -229,6 +251,7 @@ impl TokenService {
             quotas: Arc::new(Quotas::new(crate::quota::DEFAULT_SYNC_INTERVAL)),
             audit: Audit::off(),
             federation: None,
+            assertion_limits: AssertionLimits::default(),
         }
     }
 
@@ -236,6 +259,12 @@ impl TokenService {
     /// clients.
     pub fn with_federation(mut self, federation: FederationPorts) -> Self {
         self.federation = Some(federation);
+        self
+    }
+
+    /// The bounds on client assertions' lifetime and clock skew.
+    pub fn with_assertion_limits(mut self, limits: AssertionLimits) -> Self {
+        self.assertion_limits = limits;
         self
     }
 
@@ -406,8 +435,8 @@ impl TokenService {
         let target = AssertionTarget {
             issuer: &self.policy.issuer,
             token_endpoint,
-            max_lifetime_secs: ASSERTION_MAX_LIFETIME_SECS,
-            max_skew_secs: ASSERTION_MAX_SKEW_SECS,
+            max_lifetime_secs: secs_i64(self.assertion_limits.max_lifetime),
+            max_skew_secs: secs_i64(self.assertion_limits.max_skew),
         };
         let key = self
             .verify_assertion(assertion, &client, target)
@@ -831,6 +860,11 @@ pub(crate) async fn load_owner(
         Some(id) => users.find_user(id).await,
         None => Ok(None),
     }
+}
+
+/// Whole seconds, saturating (configured bounds are far below `i64::MAX`).
+fn secs_i64(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
 fn validate_plugin_id(p: &str) -> Result<(), AppError> {

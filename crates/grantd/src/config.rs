@@ -17,6 +17,9 @@ use serde::Deserialize;
 
 #[path = "config/jwks_fetch.rs"]
 mod jwks_fetch;
+#[path = "config/client_assertion.rs"]
+mod client_assertion;
+pub use client_assertion::ClientAssertionSection;
 
 /// The file format, section by section. Every field has a default, so an empty file (or none)
 /// is a valid configuration: the embedded SQLite default on 127.0.0.1:8080.
@@ -40,6 +43,7 @@ pub struct FileConfig {
     pub jwks_fetch: jwks_fetch::JwksFetchSection,
     /// `[federation]`: trusted issuers of workload identities.
     pub federation: crate::federation::FederationSection,
+    pub client_assertion: ClientAssertionSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -481,6 +485,8 @@ pub struct Settings {
     pub dpop: DpopSettings,
     /// `[jwks_fetch]`: fetching and caching the keys at a client's `jwks_uri`.
     pub jwks_fetch: grantd_jwks::FetchPolicy,
+    /// `[client_assertion]`.
+    pub client_assertion: grantd_app::AssertionLimits,
     /// `[metrics] per_client`.
     pub metrics_per_client: Vec<String>,
     /// `[audit]`.
@@ -670,6 +676,18 @@ const RETENTION: (Duration, Duration) = (Duration::ZERO, Duration::from_secs(36_
 const PURGE_EVERY: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(7 * DAY));
 
 fn resolve(f: FileConfig) -> anyhow::Result<Settings> {
+    let settings = sections(f)?;
+    // Across sections, so after each was checked on its own.
+    client_assertion::check_replay_memory(
+        settings.client_assertion,
+        Duration::from_secs(u64::from(settings.policy.ttl.secs())),
+        settings.sessions.retention,
+    )?;
+    Ok(settings)
+}
+
+/// Each section by its own rules.
+fn sections(f: FileConfig) -> anyhow::Result<Settings> {
     // Sections in file order, so the first error reported is the first one in the file.
     let server = ServerSettings::try_from(&f.server)?;
     let database = DatabaseSettings::try_from(&f.database)?;
@@ -702,6 +720,7 @@ fn resolve(f: FileConfig) -> anyhow::Result<Settings> {
         dpop: DpopSettings::try_from(&f.dpop)?,
         jwks_fetch: grantd_jwks::FetchPolicy::try_from(&f.jwks_fetch)?,
         federation: crate::federation::FederationSettings::try_from(&f.federation)?,
+        client_assertion: grantd_app::AssertionLimits::try_from(&f.client_assertion)?,
     })
 }
 
@@ -1405,6 +1424,54 @@ requires_audience = "orders"
             let ok = from_toml(&format!("[{section}]\n{key} = \"{good}\"\n"), &[]);
             assert!(ok.is_ok(), "{name} = {good:?}: {:?}", ok.err());
         }
+    }
+
+    #[test]
+    fn client_assertion_bounds_are_read_and_must_fit_the_replay_memory() {
+        let d = load(None, &env(&[])).unwrap().client_assertion;
+        assert_eq!(
+            (d.max_lifetime, d.max_skew),
+            (Duration::from_secs(300), Duration::from_secs(5))
+        );
+        let s = from_toml(
+            "[client_assertion]\nmax_lifetime = \"2m\"\nmax_skew = \"1s\"\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            (s.client_assertion.max_lifetime, s.client_assertion.max_skew),
+            (Duration::from_secs(120), Duration::from_secs(1))
+        );
+        for (key, bad) in [
+            ("max_lifetime", "0s"),
+            ("max_lifetime", "2h"),
+            ("max_skew", "10m"),
+        ] {
+            let e =
+                from_toml(&format!("[client_assertion]\n{key} = \"{bad}\"\n"), &[]).unwrap_err();
+            assert!(
+                format!("{e:#}").contains(&format!("`client_assertion.{key}`")),
+                "{e:#}"
+            );
+        }
+        // 60 s token + no retention < 300 s + 5 s: the row (the replay key) would go first.
+        let short = [
+            ("GRANTD_TOKEN__ACCESS_TOKEN_TTL", "60"),
+            ("GRANTD_SESSIONS__RETENTION", "0s"),
+        ];
+        let e = load(None, &env(&short)).unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(
+            msg.contains("sessions.retention") && msg.contains("5m 5s") && msg.contains("1m"),
+            "{msg}"
+        );
+        // Exactly enough is enough.
+        let fits = [
+            ("GRANTD_TOKEN__ACCESS_TOKEN_TTL", "60"),
+            ("GRANTD_SESSIONS__RETENTION", "0s"),
+            ("GRANTD_CLIENT_ASSERTION__MAX_LIFETIME", "55s"),
+        ];
+        assert!(load(None, &env(&fits)).is_ok());
     }
 
     #[test]

@@ -66,6 +66,7 @@ impl Wired {
     pub fn token_service(&self) -> TokenService {
         let service = TokenService::new(self.ports.clone(), self.policy.clone())
             .with_quota_sync(self.settings.quota_sync)
+            .with_assertion_limits(self.settings.client_assertion)
             .with_audit(self.audit_sink());
         match &self.federation {
             Some(f) => service.with_federation(f.clone()),

@@ -9,7 +9,7 @@ use grantd_domain::{
     DomainError, FederatedIdentity, SessionAuth, match_credential,
 };
 
-use super::{ASSERTION_MAX_SKEW_SECS, AuthenticatedClient, TokenService};
+use super::{AuthenticatedClient, TokenService, secs_i64};
 use crate::error::AppError;
 
 fn reject(r: ClientRejection) -> AppError {
@@ -91,7 +91,7 @@ impl TokenService {
         let now = self.ports.clock.now();
         let verified = fed
             .tokens
-            .check(token, issuer, &keys, ASSERTION_MAX_SKEW_SECS, now)
+            .check(token, issuer, &keys, secs_i64(self.assertion_limits.max_skew), now)
             .map_err(bad)?;
         let credential = match_credential(&credentials, &issuer.name, &verified.identity).map_err(
             |m| match m {

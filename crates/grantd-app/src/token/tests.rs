@@ -1376,6 +1376,28 @@ async fn an_assertion_authenticates_its_client_and_its_replay_key_reaches_the_se
     assert_eq!(row.assertion_key.as_deref(), Some("replay-key"));
 }
 
+/// The configured `[client_assertion]` bounds, not the defaults, reach the verifier.
+#[tokio::test]
+async fn configured_assertion_limits_reach_the_verifier() {
+    let mut fx = Fx::new();
+    fx.assertions
+        .expect_issuer()
+        .returning(|_| Ok("svc-a".into()));
+    fx.clients
+        .expect_find_client()
+        .returning(|_| Ok(Some(key_client(true))));
+    fx.assertions
+        .expect_check()
+        .withf(|_, _, _, t, _| t.max_lifetime_secs == 90 && t.max_skew_secs == 2)
+        .times(1)
+        .returning(|_, _, _, _, _| Ok("k".into()));
+    let service = fx.service().with_assertion_limits(crate::AssertionLimits {
+        max_lifetime: std::time::Duration::from_secs(90),
+        max_skew: std::time::Duration::from_secs(2),
+    });
+    assert!(service.authenticate(&jwt_auth(None)).await.is_ok());
+}
+
 /// Each refusal is invalid_client with its own reason; none reaches the verifier's full check
 /// when the client is the wrong one.
 #[tokio::test]
