@@ -489,5 +489,74 @@ fn a_jwks_uri_must_be_https_or_allowed_http_to_loopback_on_both_backends() {
         env.set("GRANTD_JWKS_FETCH__ALLOW_HTTP_LOOPBACK", "true");
         let ok = create(&env, &["--jwks-uri", "http://127.0.0.1:9/jwks"]);
         assert_eq!(ok.status.code(), Some(0), "{backend:?}");
+fn ed_key_jwk(kid: &str) -> Value {
+    ed(kid)
+}
+
+/// `--assertion-alg` binds a client to one algorithm: an ES256 assertion by its own EC key is
+/// then the same 401 as every other failure, with the typed reason in the log. `client
+/// set-keys` replaces the keys (the registered algorithm stays), is audited with kids only,
+/// and a running server sees it (cache invalidation through change notifications).
+#[test]
+fn a_registered_alg_is_enforced_and_set_keys_replaces_keys_on_both_backends() {
+    for backend in BACKENDS {
+        let mut env = Env::new(backend);
+        env.set("GRANTD_AUDIT__FILE", "audit.jsonl");
+        let key = ClientKey::new();
+        let uid = user(&env);
+        let mut jwk = serde_json::to_value(&key.jwk).unwrap();
+        jwk["kid"] = json!("k1");
+        let both = write_jwks(&env, "both.json", vec![jwk.clone(), ed_key_jwk("k2")]);
+        let mut args = create_args(&uid, "private_key_jwt", Some(&both));
+        args.extend(["--assertion-alg", "EdDSA"]);
+        let created = env.json(&args);
+        assert_eq!(created["token_endpoint_auth_signing_alg"], "EdDSA");
+        let id = created["client_id"].as_str().unwrap().to_owned();
+        let explained = env.json(&["explain", "--client", &id]);
+        assert_eq!(explained["auth_method"], "private_key_jwt", "{explained}");
+        assert_eq!(explained["token_endpoint_auth_signing_alg"], "EdDSA");
+        let server = env.start();
+        let refused = post_assertion(&server, &key.assertion(&claims(&id, "a1")), "");
+        assert_eq!(refused.status, 401, "{backend:?}: {}", refused.body);
+        assert_eq!(refused.json()["error"], "invalid_client");
+        assert!(
+            server.wait_for_log("AlgorithmNotRegistered").is_some(),
+            "{backend:?}: the typed reason is logged"
+        );
+
+        // Replace the keys (EC only) and the algorithm (ES256): the running server follows.
+        let ec_only = write_jwks(&env, "ec.json", vec![jwk.clone()]);
+        let set = ["client", "set-keys", &id, "--jwks-file", &ec_only];
+        let mut es = set.to_vec();
+        es.extend(["--assertion-alg", "ES256"]);
+        let shown = env.json(&es);
+        assert_eq!(
+            shown["keys"],
+            json!([{"kid": "k1", "kty": "EC", "alg": "ES256"}])
+        );
+        assert_eq!(shown["token_endpoint_auth_signing_alg"], "ES256");
+        let ok = (0..50).find_map(|i| {
+            let r = post_assertion(&server, &key.assertion(&claims(&id, &format!("b{i}"))), "");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            (r.status == 200).then_some(r)
+        });
+        assert!(ok.is_some(), "{backend:?}: the new keys never took effect");
+        // Keys the registered ES256 cannot use (Ed25519 only): refused, nothing changes.
+        let ed_only = write_jwks(&env, "ed.json", vec![ed_key_jwk("k3")]);
+        let out = env.cli(&["client", "set-keys", &id, "--jwks-file", &ed_only]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains("ES256"), "{err}");
+        let still = env.json(&["client", "show", &id]);
+        assert_eq!(still["keys"][0]["kid"], "k1");
+
+        let audit = std::fs::read_to_string(env.dir.join("audit.jsonl")).unwrap();
+        let line = audit
+            .lines()
+            .find(|l| l.contains("client.keys.update"))
+            .unwrap_or_else(|| panic!("{backend:?}: no keys audit event in {audit}"));
+        assert!(line.contains("k1,k2") && line.contains("EdDSA"), "{line}");
+        let x = jwk["x"].as_str().unwrap();
+        assert!(!audit.contains(x) && !audit.contains(ED_X), "{audit}");
     }
 }

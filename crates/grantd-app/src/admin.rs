@@ -104,6 +104,9 @@ pub enum InvalidReason {
         "a private_key_jwt client needs --jwks-file and no secret; a federated client takes neither; other clients take no keys"
     )]
     KeysDoNotFitMethod,
+    /// A registered assertion algorithm that none of the client's keys can sign with.
+    #[error("no key of the client can sign with {0} (its token_endpoint_auth_signing_alg)")]
+    NoKeyForAlg(grantd_domain::AssertionAlg),
     /// A user's or client's name.
     #[error("no trusted issuer is configured ([[federation.issuers]])")]
     NoTrustedIssuers,

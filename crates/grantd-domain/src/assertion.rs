@@ -17,9 +17,13 @@ pub struct RegisteredKey {
 
 /// A client's registered public keys: an inline JWKS (no two keys with the same `kid`), or the
 /// `jwks_uri` where the client publishes its JWKS (fetched and cached by an adapter behind the
-/// `RemoteKeys` port; the keys fetched from it come back as an inline set).
+/// `RemoteKeys` port; the keys fetched from it come back as an inline set); and the one
+/// algorithm its assertions must use, if it registered one (`token_endpoint_auth_signing_alg`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ClientKeys(KeySource);
+pub struct ClientKeys {
+    source: KeySource,
+    alg: Option<AssertionAlg>,
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum KeySource {
@@ -29,13 +33,66 @@ enum KeySource {
 
 impl Default for ClientKeys {
     fn default() -> Self {
-        Self(KeySource::Inline(Vec::new()))
+        Self {
+            source: KeySource::Inline(Vec::new()),
+            alg: None,
+        }
     }
 }
 
 /// Two keys of one JWKS share a `kid`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DuplicateKid(pub String);
+
+/// The signing algorithms a client assertion may use: asymmetric only (never `none` or HS*).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AssertionAlg {
+    Es256,
+    EdDsa,
+    Rs256,
+    Ps256,
+}
+
+impl AssertionAlg {
+    pub const ALL: [AssertionAlg; 4] = [Self::Es256, Self::EdDsa, Self::Rs256, Self::Ps256];
+
+    /// The JOSE name (`alg`), exactly; `Ed25519` (RFC 9864's fully specified name) is EdDSA.
+    pub fn parse(s: &str) -> Option<Self> {
+        if s == "Ed25519" {
+            return Some(Self::EdDsa);
+        }
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Es256 => "ES256",
+            Self::EdDsa => "EdDSA",
+            Self::Rs256 => "RS256",
+            Self::Ps256 => "PS256",
+        }
+    }
+
+    /// The JWK `kty` a key must have to sign with it.
+    pub const fn kty(self) -> &'static str {
+        match self {
+            Self::Es256 => "EC",
+            Self::EdDsa => "OKP",
+            Self::Rs256 | Self::Ps256 => "RSA",
+        }
+    }
+}
+
+impl fmt::Display for AssertionAlg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A registered algorithm that none of the client's keys can sign with (wrong `kty`, or every
+/// key pins another `alg`): no assertion could ever pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NoKeyForAlg(pub AssertionAlg);
 
 impl ClientKeys {
     /// An inline set. Refuses a set in which two keys share a `kid` (a verifier could not tell
@@ -48,17 +105,41 @@ impl ClientKeys {
                 return Err(DuplicateKid(kid.clone()));
             }
         }
-        Ok(Self(KeySource::Inline(keys)))
+        Ok(Self {
+            source: KeySource::Inline(keys),
+            alg: None,
+        })
     }
 
     /// Keys published at `uri`, fetched when needed.
     pub fn remote(uri: JwksUri) -> Self {
-        Self(KeySource::Remote(uri))
+        Self {
+            source: KeySource::Remote(uri),
+            alg: None,
+        }
+    }
+
+    /// The same keys, with assertions bound to `alg` (or to whatever the keys pin, `None`).
+    /// Refused when no inline key could sign with `alg` (keys at a `jwks_uri` are not known
+    /// until fetched: the verifier refuses then).
+    pub fn with_alg(self, alg: Option<AssertionAlg>) -> Result<Self, NoKeyForAlg> {
+        if let (Some(a), KeySource::Inline(keys)) = (alg, &self.source) {
+            let fits = |k: &RegisteredKey| {
+                k.kty == a.kty()
+                    && k.alg
+                        .as_deref()
+                        .is_none_or(|p| AssertionAlg::parse(p) == Some(a))
+            };
+            if !keys.iter().any(fits) {
+                return Err(NoKeyForAlg(a));
+            }
+        }
+        Ok(Self { alg, ..self })
     }
 
     /// The inline keys; none for a set registered by `jwks_uri`.
     pub fn keys(&self) -> &[RegisteredKey] {
-        match &self.0 {
+        match &self.source {
             KeySource::Inline(keys) => keys,
             KeySource::Remote(_) => &[],
         }
@@ -66,15 +147,29 @@ impl ClientKeys {
 
     /// Where the keys are published, for a set registered by `jwks_uri`.
     pub fn jwks_uri(&self) -> Option<&JwksUri> {
-        match &self.0 {
+        match &self.source {
             KeySource::Inline(_) => None,
             KeySource::Remote(uri) => Some(uri),
         }
     }
 
+    /// The algorithm the client registered for its assertions, if any.
+    pub fn alg(&self) -> Option<AssertionAlg> {
+        self.alg
+    }
+
     /// No inline key and no `jwks_uri`: nothing a client assertion could be checked with.
     pub fn is_empty(&self) -> bool {
-        matches!(&self.0, KeySource::Inline(keys) if keys.is_empty())
+        matches!(&self.source, KeySource::Inline(keys) if keys.is_empty())
+    }
+
+    /// Each inline key's `kid` (or "-" for a key without one): what may be shown and audited
+    /// of a key set, never key material. Empty for a set registered by `jwks_uri`.
+    pub fn kids(&self) -> Vec<String> {
+        self.keys()
+            .iter()
+            .map(|k| k.kid.clone().unwrap_or_else(|| "-".into()))
+            .collect()
     }
 }
 
@@ -257,6 +352,9 @@ pub enum AssertionRejection {
     IssuerSubjectMismatch,
     /// `alg` missing, `none`, HS* or another algorithm no registered key pins.
     UnsupportedAlgorithm,
+    /// An algorithm the keys allow, but not the one the client registered
+    /// (`token_endpoint_auth_signing_alg`).
+    AlgorithmNotRegistered,
     /// A `kid` no registered key has.
     UnknownKey,
     /// No registered key (of the right type) verifies the signature.
@@ -297,6 +395,7 @@ impl AssertionRejection {
             AssertionRejection::Malformed => "assertion_malformed",
             AssertionRejection::IssuerSubjectMismatch => "assertion_iss_sub",
             AssertionRejection::UnsupportedAlgorithm => "assertion_alg",
+            AssertionRejection::AlgorithmNotRegistered => "assertion_alg_not_registered",
             AssertionRejection::UnknownKey => "assertion_unknown_kid",
             AssertionRejection::BadSignature => "assertion_signature",
             AssertionRejection::WrongAudience => "assertion_aud",
@@ -339,6 +438,53 @@ mod tests {
             kty: "EC".into(),
             alg: None,
             jwk: "{}".into(),
+        }
+    }
+
+    fn typed(kid: &str, kty: &str, alg: Option<&str>) -> RegisteredKey {
+        RegisteredKey {
+            kid: Some(kid.into()),
+            kty: kty.into(),
+            alg: alg.map(str::to_owned),
+            jwk: "{}".into(),
+        }
+    }
+
+    #[test]
+    fn a_registered_alg_needs_a_key_that_can_sign_with_it() {
+        let keys = ClientKeys::new(vec![
+            typed("e", "EC", None),
+            typed("r", "RSA", Some("PS256")),
+        ])
+        .unwrap();
+        for (alg, ok) in [
+            (AssertionAlg::Es256, true),
+            (AssertionAlg::Ps256, true),
+            (AssertionAlg::Rs256, false),
+            (AssertionAlg::EdDsa, false),
+        ] {
+            let got = keys.clone().with_alg(Some(alg));
+            assert_eq!(got.is_ok(), ok, "{alg}");
+            assert_eq!(
+                got.map(|k| k.alg()),
+                if ok {
+                    Ok(Some(alg))
+                } else {
+                    Err(NoKeyForAlg(alg))
+                }
+            );
+        }
+        assert_eq!(keys.clone().with_alg(None).unwrap().alg(), None);
+        assert_eq!(keys.kids(), ["e", "r"]);
+    }
+
+    #[test]
+    fn assertion_algs_parse_exactly_their_jose_names() {
+        for a in AssertionAlg::ALL {
+            assert_eq!(AssertionAlg::parse(a.as_str()), Some(a));
+        }
+        for bad in ["es256", "HS256", "none", "", "EDDSA"] {
+            assert_eq!(AssertionAlg::parse(bad), None, "{bad}");
         }
     }
 

@@ -19,8 +19,8 @@ pub mod time;
 pub mod token;
 
 pub use assertion::{
-    AssertionRejection, AssertionTarget, ClientKeys, DuplicateKid, JwksFailure, JwksUri,
-    JwksUriProblem, RegisteredKey,
+    AssertionAlg, AssertionRejection, AssertionTarget, ClientKeys, DuplicateKid, JwksFailure,
+    JwksUri, JwksUriProblem, NoKeyForAlg, RegisteredKey,
 };
 pub use audience::{ADMIN_AUDIENCE, Audience, AudienceRequest, AudienceRules};
 pub use client::{

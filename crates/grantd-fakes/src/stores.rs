@@ -87,6 +87,14 @@ impl ClientStore for FakeClients {
     ) -> Result<bool, StoreError> {
         not_faked("FakeClients::set_client_dpop")
     }
+    async fn set_client_keys(
+        &self,
+        _: &ClientId,
+        _: &grantd_domain::ClientKeys,
+        _: Timestamp,
+    ) -> Result<bool, StoreError> {
+        not_faked("FakeClients::set_client_keys")
+    }
     async fn set_client_limits(
         &self,
         _: &ClientId,

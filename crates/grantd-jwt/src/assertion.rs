@@ -60,8 +60,9 @@ fn issuer_of(claims: &Map<String, Value>) -> Result<&str, R> {
     }
 }
 
-/// The header's `alg` (never `none` or HS*: [`JwsAlg`] has neither), then the key named by
-/// `kid`, or else any registered key whose type pins that `alg`.
+/// The header's `alg` (never `none` or HS*: [`JwsAlg`] has neither) and the client's
+/// registered algorithm if it has one, then the key named by `kid`, or else any registered key
+/// whose type pins that `alg`.
 pub(crate) fn verify_signature(parts: &Parts<'_>, keys: &ClientKeys) -> Result<(), R> {
     let alg = parts
         .header
@@ -69,6 +70,9 @@ pub(crate) fn verify_signature(parts: &Parts<'_>, keys: &ClientKeys) -> Result<(
         .and_then(Value::as_str)
         .and_then(JwsAlg::parse)
         .ok_or(R::UnsupportedAlgorithm)?;
+    if keys.alg().is_some_and(|a| JwsAlg::from(a) != alg) {
+        return Err(R::AlgorithmNotRegistered);
+    }
     if parts.header.contains_key("crit") {
         return Err(R::Malformed);
     }

@@ -51,6 +51,18 @@ impl JwsAlg {
     }
 }
 
+impl From<grantd_domain::AssertionAlg> for JwsAlg {
+    fn from(a: grantd_domain::AssertionAlg) -> Self {
+        use grantd_domain::AssertionAlg as A;
+        match a {
+            A::Es256 => JwsAlg::Es256,
+            A::EdDsa => JwsAlg::EdDsa,
+            A::Rs256 => JwsAlg::Rs256,
+            A::Ps256 => JwsAlg::Ps256,
+        }
+    }
+}
+
 /// Why a JWK is not usable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum JwkError {

@@ -72,6 +72,15 @@ pub trait ClientStore: Send + Sync {
         now: Timestamp,
     ) -> Result<bool, StoreError>;
 
+    /// Replaces the client's registered public keys (`private_key_jwt`) and their registered
+    /// algorithm, sets `updated_at`; `Ok(false)` if there is no such client.
+    async fn set_client_keys(
+        &self,
+        id: &ClientId,
+        keys: &ClientKeys,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+
     /// Adds `secret` as the current secret and makes every current secret expire at
     /// `previous_valid_until` (secrets already expiring earlier keep their earlier end).
     /// All or nothing; `Ok(false)` if there is no such client.

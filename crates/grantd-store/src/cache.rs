@@ -252,6 +252,17 @@ impl<S: ClientStore + UserStore> ClientStore for Cached<S> {
         r
     }
 
+    async fn set_client_keys(
+        &self,
+        id: &ClientId,
+        keys: &grantd_domain::ClientKeys,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let r = self.inner.set_client_keys(id, keys, now).await;
+        self.forget_client(id);
+        r
+    }
+
     async fn rotate_secret(
         &self,
         id: &ClientId,
@@ -521,6 +532,14 @@ mod tests {
             &self,
             _: &ClientId,
             _: grantd_domain::DpopPolicy,
+            _: Timestamp,
+        ) -> Result<bool, StoreError> {
+            Ok(true)
+        }
+        async fn set_client_keys(
+            &self,
+            _: &ClientId,
+            _: &grantd_domain::ClientKeys,
             _: Timestamp,
         ) -> Result<bool, StoreError> {
             Ok(true)

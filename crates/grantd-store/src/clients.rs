@@ -3,13 +3,15 @@
 use async_trait::async_trait;
 use diesel::{ExpressionMethods, NullableExpressionMethods, QueryDsl, SelectableHelper};
 use diesel_async::RunQueryDsl;
-use grantd_domain::{Client, ClientId, ClientLimits, ClientSecret, DpopPolicy, Timestamp};
+use grantd_domain::{
+    Client, ClientId, ClientKeys, ClientLimits, ClientSecret, DpopPolicy, Timestamp,
+};
 use grantd_ports::{ClientStore, StoreError, UpdateOutcome};
 
 use crate::Store;
 use crate::db::{with_read, with_tx, with_write};
 use crate::error::{MAX_HASH, check_text, to_db_time};
-use crate::rows::{ClientRow, LimitsRow, NewSecretRow, SecretRow, clients_from_join};
+use crate::rows::{ClientRow, LimitsRow, NewSecretRow, SecretRow, clients_from_join, encode_keys};
 use crate::schema::{client_secrets, clients};
 
 #[async_trait]
@@ -111,6 +113,34 @@ impl ClientStore for Store {
             let n = with_write!(&db, |c| {
                 diesel::update(clients::table.find(&id))
                     .set((clients::dpop.eq(dpop.as_str()), clients::updated_at.eq(now)))
+                    .execute(c)
+                    .await?
+            });
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn set_client_keys(
+        &self,
+        id: &ClientId,
+        keys: &ClientKeys,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let id = id.as_str().to_owned();
+        let now = to_db_time("updated_at", now)?;
+        let jwks = encode_keys(keys);
+        let uri = keys.jwks_uri().map(|u| u.as_str().to_owned());
+        let alg = keys.alg().map(|a| a.as_str());
+        self.run(|db| async move {
+            let n = with_write!(&db, |c| {
+                diesel::update(clients::table.find(&id))
+                    .set((
+                        clients::jwks.eq(&jwks),
+                        clients::jwks_uri.eq(&uri),
+                        clients::token_endpoint_auth_signing_alg.eq(alg),
+                        clients::updated_at.eq(now),
+                    ))
                     .execute(c)
                     .await?
             });

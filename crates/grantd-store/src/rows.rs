@@ -13,10 +13,10 @@ use std::net::IpAddr;
 use std::num::NonZeroU32;
 
 use grantd_domain::{
-    AuthMethod, Client, ClientId, ClientKeys, ClientLimits, ClientRate, ClientSecret, DpopBinding,
-    DpopPolicy, FederatedIdentity, GrantTypes, IssuerName, Jkt, Jti, JwksUri, Kid, NewSession,
-    Owner, OwnerId, RegisteredKey, RequestContext, ScopeCatalog, SessionAuth, SessionId,
-    SessionRecord, SessionSource, StoredScopes, TokenQuota, UserId,
+    AssertionAlg, AuthMethod, Client, ClientId, ClientKeys, ClientLimits, ClientRate, ClientSecret,
+    DpopBinding, DpopPolicy, FederatedIdentity, GrantTypes, IssuerName, Jkt, Jti, JwksUri, Kid,
+    NewSession, Owner, OwnerId, RegisteredKey, RequestContext, ScopeCatalog, SessionAuth,
+    SessionId, SessionRecord, SessionSource, StoredScopes, TokenQuota, UserId,
 };
 use grantd_ports::{KeyState, SigningAlgorithm, SigningKeyRecord};
 
@@ -96,6 +96,7 @@ pub(crate) struct ClientRow {
     pub dpop: String,
     pub jwks: Option<String>,
     pub jwks_uri: Option<String>,
+    pub token_endpoint_auth_signing_alg: Option<String>,
 }
 
 /// The limit columns of a client row (what `client update` writes).
@@ -221,6 +222,7 @@ impl ClientRow {
             dpop: c.dpop.as_str().to_owned(),
             jwks: encode_keys(&c.keys),
             jwks_uri: c.keys.jwks_uri().map(|u| u.as_str().to_owned()),
+            token_endpoint_auth_signing_alg: c.keys.alg().map(|a| a.as_str().to_owned()),
         };
         let secrets = c
             .secrets
@@ -250,7 +252,11 @@ impl ClientRow {
         Ok(Client {
             limits,
             dpop: DpopPolicy::parse(&self.dpop).ok_or_else(|| corrupt("clients", "dpop"))?,
-            keys: decode_keys(self.jwks.as_deref(), self.jwks_uri.as_deref())?,
+            keys: decode_keys(
+                self.jwks.as_deref(),
+                self.jwks_uri.as_deref(),
+                self.token_endpoint_auth_signing_alg.as_deref(),
+            )?,
             id: ClientId::parse(&self.id).map_err(|_| corrupt("clients", "id"))?,
             auth_method: AuthMethod::parse(&self.auth_method)
                 .ok_or_else(|| corrupt("clients", "auth_method"))?,
@@ -494,7 +500,7 @@ impl KeyRow {
 
 /// A client's inline keys as stored: a JSON array of the public JWKs as registered; `None`
 /// for none (its `jwks_uri`, if any, is a column of its own).
-fn encode_keys(keys: &ClientKeys) -> Option<String> {
+pub(crate) fn encode_keys(keys: &ClientKeys) -> Option<String> {
     (!keys.keys().is_empty()).then(|| {
         let members: Vec<&str> = keys.keys().iter().map(|k| k.jwk.as_str()).collect();
         format!("[{}]", members.join(","))
@@ -503,13 +509,27 @@ fn encode_keys(keys: &ClientKeys) -> Option<String> {
 
 /// Parsed once, here: each stored JWK's `kid`, `kty` and `alg` are read and its JSON kept for
 /// the verifier (which checked it when it was registered); a `jwks_uri` is parsed into a
-/// `JwksUri`. Anything else, or both, is corruption.
-fn decode_keys(stored: Option<&str>, uri: Option<&str>) -> Result<ClientKeys, Error> {
+/// `JwksUri`; the registered assertion algorithm goes with either. Anything else (both a JWKS
+/// and a `jwks_uri`, an algorithm without keys) is corruption.
+fn decode_keys(
+    stored: Option<&str>,
+    uri: Option<&str>,
+    alg: Option<&str>,
+) -> Result<ClientKeys, Error> {
+    let bad_alg = || corrupt("clients", "token_endpoint_auth_signing_alg");
+    let alg = alg
+        .map(|a| AssertionAlg::parse(a).ok_or_else(bad_alg))
+        .transpose()?;
     let text = match (stored, uri) {
-        (None, None) => return Ok(ClientKeys::default()),
+        (None, None) => {
+            return match alg {
+                None => Ok(ClientKeys::default()),
+                Some(_) => Err(bad_alg()),
+            };
+        }
         (None, Some(uri)) => {
             let uri = JwksUri::parse(uri).map_err(|_| corrupt("clients", "jwks_uri"))?;
-            return Ok(ClientKeys::remote(uri));
+            return ClientKeys::remote(uri).with_alg(alg).map_err(|_| bad_alg());
         }
         (Some(_), Some(_)) => return Err(corrupt("clients", "jwks_uri")),
         (Some(text), None) => text,
@@ -533,5 +553,7 @@ fn decode_keys(stored: Option<&str>, uri: Option<&str>) -> Result<ClientKeys, Er
             })
         })
         .collect::<Result<Vec<_>, Error>>()?;
-    ClientKeys::new(keys).map_err(|_| bad())
+    let keys = ClientKeys::new(keys).map_err(|_| bad())?;
+    keys.with_alg(alg)
+        .map_err(|_| corrupt("clients", "token_endpoint_auth_signing_alg"))
 }

@@ -32,6 +32,7 @@ diesel::table! {
         dpop -> Text,
         jwks -> Nullable<Text>,
         jwks_uri -> Nullable<Text>,
+        token_endpoint_auth_signing_alg -> Nullable<Text>,
     }
 }
 

@@ -50,6 +50,7 @@ pub fn client(c: &Client) -> Value {
         "quota": quota(&c.limits.quota),
         "keys": keys(c),
         "jwks_uri": c.keys.jwks_uri().map(|u| u.as_str()),
+        "token_endpoint_auth_signing_alg": c.keys.alg().map(|a| a.as_str()),
     })
 }
 
@@ -107,6 +108,7 @@ pub fn client_created(created: &ClientCreated) -> Value {
         "quota": quota(&c.limits.quota),
         "keys": keys(c),
         "jwks_uri": c.keys.jwks_uri().map(|u| u.as_str()),
+        "token_endpoint_auth_signing_alg": c.keys.alg().map(|a| a.as_str()),
         "warnings": created.warnings,
     })
 }
@@ -197,6 +199,7 @@ pub fn explanation(e: &Explanation) -> Value {
         "dpop": e.dpop.map(|d| d.as_str()),
         "auth_method": e.auth_method.map(|m| m.as_str()),
         "federated_credentials": e.federated.iter().map(federated_credential).collect::<Vec<_>>(),
+        "token_endpoint_auth_signing_alg": e.assertion_alg.map(|a| a.as_str()),
         "scopes": scopes,
         "rate_limit": rate(e.rate),
         "quota_usage": quota_usage(&e.quota),

@@ -2,7 +2,7 @@
 //! after, as display text. Built from the domain's values after the change committed; no secret
 //! or hash is ever read here (a client's `secrets` are not part of any event).
 
-use grantd_domain::{Client, ClientLimits, DpopPolicy, Owner, Timestamp};
+use grantd_domain::{Client, ClientKeys, ClientLimits, DpopPolicy, Owner, Timestamp};
 use grantd_ports::{AdminChange, AuditKind, FieldChange};
 
 use super::Admin;
@@ -53,6 +53,19 @@ pub(super) fn client_created(client: &Client) -> AuditKind {
         set("dpop", client.dpop.as_str().to_owned()),
         set("active", flag(client.active)),
     ];
+    let mut changes = changes;
+    if !client.keys.keys().is_empty() {
+        changes.push(set("kids", client.keys.kids().join(",")));
+    }
+    if let Some(uri) = client.keys.jwks_uri() {
+        changes.push(set("jwks_uri", uri.as_str().to_owned()));
+    }
+    if let Some(alg) = client.keys.alg() {
+        changes.push(set(
+            "token_endpoint_auth_signing_alg",
+            alg.as_str().to_owned(),
+        ));
+    }
     change("client.create", "client", client.id.to_string(), changes)
 }
 
@@ -85,6 +98,34 @@ pub(super) fn dpop_changed(id: String, before: Option<DpopPolicy>, after: DpopPo
         after: Some(after.as_str().to_owned()),
     }];
     change("client.dpop.update", "client", id, changes)
+}
+
+/// A client's registered keys replaced: the kids before and after (never key material), and
+/// the `jwks_uri` and the registered algorithm when they changed.
+pub(super) fn keys_changed(id: String, before: &ClientKeys, after: &ClientKeys) -> AuditKind {
+    let kids = |k: &ClientKeys| Some(k.kids().join(","));
+    let uri = |k: &ClientKeys| k.jwks_uri().map(|u| u.as_str().to_owned());
+    let alg = |k: &ClientKeys| k.alg().map(|a| a.as_str().to_owned());
+    let mut changes = vec![FieldChange {
+        field: "kids",
+        before: kids(before),
+        after: kids(after),
+    }];
+    if before.jwks_uri() != after.jwks_uri() {
+        changes.push(FieldChange {
+            field: "jwks_uri",
+            before: uri(before),
+            after: uri(after),
+        });
+    }
+    if before.alg() != after.alg() {
+        changes.push(FieldChange {
+            field: "token_endpoint_auth_signing_alg",
+            before: alg(before),
+            after: alg(after),
+        });
+    }
+    change("client.keys.update", "client", id, changes)
 }
 
 /// The client's own rate and quotas, each field that changed.

@@ -3,9 +3,9 @@
 //! decision the endpoint would not make. No session, no token.
 
 use grantd_domain::{
-    AudienceRequest, AuthMethod, Client, ClientId, ClientRate, ClientRejection, DomainError,
-    DpopPolicy, FederatedCredential, Owner, ScopeCatalog, ScopeDef, StoredScopes, Tier,
-    TokenPolicy, Verdict, decide,
+    AssertionAlg, AudienceRequest, AuthMethod, Client, ClientId, ClientRate, ClientRejection,
+    DomainError, DpopPolicy, FederatedCredential, Owner, ScopeCatalog, ScopeDef, StoredScopes,
+    Tier, TokenPolicy, Verdict, decide,
 };
 
 use super::{Admin, AdminError};
@@ -56,6 +56,8 @@ pub struct Explanation {
     pub auth_method: Option<AuthMethod>,
     /// A federated client's credentials (empty for other clients).
     pub federated: Vec<FederatedCredential>,
+    /// The one algorithm its `private_key_jwt` assertions must use, if it registered one.
+    pub assertion_alg: Option<AssertionAlg>,
     /// One row per requested scope (the client's scopes when none is requested). Empty when
     /// the request cannot even be parsed or the client does not exist.
     pub scopes: Vec<ScopeExplanation>,
@@ -85,6 +87,7 @@ impl Admin {
             dpop: None,
             auth_method: None,
             federated: Vec::new(),
+            assertion_alg: None,
             scopes: Vec::new(),
             rate: None,
             quota: Vec::new(),
@@ -177,6 +180,7 @@ pub(super) fn explain_decision(
         dpop: Some(client.dpop),
         auth_method: Some(client.auth_method),
         federated: Vec::new(),
+        assertion_alg: client.keys.alg(),
         scopes,
         rate: client.limits.rate,
         quota: Vec::new(),

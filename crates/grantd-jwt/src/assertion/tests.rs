@@ -161,6 +161,21 @@ fn keys_and_algorithms_are_pinned() {
     assert_eq!(check(&jws, &ClientKeys::default()), Err(R::NoKeys));
 }
 
+/// A client that registered `token_endpoint_auth_signing_alg` is held to it even when its
+/// key allows another algorithm (an RSA key: RS256 and PS256).
+#[test]
+fn a_registered_algorithm_is_enforced() {
+    use grantd_domain::AssertionAlg;
+    let key = ClientKey::rsa(aws_lc_rs::rsa::KeySize::Rsa2048);
+    let any = registered(&key, "k1");
+    let rs = key.jws("RS256", &json!({"alg": "RS256"}), &claims());
+    let ps = key.jws("PS256", &json!({"alg": "PS256"}), &claims());
+    assert!(check(&rs, &any).is_ok() && check(&ps, &any).is_ok());
+    let pinned = any.with_alg(Some(AssertionAlg::Ps256)).unwrap();
+    assert!(check(&ps, &pinned).is_ok());
+    assert_eq!(check(&rs, &pinned), Err(R::AlgorithmNotRegistered));
+}
+
 fn b64(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)

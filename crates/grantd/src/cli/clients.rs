@@ -1,6 +1,6 @@
 //! `grantd client …`: create clients (printing the secret once), list, show, enable, disable,
 //! update them (name, owner, scopes, grant types, auth method, rate, quotas, DPoP policy: one
-//! `Admin::update_client`), and rotate their secrets.
+//! `Admin::update_client`), replace their public keys, and rotate their secrets.
 
 use std::io::Read;
 
@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use grantd_api::admin::views;
 use grantd_app::{Admin, ClientChange, NewClientSpec};
-use grantd_domain::{AuthMethod, Client, DpopPolicy, GrantType};
+use grantd_domain::{AssertionAlg, AuthMethod, Client, DpopPolicy, GrantType};
 use serde_json::{Value, json};
 
 use super::limits::{self, LimitArgs, LimitUpdateArgs};
@@ -31,6 +31,9 @@ pub enum ClientCmd {
     /// Change the client's name, owner, scopes, grant types, auth method (between the two
     /// secret methods), rate limit, token quotas or DPoP policy, in one write.
     Update(ClientUpdateArgs),
+    /// Replace a private_key_jwt client's public keys (its registered algorithm stays unless
+    /// --assertion-alg changes it).
+    SetKeys(ClientSetKeysArgs),
     /// Issue a new secret; the old one keeps working for --grace seconds.
     RotateSecret {
         id: String,
@@ -68,12 +71,32 @@ pub struct ClientCreateArgs {
     dpop: String,
     /// The client's public keys, a JWKS file (`{"keys":[…]}`), for `private_key_jwt`; no
     /// secret is generated then.
-    #[arg(long)]
+    #[arg(long, group = "keys")]
     jwks_file: Option<std::path::PathBuf>,
     /// Instead of --jwks-file: the URL where the client publishes its JWKS (`https`; `http`
     /// to loopback only with `[jwks_fetch] allow_http_loopback`), fetched when needed.
-    #[arg(long, conflicts_with = "jwks_file")]
+    #[arg(long, group = "keys")]
     jwks_uri: Option<String>,
+    /// The one algorithm its assertions must use (`token_endpoint_auth_signing_alg`); default:
+    /// whatever its keys allow.
+    #[arg(long, value_parser = ASSERTION_ALGS, requires = "keys")]
+    assertion_alg: Option<String>,
+}
+
+const ASSERTION_ALGS: [&str; 4] = ["ES256", "EdDSA", "RS256", "PS256"];
+
+#[derive(Debug, Args)]
+pub struct ClientSetKeysArgs {
+    id: String,
+    /// The new public keys, a JWKS file (`{"keys":[…]}`): they replace all current ones.
+    #[arg(long, group = "keys", required = true)]
+    jwks_file: Option<std::path::PathBuf>,
+    /// Instead of --jwks-file: the URL where the client now publishes its JWKS.
+    #[arg(long, group = "keys")]
+    jwks_uri: Option<String>,
+    /// The one algorithm its assertions must use from now on.
+    #[arg(long, value_parser = ASSERTION_ALGS)]
+    assertion_alg: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -118,6 +141,15 @@ pub(super) async fn run(
         }
         ClientCmd::Enable { id } => {
             clients(out, &[admin.set_client_active(&id, true).await?], true)
+        }
+        ClientCmd::SetKeys(args) => {
+            let keys = match (&args.jwks_file, &args.jwks_uri) {
+                (Some(path), _) => read_jwks(path)?,
+                (None, Some(uri)) => jwks_uri(uri, allow_http_loopback)?,
+                (None, None) => bail!("--jwks-file or --jwks-uri is required"),
+            };
+            let keys = with_alg(keys, args.assertion_alg.as_deref())?;
+            show(out, admin, admin.set_client_keys(&args.id, keys).await?).await
         }
         ClientCmd::RotateSecret { id, grace } => rotate_secret(&id, grace, admin, out).await,
         ClientCmd::Federate { cmd } => super::federate::run(cmd, admin, out).await,
@@ -185,6 +217,8 @@ async fn create(
         (None, Some(uri)) => jwks_uri(uri, allow_http_loopback)?,
         (None, None) => Default::default(),
     };
+    let keys = with_alg(keys, args.assertion_alg.as_deref())?;
+    };
     let grant_types = parse_grant_types(&args.grant_types)?;
     let created = admin
         .create_client(NewClientSpec {
@@ -212,23 +246,27 @@ async fn create(
             out.line(&format!("client_secret: {secret}"))?;
             out.line("(shown once: store it now)")
         }
-        None => out.line(&key_line(c)),
+        None => keys_lines(out, c),
     }
 }
 
-/// A `private_key_jwt` client's keys: where they are published, or the inline ones.
-fn key_line(c: &Client) -> String {
-    match c.keys.jwks_uri() {
-        Some(uri) => format!("jwks_uri: {}", uri.as_str()),
-        None => format!("keys: {}", views::keys(c)),
-    }
-}
-
-/// Reads and checks a JWKS file for registration (public keys only, unique kids).
+/// Reads and checks a JWKS file for registration (public keys only, usable, unique kids).
 fn read_jwks(path: &std::path::Path) -> anyhow::Result<grantd_domain::ClientKeys> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     grantd_jwt::parse_client_jwks(&text).with_context(|| format!("{}", path.display()))
+}
+
+/// Binds the keys to `alg` if given (some inline key must be able to sign with it).
+fn with_alg(
+    keys: grantd_domain::ClientKeys,
+    alg: Option<&str>,
+) -> anyhow::Result<grantd_domain::ClientKeys> {
+    let alg = alg
+        .map(|a| AssertionAlg::parse(a).with_context(|| format!("unknown algorithm {a}")))
+        .transpose()?;
+    keys.with_alg(alg)
+        .map_err(|e| anyhow::anyhow!("no key can sign with {} (--assertion-alg)", e.0))
 }
 
 /// Checks a `jwks_uri` for registration: https, or http to loopback when the configuration
@@ -285,9 +323,22 @@ async fn show(out: &Output, admin: &Admin, c: Client) -> anyhow::Result<()> {
         out.line(&line)?;
     }
     if !c.keys.is_empty() {
-        out.line(&key_line(&c))?;
+        keys_lines(out, &c)?;
     }
     Ok(())
+}
+
+/// The client's public keys (kid, kty, alg) or where it publishes them, and its registered
+/// algorithm, if any.
+fn keys_lines(out: &Output, c: &Client) -> anyhow::Result<()> {
+    match c.keys.jwks_uri() {
+        Some(uri) => out.line(&format!("jwks_uri: {}", uri.as_str()))?,
+        None => out.line(&format!("keys: {}", views::keys(c)))?,
+    }
+    match c.keys.alg() {
+        Some(alg) => out.line(&format!("token_endpoint_auth_signing_alg: {alg}")),
+        None => Ok(()),
+    }
 }
 
 fn clients(out: &Output, clients: &[Client], single: bool) -> anyhow::Result<()> {

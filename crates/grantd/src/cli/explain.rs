@@ -59,7 +59,11 @@ pub(super) fn explanation(out: &Output, e: &Explanation) -> anyhow::Result<()> {
         out.line(&format!("\ndpop: {dpop}"))?;
     }
     if let Some(method) = e.auth_method {
-        out.line(&format!("auth method: {method}"))?;
+        let alg = e
+            .assertion_alg
+            .map(|a| format!(" (alg {a})"))
+            .unwrap_or_default();
+        out.line(&format!("auth method: {method}{alg}"))?;
     }
     for c in &e.federated {
         let claims: String = c

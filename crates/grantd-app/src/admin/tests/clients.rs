@@ -507,3 +507,88 @@ async fn keys_must_fit_the_auth_method() {
         );
     }
 }
+
+fn rsa_key(kid: &str) -> grantd_domain::ClientKeys {
+    grantd_domain::ClientKeys::new(vec![grantd_domain::RegisteredKey {
+        kid: Some(kid.into()),
+        kty: "RSA".into(),
+        alg: None,
+        jwk: "{}".into(),
+    }])
+    .unwrap()
+}
+
+fn key_client(keys: grantd_domain::ClientKeys) -> Client {
+    Client {
+        auth_method: AuthMethod::PrivateKeyJwt,
+        secrets: vec![],
+        keys,
+        ..client(&["mcp"])
+    }
+}
+
+/// New keys replace the old ones and keep the registered algorithm; the store gets exactly
+/// them, and the client is read back after the write.
+#[tokio::test]
+async fn set_client_keys_replaces_the_keys_and_keeps_the_registered_alg() {
+    use grantd_domain::AssertionAlg;
+    let old = rsa_key("old").with_alg(Some(AssertionAlg::Ps256)).unwrap();
+    let new = rsa_key("new").with_alg(Some(AssertionAlg::Ps256)).unwrap();
+    let mut fx = Fx::new();
+    let mut seq = Sequence::new();
+    let before = key_client(old);
+    fx.clients
+        .expect_find_client()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(move |_| Ok(Some(before.clone())));
+    let stored = new.clone();
+    fx.clients
+        .expect_set_client_keys()
+        .withf(move |id, k, t| id.as_str() == "svc-a" && *k == stored && *t == now())
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _, _| Ok(true));
+    let after = key_client(new.clone());
+    fx.clients
+        .expect_find_client()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(move |_| Ok(Some(after.clone())));
+    let got = fx.admin().set_client_keys("svc-a", rsa_key("new")).await;
+    assert_eq!(got.map(|c| c.keys), Ok(new));
+}
+
+/// Keys the registered algorithm cannot use, keys for a secret-based client, and an unknown
+/// client: refused before any write (the mock expects none).
+#[tokio::test]
+async fn set_client_keys_refusals() {
+    use grantd_domain::AssertionAlg;
+    let es = rsa_key("r").with_alg(Some(AssertionAlg::Rs256)).unwrap();
+    let got = Fx::new()
+        .with_client(Some(key_client(es)))
+        .admin()
+        .set_client_keys("svc-a", one_key())
+        .await;
+    assert_eq!(
+        got.map(|_| ()),
+        Err(AdminError::Invalid(InvalidReason::NoKeyForAlg(
+            AssertionAlg::Rs256
+        )))
+    );
+    let got = Fx::new()
+        .with_client(Some(client(&["mcp"])))
+        .admin()
+        .set_client_keys("svc-a", one_key())
+        .await;
+    assert_eq!(
+        got.map(|_| ()),
+        Err(AdminError::Invalid(InvalidReason::KeysDoNotFitMethod))
+    );
+    let got = Fx::new()
+        .with_client(None)
+        .admin()
+        .set_client_keys("svc-a", one_key())
+        .await;
+    assert!(matches!(got, Err(AdminError::NotFound(_))), "{got:?}");
+}

@@ -54,6 +54,7 @@ async fn explain_a_granted_request() {
             dpop: Some(grantd_domain::DpopPolicy::Optional),
             auth_method: Some(AuthMethod::ClientSecretBasic),
             federated: vec![],
+            assertion_alg: None,
             scopes: vec![
                 row(
                     "mcp",
