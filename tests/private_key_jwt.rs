@@ -560,3 +560,44 @@ fn a_registered_alg_is_enforced_and_set_keys_replaces_keys_on_both_backends() {
         assert!(!audit.contains(x) && !audit.contains(ED_X), "{audit}");
     }
 }
+
+/// Assertions sent without `client_id` are rate-limited per the client their (unverified)
+/// `iss` names, not under one shared empty id: client A's exhausted bucket leaves client B's
+/// requests alone.
+#[test]
+fn assertions_without_client_id_are_rate_limited_per_named_client() {
+    let mut env = Env::new(support::Backend::Sqlite);
+    env.set("GRANTD_RATE_LIMIT__PER_CLIENT", "1")
+        .set("GRANTD_RATE_LIMIT__PER_CLIENT_BURST", "2");
+    let (ka, kb) = (ClientKey::new(), ClientKey::new());
+    let a = register(&env, &ka);
+    let b = {
+        let mut jwk = serde_json::to_value(&kb.jwk).unwrap();
+        jwk["kid"] = json!("k1");
+        let path = write_jwks(&env, "b.json", vec![jwk]);
+        let uid = env.json(&[
+            "user",
+            "create",
+            "--name",
+            "Bo",
+            "--email",
+            "bo@example.com",
+        ]);
+        let args = create_args(uid["id"].as_str().unwrap(), "private_key_jwt", Some(&path));
+        env.json(&args)["client_id"].as_str().unwrap().to_owned()
+    };
+    let server = env.start();
+    let statuses: Vec<u16> = (0..4)
+        .map(|i| post_assertion(&server, &ka.assertion(&claims(&a, &format!("a{i}"))), "").status)
+        .collect();
+    assert!(
+        statuses.contains(&429),
+        "client A never limited: {statuses:?}"
+    );
+    let other = post_assertion(&server, &kb.assertion(&claims(&b, "b0")), "");
+    assert_eq!(
+        other.status, 200,
+        "client B shares A's bucket: {}",
+        other.body
+    );
+}

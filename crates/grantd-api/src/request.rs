@@ -193,6 +193,26 @@ pub(crate) const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type
 /// draft-ietf-oauth-spiffe-client-auth's `client_assertion_type` for a JWT-SVID.
 pub(crate) const JWT_SPIFFE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-spiffe";
 
+/// Longest unverified `iss` used as a rate-limit key (a client id is far shorter).
+const UNVERIFIED_ISS_MAX: usize = 256;
+
+/// The `iss` of a client assertion, unverified: decoded from the payload only so that rate
+/// limits and failure throttling key on the client the assertion names rather than on one
+/// shared empty id. Never trusted beyond that: the app verifies the assertion.
+fn unverified_iss(assertion: &str) -> Option<String> {
+    use base64::Engine as _;
+    let payload = assertion.split('.').nth(1)?;
+    if payload.len() > 8 * 1024 {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let claims: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&bytes).ok()?;
+    let iss = claims.get("iss")?.as_str()?;
+    (!iss.is_empty() && iss.len() <= UNVERIFIED_ISS_MAX).then(|| iss.to_owned())
+}
+
 /// The client authentication of a form: a `client_assertion` (`private_key_jwt`, which must
 /// come alone: a Basic header or `client_secret` beside it is `invalid_request`), or else
 /// what [`client_authentication`] reads. `token_endpoint` is the URL an assertion's `aud` may
@@ -220,6 +240,10 @@ pub(crate) fn form_authentication<'a>(
                 });
             }
             Ok(ClientAuthentication::PrivateKeyJwt {
+                unverified_iss: match body_id {
+                    Some(_) => None,
+                    None => unverified_iss(assertion).map(Into::into),
+                },
                 client_id: body_id.map(Into::into),
                 assertion: assertion.into(),
                 token_endpoint: token_endpoint.into(),
@@ -335,6 +359,30 @@ mod tests {
 
     fn b64(s: &[u8]) -> String {
         base64::engine::general_purpose::STANDARD.encode(s)
+    }
+
+    #[test]
+    fn an_assertions_unverified_iss_is_read_for_rate_limits_only_when_sane() {
+        let jws = |payload: &str| {
+            let p = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(payload);
+            format!("eyJhbGciOiJFUzI1NiJ9.{p}.c2ln")
+        };
+        assert_eq!(
+            unverified_iss(&jws(r#"{"iss":"cl_a","sub":"cl_a"}"#)).as_deref(),
+            Some("cl_a")
+        );
+        let long = format!(r#"{{"iss":"{}"}}"#, "x".repeat(UNVERIFIED_ISS_MAX + 1));
+        for bad in [
+            jws(r#"{"sub":"cl_a"}"#),
+            jws(r#"{"iss":""}"#),
+            jws(r#"{"iss":7}"#),
+            jws("not json"),
+            jws(&long),
+            "no-dots".to_owned(),
+            "a.!!!.c".to_owned(),
+        ] {
+            assert_eq!(unverified_iss(&bad), None, "{bad}");
+        }
     }
 
     #[test]

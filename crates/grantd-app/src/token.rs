@@ -102,6 +102,9 @@ pub enum ClientAuthentication<'a> {
         client_id: Option<Cow<'a, str>>,
         assertion: Cow<'a, str>,
         token_endpoint: Cow<'a, str>,
+        /// The assertion's `iss` as the API read it, unverified, when no `client_id` was sent:
+        /// what rate limits and logs key on until the app has checked the assertion.
+        unverified_iss: Option<Cow<'a, str>>,
     },
     /// A SPIFFE JWT-SVID (`client_assertion_type=…:jwt-spiffe`, draft-ietf-oauth-spiffe-client-
     /// auth): only a federated client with a SPIFFE issuer; `client_id` is required.
@@ -118,12 +121,18 @@ impl ClientAuthentication<'_> {
             ClientAuthentication::None { client_id }
             | ClientAuthentication::SecretBasic { client_id, .. }
             | ClientAuthentication::SecretPost { client_id, .. } => client_id,
-            // Without `client_id`, the (unverified) assertion names the client only once the
-            // app has read it; rate limits then key on the empty id.
-            ClientAuthentication::PrivateKeyJwt { client_id, .. }
-            | ClientAuthentication::JwtSpiffe { client_id, .. } => {
-                client_id.as_deref().unwrap_or("")
-            }
+            // Without `client_id`, the assertion's unverified `iss` (read at the edge) names
+            // it; with neither, the empty id.
+            ClientAuthentication::PrivateKeyJwt {
+                client_id,
+                unverified_iss,
+                ..
+            } => client_id
+                .as_deref()
+                .or(unverified_iss.as_deref())
+                .unwrap_or(""),
+            // JWT-SVIDs always come with client_id (required; refused without it).
+            ClientAuthentication::JwtSpiffe { client_id, .. } => client_id.as_deref().unwrap_or(""),
         }
     }
 }
@@ -332,6 +341,7 @@ impl TokenService {
                 client_id,
                 assertion,
                 token_endpoint,
+                ..
             } => {
                 self.check_assertion(client_id.as_deref(), assertion, token_endpoint)
                     .await

@@ -1335,6 +1335,7 @@ fn jwt_auth(client_id: Option<&str>) -> ClientAuthentication<'_> {
         client_id: client_id.map(Into::into),
         assertion: "a.b.c".into(),
         token_endpoint: "https://issuer.example/oauth/token".into(),
+        unverified_iss: None,
     }
 }
 

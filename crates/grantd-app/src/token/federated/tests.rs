@@ -175,6 +175,7 @@ fn bearer(client_id: Option<&str>) -> ClientAuthentication<'_> {
         client_id: client_id.map(Cow::Borrowed),
         assertion: "platform.token.jws".into(),
         token_endpoint: "https://auth.example/oauth/token".into(),
+        unverified_iss: None,
     }
 }
 
