@@ -84,8 +84,8 @@ enum GrantType {
 }
 
 /// The token request (RFC 6749 §4.4.2). Client authentication is HTTP Basic
-/// (`client_secret_basic`) or `client_id` + `client_secret` here (`client_secret_post`), never
-/// both. Every parameter but `resource` may appear at most once; an empty value counts as
+/// (`client_secret_basic`), `client_id` + `client_secret` here (`client_secret_post`), or
+/// `client_assertion_type` + `client_assertion` here (`private_key_jwt`): exactly one. Every parameter but `resource` may appear at most once; an empty value counts as
 /// absent.
 #[derive(ToSchema)]
 struct TokenForm {
@@ -116,6 +116,19 @@ struct TokenForm {
     /// `client_secret_post`.
     #[schema(required = false, format = Password)]
     client_secret: String,
+    /// `private_key_jwt` (RFC 7523 §2.2): exactly
+    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`, with `client_assertion`.
+    #[schema(
+        required = false,
+        pattern = "^urn:ietf:params:oauth:client-assertion-type:jwt-bearer$"
+    )]
+    client_assertion_type: String,
+    /// `private_key_jwt`: a JWT signed by one of the client's registered keys (`iss` = `sub` =
+    /// its id, `aud` the issuer or the token endpoint URL, short-lived, single-use `jti`). It
+    /// comes alone: with `client_secret` or a Basic header it is `invalid_request`;
+    /// `client_id`, if sent, must equal its `iss`.
+    #[schema(required = false, format = Password)]
+    client_assertion: String,
 }
 
 /// The introspection (RFC 7662 §2.1) and revocation (RFC 7009 §2.1) request.
@@ -130,6 +143,19 @@ struct TokenForm2 {
     client_id: String,
     #[schema(required = false, format = Password)]
     client_secret: String,
+    /// `private_key_jwt` (RFC 7523 §2.2): exactly
+    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`, with `client_assertion`.
+    #[schema(
+        required = false,
+        pattern = "^urn:ietf:params:oauth:client-assertion-type:jwt-bearer$"
+    )]
+    client_assertion_type: String,
+    /// `private_key_jwt`: a JWT signed by one of the client's registered keys (`iss` = `sub` =
+    /// its id, `aud` the issuer or the token endpoint URL, short-lived, single-use `jti`). It
+    /// comes alone: with `client_secret` or a Basic header it is `invalid_request`;
+    /// `client_id`, if sent, must equal its `iss`.
+    #[schema(required = false, format = Password)]
+    client_assertion: String,
 }
 
 /// A successful token response (RFC 6749 §5.1). Never a refresh token.
