@@ -206,11 +206,16 @@ fn json_shapes() {
             "quota",
             "warnings",
             "keys",
-            "jwks_uri"
+            "jwks_uri",
+            "token_endpoint_auth_signing_alg"
         ])
     );
     assert_eq!(client["keys"], serde_json::json!([]));
     assert_eq!(client["jwks_uri"], serde_json::Value::Null);
+    assert_eq!(
+        client["token_endpoint_auth_signing_alg"],
+        serde_json::Value::Null
+    );
     assert_eq!(client["rate_limit"], serde_json::Value::Null);
     assert_eq!(
         client["quota"],
