@@ -489,6 +489,9 @@ fn a_jwks_uri_must_be_https_or_allowed_http_to_loopback_on_both_backends() {
         env.set("GRANTD_JWKS_FETCH__ALLOW_HTTP_LOOPBACK", "true");
         let ok = create(&env, &["--jwks-uri", "http://127.0.0.1:9/jwks"]);
         assert_eq!(ok.status.code(), Some(0), "{backend:?}");
+    }
+}
+
 fn ed_key_jwk(kid: &str) -> Value {
     ed(kid)
 }

@@ -473,9 +473,16 @@ impl TokenService {
     ) -> Result<String, AssertionRejection> {
         let check = |keys: &grantd_domain::ClientKeys| {
             let now = self.ports.clock.now();
-            self.ports
-                .assertions
-                .check(assertion, &client.id, keys, target, now)
+            let verify = |k| self.ports.assertions.check(assertion, &client.id, k, target, now);
+            match (client.keys.alg(), keys.alg()) {
+                // A published set comes back without the client's registered algorithm: bind
+                // it (rare: only clients that registered one pay for the copy).
+                (Some(alg), None) => {
+                    let bound = keys.clone().with_alg(Some(alg));
+                    verify(&bound.map_err(|_| AssertionRejection::AlgorithmNotRegistered)?)
+                }
+                _ => verify(keys),
+            }
         };
         let Some(uri) = client.keys.jwks_uri() else {
             return check(&client.keys);

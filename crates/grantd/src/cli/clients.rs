@@ -218,7 +218,6 @@ async fn create(
         (None, None) => Default::default(),
     };
     let keys = with_alg(keys, args.assertion_alg.as_deref())?;
-    };
     let grant_types = parse_grant_types(&args.grant_types)?;
     let created = admin
         .create_client(NewClientSpec {
