@@ -362,36 +362,14 @@ fn a_client_can_require_dpop() {
 const OAUTH4WEBAPI: &str = "3.8.8";
 const JOSE: &str = "6.2.18";
 
-/// A folder under the target directory with oauth4webapi and jose installed from npm on first
-/// use, and the interop client script copied in. Panics when node or npm cannot provide them.
+/// A folder with oauth4webapi and jose installed from npm on first use and the interop client
+/// script copied in. Panics when node or npm cannot provide them.
 fn node_client() -> std::path::PathBuf {
-    use std::path::Path;
-    use std::process::Command;
-    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _installing = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
-    let root =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("dpop-interop-{OAUTH4WEBAPI}-{JOSE}"));
-    std::fs::create_dir_all(&root).expect("interop dir");
-    let installed = |name: &str, version: &str| {
-        std::fs::read_to_string(root.join(format!("node_modules/{name}/package.json")))
-            .is_ok_and(|p| p.contains(&format!("\"version\": \"{version}\"")))
-    };
-    if !(installed("oauth4webapi", OAUTH4WEBAPI) && installed("jose", JOSE)) {
-        let status = Command::new("npm")
-            .current_dir(&root)
-            .args(["install", "--no-audit", "--no-fund", "--silent"])
-            .arg(format!("oauth4webapi@{OAUTH4WEBAPI}"))
-            .arg(format!("jose@{JOSE}"))
-            .status()
-            .unwrap_or_else(|e| panic!("cannot run npm (node and npm are required): {e}"));
-        assert!(
-            status.success() && installed("oauth4webapi", OAUTH4WEBAPI) && installed("jose", JOSE),
-            "could not install oauth4webapi@{OAUTH4WEBAPI} and jose@{JOSE} from npm"
-        );
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/dpop_interop/client.mjs");
-    std::fs::copy(script, root.join("client.mjs")).expect("copy the client script");
-    root
+    support::interop::npm_client(
+        "dpop-interop",
+        &[("oauth4webapi", OAUTH4WEBAPI), ("jose", JOSE)],
+        "dpop_interop/client.mjs",
+    )
 }
 
 /// Interop: oauth4webapi, a real DPoP client, finds the token endpoint through discovery,

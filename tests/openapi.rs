@@ -18,7 +18,6 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
 use std::time::Instant;
 
 use support::{Backend, Env, basic_header};
@@ -64,75 +63,10 @@ fn the_served_document_is_the_generated_and_checked_in_one() {
     );
 }
 
-/// Whether `st --version` (run as `command`) reports [`SCHEMATHESIS`].
-fn reports_version(mut command: Command) -> bool {
-    command.arg("--version").output().is_ok_and(|o| {
-        o.status.success() && String::from_utf8_lossy(&o.stdout).contains(SCHEMATHESIS)
-    })
-}
-
 /// A command running schemathesis [`SCHEMATHESIS`], installed from PyPI under the target folder
-/// on first use: into a virtualenv, or, where Python has no `venv` module (Debian without
-/// `python3-venv`), with `pip install --target` and `PYTHONPATH`. Panics when neither works.
+/// on first use (see [`support::interop::pip_packages`]). Panics when that fails.
 fn schemathesis() -> Command {
-    // The tests of this file run in parallel; one installs while the others wait.
-    static INSTALL: Mutex<()> = Mutex::new(());
-    let _installing = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
-    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("schemathesis-{SCHEMATHESIS}"));
-    let venv_st = root.join("venv/bin/st");
-    let site = root.join("site");
-    let site_st = || {
-        let mut c = Command::new(site.join("bin/st"));
-        c.env("PYTHONPATH", &site);
-        c
-    };
-    if reports_version(Command::new(&venv_st)) {
-        return Command::new(venv_st);
-    }
-    if reports_version(site_st()) {
-        return site_st();
-    }
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    let package = format!("schemathesis=={SCHEMATHESIS}");
-    let pip = [
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-    ];
-    let venv = Command::new(&python)
-        .args(["-m", "venv", "--clear"])
-        .arg(root.join("venv"))
-        .status()
-        .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
-    let installed = if venv.success() {
-        Command::new(root.join("venv/bin/python"))
-            .args(pip)
-            .arg(&package)
-            .status()
-            .is_ok_and(|s| s.success())
-            && reports_version(Command::new(&venv_st))
-    } else {
-        eprintln!("{python} has no usable venv module; installing with pip --target");
-        Command::new(&python)
-            .args(pip)
-            .arg("--target")
-            .arg(&site)
-            .arg(&package)
-            .status()
-            .is_ok_and(|s| s.success())
-            && reports_version(site_st())
-    };
-    assert!(
-        installed,
-        "could not install {package} from PyPI with {python} (see pip's output above)"
-    );
-    if venv.success() {
-        Command::new(venv_st)
-    } else {
-        site_st()
-    }
+    support::interop::pip_packages("schemathesis", &[("schemathesis", SCHEMATHESIS)]).bin("st")
 }
 
 fn run_schemathesis(backend: Backend) {

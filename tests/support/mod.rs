@@ -21,6 +21,8 @@ use std::time::Duration;
 use grantd_store::testing::TestDb;
 use serde_json::Value;
 
+pub mod interop;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
