@@ -605,3 +605,252 @@ fn the_api_is_served_where_configured() {
     let msg = String::from_utf8_lossy(&out.stderr);
     assert!(msg.contains("admin"), "{msg}");
 }
+
+// ---------- a client's keys and federated credentials ----------
+
+/// RFC 7515 A.3's P-256 public key.
+const EC_X: &str = "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU";
+const EC_Y: &str = "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0";
+const SA: &str = "system:serviceaccount:ci:builder";
+
+fn ec(kid: &str) -> Value {
+    json!({"kty": "EC", "crv": "P-256", "x": EC_X, "y": EC_Y, "kid": kid, "alg": "ES256"})
+}
+
+/// A trusted issuer `k8s` (its keys are never fetched here: no token is verified).
+fn federation_config(env: &Env) -> String {
+    let text = r#"
+[federation]
+allow_http_loopback = true
+
+[[federation.issuers]]
+name = "k8s"
+issuer = "http://127.0.0.1:9/k8s"
+jwks_uri = "http://127.0.0.1:9/jwks"
+algorithms = ["ES256"]
+"#;
+    let path = env.dir.join("grantd.toml");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+/// Keys given at creation and replaced with `PUT …/keys` (If-Match honoured), federated
+/// credentials added, listed and removed: the CLI's checks and shapes, on both backends.
+#[test]
+fn client_keys_and_federated_credentials_over_the_api() {
+    for backend in BACKENDS {
+        let env = Env::new(backend);
+        let config = federation_config(&env);
+        let (admin_id, admin_secret) = bootstrap(&env);
+        let server = env.start_with(&["--config", &config]);
+        let token = admin_token(&server, &admin_id, &admin_secret, ALL_ADMIN_SCOPES);
+        let api = Api {
+            server: &server,
+            token: Some(token),
+        };
+        let user = api.post(
+            "/users",
+            &json!({"name": "Kim", "email": "kim@example.com"}),
+        );
+        let uid = user.json()["id"].as_str().unwrap().to_owned();
+        let cid = keyed_client(&env, &api, &uid);
+        replaced_keys(&env, &api, &cid);
+        let reader = admin_token(&server, &admin_id, &admin_secret, "grantd:clients:read");
+        let read_only = api.as_token(Some(&reader));
+        let body = json!({"jwks": {"keys": [ec("k9")]}}).to_string();
+        problem(
+            &read_only.send("PUT", &format!("/clients/{cid}/keys"), &[], &body),
+            403,
+        );
+        federated_credentials(&env, &config, &api, &uid);
+    }
+}
+
+/// Created with a JWKS and an algorithm: no secret, the keys shown by kid; unusable JWKS are
+/// 422 (never echoing key material), contradictory bodies 400, and none creates a client.
+fn keyed_client(env: &Env, api: &Api<'_>, uid: &str) -> String {
+    let spec = |extra: Value| {
+        let mut b = json!({"name": "signer", "owner": uid, "scopes": ["service"],
+            "auth_method": "private_key_jwt"});
+        b.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        b
+    };
+    let mut private = ec("p");
+    private["d"] = json!("AAAA");
+    let before = api.get("/clients").json();
+    for (extra, status, needle) in [
+        (json!({"jwks": {"keys": [private]}}), 422, "private"),
+        (
+            json!({"jwks": {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}}),
+            422,
+            "symmetric",
+        ),
+        (
+            json!({"jwks": {"keys": [ec("same"), ec("same")]}}),
+            422,
+            "share the kid",
+        ),
+        (json!({"jwks": {"keys": []}}), 422, "not a JWKS"),
+        (json!({}), 422, "private_key_jwt"),
+        (
+            json!({"jwks_uri": "http://client.example/jwks"}),
+            422,
+            "loopback",
+        ),
+        (
+            json!({"jwks": {"keys": [ec("k")]}, "jwks_uri": "https://c.example/j"}),
+            400,
+            "not both",
+        ),
+        (
+            json!({"jwks": {"keys": [ec("k")]}, "token_endpoint_auth_signing_alg": "HS256"}),
+            400,
+            "HS256",
+        ),
+        (
+            json!({"jwks": {"keys": [ec("k")]}, "token_endpoint_auth_signing_alg": "RS256"}),
+            422,
+            "RS256",
+        ),
+    ] {
+        let p = problem(&api.post("/clients", &spec(extra.clone())), status);
+        let detail = p["detail"].as_str().unwrap();
+        assert!(detail.contains(needle), "{extra}: {p}");
+        assert!(
+            !detail.contains("AAAA") && !detail.contains("c2VjcmV0"),
+            "{p}"
+        );
+    }
+    let secret_with_keys = json!({"name": "s", "owner": uid, "scopes": ["service"],
+        "jwks": {"keys": [ec("k")]}});
+    problem(&api.post("/clients", &secret_with_keys), 422);
+    assert_eq!(api.get("/clients").json(), before, "nothing created");
+
+    let extra = json!({"jwks": {"keys": [ec("k1")]}, "token_endpoint_auth_signing_alg": "ES256"});
+    let created = api.post("/clients", &spec(extra));
+    assert_eq!(created.status, 201, "{}", created.body);
+    let c = created.json();
+    assert_eq!(c["client_secret"], Value::Null);
+    assert_eq!(
+        c["keys"],
+        json!([{"kid": "k1", "kty": "EC", "alg": "ES256"}])
+    );
+    assert_eq!(c["token_endpoint_auth_signing_alg"], "ES256");
+    let cid = c["client_id"].as_str().unwrap().to_owned();
+    let mut cli = env.json(&["client", "show", &cid]);
+    cli.as_object_mut().unwrap().remove("quota_usage");
+    assert_eq!(
+        api.get(&format!("/clients/{cid}")).json(),
+        cli,
+        "the CLI's shape"
+    );
+    cid
+}
+
+/// `PUT …/keys`: a stale If-Match is 412 and changes nothing; the current one replaces the
+/// keys (the registered algorithm stays) and yields a new ETag; the same keys again write
+/// nothing; a `jwks_uri` replaces inline keys; refusals are 400/404/422.
+fn replaced_keys(env: &Env, api: &Api<'_>, cid: &str) {
+    let path = format!("/clients/{cid}/keys");
+    let put =
+        |headers: &[(&str, &str)], body: Value| api.send("PUT", &path, headers, &body.to_string());
+    let etag = api
+        .get(&format!("/clients/{cid}"))
+        .header("etag")
+        .unwrap()
+        .to_owned();
+    let k2 = json!({"jwks": {"keys": [ec("k2")]}});
+    problem(&put(&[("If-Match", "\"stale\"")], k2.clone()), 412);
+    let shown = api.get(&format!("/clients/{cid}")).json();
+    assert_eq!(shown["keys"][0]["kid"], "k1", "nothing changed");
+    let ok = put(&[("If-Match", &etag)], k2.clone());
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(
+        ok.json()["keys"],
+        json!([{"kid": "k2", "kty": "EC", "alg": "ES256"}])
+    );
+    assert_eq!(
+        ok.json()["token_endpoint_auth_signing_alg"],
+        "ES256",
+        "kept"
+    );
+    let new_tag = ok.header("etag").unwrap().to_owned();
+    assert_ne!(new_tag, etag);
+    let again = put(&[], k2);
+    assert_eq!(
+        again.header("etag"),
+        Some(new_tag.as_str()),
+        "nothing written"
+    );
+    let mut cli = env.json(&["client", "show", cid]);
+    cli.as_object_mut().unwrap().remove("quota_usage");
+    assert_eq!(again.json(), cli, "the CLI's shape");
+
+    for (body, status) in [
+        (json!({}), 400),
+        (json!({"jwks": {"keys": [ec("a"), ec("a")]}}), 422),
+        (json!({"jwks_uri": "ftp://client.example/jwks"}), 422),
+        (json!({"token_endpoint_auth_signing_alg": "ES256"}), 400),
+        (json!({"jwks": {"keys": [ec("a")]}, "extra": 1}), 400),
+    ] {
+        problem(&put(&[], body), status);
+    }
+    let uri = put(&[], json!({"jwks_uri": "https://client.example/jwks.json"}));
+    assert_eq!(uri.status, 200, "{}", uri.body);
+    assert_eq!(uri.json()["jwks_uri"], "https://client.example/jwks.json");
+    assert_eq!(uri.json()["keys"], json!([]));
+    let k = json!({"jwks": {"keys": [ec("k")]}}).to_string();
+    problem(&api.send("PUT", "/clients/nope/keys", &[], &k), 404);
+    let secret_path = format!("/clients/{}/keys", client_named(api, "grantd admin"));
+    problem(&api.send("PUT", &secret_path, &[], &k), 422);
+}
+
+/// Add (201; 409 twice; 422 for an unknown issuer or a secret client; 400 for a bad body),
+/// list in the CLI's shape, remove by issuer and subject (204, then 404).
+fn federated_credentials(env: &Env, config: &str, api: &Api<'_>, uid: &str) {
+    let wl = json!({"name": "wl", "owner": uid, "scopes": ["service"], "auth_method": "federated"});
+    let created = api.post("/clients", &wl);
+    assert_eq!(created.status, 201, "{}", created.body);
+    let fid = created.json()["client_id"].as_str().unwrap().to_owned();
+    let path = format!("/clients/{fid}/federated-credentials");
+    assert_eq!(api.get(&path).json(), json!([]));
+    let cred =
+        json!({"issuer": "k8s", "subject": SA, "claims": {"kubernetes.io": {"namespace": "ci"}}});
+    let added = api.post(&path, &cred);
+    assert_eq!(added.status, 201, "{}", added.body);
+    assert_eq!(added.json(), cred);
+    problem(&api.post(&path, &cred), 409);
+    let unknown = json!({"issuer": "nope", "subject": SA});
+    problem(&api.post(&path, &unknown), 422);
+    problem(&api.post(&path, &json!({"issuer": "k8s"})), 400);
+    problem(&api.post("/clients/nope/federated-credentials", &cred), 404);
+    let signer = client_named(api, "signer");
+    problem(
+        &api.post(&format!("/clients/{signer}/federated-credentials"), &cred),
+        422,
+    );
+    let listed = api.get(&path);
+    assert_eq!(listed.status, 200);
+    let cli = env.json(&["--config", config, "client", "federate", "list", &fid]);
+    assert_eq!(listed.json(), cli, "the CLI's shape");
+    assert_eq!(listed.json(), json!([cred]));
+
+    let query = format!("{path}?issuer=k8s&subject={}", form_encode(SA));
+    let delete = |p: &str| api.send("DELETE", p, &[], "");
+    assert_eq!(delete(&query).status, 204);
+    problem(&delete(&query), 404);
+    problem(&delete(&path), 400);
+    assert_eq!(api.get(&path).json(), json!([]));
+}
+
+/// The id of the client listed under `name`.
+fn client_named(api: &Api<'_>, name: &str) -> String {
+    let list = api.get("/clients").json();
+    let found = list.as_array().unwrap().iter().find(|c| c["name"] == name);
+    found.unwrap_or_else(|| panic!("no client {name}: {list}"))["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}

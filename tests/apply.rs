@@ -39,6 +39,19 @@ scopes = ["service"]
 active = false
 "#;
 
+/// A `private_key_jwt` client with an inline key (RFC 7515 A.3's P-256 public key) and its
+/// registered algorithm.
+const KEYED: &str = r#"
+[[clients]]
+client_id = "signer"
+name = "Signer"
+owner = "ada@example.com"
+scopes = ["service"]
+auth_method = "private_key_jwt"
+token_endpoint_auth_signing_alg = "ES256"
+jwks = { keys = [{ kty = "EC", crv = "P-256", kid = "k1", x = "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", y = "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0" }] }
+"#;
+
 fn write(env: &Env, name: &str, text: &str) -> PathBuf {
     let path = env.dir.join(name);
     std::fs::write(&path, text).expect("write state file");
@@ -90,7 +103,8 @@ fn clients(env: &Env) -> Vec<(String, bool, String, Value)> {
 fn apply_export_apply_is_a_no_op_and_plan_lists_exactly_the_changes() {
     for backend in BACKENDS {
         let env = Env::new(backend);
-        let state = write(&env, "state.toml", STATE);
+        let text = format!("{STATE}{KEYED}");
+        let state = write(&env, "state.toml", &text);
         let (code, steps) = plan(&env, &state);
         assert_eq!(code, Some(2), "{backend:?}: a plan with changes exits 2");
         let created: Vec<(&str, &str)> = steps
@@ -102,8 +116,13 @@ fn apply_export_apply_is_a_no_op_and_plan_lists_exactly_the_changes() {
             [
                 ("user", "create"),
                 ("client", "create"),
+                ("client", "create"),
                 ("client", "create")
             ]
+        );
+        assert_eq!(
+            steps[3]["changes"]["token_endpoint_auth_signing_alg"]["after"], "ES256",
+            "{backend:?}: {steps:?}"
         );
         assert_eq!(
             env.json(&["client", "list"]),
@@ -132,6 +151,12 @@ fn apply_export_apply_is_a_no_op_and_plan_lists_exactly_the_changes() {
         assert_eq!(stored[0].0, "billing-svc");
         assert_eq!(stored[0].3, json!({"per_hour": 100, "per_day": null}));
         assert_eq!((stored[1].0.as_str(), stored[1].1), ("reports", false));
+        let signer = env.json(&["client", "show", "signer"]);
+        assert_eq!(
+            signer["keys"],
+            json!([{"kid": "k1", "kty": "EC", "alg": null}])
+        );
+        assert_eq!(signer["token_endpoint_auth_signing_alg"], "ES256");
 
         let (code, exported, _) = run(&env, &["export"]);
         assert_eq!(code, Some(0));
@@ -153,7 +178,7 @@ fn apply_export_apply_is_a_no_op_and_plan_lists_exactly_the_changes() {
             "{backend:?}: apply → plan"
         );
 
-        let changed = STATE.replace(
+        let changed = text.replace(
             "quota_per_hour = 100",
             "quota_per_hour = 50\ndpop = \"required\"",
         );
@@ -180,6 +205,162 @@ fn apply_export_apply_is_a_no_op_and_plan_lists_exactly_the_changes() {
             "{backend:?}: converged"
         );
         assert_eq!(clients(&env)[0].2, "required");
+        rekey(&env, &changed);
+    }
+}
+
+/// Another key in the file: the plan lists exactly the `jwks` change, `apply` replaces the
+/// key (the registered algorithm stays) and converges.
+fn rekey(env: &Env, state: &Path) {
+    let text = std::fs::read_to_string(state).unwrap();
+    let rekeyed = write(
+        env,
+        "rekeyed.toml",
+        &text.replace("kid = \"k1\"", "kid = \"k2\""),
+    );
+    let (code, steps) = plan(env, &rekeyed);
+    assert_eq!(code, Some(2));
+    assert_eq!(steps.len(), 1, "{steps:?}");
+    assert_eq!(steps[0]["key"], "signer");
+    let fields: Vec<&String> = steps[0]["changes"].as_object().unwrap().keys().collect();
+    assert_eq!(fields, ["jwks"], "{steps:?}");
+    assert_eq!(
+        steps[0]["changes"]["jwks"]["after"]["keys"][0]["kid"], "k2",
+        "{steps:?}"
+    );
+    env.json(&["apply", "-f", path_str(&rekeyed)]);
+    assert_eq!(plan(env, &rekeyed), (Some(0), vec![]), "converged");
+    let signer = env.json(&["client", "show", "signer"]);
+    assert_eq!(signer["keys"][0]["kid"], "k2");
+    assert_eq!(signer["token_endpoint_auth_signing_alg"], "ES256");
+}
+
+/// `--config CONFIG` and `args`.
+fn with_config<'a>(config: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec!["--config", config];
+    all.extend_from_slice(args);
+    all
+}
+
+/// A trusted issuer `k8s` (its keys are never fetched here: no token is verified).
+const FEDERATION: &str = r#"
+[federation]
+allow_http_loopback = true
+
+[[federation.issuers]]
+name = "k8s"
+issuer = "http://127.0.0.1:9/k8s"
+jwks_uri = "http://127.0.0.1:9/jwks"
+algorithms = ["ES256"]
+"#;
+
+const FEDERATED: &str = r#"
+[[users]]
+email = "ada@example.com"
+name = "Ada"
+
+[[clients]]
+client_id = "builder"
+name = "Builder"
+owner = "ada@example.com"
+scopes = ["service"]
+auth_method = "federated"
+
+[[clients.federated_credentials]]
+issuer = "k8s"
+subject = "system:serviceaccount:ci:builder"
+claims = { "kubernetes.io" = { namespace = "ci" } }
+
+[[clients.federated_credentials]]
+issuer = "k8s"
+subject = "system:serviceaccount:ci:deployer"
+"#;
+
+/// A federated client's credentials: created with the client, exported, converged (a
+/// changed claim is one removal and one addition; a credential the file drops is removed),
+/// and a credential the configuration cannot check (unknown issuer) writes nothing.
+#[test]
+fn federated_credentials_round_trip() {
+    for backend in BACKENDS {
+        let env = Env::new(backend);
+        let config = env.dir.join("grantd.toml");
+        std::fs::write(&config, FEDERATION).unwrap();
+        let config = path_str(&config).to_owned();
+        let state = write(&env, "fed.toml", FEDERATED);
+        env.json(&with_config(&config, &["apply", "-f", path_str(&state)]));
+        let list = with_config(&config, &["client", "federate", "list", "builder"]);
+        let creds = env.json(&list);
+        assert_eq!(creds.as_array().unwrap().len(), 2, "{backend:?}: {creds}");
+        assert_eq!(
+            creds[0]["claims"],
+            json!({"kubernetes.io": {"namespace": "ci"}})
+        );
+
+        let (code, exported, stderr) = run(&env, &with_config(&config, &["export"]));
+        assert_eq!(code, Some(0), "{stderr}");
+        assert!(exported.contains("federated_credentials"), "{exported}");
+        let exported = write(&env, "exported.toml", &exported);
+        let plan_of = |p: &Path| {
+            let (code, out, err) = run(
+                &env,
+                &with_config(&config, &["--json", "apply", "--plan", "-f", path_str(p)]),
+            );
+            let doc: Value =
+                serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+            (code, doc["changes"].as_array().unwrap().clone())
+        };
+        assert_eq!(
+            plan_of(&exported),
+            (Some(0), vec![]),
+            "{backend:?}: export → plan"
+        );
+
+        let changed = FEDERATED
+            .replace("namespace = \"ci\"", "namespace = \"prod\"")
+            .replace(
+                "subject = \"system:serviceaccount:ci:deployer\"\n",
+                "subject = \"system:serviceaccount:ci:other\"\n",
+            );
+        let changed = write(&env, "changed.toml", &changed);
+        let (code, steps) = plan_of(&changed);
+        assert_eq!(code, Some(2));
+        assert_eq!(steps.len(), 1, "{backend:?}: {steps:?}");
+        let fields: Vec<&String> = steps[0]["changes"].as_object().unwrap().keys().collect();
+        assert_eq!(fields, ["federated_credentials"], "{steps:?}");
+        env.json(&with_config(&config, &["apply", "-f", path_str(&changed)]));
+        assert_eq!(
+            plan_of(&changed),
+            (Some(0), vec![]),
+            "{backend:?}: converged"
+        );
+        let creds = env.json(&list);
+        let subjects: Vec<&str> = creds
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["subject"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            subjects,
+            [
+                "system:serviceaccount:ci:builder",
+                "system:serviceaccount:ci:other"
+            ]
+        );
+        assert_eq!(creds[0]["claims"]["kubernetes.io"]["namespace"], "prod");
+
+        let unknown = FEDERATED.replace(
+            "issuer = \"k8s\"\nsubject = \"system:serviceaccount:ci:deployer\"",
+            "issuer = \"nope\"\nsubject = \"x\"",
+        );
+        let unknown = write(&env, "unknown.toml", &unknown);
+        let (code, _, stderr) = run(
+            &env,
+            &with_config(&config, &["apply", "-f", path_str(&unknown)]),
+        );
+        assert_eq!(code, Some(1), "{stderr}");
+        assert!(stderr.contains("unknown issuer"), "{stderr}");
+        assert_eq!(env.json(&list), creds, "{backend:?}: nothing written");
     }
 }
 
@@ -212,6 +393,16 @@ fn an_invalid_file_changes_nothing() {
             "unknown field",
         ),
         ("roles = [\"admin\"]", "roles = [\"service\"]", "delegated"),
+        (
+            "active = false",
+            "active = false\nauth_method = \"private_key_jwt\"",
+            "private_key_jwt client needs",
+        ),
+        (
+            "active = false",
+            "active = false\nauth_method = \"private_key_jwt\"\njwks = { keys = [{ kty = \"oct\", k = \"c2VjcmV0\" }] }",
+            "symmetric",
+        ),
     ];
     for backend in BACKENDS {
         let env = Env::new(backend);
@@ -230,6 +421,7 @@ fn an_invalid_file_changes_nothing() {
                     "{backend:?}: {expect:?} not in {stderr}"
                 );
                 assert!(!stderr.contains("panicked"), "{stderr}");
+                assert!(!stderr.contains("c2VjcmV0"), "key material in {stderr}");
             }
             assert_eq!(
                 env.json(&["user", "list"]),

@@ -21,6 +21,7 @@ use crate::token::Ports;
 
 mod audit;
 mod changes;
+mod client_keys;
 mod clients;
 mod explain;
 mod federation;
@@ -31,6 +32,7 @@ mod sessions;
 mod users;
 
 pub use changes::{ClientChange, ClientUpdated, Precondition, UserChange, UserUpdated};
+pub use client_keys::KeySource;
 pub use clients::{ClientCreated, LimitsChange, NewClientSpec, SecretRotated};
 pub use explain::{ExplainOutcome, Explanation, ScopeExplanation};
 pub use federation::{FEDERATED_TEXT_MAX, NewFederatedCredential};
@@ -48,6 +50,9 @@ pub struct Admin {
     policy: Arc<TokenPolicy>,
     audit: Audit,
     federation: Option<crate::federation::FederationPorts>,
+    /// `[jwks_fetch] allow_http_loopback`: whether an `http://` loopback `jwks_uri` may be
+    /// registered.
+    jwks_http_loopback: bool,
 }
 
 impl Admin {
@@ -57,7 +62,15 @@ impl Admin {
             policy,
             audit: Audit::off(),
             federation: None,
+            jwks_http_loopback: false,
         }
+    }
+
+    /// The same use cases, accepting an `http://` loopback `jwks_uri` when `allow` (the
+    /// `[jwks_fetch] allow_http_loopback` setting; refused by default).
+    pub fn with_jwks_http_loopback(mut self, allow: bool) -> Self {
+        self.jwks_http_loopback = allow;
+        self
     }
 
     /// The same use cases, recording every change they make to `audit`.
@@ -101,9 +114,18 @@ pub enum AdminError {
 pub enum InvalidReason {
     /// Keys given to a secret-based client, none (or a secret) for a `private_key_jwt` one.
     #[error(
-        "a private_key_jwt client needs --jwks-file and no secret; a federated client takes neither; other clients take no keys"
+        "a private_key_jwt client needs public keys (jwks or jwks_uri; --jwks-file or --jwks-uri) and no secret; a federated client takes neither; other clients take no keys"
     )]
     KeysDoNotFitMethod,
+    /// A JWKS that cannot be registered (private or symmetric members, duplicate kids, …).
+    #[error("JWKS: {0}")]
+    Jwks(grantd_ports::JwksError),
+    /// A `jwks_uri` that cannot be registered.
+    #[error("jwks_uri {}: {problem}", quote(.uri))]
+    JwksUri {
+        uri: String,
+        problem: grantd_domain::JwksUriProblem,
+    },
     /// A registered assertion algorithm that none of the client's keys can sign with.
     #[error("no key of the client can sign with {0} (its token_endpoint_auth_signing_alg)")]
     NoKeyForAlg(grantd_domain::AssertionAlg),

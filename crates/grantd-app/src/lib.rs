@@ -18,7 +18,7 @@ pub use admin::{
     LimitsChange, NewClientSpec, NewFederatedCredential, NewUserSpec, PurgeCutoff,
     ScopeExplanation, SecretRotated, SessionExport, SessionQuery,
 };
-pub use admin::{ClientChange, ClientUpdated, Precondition, UserChange, UserUpdated};
+pub use admin::{ClientChange, ClientUpdated, KeySource, Precondition, UserChange, UserUpdated};
 pub use admin::{
     ConflictKind, EmailProblem, InternalCause, InvalidReason, Missing, NameProblem, Named,
     ScopeItem, StoreFailure,

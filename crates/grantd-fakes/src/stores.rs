@@ -92,7 +92,8 @@ impl ClientStore for FakeClients {
         _: &ClientId,
         _: &grantd_domain::ClientKeys,
         _: Timestamp,
-    ) -> Result<bool, StoreError> {
+        _: Timestamp,
+    ) -> Result<UpdateOutcome, StoreError> {
         not_faked("FakeClients::set_client_keys")
     }
     async fn set_client_limits(

@@ -49,6 +49,10 @@ impl ClientAssertions for AssertionVerifier {
             .ok_or(R::MissingJti)?;
         Ok(replay_key(client_id, jti))
     }
+
+    fn registration_keys(&self, jwks: &str) -> Result<ClientKeys, grantd_ports::JwksError> {
+        crate::client_keys::parse_client_jwks(jwks)
+    }
 }
 
 /// `iss`, which must equal `sub` (RFC 7523 §3 items 1–2 for client authentication).

@@ -8,23 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::jwk::{JwkError, PublicJwk};
 
-/// Why a JWKS cannot be registered. The messages name the key by position and kid, never a
-/// key's material.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum JwksError {
-    #[error("not a JWKS: expected a JSON object with a non-empty \"keys\" array")]
-    NotAJwks,
-    #[error("key {0}: has private members (d, p, q, …): register the public key only")]
-    Private(usize),
-    #[error("key {0}: a symmetric (oct) key cannot be registered")]
-    Symmetric(usize),
-    #[error("key {0}: unusable (kty EC P-256, OKP Ed25519 or RSA expected, members complete)")]
-    Unsupported(usize),
-    #[error("key {0}: RSA modulus below 2048 bits")]
-    WeakRsa(usize),
-    #[error("two keys share the kid {0:?}")]
-    DuplicateKid(String),
-}
+pub use grantd_ports::JwksError;
 
 /// Parses and checks a JWKS document (`{"keys":[…]}`) for registration.
 pub fn parse_client_jwks(text: &str) -> Result<ClientKeys, JwksError> {

@@ -73,13 +73,15 @@ pub trait ClientStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 
     /// Replaces the client's registered public keys (`private_key_jwt`) and their registered
-    /// algorithm, sets `updated_at`; `Ok(false)` if there is no such client.
+    /// algorithm and sets `updated_at` to `now`, only if its stored `updated_at` is still
+    /// `expected` (compare-and-set, as [`ClientStore::update_client`]).
     async fn set_client_keys(
         &self,
         id: &ClientId,
         keys: &ClientKeys,
+        expected: Timestamp,
         now: Timestamp,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<UpdateOutcome, StoreError>;
 
     /// Adds `secret` as the current secret and makes every current secret expire at
     /// `previous_valid_until` (secrets already expiring earlier keep their earlier end).
@@ -497,6 +499,29 @@ pub trait ClientAssertions: Send + Sync {
         target: AssertionTarget<'a>,
         now: Timestamp,
     ) -> Result<String, AssertionRejection>;
+
+    /// Parses and checks a JWKS document (`{"keys":[…]}`) for registration: every member a
+    /// public key of a usable type, kids unique. The one check of registered keys, whether
+    /// they come from the CLI, the admin API or a state file.
+    fn registration_keys(&self, jwks: &str) -> Result<ClientKeys, JwksError>;
+}
+
+/// Why a JWKS cannot be registered. The messages name the key by position and kid, never a
+/// key's material.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JwksError {
+    #[error("not a JWKS: expected a JSON object with a non-empty \"keys\" array")]
+    NotAJwks,
+    #[error("key {0}: has private members (d, p, q, …): register the public key only")]
+    Private(usize),
+    #[error("key {0}: a symmetric (oct) key cannot be registered")]
+    Symmetric(usize),
+    #[error("key {0}: unusable (kty EC P-256, OKP Ed25519 or RSA expected, members complete)")]
+    Unsupported(usize),
+    #[error("key {0}: RSA modulus below 2048 bits")]
+    WeakRsa(usize),
+    #[error("two keys share the kid {0:?}")]
+    DuplicateKid(String),
 }
 
 /// Federated credentials: which subjects of which trusted issuers may act as a client.

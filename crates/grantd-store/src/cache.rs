@@ -256,9 +256,10 @@ impl<S: ClientStore + UserStore> ClientStore for Cached<S> {
         &self,
         id: &ClientId,
         keys: &grantd_domain::ClientKeys,
+        expected: Timestamp,
         now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        let r = self.inner.set_client_keys(id, keys, now).await;
+    ) -> Result<UpdateOutcome, StoreError> {
+        let r = self.inner.set_client_keys(id, keys, expected, now).await;
         self.forget_client(id);
         r
     }
@@ -541,8 +542,9 @@ mod tests {
             _: &ClientId,
             _: &grantd_domain::ClientKeys,
             _: Timestamp,
-        ) -> Result<bool, StoreError> {
-            Ok(true)
+            _: Timestamp,
+        ) -> Result<UpdateOutcome, StoreError> {
+            Ok(UpdateOutcome::Updated)
         }
         async fn rotate_secret(
             &self,

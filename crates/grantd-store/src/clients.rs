@@ -14,6 +14,26 @@ use crate::error::{MAX_HASH, check_text, to_db_time};
 use crate::rows::{ClientRow, LimitsRow, NewSecretRow, SecretRow, clients_from_join, encode_keys};
 use crate::schema::{client_secrets, clients};
 
+/// A compare-and-set write's outcome: `n` rows changed, else whether the client exists (so
+/// the write found another `updated_at`). A macro: each backend has its own connection type.
+macro_rules! cas_outcome {
+    ($c:ident, $n:expr, $id:expr) => {{
+        if $n > 0 {
+            Ok(UpdateOutcome::Updated)
+        } else {
+            let exists: i64 = clients::table
+                .filter(clients::id.eq($id))
+                .count()
+                .get_result($c)
+                .await?;
+            Ok(match exists {
+                0 => UpdateOutcome::NotFound,
+                _ => UpdateOutcome::Stale,
+            })
+        }
+    }};
+}
+
 #[async_trait]
 impl ClientStore for Store {
     async fn find_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
@@ -125,26 +145,32 @@ impl ClientStore for Store {
         &self,
         id: &ClientId,
         keys: &ClientKeys,
+        expected: Timestamp,
         now: Timestamp,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<UpdateOutcome, StoreError> {
         let id = id.as_str().to_owned();
+        let expected = to_db_time("expected updated_at", expected)?;
         let now = to_db_time("updated_at", now)?;
         let jwks = encode_keys(keys);
         let uri = keys.jwks_uri().map(|u| u.as_str().to_owned());
         let alg = keys.alg().map(|a| a.as_str());
         self.run(|db| async move {
-            let n = with_write!(&db, |c| {
-                diesel::update(clients::table.find(&id))
-                    .set((
-                        clients::jwks.eq(&jwks),
-                        clients::jwks_uri.eq(&uri),
-                        clients::token_endpoint_auth_signing_alg.eq(alg),
-                        clients::updated_at.eq(now),
-                    ))
-                    .execute(c)
-                    .await?
-            });
-            Ok(n > 0)
+            with_tx!(&db, |c| {
+                let n = diesel::update(
+                    clients::table
+                        .find(&id)
+                        .filter(clients::updated_at.eq(expected)),
+                )
+                .set((
+                    clients::jwks.eq(&jwks),
+                    clients::jwks_uri.eq(&uri),
+                    clients::token_endpoint_auth_signing_alg.eq(alg),
+                    clients::updated_at.eq(now),
+                ))
+                .execute(c)
+                .await?;
+                cas_outcome!(c, n, &id)
+            })
         })
         .await
     }
@@ -268,18 +294,7 @@ impl ClientStore for Store {
                 ))
                 .execute(c)
                 .await?;
-                if n > 0 {
-                    return Ok(UpdateOutcome::Updated);
-                }
-                let exists: i64 = clients::table
-                    .filter(clients::id.eq(&row.id))
-                    .count()
-                    .get_result(c)
-                    .await?;
-                Ok(match exists {
-                    0 => UpdateOutcome::NotFound,
-                    _ => UpdateOutcome::Stale,
-                })
+                cas_outcome!(c, n, &row.id)
             })
         })
         .await

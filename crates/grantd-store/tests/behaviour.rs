@@ -670,7 +670,7 @@ async fn client_keys_round_trip_and_bad_stored_keys_are_corruption(backend: Back
 
 /// A client or user update lands only on the state it was computed from: a second writer that
 /// read the same state gets `Stale` and changes nothing; a missing row is `NotFound`. Secrets
-/// and keys are not touched.
+/// and keys are not touched by `update_client`; `set_client_keys` is compare-and-set too.
 async fn updates_compare_and_set_on_updated_at(backend: Backend) {
     let (_db, store) = open(backend).await;
     let u = user(1);
@@ -698,6 +698,18 @@ async fn updates_compare_and_set_on_updated_at(backend: Backend) {
     gone.id = ClientId::parse("nobody").expect("id");
     let r = store.update_client(&gone, first.updated_at).await;
     assert_eq!(r, Ok(UpdateOutcome::NotFound));
+
+    // Replacing keys is compare-and-set on the same column.
+    let uri = grantd_domain::JwksUri::parse("https://client.example/jwks.json").expect("uri");
+    let keys = ClientKeys::remote(uri);
+    let r = store.set_client_keys(&c.id, &keys, read.updated_at, at(13));
+    assert_eq!(r.await, Ok(UpdateOutcome::Stale), "keys over a stale read");
+    let r = store.set_client_keys(&c.id, &keys, first.updated_at, at(13));
+    assert_eq!(r.await, Ok(UpdateOutcome::Updated));
+    let found = store.find_client(&c.id).await.expect("find").expect("some");
+    assert_eq!((found.keys, found.updated_at), (keys.clone(), at(13)));
+    let r = store.set_client_keys(&gone.id, &keys, at(13), at(14));
+    assert_eq!(r.await, Ok(UpdateOutcome::NotFound));
 
     let mut renamed = u.clone();
     renamed.name = "Renamed".into();

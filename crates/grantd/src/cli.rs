@@ -124,10 +124,7 @@ async fn dispatch(command: Command, wired: &wiring::Wired, out: &Output) -> anyh
     match command {
         Command::Serve { .. } | Command::Migrate => bail!("internal: handled elsewhere"),
         Command::User(cmd) => users::run(cmd, &admin, out).await,
-        Command::Client(cmd) => {
-            let http_ok = wired.settings.jwks_fetch.allow_http_loopback;
-            clients::run(cmd, &admin, out, http_ok).await
-        }
+        Command::Client(cmd) => clients::run(cmd, &admin, out).await,
         Command::Key(cmd) => keys::run(cmd, &wired.key_admin(), out).await,
         Command::Session(cmd) => sessions::run(cmd, wired, &admin, out).await,
         Command::Explain {

@@ -90,8 +90,9 @@ impl Wired {
     }
 
     pub fn admin(&self) -> Admin {
-        let admin =
-            Admin::new(self.ports.clone(), self.policy.clone()).with_audit(self.audit_sink());
+        let admin = Admin::new(self.ports.clone(), self.policy.clone())
+            .with_audit(self.audit_sink())
+            .with_jwks_http_loopback(self.settings.jwks_fetch.allow_http_loopback);
         match &self.federation {
             Some(f) => admin.with_federation(f.clone()),
             None => admin,

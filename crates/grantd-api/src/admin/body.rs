@@ -75,17 +75,36 @@ fn json_error(e: &serde_json::Error) -> String {
     }
 }
 
-/// The `If-Match` header's text, if any. `If-Match` is optional: absent, an update applies;
+/// A request's `If-Match` header, if any. `If-Match` is optional: absent, an update applies;
 /// present, it must list the current `ETag` (or be `*`), otherwise 412 and nothing changes.
 /// Owned: the use case runs the comparison against the state it writes over.
-pub(crate) fn if_match(req: &HttpRequest) -> Option<String> {
-    req.headers()
-        .get(header::IF_MATCH)
-        .map(|v| v.to_str().unwrap_or_default().to_owned())
+pub(crate) struct IfMatch(Option<String>);
+
+impl IfMatch {
+    pub(crate) fn of(req: &HttpRequest) -> Self {
+        Self(
+            req.headers()
+                .get(header::IF_MATCH)
+                .map(|v| v.to_str().unwrap_or_default().to_owned()),
+        )
+    }
+
+    pub(crate) fn is_given(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// The use case's precondition: the header is absent, or lists the `ETag` of the stored
+    /// value's representation `view`.
+    pub(crate) fn holds<'a, T: 'a>(
+        &'a self,
+        view: fn(&T) -> Value,
+    ) -> impl Fn(&T) -> bool + Sync + 'a {
+        move |current: &T| self.0.as_deref().is_none_or(|h| matches(h, &view(current)))
+    }
 }
 
 /// Whether an `If-Match` value lists `current`'s `ETag` (or is `*`).
-pub(crate) fn matches(if_match: &str, current: &Value) -> bool {
+fn matches(if_match: &str, current: &Value) -> bool {
     let tag = etag(current);
     if_match
         .split(',')
@@ -119,9 +138,10 @@ mod tests {
             if let Some(h) = header {
                 req = req.insert_header((header::IF_MATCH, h));
             }
-            let given = if_match(&req.to_http_request());
-            let result = given.as_deref().is_none_or(|h| matches(h, &doc));
-            assert_eq!(result, ok, "{header:?}");
+            let given = IfMatch::of(&req.to_http_request());
+            assert_eq!(given.is_given(), header.is_some());
+            let holds = given.holds(|d: &Value| d.clone());
+            assert_eq!(holds(&doc), ok, "{header:?}");
         }
     }
 }

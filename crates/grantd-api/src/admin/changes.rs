@@ -15,10 +15,10 @@ use actix_web::http::{StatusCode, header};
 use actix_web::web::{Data, Path, Payload};
 use actix_web::{HttpRequest, HttpResponse};
 use grantd_app::{AdminError, ClientChange, LimitsChange, Missing, NewClientSpec, UserChange};
-use grantd_domain::{AuthMethod, Client, ClientLimits, ClientRate, DpopPolicy, GrantType, Owner};
+use grantd_domain::{AuthMethod, ClientLimits, ClientRate, DpopPolicy, GrantType};
 use serde::{Deserialize, Deserializer};
 
-use super::body::{if_match, matches, read_json};
+use super::body::{IfMatch, read_json};
 use super::guard::authorize;
 use super::problem::Problem;
 use super::{AdminApi, json, json_tagged, views};
@@ -120,15 +120,15 @@ pub(crate) struct ClientPut {
     quota: Option<QuotaBody>,
 }
 
-fn auth_method(m: &str) -> Result<AuthMethod, Problem> {
+pub(super) fn auth_method(m: &str) -> Result<AuthMethod, Problem> {
     AuthMethod::parse(m).ok_or_else(|| Problem::bad_request(format!("unknown auth_method {m:?}")))
 }
 
-fn dpop(d: &str) -> Result<DpopPolicy, Problem> {
+pub(super) fn dpop(d: &str) -> Result<DpopPolicy, Problem> {
     DpopPolicy::parse(d).ok_or_else(|| Problem::bad_request(format!("unknown dpop policy {d:?}")))
 }
 
-fn grant_types(given: &[String]) -> Result<Vec<GrantType>, Problem> {
+pub(super) fn grant_types(given: &[String]) -> Result<Vec<GrantType>, Problem> {
     given
         .iter()
         .map(|g| {
@@ -194,12 +194,8 @@ pub(crate) async fn patch_user(
         roles: b.roles,
         active: b.active,
     };
-    let header = if_match(&req);
-    let check = |u: &Owner| {
-        header
-            .as_deref()
-            .is_none_or(|h| matches(h, &views::user(u)))
-    };
+    let if_match = IfMatch::of(&req);
+    let check = if_match.holds(views::user);
     let updated = api.admin.update_user(&id, change, Some(&check)).await?;
     Ok(json_tagged(&views::user(&updated.user)))
 }
@@ -213,12 +209,8 @@ pub(crate) async fn patch_client(
     authorize(&req, &api, CLIENTS_WRITE).await?;
     let b: ClientPatch = read_json(&req, payload).await?;
     let change = b.change()?;
-    let header = if_match(&req);
-    let check = |c: &Client| {
-        header
-            .as_deref()
-            .is_none_or(|h| matches(h, &views::client(c)))
-    };
+    let if_match = IfMatch::of(&req);
+    let check = if_match.holds(views::client);
     let updated = api.admin.update_client(&id, change, Some(&check)).await?;
     Ok(json_tagged(&views::client(&updated.client)))
 }
@@ -234,12 +226,8 @@ pub(crate) async fn put_client(
     authorize(&req, &api, CLIENTS_WRITE).await?;
     let b: ClientPut = read_json(&req, payload).await?;
     let change = b.change()?;
-    let header = if_match(&req);
-    let check = |c: &Client| {
-        header
-            .as_deref()
-            .is_none_or(|h| matches(h, &views::client(c)))
-    };
+    let if_match = IfMatch::of(&req);
+    let check = if_match.holds(views::client);
     match api
         .admin
         .update_client(&id, change.clone(), Some(&check))
@@ -248,7 +236,7 @@ pub(crate) async fn put_client(
         Ok(updated) => Ok(json_tagged(&views::client(&updated.client))),
         Err(AdminError::NotFound(Missing::Client(_))) => {
             // RFC 9110 §13.1.1: If-Match on an absent resource fails.
-            if header.is_some() {
+            if if_match.is_given() {
                 return Err(Problem::precondition_failed());
             }
             let active = change.active.unwrap_or(true);

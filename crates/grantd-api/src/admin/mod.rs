@@ -1,8 +1,8 @@
-//! The admin HTTP API under `/admin/v1`: users, clients (and their secrets), signing keys,
-//! sessions and `explain`, each operation one call of the same use cases the CLI runs
-//! ([`grantd_app::Admin`], [`grantd_app::KeyAdmin`]), guarded by grantd's own access tokens
-//! (`guard.rs`). JSON in and out in the CLI's `--json` shapes (`views.rs`); every error an RFC
-//! 9457 problem (`problem.rs`).
+//! The admin HTTP API under `/admin/v1`: users, clients (their secrets, public keys and
+//! federated credentials), signing keys, sessions and `explain`, each operation one call of the
+//! same use cases the CLI runs ([`grantd_app::Admin`], [`grantd_app::KeyAdmin`]), guarded by
+//! grantd's own access tokens (`guard.rs`). JSON in and out in the CLI's `--json` shapes
+//! (`views.rs`); every error an RFC 9457 problem (`problem.rs`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +16,7 @@ use serde_json::Value;
 
 mod body;
 mod changes;
+mod client_keys;
 mod guard;
 pub mod openapi;
 mod ops;
@@ -88,6 +89,13 @@ pub fn configure(cfg: &mut ServiceConfig, api: AdminApi) {
                     .route(web::patch().to(changes::patch_client)),
             )
             .service(res("/clients/{id}/secret").route(web::post().to(uc::rotate_secret)))
+            .service(res("/clients/{id}/keys").route(web::put().to(client_keys::put_keys)))
+            .service(
+                res("/clients/{id}/federated-credentials")
+                    .route(web::get().to(client_keys::list_credentials))
+                    .route(web::post().to(client_keys::add_credential))
+                    .route(web::delete().to(client_keys::remove_credential)),
+            )
             .service(res("/keys").route(web::get().to(ops::list_keys)))
             .service(res("/keys/rotate").route(web::post().to(ops::rotate_keys)))
             .service(res("/sessions").route(web::get().to(ops::list_sessions)))

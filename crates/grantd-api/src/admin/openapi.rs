@@ -66,6 +66,13 @@ struct Client {
     active: bool,
     created_at: String,
     updated_at: String,
+    /// A `private_key_jwt` client's registered keys: kid, kty and alg (never key material).
+    #[schema(value_type = Vec<Object>)]
+    keys: Vec<()>,
+    /// Where a `private_key_jwt` client publishes its JWKS, if registered so.
+    jwks_uri: Option<String>,
+    /// The one algorithm its assertions must use, if registered.
+    token_endpoint_auth_signing_alg: Option<String>,
 }
 
 #[derive(ToSchema)]
@@ -83,6 +90,56 @@ struct NewClient {
     /// `optional` (default) or `required`: whether token requests must carry a DPoP proof.
     #[schema(required = false)]
     dpop: String,
+    /// For `private_key_jwt`: the client's public keys, a JWKS (`{"keys":[…]}`): public
+    /// members only, unique kids. Or instead `jwks_uri`.
+    #[schema(required = false, value_type = Object)]
+    jwks: (),
+    /// For `private_key_jwt`: where the client publishes its JWKS (`https`).
+    #[schema(required = false)]
+    jwks_uri: String,
+    /// The one algorithm its assertions must use (`ES256`, `EdDSA`, `RS256`, `PS256`);
+    /// default: whatever its keys allow.
+    #[schema(required = false)]
+    token_endpoint_auth_signing_alg: String,
+}
+
+/// A `private_key_jwt` client's new public keys, replacing all current ones: exactly one of
+/// `jwks` and `jwks_uri`.
+#[derive(ToSchema)]
+struct ClientKeys {
+    /// A JWKS (`{"keys":[…]}`): public members only, unique kids.
+    #[schema(required = false, value_type = Object)]
+    jwks: (),
+    /// Where the client publishes its JWKS (`https`).
+    #[schema(required = false)]
+    jwks_uri: String,
+    /// The one algorithm its assertions must use from now on; default: the registered one.
+    #[schema(required = false)]
+    token_endpoint_auth_signing_alg: String,
+}
+
+/// A federated credential, as `grantd client federate list --json`: which subject of which
+/// trusted issuer, with which pinned claims, may authenticate as the client.
+#[derive(ToSchema)]
+struct FederatedCredential {
+    /// The trusted issuer's configured name (`[[federation.issuers]] name`).
+    issuer: String,
+    /// The platform token's `sub`, exactly.
+    subject: String,
+    /// Claim name → the JSON value the token must carry exactly.
+    #[schema(value_type = Object)]
+    claims: (),
+}
+
+#[derive(ToSchema)]
+struct NewFederatedCredential {
+    /// The trusted issuer's configured name.
+    issuer: String,
+    /// The platform token's `sub`, exactly.
+    subject: String,
+    /// Claim name → the JSON value the token must carry exactly.
+    #[schema(required = false, value_type = Object)]
+    claims: (),
 }
 
 /// A created client and its secret: shown this once.
@@ -366,6 +423,46 @@ fn rotate_secret() {
     // Described by the attribute; the handler is in the sibling module.
 }
 
+#[utoipa::path(put, path = "/admin/v1/clients/{id}/keys", operation_id = "admin_set_client_keys",
+    tag = "clients", security(("admin_token" = ["grantd:clients:write"])),
+    params(("id" = String, Path), ("If-Match" = Option<String>, Header,
+        description = "Optional; when given it must match the current ETag (412 otherwise)")),
+    request_body = ClientKeys,
+    responses((status = 200, description = "The client with its new keys (unchanged when \
+        the same)", body = Client, headers(("ETag" = String, description = "The new ETag")))))]
+fn set_client_keys() {
+    // Described by the attribute; the handler is in the sibling module.
+}
+
+#[utoipa::path(get, path = "/admin/v1/clients/{id}/federated-credentials",
+    operation_id = "admin_list_federated_credentials", tag = "clients",
+    security(("admin_token" = ["grantd:clients:read"])), params(("id" = String, Path)),
+    responses((status = 200, description = "The client's federated credentials",
+        body = Vec<FederatedCredential>)))]
+fn list_federated_credentials() {
+    // Described by the attribute; the handler is in the sibling module.
+}
+
+#[utoipa::path(post, path = "/admin/v1/clients/{id}/federated-credentials",
+    operation_id = "admin_add_federated_credential", tag = "clients",
+    security(("admin_token" = ["grantd:clients:write"])), params(("id" = String, Path)),
+    request_body = NewFederatedCredential,
+    responses((status = 201, description = "Added", body = FederatedCredential)))]
+fn add_federated_credential() {
+    // Described by the attribute; the handler is in the sibling module.
+}
+
+#[utoipa::path(delete, path = "/admin/v1/clients/{id}/federated-credentials",
+    operation_id = "admin_remove_federated_credential", tag = "clients",
+    security(("admin_token" = ["grantd:clients:write"])),
+    params(("id" = String, Path),
+        ("issuer" = String, Query, description = "The trusted issuer's configured name"),
+        ("subject" = String, Query, description = "The credential's subject")),
+    responses((status = 204, description = "Removed")))]
+fn remove_federated_credential() {
+    // Described by the attribute; the handler is in the sibling module.
+}
+
 #[utoipa::path(get, path = "/admin/v1/keys", operation_id = "admin_list_keys", tag = "keys",
     security(("admin_token" = ["grantd:keys:read"])),
     responses((status = 200, description = "The signing keys", body = Vec<Key>)))]
@@ -425,9 +522,11 @@ fn explain() {
             operation names. Errors are RFC 9457 problem details.",
         license(name = "Apache-2.0", identifier = "Apache-2.0")),
     paths(list_users, create_user, show_user, update_user, list_clients, create_client,
-        show_client, update_client, put_client, rotate_secret, list_keys, rotate_keys, list_sessions,
-        purge_sessions, revoke_session, explain),
-    components(schemas(Problem, User, Client, RateLimit, Quota, Key, Rotation, Session, Explanation)),
+        show_client, update_client, put_client, rotate_secret, set_client_keys,
+        list_federated_credentials, add_federated_credential, remove_federated_credential,
+        list_keys, rotate_keys, list_sessions, purge_sessions, revoke_session, explain),
+    components(schemas(Problem, User, Client, RateLimit, Quota, Key, Rotation, Session, Explanation,
+        FederatedCredential)),
     modifiers(&Problems)
 )]
 struct AdminDoc;
@@ -457,7 +556,10 @@ const PROBLEMS: [(&str, &str); 13] = [
         "403",
         "The token lacks the operation's scope (insufficient_scope)",
     ),
-    ("404", "No such user, client or session"),
+    (
+        "404",
+        "No such user, client, session or federated credential",
+    ),
     ("405", "Another method"),
     ("408", "The body did not arrive within 5 s"),
     ("409", "Conflicts with existing data"),
@@ -477,6 +579,7 @@ impl Modify for Problems {
                 item.post.as_mut(),
                 item.put.as_mut(),
                 item.patch.as_mut(),
+                item.delete.as_mut(),
             ]
             .into_iter()
             .flatten()

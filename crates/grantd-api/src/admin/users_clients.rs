@@ -5,11 +5,12 @@ use actix_web::http::StatusCode;
 use actix_web::web::{Data, Path, Payload};
 use actix_web::{HttpRequest, HttpResponse};
 use grantd_app::{NewClientSpec, NewUserSpec};
-use grantd_domain::{AuthMethod, DpopPolicy, GrantType};
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::body::read_json;
+use super::changes::{auth_method, dpop, grant_types};
+use super::client_keys::keys_of;
 use super::guard::authorize;
 use super::problem::Problem;
 use super::{AdminApi, json, json_tagged, views};
@@ -41,6 +42,14 @@ pub(crate) struct NewClient {
     /// `optional` (default) or `required`.
     #[serde(default)]
     dpop: Option<String>,
+    /// A `private_key_jwt` client's public keys (a JWKS object), or instead `jwks_uri`.
+    #[serde(default)]
+    jwks: Option<Value>,
+    #[serde(default)]
+    jwks_uri: Option<String>,
+    /// The one algorithm its assertions must use; default: whatever its keys allow.
+    #[serde(default)]
+    token_endpoint_auth_signing_alg: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -103,35 +112,18 @@ pub(crate) async fn create_client(
 ) -> Result<HttpResponse, Problem> {
     authorize(&req, &api, CLIENTS_WRITE).await?;
     let b: NewClient = read_json(&req, payload).await?;
-    let auth_method = match b.auth_method.as_deref() {
-        None => AuthMethod::ClientSecretBasic,
-        Some(m) => AuthMethod::parse(m)
-            .ok_or_else(|| Problem::bad_request(format!("unknown auth_method {m:?}")))?,
-    };
-    let grant_types = b
-        .grant_types
-        .iter()
-        .map(|g| {
-            GrantType::parse(g)
-                .ok_or_else(|| Problem::bad_request(format!("unknown grant type {g:?}")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let dpop = match b.dpop.as_deref() {
-        None => DpopPolicy::Optional,
-        Some(d) => DpopPolicy::parse(d)
-            .ok_or_else(|| Problem::bad_request(format!("unknown dpop policy {d:?}")))?,
-    };
+    let alg = b.token_endpoint_auth_signing_alg.as_deref();
+    let keys = keys_of(&api, b.jwks.as_ref(), b.jwks_uri.as_deref(), alg)?;
     let spec = NewClientSpec {
         name: b.name,
         owner: b.owner,
         scopes: b.scopes,
-        auth_method,
-        grant_types,
+        auth_method: auth_method(b.auth_method.as_deref().unwrap_or("client_secret_basic"))?,
+        grant_types: grant_types(&b.grant_types)?,
         supplied_secret: None,
         limits: Default::default(),
-        dpop,
-        // Keys are registered through the CLI (`--jwks-file`) for now.
-        keys: Default::default(),
+        dpop: dpop(b.dpop.as_deref().unwrap_or("optional"))?,
+        keys: keys.unwrap_or_default(),
     };
     let created = api.admin.create_client(spec).await?;
     Ok(json(StatusCode::CREATED, &views::client_created(&created)))

@@ -7,7 +7,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use grantd_app::{ClientCreated, ExplainOutcome, Explanation, QuotaUsage, SecretRotated};
 use grantd_domain::{
-    Client, ClientRate, FederatedCredential, Owner, SessionRecord, Timestamp, TokenQuota,
+    Client, ClientRate, FederatedCredential, Owner, PinnedClaim, SessionRecord, Timestamp,
+    TokenQuota,
 };
 use grantd_ports::{KeySummary, RotationReport};
 use serde_json::{Value, json};
@@ -168,6 +169,19 @@ pub fn federated_credential(c: &FederatedCredential) -> Value {
         })
         .collect();
     json!({ "issuer": c.issuer.as_str(), "subject": c.subject, "claims": claims })
+}
+
+/// Pinned claims from a `claims` object (name → JSON value), the inverse of
+/// [`federated_credential`]'s: each value as canonical JSON text, so equal JSON values compare
+/// equal as text (as the CLI's `--claim-json`).
+pub fn pinned_claims(claims: serde_json::Map<String, Value>) -> Vec<PinnedClaim> {
+    claims
+        .into_iter()
+        .map(|(name, v)| PinnedClaim {
+            name,
+            value_json: v.to_string(),
+        })
+        .collect()
 }
 
 pub fn explanation(e: &Explanation) -> Value {

@@ -275,38 +275,6 @@ impl Admin {
         Ok(client)
     }
 
-    /// Replaces a `private_key_jwt` client's registered public keys (parsed and checked by the
-    /// caller's key parser) and returns the client as stored afterwards. Without an algorithm
-    /// of their own, `keys` keep the client's registered one, which must fit them. The audit
-    /// event names the kids before and after, never key material. Servers see the change when
-    /// it reaches their client cache (change notifications), as with every client update.
-    pub async fn set_client_keys(&self, id: &str, keys: ClientKeys) -> Result<Client, AdminError> {
-        let id = parse_client_id(id)?;
-        let before = self.find_client(&id).await?;
-        check_keys_fit(before.auth_method, &keys, false)?;
-        let keys = match keys.alg() {
-            Some(_) => keys,
-            None => {
-                let alg = before.keys.alg();
-                let fitted = keys.with_alg(alg);
-                fitted.map_err(|e| AdminError::Invalid(InvalidReason::NoKeyForAlg(e.0)))?
-            }
-        };
-        let now = self.ports.clock.now();
-        let found = self
-            .ports
-            .clients
-            .set_client_keys(&id, &keys, now)
-            .await
-            .map_err(|e| AdminError::store("updating client keys", e))?;
-        if !found {
-            return Err(AdminError::NotFound(Missing::Client(id)));
-        }
-        let client = self.find_client(&id).await?;
-        self.audit(|| super::audit::keys_changed(id.to_string(), &before.keys, &client.keys));
-        Ok(client)
-    }
-
     /// Gives the client a new generated secret; its current secret(s) keep working for
     /// `grace_secs` more seconds (0: they stop now).
     pub async fn rotate_secret(
@@ -450,7 +418,11 @@ fn secret_error(e: SecretError) -> AdminError {
 
 /// A `private_key_jwt` client needs keys and no secret; a federated client neither (its
 /// credentials are added after it exists); a secret-based client no keys.
-fn check_keys_fit(method: AuthMethod, keys: &ClientKeys, secret: bool) -> Result<(), AdminError> {
+pub(super) fn check_keys_fit(
+    method: AuthMethod,
+    keys: &ClientKeys,
+    secret: bool,
+) -> Result<(), AdminError> {
     let fits = match method {
         AuthMethod::PrivateKeyJwt => !keys.is_empty() && !secret,
         AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost => keys.is_empty(),

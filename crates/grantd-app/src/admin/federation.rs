@@ -61,6 +61,26 @@ impl Admin {
         Ok(credential)
     }
 
+    /// `spec` for client `client_id` registered with `method`, checked as
+    /// [`Admin::add_federated_credential`] checks it (all but the client's existence), without
+    /// a write: `grantd apply` runs it on every credential of the file before its first write.
+    pub fn check_federated_credential(
+        &self,
+        client_id: &str,
+        method: AuthMethod,
+        spec: NewFederatedCredential,
+    ) -> Result<FederatedCredential, AdminError> {
+        let fed = self.federation()?;
+        let id = parse_client_id(client_id)?;
+        if method != AuthMethod::Federated {
+            return Err(AdminError::Invalid(InvalidReason::NotFederated {
+                client: id,
+                method: method.as_str(),
+            }));
+        }
+        check_credential(fed, spec)
+    }
+
     /// The client's credentials (the client must exist).
     pub async fn list_federated_credentials(
         &self,

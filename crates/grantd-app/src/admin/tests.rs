@@ -108,6 +108,7 @@ struct Fx {
     sessions: MockSessionStore,
     secrets: MockSecretHasher,
     ids: MockIdSource,
+    assertions: grantd_ports::MockClientAssertions,
     policy: TokenPolicy,
 }
 
@@ -119,6 +120,7 @@ impl Fx {
             sessions: MockSessionStore::new(),
             secrets: MockSecretHasher::new(),
             ids: MockIdSource::new(),
+            assertions: grantd_ports::MockClientAssertions::new(),
             policy: policy(),
         }
     }
@@ -160,8 +162,8 @@ impl Fx {
             secrets: Arc::new(self.secrets),
             clock: Arc::new(clock),
             ids: Arc::new(self.ids),
-            // Admin never checks a proof.
-            assertions: Arc::new(grantd_ports::MockClientAssertions::new()),
+            // Admin checks no assertion; it only reads JWKS documents for registration.
+            assertions: Arc::new(self.assertions),
             remote_keys: Arc::new(grantd_ports::MockRemoteKeys::new()),
             dpop: Arc::new(grantd_ports::MockDpopProofs::new()),
         };
@@ -225,6 +227,7 @@ fn store_errors() -> [(StoreError, IsMapped); 3] {
 }
 
 mod changes;
+mod client_keys;
 mod clients;
 mod explain;
 mod plan;

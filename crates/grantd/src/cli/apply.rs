@@ -1,7 +1,9 @@
 //! `grantd apply`, `grantd export` and `grantd explain --plan`: the declarative state file.
 //!
-//! A state file (TOML, or YAML when its name ends in `.yaml` / `.yml`) lists users (keyed by email) and clients (keyed by client id, owner by
-//! email). `export` prints the database in that format, never a secret. `apply` checks the
+//! A state file (TOML, or YAML when its name ends in `.yaml` / `.yml`) lists users (keyed by
+//! email) and clients (keyed by client id, owner by email; a `private_key_jwt` client with its
+//! public keys, inline `jwks` or `jwks_uri`, and `token_endpoint_auth_signing_alg`; a federated
+//! client with its `federated_credentials`). `export` prints the database in that format, never a secret. `apply` checks the
 //! whole file first (the same validators as the use cases, via `Admin::check_*`), computes the
 //! plan (create / change / disable with `--prune`), and only then writes, through the same use
 //! cases as `grantd user …` / `grantd client …` (a changed entry: one `update_user` /
@@ -16,10 +18,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use grantd_api::admin::views;
-use grantd_app::{Admin, NewClientSpec, NewUserSpec};
+use grantd_app::{Admin, KeySource, NewClientSpec, NewFederatedCredential, NewUserSpec};
 use grantd_domain::{
-    AuthMethod, Client, ClientLimits, ClientRate, DpopPolicy, GrantType, GrantTypes, Owner,
-    StoredScopes, Timestamp, TokenQuota, UserId,
+    AssertionAlg, AuthMethod, Client, ClientKeys, ClientLimits, ClientRate, DpopPolicy,
+    FederatedCredential, GrantType, GrantTypes, Owner, StoredScopes, Timestamp, TokenQuota, UserId,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -99,6 +101,29 @@ pub struct ClientEntry {
     pub secret_file: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_env: Option<String>,
+    /// A `private_key_jwt` client's JWKS URL (instead of `jwks`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+    /// The one algorithm its assertions must use; absent: the registered one is kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_signing_alg: Option<String>,
+    /// A `private_key_jwt` client's public keys, inline (`{ keys = [ … ] }`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<Value>,
+    /// A federated client's credentials (the whole set: others are removed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub federated_credentials: Vec<CredentialEntry>,
+}
+
+/// A federated credential: a trusted issuer's configured name, the exact subject, and the
+/// claims the platform token must carry with exactly these values.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialEntry {
+    pub issuer: String,
+    pub subject: String,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub claims: Map<String, Value>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, Serialize)]
@@ -137,6 +162,8 @@ pub(super) struct WantClient {
     pub spec: NewClientSpec,
     pub scopes: StoredScopes,
     pub active: bool,
+    /// Checked and in stored order (see [`sorted`]).
+    pub credentials: Vec<FederatedCredential>,
 }
 
 /// The checked file.
@@ -149,13 +176,17 @@ pub(super) struct Wanted {
 pub(super) async fn export(admin: &Admin, format: Format, out: &Output) -> anyhow::Result<()> {
     let users = admin.list_users().await?;
     let clients = admin.list_clients().await?;
+    let creds = stored_credentials(admin, &clients).await?;
     let emails: BTreeMap<&str, &str> = users
         .iter()
         .map(|u| (u.id.as_str(), u.email.as_str()))
         .collect();
     let mut state = StateFile {
         users: users.iter().map(user_entry).collect(),
-        clients: clients.iter().map(|c| client_entry(c, &emails)).collect(),
+        clients: clients
+            .iter()
+            .map(|c| client_entry(c, &emails, credentials_of(&creds, c)))
+            .collect(),
     };
     state.users.sort_by(|a, b| a.email.cmp(&b.email));
     state.clients.sort_by(|a, b| a.client_id.cmp(&b.client_id));
@@ -180,7 +211,66 @@ fn user_entry(u: &Owner) -> UserEntry {
     }
 }
 
-fn client_entry(c: &Client, emails: &BTreeMap<&str, &str>) -> ClientEntry {
+/// Each federated client's stored credentials, by client id (in stored order).
+pub(super) type Credentials = BTreeMap<String, Vec<FederatedCredential>>;
+
+/// The stored credentials of every federated client.
+pub(super) async fn stored_credentials(
+    admin: &Admin,
+    clients: &[Client],
+) -> anyhow::Result<Credentials> {
+    let mut out = Credentials::new();
+    for c in clients {
+        if c.auth_method == AuthMethod::Federated {
+            let creds = admin.list_federated_credentials(c.id.as_str()).await?;
+            out.insert(c.id.as_str().to_owned(), sorted(creds));
+        }
+    }
+    Ok(out)
+}
+
+pub(super) fn credentials_of<'a>(creds: &'a Credentials, c: &Client) -> &'a [FederatedCredential] {
+    creds.get(c.id.as_str()).map_or(&[], Vec::as_slice)
+}
+
+/// Credentials in one order (issuer, subject, claims), so two sets compare as lists.
+fn sorted(mut creds: Vec<FederatedCredential>) -> Vec<FederatedCredential> {
+    for c in &mut creds {
+        c.claims.sort();
+    }
+    creds.sort_by(|a, b| {
+        (a.issuer.as_str(), &a.subject, &a.claims).cmp(&(b.issuer.as_str(), &b.subject, &b.claims))
+    });
+    creds
+}
+
+/// A client's inline keys as a JWKS document (`None`: none inline).
+fn jwks_doc(keys: &ClientKeys) -> Option<Value> {
+    let members: Vec<Value> = keys
+        .keys()
+        .iter()
+        .map(|k| serde_json::from_str(&k.jwk).unwrap_or(Value::Null))
+        .collect();
+    (!members.is_empty()).then(|| json!({ "keys": members }))
+}
+
+fn credential_entry(c: &FederatedCredential) -> CredentialEntry {
+    let claims = views::federated_credential(c)["claims"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    CredentialEntry {
+        issuer: c.issuer.to_string(),
+        subject: c.subject.clone(),
+        claims,
+    }
+}
+
+fn client_entry(
+    c: &Client,
+    emails: &BTreeMap<&str, &str>,
+    creds: &[FederatedCredential],
+) -> ClientEntry {
     let owner = c.owner_id.as_str();
     ClientEntry {
         client_id: c.id.as_str().to_owned(),
@@ -204,6 +294,10 @@ fn client_entry(c: &Client, emails: &BTreeMap<&str, &str>) -> ClientEntry {
         quota_per_day: c.limits.quota.per_day,
         secret_file: None,
         secret_env: None,
+        jwks_uri: c.keys.jwks_uri().map(|u| u.as_str().to_owned()),
+        token_endpoint_auth_signing_alg: c.keys.alg().map(|a| a.as_str().to_owned()),
+        jwks: jwks_doc(&c.keys),
+        federated_credentials: creds.iter().map(credential_entry).collect(),
     }
 }
 
@@ -269,6 +363,19 @@ fn check_client(admin: &Admin, c: ClientEntry) -> anyhow::Result<WantClient> {
         .iter()
         .map(|g| GrantType::parse(g).with_context(|| format!("unknown grant type {g:?}")))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let keys = entry_keys(admin, &c)?;
+    let credentials = c
+        .federated_credentials
+        .into_iter()
+        .map(|f| {
+            let spec = NewFederatedCredential {
+                issuer: f.issuer,
+                subject: f.subject,
+                claims: views::pinned_claims(f.claims),
+            };
+            admin.check_federated_credential(&c.client_id, auth_method, spec)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let spec = NewClientSpec {
         name: c.name.trim().to_owned(),
         owner: String::new(),
@@ -276,7 +383,7 @@ fn check_client(admin: &Admin, c: ClientEntry) -> anyhow::Result<WantClient> {
         auth_method,
         grant_types,
         supplied_secret: supplied_secret(c.secret_file.as_deref(), c.secret_env.as_deref())?,
-        keys: Default::default(),
+        keys,
         limits: ClientLimits {
             rate: c.rate_limit.map(|r| ClientRate {
                 per_second: r.per_second,
@@ -290,13 +397,43 @@ fn check_client(admin: &Admin, c: ClientEntry) -> anyhow::Result<WantClient> {
         dpop,
     };
     let (_, scopes) = admin.check_client_spec(&c.client_id, &spec)?;
+    let credentials = sorted(credentials);
+    let twice =
+        |w: &[FederatedCredential]| w[0].issuer == w[1].issuer && w[0].subject == w[1].subject;
+    if let Some(w) = credentials.windows(2).find(|&w| twice(w)) {
+        bail!(
+            "federated credential {} {:?} listed twice",
+            w[0].issuer,
+            w[0].subject
+        );
+    }
     Ok(WantClient {
         id: c.client_id,
         owner_email: c.owner,
         spec,
         scopes,
         active: c.active,
+        credentials,
     })
+}
+
+/// The entry's keys (`jwks` or `jwks_uri`, bound to its algorithm), read by the use case.
+fn entry_keys(admin: &Admin, c: &ClientEntry) -> anyhow::Result<ClientKeys> {
+    let alg = c
+        .token_endpoint_auth_signing_alg
+        .as_deref()
+        .map(|a| AssertionAlg::parse(a).with_context(|| format!("unknown algorithm {a:?}")))
+        .transpose()?;
+    let source = match (&c.jwks, &c.jwks_uri) {
+        (Some(_), Some(_)) => bail!("give jwks or jwks_uri, not both"),
+        (Some(doc), None) => KeySource::Jwks(doc.to_string()),
+        (None, Some(uri)) => KeySource::Uri(uri.clone()),
+        (None, None) if alg.is_some() => {
+            bail!("token_endpoint_auth_signing_alg needs jwks or jwks_uri")
+        }
+        (None, None) => return Ok(ClientKeys::default()),
+    };
+    Ok(admin.client_keys(&source, alg)?)
 }
 
 /// The secret of a migrated client, from the file or environment variable the entry names.
@@ -323,8 +460,9 @@ fn user_view(name: &str, roles: &StoredScopes, active: bool) -> Map<String, Valu
     v.as_object().cloned().unwrap_or_default()
 }
 
-/// The comparable fields of a client, as the plan shows them.
-fn client_view(c: &Client, owner_email: &str) -> Map<String, Value> {
+/// The comparable fields of a client, as the plan shows them (its public keys in full: a
+/// changed key under the same kid is a change).
+fn client_view(c: &Client, owner_email: &str, creds: &[FederatedCredential]) -> Map<String, Value> {
     let mut scopes: Vec<&str> = c.scopes.names();
     scopes.sort_unstable();
     let mut grants: Vec<&str> = c.grant_types.names();
@@ -335,12 +473,23 @@ fn client_view(c: &Client, owner_email: &str) -> Map<String, Value> {
         "dpop": c.dpop.as_str(),
         "rate_limit": views::rate(c.limits.rate),
         "quota": views::quota(&c.limits.quota),
+        "jwks": jwks_doc(&c.keys),
+        "jwks_uri": c.keys.jwks_uri().map(|u| u.as_str()),
+        "token_endpoint_auth_signing_alg": c.keys.alg().map(|a| a.as_str()),
+        "federated_credentials": creds.iter().map(views::federated_credential).collect::<Vec<_>>(),
     });
     v.as_object().cloned().unwrap_or_default()
 }
 
-/// A wanted client as a `Client` value (not stored): for comparison and `explain --plan`.
-fn planned_client(w: &WantClient, owner: &UserId, base: Option<&Client>) -> anyhow::Result<Client> {
+/// A wanted client as a `Client` value (not stored): for comparison and `explain --plan`. Its
+/// keys are the file's as `set_client_keys` would store them on `base` (keys without an
+/// algorithm keep the registered one).
+fn planned_client(
+    admin: &Admin,
+    w: &WantClient,
+    owner: &UserId,
+    base: Option<&Client>,
+) -> anyhow::Result<Client> {
     let now = Timestamp::from_micros(chrono::Utc::now().timestamp_micros());
     let grant_types = if w.spec.grant_types.is_empty() {
         vec![GrantType::ClientCredentials]
@@ -360,9 +509,22 @@ fn planned_client(w: &WantClient, owner: &UserId, base: Option<&Client>) -> anyh
         updated_at: now,
         limits: w.spec.limits,
         dpop: w.spec.dpop,
-        // Keys are not part of the state file yet: a planned client keeps the stored ones.
-        keys: base.map(|b| b.keys.clone()).unwrap_or_default(),
+        keys: planned_keys(admin, w, base)?,
     })
+}
+
+fn planned_keys(
+    admin: &Admin,
+    w: &WantClient,
+    base: Option<&Client>,
+) -> anyhow::Result<ClientKeys> {
+    let keyed = |m| m == AuthMethod::PrivateKeyJwt;
+    match base {
+        Some(b) if keyed(b.auth_method) && keyed(w.spec.auth_method) => admin
+            .check_client_keys(b, w.spec.keys.clone())
+            .with_context(|| format!("client {:?}", w.id)),
+        _ => Ok(w.spec.keys.clone()),
+    }
 }
 
 /// `grantd explain --plan FILE --client ID`: the decision for the client and its owner as the
@@ -386,7 +548,7 @@ pub(super) async fn explain_plan(
     let owner_id = owner
         .as_ref()
         .map_or_else(diff::planned_user_id, |o| o.id.clone());
-    let planned = planned_client(w, &owner_id, base)?;
+    let planned = planned_client(admin, w, &owner_id, base)?;
     let e = admin
         .explain_planned(&planned, owner.as_ref(), scope, audience)
         .await?;

@@ -7,8 +7,8 @@ use std::io::Read;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use grantd_api::admin::views;
-use grantd_app::{Admin, ClientChange, NewClientSpec};
-use grantd_domain::{AssertionAlg, AuthMethod, Client, DpopPolicy, GrantType};
+use grantd_app::{Admin, ClientChange, KeySource, NewClientSpec};
+use grantd_domain::{AssertionAlg, AuthMethod, Client, ClientKeys, DpopPolicy, GrantType};
 use serde_json::{Value, json};
 
 use super::limits::{self, LimitArgs, LimitUpdateArgs};
@@ -123,16 +123,9 @@ pub struct ClientUpdateArgs {
     dpop: Option<String>,
 }
 
-/// `allow_http_loopback`: `[jwks_fetch] allow_http_loopback`, which decides whether an
-/// `http://` loopback `--jwks-uri` may be registered.
-pub(super) async fn run(
-    cmd: ClientCmd,
-    admin: &Admin,
-    out: &Output,
-    allow_http_loopback: bool,
-) -> anyhow::Result<()> {
+pub(super) async fn run(cmd: ClientCmd, admin: &Admin, out: &Output) -> anyhow::Result<()> {
     match cmd {
-        ClientCmd::Create(args) => create(args, admin, out, allow_http_loopback).await,
+        ClientCmd::Create(args) => create(args, admin, out).await,
         ClientCmd::List => clients(out, &admin.list_clients().await?, false),
         ClientCmd::Show { id } => show(out, admin, admin.show_client(&id).await?).await,
         ClientCmd::Update(args) => update(args, admin, out).await,
@@ -143,13 +136,13 @@ pub(super) async fn run(
             clients(out, &[admin.set_client_active(&id, true).await?], true)
         }
         ClientCmd::SetKeys(args) => {
-            let keys = match (&args.jwks_file, &args.jwks_uri) {
-                (Some(path), _) => read_jwks(path)?,
-                (None, Some(uri)) => jwks_uri(uri, allow_http_loopback)?,
-                (None, None) => bail!("--jwks-file or --jwks-uri is required"),
+            let file = args.jwks_file.as_deref();
+            let alg = args.assertion_alg.as_deref();
+            let Some(keys) = keys_from_flags(admin, file, args.jwks_uri.as_deref(), alg)? else {
+                bail!("--jwks-file or --jwks-uri is required");
             };
-            let keys = with_alg(keys, args.assertion_alg.as_deref())?;
-            show(out, admin, admin.set_client_keys(&args.id, keys).await?).await
+            let client = admin.set_client_keys(&args.id, keys, None).await?;
+            show(out, admin, client).await
         }
         ClientCmd::RotateSecret { id, grace } => rotate_secret(&id, grace, admin, out).await,
         ClientCmd::Federate { cmd } => super::federate::run(cmd, admin, out).await,
@@ -199,12 +192,7 @@ fn parse_grant_types(given: &[String]) -> anyhow::Result<Vec<GrantType>> {
 }
 
 /// Creates the client and prints its secret, once.
-async fn create(
-    args: ClientCreateArgs,
-    admin: &Admin,
-    out: &Output,
-    allow_http_loopback: bool,
-) -> anyhow::Result<()> {
+async fn create(args: ClientCreateArgs, admin: &Admin, out: &Output) -> anyhow::Result<()> {
     let supplied_secret = if args.secret_stdin {
         Some(read_secret_from_stdin()?)
     } else {
@@ -212,12 +200,9 @@ async fn create(
     };
     let auth_method = AuthMethod::parse(&args.auth_method).context("unknown auth method")?;
     let dpop = DpopPolicy::parse(&args.dpop).context("unknown DPoP policy")?;
-    let keys = match (&args.jwks_file, &args.jwks_uri) {
-        (Some(path), _) => read_jwks(path)?,
-        (None, Some(uri)) => jwks_uri(uri, allow_http_loopback)?,
-        (None, None) => Default::default(),
-    };
-    let keys = with_alg(keys, args.assertion_alg.as_deref())?;
+    let file = args.jwks_file.as_deref();
+    let alg = args.assertion_alg.as_deref();
+    let keys = keys_from_flags(admin, file, args.jwks_uri.as_deref(), alg)?.unwrap_or_default();
     let grant_types = parse_grant_types(&args.grant_types)?;
     let created = admin
         .create_client(NewClientSpec {
@@ -249,32 +234,30 @@ async fn create(
     }
 }
 
-/// Reads and checks a JWKS file for registration (public keys only, usable, unique kids).
-fn read_jwks(path: &std::path::Path) -> anyhow::Result<grantd_domain::ClientKeys> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    grantd_jwt::parse_client_jwks(&text).with_context(|| format!("{}", path.display()))
-}
-
-/// Binds the keys to `alg` if given (some inline key must be able to sign with it).
-fn with_alg(
-    keys: grantd_domain::ClientKeys,
+/// The keys `--jwks-file` or `--jwks-uri` name (`None`: neither), bound to `--assertion-alg`
+/// if given, read and checked by the use case (the admin API and `apply` use the same one).
+fn keys_from_flags(
+    admin: &Admin,
+    file: Option<&std::path::Path>,
+    uri: Option<&str>,
     alg: Option<&str>,
-) -> anyhow::Result<grantd_domain::ClientKeys> {
+) -> anyhow::Result<Option<ClientKeys>> {
     let alg = alg
         .map(|a| AssertionAlg::parse(a).with_context(|| format!("unknown algorithm {a}")))
         .transpose()?;
-    keys.with_alg(alg)
-        .map_err(|e| anyhow::anyhow!("no key can sign with {} (--assertion-alg)", e.0))
-}
-
-/// Checks a `jwks_uri` for registration: https, or http to loopback when the configuration
-/// allows it. Its keys are not fetched now: the client may publish them later.
-fn jwks_uri(text: &str, allow_http_loopback: bool) -> anyhow::Result<grantd_domain::ClientKeys> {
-    let uri = grantd_domain::JwksUri::parse(text)
-        .and_then(|u| u.usable(allow_http_loopback).map(|()| u))
-        .map_err(|problem| anyhow::anyhow!("--jwks-uri {text:?}: {problem}"))?;
-    Ok(grantd_domain::ClientKeys::remote(uri))
+    let source = match (file, uri) {
+        (Some(path), _) => KeySource::Jwks(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?,
+        ),
+        (None, Some(uri)) => KeySource::Uri(uri.to_owned()),
+        (None, None) => return Ok(None),
+    };
+    let keys = admin.client_keys(&source, alg);
+    match file {
+        Some(path) => keys.with_context(|| path.display().to_string()).map(Some),
+        None => Ok(Some(keys?)),
+    }
 }
 
 /// Issues a new secret and prints it, once, with the old secrets' end of validity.

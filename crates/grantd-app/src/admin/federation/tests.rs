@@ -181,3 +181,36 @@ async fn without_trusted_issuers_nothing_is_managed() {
         Err(AdminError::Invalid(InvalidReason::NoTrustedIssuers))
     );
 }
+
+/// `grantd apply`'s pre-check: the same refusals as adding (unknown issuer, bad text, a
+/// client that is not federated), no store call at all (the mocks expect none).
+#[test]
+fn a_credential_is_checked_without_a_write() {
+    let a = admin(None, MockFederatedCredentialStore::new());
+    let ok = a
+        .check_federated_credential(
+            "wl",
+            AuthMethod::Federated,
+            spec("k8s", "s", &[("b", "1"), ("a", "2")]),
+        )
+        .unwrap();
+    let names: Vec<&str> = ok.claims.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["a", "b"], "sorted as stored");
+    for (method, s, needle) in [
+        (
+            AuthMethod::Federated,
+            spec("gh", "s", &[]),
+            "unknown issuer",
+        ),
+        (AuthMethod::Federated, spec("k8s", "", &[]), "subject"),
+        (
+            AuthMethod::ClientSecretBasic,
+            spec("k8s", "s", &[]),
+            "not federated",
+        ),
+    ] {
+        let got = a.check_federated_credential("wl", method, s);
+        let msg = got.map(|_| ()).unwrap_err().to_string();
+        assert!(msg.contains(needle), "{msg}");
+    }
+}

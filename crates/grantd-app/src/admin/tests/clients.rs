@@ -2,6 +2,7 @@
 //! toggling, secret rotation, store failures.
 
 use super::*;
+use grantd_ports::UpdateOutcome;
 
 #[tokio::test]
 async fn create_client_generates_a_secret_and_warns_about_unheld_delegated_scopes() {
@@ -545,17 +546,25 @@ async fn set_client_keys_replaces_the_keys_and_keeps_the_registered_alg() {
     let stored = new.clone();
     fx.clients
         .expect_set_client_keys()
-        .withf(move |id, k, t| id.as_str() == "svc-a" && *k == stored && *t == now())
+        .withf(move |id, k, expected, t| {
+            id.as_str() == "svc-a"
+                && *k == stored
+                && *expected == Timestamp::from_secs(0)
+                && *t == now()
+        })
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_, _, _| Ok(true));
+        .returning(|_, _, _, _| Ok(UpdateOutcome::Updated));
     let after = key_client(new.clone());
     fx.clients
         .expect_find_client()
         .times(1)
         .in_sequence(&mut seq)
         .returning(move |_| Ok(Some(after.clone())));
-    let got = fx.admin().set_client_keys("svc-a", rsa_key("new")).await;
+    let got = fx
+        .admin()
+        .set_client_keys("svc-a", rsa_key("new"), None)
+        .await;
     assert_eq!(got.map(|c| c.keys), Ok(new));
 }
 
@@ -568,7 +577,7 @@ async fn set_client_keys_refusals() {
     let got = Fx::new()
         .with_client(Some(key_client(es)))
         .admin()
-        .set_client_keys("svc-a", one_key())
+        .set_client_keys("svc-a", one_key(), None)
         .await;
     assert_eq!(
         got.map(|_| ()),
@@ -579,7 +588,7 @@ async fn set_client_keys_refusals() {
     let got = Fx::new()
         .with_client(Some(client(&["mcp"])))
         .admin()
-        .set_client_keys("svc-a", one_key())
+        .set_client_keys("svc-a", one_key(), None)
         .await;
     assert_eq!(
         got.map(|_| ()),
@@ -588,7 +597,7 @@ async fn set_client_keys_refusals() {
     let got = Fx::new()
         .with_client(None)
         .admin()
-        .set_client_keys("svc-a", one_key())
+        .set_client_keys("svc-a", one_key(), None)
         .await;
     assert!(matches!(got, Err(AdminError::NotFound(_))), "{got:?}");
 }

@@ -7,7 +7,7 @@ use grantd_domain::{Client, Owner, UserId};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use super::{Wanted, client_view, planned_client, user_view};
+use super::{Credentials, Wanted, client_view, credentials_of, planned_client, user_view};
 use crate::cli::Output;
 
 /// `apply --plan` found changes: exit code 2 (the plan itself was printed on stdout).
@@ -81,11 +81,12 @@ fn disable(kind: &'static str, key: &str) -> Step {
 /// The plan, users first (a client's owner may be created by it), then clients, then what
 /// `--prune` disables.
 pub(in crate::cli) fn plan(
+    admin: &grantd_app::Admin,
     w: &Wanted,
-    users: &[Owner],
-    clients: &[Client],
+    stored: (&[Owner], &[Client], &Credentials),
     prune: bool,
 ) -> anyhow::Result<Vec<Step>> {
+    let (users, clients, creds) = stored;
     let mut steps = Vec::new();
     for u in &w.users {
         let now = users.iter().find(|c| c.email == u.email);
@@ -105,9 +106,11 @@ pub(in crate::cli) fn plan(
         let now = clients.iter().find(|n| n.id.as_str() == c.id);
         let before = now.map(|n| {
             let owner = n.owner_id.as_str();
-            client_view(n, emails.get(owner).copied().unwrap_or(owner))
+            let email = emails.get(owner).copied().unwrap_or(owner);
+            client_view(n, email, credentials_of(creds, n))
         });
-        let after = client_view(&planned_client(c, &planned_user_id(), now)?, &c.owner_email);
+        let planned = planned_client(admin, c, &planned_user_id(), now)?;
+        let after = client_view(&planned, &c.owner_email, &c.credentials);
         steps.extend(step("client", &c.id, before, after));
     }
     if prune {

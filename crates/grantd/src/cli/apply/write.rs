@@ -1,17 +1,20 @@
 //! `grantd apply` without `--plan`: checks every change with the use cases' own validators
 //! first, then runs the plan's steps through the admin use cases (users first, then clients,
 //! then `--prune`): a new entry through `create_*`, a changed one through one `update_*` call
-//! (one compare-and-set write) with every field the file gives.
+//! (one compare-and-set write) with every field the file gives; then a client's keys through
+//! `set_client_keys` and its federated credentials through `add_/remove_federated_credential`
+//! (what the file lacks is removed, what it adds is added).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::bail;
-use grantd_app::{Admin, ClientChange, LimitsChange, UserChange};
+use grantd_app::{Admin, ClientChange, LimitsChange, NewFederatedCredential, UserChange};
+use grantd_domain::{Client, FederatedCredential};
 use serde_json::{Value, json};
 
 use super::diff::{self, PlanHasChanges, Step};
-use super::{Wanted, check, read};
+use super::{Credentials, WantClient, Wanted, check, credentials_of, read, stored_credentials};
 use crate::cli::Output;
 
 /// `grantd apply -f FILE [--plan] [--prune]`.
@@ -25,7 +28,9 @@ pub(in crate::cli) async fn run(
     let users = admin.list_users().await?;
     let clients = admin.list_clients().await?;
     let wanted = check(admin, read(path)?, &users)?;
-    let steps = diff::plan(&wanted, &users, &clients, prune)?;
+    let creds = stored_credentials(admin, &clients).await?;
+    let steps = diff::plan(admin, &wanted, (&users, &clients, &creds), prune)?;
+    check_changes(admin, &wanted, &clients, &steps)?;
     if plan_only {
         diff::print(out, &steps, None)?;
         return if steps.is_empty() {
@@ -34,7 +39,6 @@ pub(in crate::cli) async fn run(
             Err(PlanHasChanges.into())
         };
     }
-    check_changes(admin, &wanted, &clients, &steps)?;
     let mut ids: BTreeMap<String, String> = users
         .iter()
         .map(|u| (u.email.clone(), u.id.as_str().to_owned()))
@@ -44,7 +48,8 @@ pub(in crate::cli) async fn run(
     }
     let mut secrets = Vec::new();
     for s in steps.iter().filter(|s| s.kind == "client") {
-        if let Some(secret) = apply_client(admin, &wanted, s, &ids).await? {
+        let stored = (clients.as_slice(), &creds);
+        if let Some(secret) = apply_client(admin, &wanted, s, &ids, stored).await? {
             secrets.push(json!({ "client_id": s.key, "client_secret": secret }));
         }
     }
@@ -64,15 +69,29 @@ pub(in crate::cli) async fn run(
     Ok(())
 }
 
-/// Runs the store-free checks of every client change before the first write (e.g. an auth
-/// method switch to or from `private_key_jwt`), so a file that one change would refuse
-/// writes nothing.
+/// Runs the store-free checks of every client creation and change before the first write
+/// (e.g. a `private_key_jwt` client without keys, an auth method switch to or from
+/// `private_key_jwt`), so a file that one step would refuse writes nothing.
 fn check_changes(
     admin: &Admin,
     w: &Wanted,
     clients: &[grantd_domain::Client],
     steps: &[Step],
 ) -> anyhow::Result<()> {
+    let refused = |key: &str, e: grantd_app::AdminError| {
+        anyhow::anyhow!("client {key:?}: {e}; nothing was written")
+    };
+    for s in steps
+        .iter()
+        .filter(|s| s.kind == "client" && s.action == "create")
+    {
+        let Some(c) = w.clients.iter().find(|c| c.id == s.key) else {
+            bail!("internal: no client {}", s.key)
+        };
+        admin
+            .check_new_client_keys(&c.spec)
+            .map_err(|e| refused(&s.key, e))?;
+    }
     for s in steps
         .iter()
         .filter(|s| s.kind == "client" && s.action == "change")
@@ -87,7 +106,7 @@ fn check_changes(
         change.owner = None;
         admin
             .check_client_change(stored, change)
-            .map_err(|e| anyhow::anyhow!("client {:?}: {e}; nothing was written", s.key))?;
+            .map_err(|e| refused(&s.key, e))?;
     }
     Ok(())
 }
@@ -157,6 +176,7 @@ async fn apply_client(
     w: &Wanted,
     s: &Step,
     ids: &BTreeMap<String, String>,
+    stored: (&[Client], &Credentials),
 ) -> anyhow::Result<Option<String>> {
     if s.action == "disable" {
         admin.set_client_active(&s.key, false).await?;
@@ -176,6 +196,7 @@ async fn apply_client(
         if !c.active {
             admin.set_client_active(&c.id, false).await?;
         }
+        sync_credentials(admin, c, &[]).await?;
         return Ok(created.secret_plaintext.filter(|_| generated));
     }
     let mut change = client_change(c);
@@ -184,5 +205,36 @@ async fn apply_client(
     for warning in &updated.warnings {
         eprintln!("warning: client {}: {warning}", c.id);
     }
+    if updated.client.keys != c.spec.keys {
+        // The use case fits keys without an algorithm to the registered one, as the plan did.
+        admin
+            .set_client_keys(&c.id, c.spec.keys.clone(), None)
+            .await?;
+    }
+    let (clients, creds) = stored;
+    let now = clients.iter().find(|n| n.id.as_str() == c.id);
+    sync_credentials(admin, c, now.map_or(&[], |n| credentials_of(creds, n))).await?;
     Ok(None)
+}
+
+/// Removes the stored credentials the file does not list, then adds those it adds.
+async fn sync_credentials(
+    admin: &Admin,
+    c: &WantClient,
+    stored: &[FederatedCredential],
+) -> anyhow::Result<()> {
+    for gone in stored.iter().filter(|f| !c.credentials.contains(*f)) {
+        admin
+            .remove_federated_credential(&c.id, gone.issuer.as_str(), &gone.subject)
+            .await?;
+    }
+    for new in c.credentials.iter().filter(|f| !stored.contains(*f)) {
+        let spec = NewFederatedCredential {
+            issuer: new.issuer.to_string(),
+            subject: new.subject.clone(),
+            claims: new.claims.clone(),
+        };
+        admin.add_federated_credential(&c.id, spec).await?;
+    }
+    Ok(())
 }
