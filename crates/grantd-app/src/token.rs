@@ -473,7 +473,11 @@ impl TokenService {
     ) -> Result<String, AssertionRejection> {
         let check = |keys: &grantd_domain::ClientKeys| {
             let now = self.ports.clock.now();
-            let verify = |k| self.ports.assertions.check(assertion, &client.id, k, target, now);
+            let verify = |k| {
+                self.ports
+                    .assertions
+                    .check(assertion, &client.id, k, target, now)
+            };
             match (client.keys.alg(), keys.alg()) {
                 // A published set comes back without the client's registered algorithm: bind
                 // it (rare: only clients that registered one pay for the copy).

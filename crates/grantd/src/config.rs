@@ -15,10 +15,10 @@ use grantd_domain::{
 use grantd_ports::SigningAlgorithm;
 use serde::Deserialize;
 
-#[path = "config/jwks_fetch.rs"]
-mod jwks_fetch;
 #[path = "config/client_assertion.rs"]
 mod client_assertion;
+#[path = "config/jwks_fetch.rs"]
+mod jwks_fetch;
 pub use client_assertion::ClientAssertionSection;
 
 /// The file format, section by section. Every field has a default, so an empty file (or none)

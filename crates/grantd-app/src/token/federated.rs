@@ -91,7 +91,13 @@ impl TokenService {
         let now = self.ports.clock.now();
         let verified = fed
             .tokens
-            .check(token, issuer, &keys, secs_i64(self.assertion_limits.max_skew), now)
+            .check(
+                token,
+                issuer,
+                &keys,
+                secs_i64(self.assertion_limits.max_skew),
+                now,
+            )
             .map_err(bad)?;
         let credential = match_credential(&credentials, &issuer.name, &verified.identity).map_err(
             |m| match m {
