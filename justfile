@@ -48,11 +48,12 @@ schemathesis:
 ci:
     bash .ci/run
 
-# Build the release server and the load generator
+# Build the release server, the load generator and its key maker (pkjwt-keys)
 bench-build:
     cargo build --release -p grantd -p grantd-bench --bins
 
-# Load benchmark: every scenario of docs/benchmarks.md (needs Postgres; appends a table there)
+# Load benchmark: every scenario of docs/benchmarks.md, bearer, DPoP and private_key_jwt
+# (needs Postgres; appends a table there)
 bench *ARGS: bench-build
     python3 crates/grantd-bench/bench.py {{ARGS}}
 

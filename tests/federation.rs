@@ -308,7 +308,18 @@ fn platform_tokens_authenticate_federated_clients_on_both_backends() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let fresh = key.token(&claims(&base, SA, "k-2"));
+        // Credentials are cached with their client: the removal reaches the running server
+        // like any client change (change notification, ~250 ms), then every token is refused.
+        let refused = (0..50).any(|i| {
+            let fresh = key.token(&claims(&base, SA, &format!("k-2-{i}")));
+            let gone = post(&server, &id, &fresh).status == 401;
+            if !gone {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            gone
+        });
+        assert!(refused, "{backend:?}: still accepted 5 s after remove");
+        let fresh = key.token(&claims(&base, SA, "k-3"));
         assert_eq!(
             post(&server, &id, &fresh).status,
             401,

@@ -564,6 +564,42 @@ fn a_registered_alg_is_enforced_and_set_keys_replaces_keys_on_both_backends() {
     }
 }
 
+/// A running server that verified assertions with a client's key (parsed once and cached)
+/// follows `client set-keys` to another key under the same kid: the new key's assertions pass,
+/// and the old key's are refused from then on.
+#[test]
+fn a_key_replaced_under_the_same_kid_is_refused_by_a_running_server_on_both_backends() {
+    for backend in BACKENDS {
+        let env = Env::new(backend);
+        let (old, new) = (ClientKey::new(), ClientKey::new());
+        let id = register(&env, &old);
+        let server = env.start();
+        let post = |key: &ClientKey, jti: String| {
+            post_assertion(&server, &key.assertion(&claims(&id, &jti)), "")
+        };
+        for i in 0..3 {
+            let r = post(&old, format!("old-{i}"));
+            assert_eq!(r.status, 200, "{backend:?}: {}", r.body);
+        }
+        let mut jwk = serde_json::to_value(&new.jwk).unwrap();
+        jwk["kid"] = json!("k1");
+        let path = write_jwks(&env, "new.json", vec![jwk]);
+        env.json(&["client", "set-keys", &id, "--jwks-file", &path]);
+        let took = (0..50).find(|i| {
+            let ok = post(&new, format!("new-{i}")).status == 200;
+            if !ok {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            ok
+        });
+        assert!(took.is_some(), "{backend:?}: the new key never took effect");
+        for i in 0..3 {
+            let r = post(&old, format!("late-{i}"));
+            assert_eq!(r.status, 401, "{backend:?}: the replaced key: {}", r.body);
+        }
+    }
+}
+
 /// Assertions sent without `client_id` are rate-limited per the client their (unverified)
 /// `iss` names, not under one shared empty id: client A's exhausted bucket leaves client B's
 /// requests alone.

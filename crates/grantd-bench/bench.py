@@ -7,7 +7,14 @@ scenario's algorithm, a pool of clients created with the CLI, optionally N pre-s
 rows, then `loadgen` for T seconds with C keep-alive connections and Basic auth. After the run
 the session rows are counted: new rows must equal the number of 200 responses (and the jti
 column is unique, so every issued jti is unique). DPoP scenarios also resend 100 used proofs
-after the run: each must be refused (replays accepted: 0).
+after the run, and private_key_jwt (pkjwt) scenarios 100 used assertions: each must be refused
+(replays accepted: 0).
+
+pkjwt scenarios: the clients are created with `--auth-method private_key_jwt --jwks-file`, one
+ES256 key each (made by `pkjwt-keys`), and loadgen mints one assertion per request before the
+run (iss = sub = client id, aud = the server's issuer, unique jti, exp = iat + 300 s, the
+server's default `[client_assertion] max_lifetime`) and sends it as client_assertion, no Basic
+header.
 
 With `--admin-load R`, an automation loop runs against the admin HTTP API on the admin listener
 during the whole load (warm-up and measured window): R requests per second, alternating
@@ -38,6 +45,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 PROFILE = os.environ.get("BENCH_PROFILE", "release")
 BIN = os.path.join(ROOT, "target", PROFILE, "grantd")
 LOADGEN = os.path.join(ROOT, "target", PROFILE, "loadgen")
+PKJWT_KEYS = os.path.join(ROOT, "target", PROFILE, "pkjwt-keys")
 MASTER_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"
 PG_BASE = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 
@@ -57,6 +65,10 @@ SCENARIOS = [
     # loadgen before the run; read beside the plain-bearer es256-64 rows of the same sitting.
     ("sqlite-dpop-64", "sqlite", "ES256", 64, 0, "dpop"),
     ("pg-dpop-64", "postgres", "ES256", 64, 0, "dpop"),
+    # private_key_jwt (RFC 7523): every request authenticated by its own ES256 assertion,
+    # pre-minted by loadgen before the run; read beside the secret-based es256-64 rows.
+    ("sqlite-pkjwt-64", "sqlite", "ES256", 64, 0, "pkjwt"),
+    ("pg-pkjwt-64", "postgres", "ES256", 64, 0, "pkjwt"),
     # Reference, not a target: GET /healthz, no database work and no crypto. The HTTP floor
     # of this machine (actix + loopback TCP + the load generator sharing the two cores).
     ("http-floor-64", "sqlite", "ES256", 64, 0, "healthz"),
@@ -78,9 +90,12 @@ EXTRA_ENV = {}
 NO_VACUUM = False
 # Distinct tokens introspected in the introspection scenarios.
 INTROSPECT_TOKENS = 1000
-# DPoP scenarios: proofs minted per second of run (warm-up and measured), above any rate the
-# two cores reach, so they never run out (the report says if they did).
-DPOP_PROOFS_PER_SECOND = 16_000
+# DPoP and pkjwt scenarios: proofs or assertions minted per second of run (warm-up and
+# measured), above any rate the two cores reach, so they never run out (the report says if they
+# did: the connections then stop, and the tokens/s figure is no longer a measure).
+MINTED_PER_SECOND = 16_000
+# pkjwt: assertion lifetime, the server's default `[client_assertion] max_lifetime`.
+ASSERTION_LIFETIME = 300
 
 
 class Scenario:
@@ -212,12 +227,27 @@ def admin_token(addr, admin_client):
     return doc["access_token"]
 
 
+def create_clients(sc, uid, n_clients):
+    """The bench clients: secret-based, or (pkjwt) each with its own ES256 key registered."""
+    if sc.mode != "pkjwt":
+        clients = []
+        for i in range(n_clients):
+            c = sc.cli("client", "create", "--name", f"bench-{i}", "--owner", uid, "--scope", "service mcp admin")
+            clients.append({"client_id": c["client_id"], "client_secret": c["client_secret"]})
+        return clients
+    keys = json.loads(subprocess.run([PKJWT_KEYS, "--count", str(n_clients), "--out", sc.dir],
+                                     check=True, capture_output=True, text=True).stdout)
+    clients = []
+    for i, key in enumerate(keys):
+        c = sc.cli("client", "create", "--name", f"bench-{i}", "--owner", uid, "--scope", "service mcp admin",
+                   "--auth-method", "private_key_jwt", "--jwks-file", os.path.join(sc.dir, f"jwks-{i}.json"))
+        clients.append({"client_id": c["client_id"], "kid": key["kid"], "private_key": key["private_key"]})
+    return clients
+
+
 def run_scenario(sc, duration, warmup, n_clients, admin_rate=0):
     uid = sc.cli("user", "create", "--name", "bench", "--email", "bench@example.com", "--role", "admin")["id"]
-    clients = []
-    for i in range(n_clients):
-        c = sc.cli("client", "create", "--name", f"bench-{i}", "--owner", uid, "--scope", "service mcp admin")
-        clients.append({"client_id": c["client_id"], "client_secret": c["client_secret"]})
+    clients = create_clients(sc, uid, n_clients)
     with open(os.path.join(sc.dir, "clients.json"), "w") as f:
         json.dump(clients, f)
     # Created in both runs, so the one with and the one without the admin loop differ only
@@ -269,8 +299,10 @@ def run_scenario(sc, duration, warmup, n_clients, admin_rate=0):
             with open(os.path.join(sc.dir, "tokens"), "w") as f:
                 f.write("\n".join(tokens) + "\n")
             args += ["--token-file", os.path.join(sc.dir, "tokens")]
-        if sc.mode == "dpop":
-            args += ["--dpop-proofs", str((warmup + duration + 2) * DPOP_PROOFS_PER_SECOND)]
+        if sc.mode in ("dpop", "pkjwt"):
+            args += ["--minted", str((warmup + duration + 2) * MINTED_PER_SECOND)]
+        if sc.mode == "pkjwt":
+            args += ["--assertion-lifetime", str(ASSERTION_LIFETIME)]
         load = None
         if admin_rate:
             # Its admin token is issued before the session count, like the introspected ones.
@@ -349,12 +381,12 @@ def main():
             sc.cleanup()
         non200 = {k: v for k, v in r["status"].items() if k != "200"}
         rows_ok = "n/a" if mode in ("introspect", "healthz") else ("yes" if r["new_rows"] == r["ok_all"] else f"NO ({r['new_rows']} rows, {r['ok_all']} 200s)")
-        if mode == "dpop":
-            d = r["dpop"]
+        if mode in ("dpop", "pkjwt"):
+            d = r["single_use"]
             rows_ok += f"; replays accepted: {d['replays_accepted']} of {d['replays_sent']}"
-            if d["proofs_exhausted"]:
-                rows_ok += "; PROOFS RAN OUT"
-            print(f"  dpop: {json.dumps(d)}", file=sys.stderr)
+            if d["exhausted"]:
+                rows_ok += "; PROOFS RAN OUT" if mode == "dpop" else "; ASSERTIONS RAN OUT"
+            print(f"  {mode}: {json.dumps(d)}", file=sys.stderr)
         rss = r.get("server_rss_peak_kib") or 0
         line = (f"| {name} | {conns} | {r['per_second']:,.0f} | {r['latency_ms']['p50']:.2f} | {r['latency_ms']['p90']:.2f} | "
                 f"{r['latency_ms']['p99']:.2f} | {r['latency_ms']['max']:.1f} | {r['ok']:,} | {json.dumps(non200) if non200 else '0'} "

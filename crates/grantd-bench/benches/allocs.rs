@@ -104,7 +104,7 @@ async fn services(dir: &std::path::Path) -> (TokenService, Admin) {
         secrets: Arc::new(Secrets::new(&master)),
         clock,
         ids: Arc::new(RandomIds::new()),
-        assertions: Arc::new(grantd_jwt::AssertionVerifier),
+        assertions: Arc::new(grantd_jwt::AssertionVerifier::default()),
         remote_keys: Arc::new(grantd_fakes::NoRemoteKeys),
         dpop: Arc::new(DpopVerifier::new(&master, DpopConfig::default())),
     };

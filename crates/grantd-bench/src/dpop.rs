@@ -2,10 +2,9 @@
 //! its own `jti`, all minted before the measured window so the load generator spends no
 //! signature inside it.
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use aws_lc_rs::signature::EcdsaKeyPair;
+
+use crate::jws::{encode_header, es256_key, in_parallel, public_jwk, sign};
 
 /// A client's DPoP key and the base64url header every one of its proofs carries.
 struct ProofKey {
@@ -15,39 +14,18 @@ struct ProofKey {
 
 impl ProofKey {
     fn new() -> anyhow::Result<Self> {
-        let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
-            .map_err(|_| anyhow::anyhow!("ES256 key generation failed"))?;
-        let point = pair.public_key().as_ref();
-        let header = serde_json::json!({
-            "typ": "dpop+jwt",
-            "alg": "ES256",
-            "jwk": {
-                "kty": "EC",
-                "crv": "P-256",
-                "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
-                "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
-            },
-        });
+        let pair = es256_key()?;
+        let header =
+            serde_json::json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": public_jwk(&pair)});
         Ok(Self {
-            header: URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header)?),
+            header: encode_header(&header)?,
             pair,
         })
     }
 
     fn proof(&self, htu: &str, iat: u64, jti: &str) -> anyhow::Result<String> {
         let claims = serde_json::json!({"htm": "POST", "htu": htu, "iat": iat, "jti": jti});
-        let mut out = format!(
-            "{}.{}",
-            self.header,
-            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims)?)
-        );
-        let sig = self
-            .pair
-            .sign(&SystemRandom::new(), out.as_bytes())
-            .map_err(|_| anyhow::anyhow!("ES256 signature failed"))?;
-        out.push('.');
-        URL_SAFE_NO_PAD.encode_string(sig.as_ref(), &mut out);
-        Ok(out)
+        sign(&self.pair, &self.header, &claims)
     }
 }
 
@@ -64,37 +42,16 @@ pub fn mint(
     let keys = (0..clients.max(1))
         .map(|_| ProofKey::new())
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = count.div_ceil(threads).max(1);
-    let parts: Vec<anyhow::Result<Vec<String>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..count)
-            .step_by(chunk)
-            .map(|start| {
-                let keys = &keys;
-                s.spawn(move || {
-                    (start..(start + chunk).min(count))
-                        .map(|i| keys[i % keys.len()].proof(htu, iat, &format!("{run}-{i}")))
-                        .collect()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("minting thread panicked")))
-            })
-            .collect()
-    });
-    let mut proofs = Vec::with_capacity(count);
-    for p in parts {
-        proofs.extend(p?);
-    }
-    Ok(proofs)
+    in_parallel(count, |i| {
+        keys[i % keys.len()].proof(htu, iat, &format!("{run}-{i}"))
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
     use super::*;
 
     #[test]

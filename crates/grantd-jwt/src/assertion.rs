@@ -1,6 +1,12 @@
 //! `private_key_jwt` client assertions (RFC 7523 §3): every check but single use, against the
 //! client's registered keys, with [`PublicJwk`] (the parser and pinned-algorithm verifier DPoP
 //! uses) and DPoP's compact-JWS splitting. Single use is the session row's unique index.
+//!
+//! Registered keys are parsed once: [`ParsedKeys`] keeps each parsed key under its registered
+//! JWK text, the whole text, so a lookup can only ever return the key that text describes.
+
+use std::fmt;
+use std::sync::Arc;
 
 use aws_lc_rs::digest;
 use base64::Engine as _;
@@ -15,9 +21,53 @@ use crate::jwk::{JwsAlg, PublicJwk};
 /// Longest `jti` accepted (it is hashed, never stored as sent).
 pub(crate) const MAX_JTI_LEN: usize = 256;
 
+/// Parsed registered keys kept (a P-256 key's JWK text is ~150 bytes, an RSA-4096 one ~800).
+const PARSED_KEYS: usize = 4096;
+
+/// Registered keys, parsed: each registered JWK's text mapped to its parsed, checked
+/// [`PublicJwk`] (the JSON, base64url, curve-point check and thumbprint done once per key
+/// instead of once per assertion).
+///
+/// Keyed by the JWK's full text, never by a `kid` or a client id: parsing is a pure function
+/// of that text, so a cached entry is exactly what parsing it again would give, whichever client
+/// registered it. Which keys a client may use is still read from its current [`ClientKeys`] on
+/// every assertion: keys replaced with `set_client_keys` (or a refetched `jwks_uri`) are simply
+/// other texts, and an old key's entry is never consulted for that client again; it ages out
+/// (bounded, S3-FIFO). Only keys that parse are kept.
+pub(crate) struct ParsedKeys(quick_cache::sync::Cache<String, Arc<PublicJwk>>);
+
+impl ParsedKeys {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self(quick_cache::sync::Cache::new(capacity))
+    }
+
+    /// The parsed key of this registered JWK text; `None` if it does not parse.
+    fn get(&self, jwk: &str) -> Option<Arc<PublicJwk>> {
+        self.0
+            .get_or_insert_with(jwk, || parse_registered(jwk).map(Arc::new).ok_or(()))
+            .ok()
+    }
+}
+
+impl Default for ParsedKeys {
+    fn default() -> Self {
+        Self::new(PARSED_KEYS)
+    }
+}
+
+impl fmt::Debug for ParsedKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ParsedKeys")
+            .field("len", &self.0.len())
+            .finish()
+    }
+}
+
 /// The [`ClientAssertions`] port.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct AssertionVerifier;
+#[derive(Debug, Default)]
+pub struct AssertionVerifier {
+    parsed: ParsedKeys,
+}
 
 impl ClientAssertions for AssertionVerifier {
     fn issuer(&self, assertion: &str) -> Result<String, R> {
@@ -35,7 +85,7 @@ impl ClientAssertions for AssertionVerifier {
         now: Timestamp,
     ) -> Result<String, R> {
         let parts = split(assertion).map_err(|_| R::Malformed)?;
-        verify_signature(&parts, keys)?;
+        verify_signature(&parts, keys, &self.parsed)?;
         let claims = json_object(parts.payload).map_err(|_| R::Malformed)?;
         if issuer_of(&claims)? != client_id.as_str() {
             return Err(R::IssuerSubjectMismatch);
@@ -67,7 +117,11 @@ fn issuer_of(claims: &Map<String, Value>) -> Result<&str, R> {
 /// The header's `alg` (never `none` or HS*: [`JwsAlg`] has neither) and the client's
 /// registered algorithm if it has one, then the key named by `kid`, or else any registered key
 /// whose type pins that `alg`.
-pub(crate) fn verify_signature(parts: &Parts<'_>, keys: &ClientKeys) -> Result<(), R> {
+pub(crate) fn verify_signature(
+    parts: &Parts<'_>,
+    keys: &ClientKeys,
+    parsed: &ParsedKeys,
+) -> Result<(), R> {
     let alg = parts
         .header
         .get("alg")
@@ -95,7 +149,7 @@ pub(crate) fn verify_signature(parts: &Parts<'_>, keys: &ClientKeys) -> Result<(
     }
     let mut fitting = false;
     for k in candidates {
-        let Some(key) = parse_registered(&k.jwk) else {
+        let Some(key) = parsed.get(&k.jwk) else {
             continue;
         };
         if !key.allows(alg)

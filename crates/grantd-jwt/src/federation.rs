@@ -15,13 +15,16 @@ use grantd_domain::{
 use grantd_ports::{FederatedTokens, TokenPeek, VerifiedPlatformToken};
 use serde_json::Value;
 
-use crate::assertion::{MAX_JTI_LEN, check_audience, check_times, verify_signature};
+use crate::assertion::{MAX_JTI_LEN, ParsedKeys, check_audience, check_times, verify_signature};
 use crate::dpop::{json_object, split};
 use crate::jwk::JwsAlg;
 
-/// The [`FederatedTokens`] port.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct PlatformTokenVerifier;
+/// The [`FederatedTokens`] port. An issuer's keys are parsed once per key, as a client's are
+/// ([`ParsedKeys`]).
+#[derive(Debug, Default)]
+pub struct PlatformTokenVerifier {
+    parsed: ParsedKeys,
+}
 
 impl FederatedTokens for PlatformTokenVerifier {
     fn peek(&self, token: &str) -> Result<TokenPeek, R> {
@@ -54,7 +57,7 @@ impl FederatedTokens for PlatformTokenVerifier {
         if !allowed {
             return Err(R::UnsupportedAlgorithm);
         }
-        verify_signature(&parts, keys)?;
+        verify_signature(&parts, keys, &self.parsed)?;
         let claims = json_object(parts.payload).map_err(|_| R::Malformed)?;
         let text = |n: &str| claims.get(n).and_then(Value::as_str);
         if issuer.kind == IssuerKind::Oidc && text("iss") != Some(issuer.issuer.as_str()) {

@@ -20,6 +20,12 @@
 //! evicts only other made-up ids, never a live client's entry. Every map is bounded
 //! (`quick_cache`, S3-FIFO eviction), so no caller can grow memory without limit.
 //!
+//! Federated credentials (which platform identities may act as a client) are read on every
+//! federated token, so they are cached per client under the client's own rule: a write through
+//! the decorator, a change notification naming the client (their table notifies like the
+//! client's own rows: migration `…000400_federated_credentials_notify`) or "everything" drops
+//! them together with the client's entry, and `ttl` bounds a missed notification.
+//!
 //! Sessions: a revocation through the decorator (`/oauth/revoke` on this node) drops the entry
 //! at once; one made by another replica shows within `ttl`, the propagation delay RFC 7009 §2.2
 //! allows for. A revoked session is final, so only the "not revoked yet" answer can be stale.
@@ -31,11 +37,12 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use grantd_domain::{
-    Client, ClientId, ClientLimits, ClientSecret, NewSession, Owner, SessionId, SessionRecord,
-    Timestamp, UserId,
+    Client, ClientId, ClientLimits, ClientSecret, FederatedCredential, IssuerName, NewSession,
+    Owner, SessionId, SessionRecord, Timestamp, UserId,
 };
 use grantd_ports::{
-    ClientStore, IssuedSince, SessionFilter, SessionStore, StoreError, UpdateOutcome, UserStore,
+    ClientStore, FederatedCredentialStore, IssuedSince, SessionFilter, SessionStore, StoreError,
+    UpdateOutcome, UserStore,
 };
 
 use crate::changes::Change;
@@ -145,6 +152,8 @@ pub struct Cached<S> {
     unknown_clients: Map<ClientId, ()>,
     users: Map<UserId, Owner>,
     sessions: Map<SessionId, SessionRecord>,
+    /// Per client, its federated credentials (empty for most clients).
+    credentials: Map<ClientId, Vec<FederatedCredential>>,
 }
 
 impl<S> fmt::Debug for Cached<S> {
@@ -165,6 +174,7 @@ impl<S> Cached<S> {
             unknown_clients: Map::new(MAX_UNKNOWN_CLIENTS),
             users: Map::new(MAX_ENTRIES),
             sessions: Map::new(MAX_SESSION_ENTRIES),
+            credentials: Map::new(MAX_ENTRIES),
         }
     }
 
@@ -185,6 +195,7 @@ impl<S> Cached<S> {
                 self.clients.clear();
                 self.unknown_clients.clear();
                 self.users.clear();
+                self.credentials.clear();
             }
         }
     }
@@ -192,6 +203,7 @@ impl<S> Cached<S> {
     fn forget_client(&self, id: &ClientId) {
         self.clients.forget(id);
         self.unknown_clients.forget(id);
+        self.credentials.forget(id);
     }
 
     fn enabled(&self) -> bool {
@@ -361,6 +373,53 @@ impl<S: ClientStore + UserStore> UserStore for Cached<S> {
 }
 
 #[async_trait]
+impl<S: FederatedCredentialStore> FederatedCredentialStore for Cached<S> {
+    async fn federated_credentials(
+        &self,
+        client: &ClientId,
+    ) -> Result<Vec<FederatedCredential>, StoreError> {
+        if !self.enabled() {
+            return self.inner.federated_credentials(client).await;
+        }
+        if let Some(c) = self.credentials.get(client, self.ttl) {
+            return Ok(c);
+        }
+        let ticket = self.credentials.ticket();
+        let found = self.inner.federated_credentials(client).await?;
+        self.credentials.fill(ticket, client.clone(), found.clone());
+        Ok(found)
+    }
+
+    async fn add_federated_credential(
+        &self,
+        client: &ClientId,
+        credential: &FederatedCredential,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let r = self
+            .inner
+            .add_federated_credential(client, credential, now)
+            .await;
+        self.forget_client(client);
+        r
+    }
+
+    async fn remove_federated_credential(
+        &self,
+        client: &ClientId,
+        issuer: &IssuerName,
+        subject: &str,
+    ) -> Result<bool, StoreError> {
+        let r = self
+            .inner
+            .remove_federated_credential(client, issuer, subject)
+            .await;
+        self.forget_client(client);
+        r
+    }
+}
+
+#[async_trait]
 impl<S: ClientStore + UserStore + SessionStore> SessionStore for Cached<S> {
     async fn insert_session(&self, session: &NewSession) -> Result<(), StoreError> {
         self.inner.insert_session(session).await
@@ -439,6 +498,8 @@ mod tests {
         /// Whether the client "late" exists (it is created during a test).
         late: Mutex<bool>,
         revoked: Mutex<Option<Timestamp>>,
+        credential_reads: AtomicUsize,
+        credentials: Mutex<Vec<FederatedCredential>>,
         /// When set, the next read stops after reading (holding what it read) until released.
         gate: Mutex<Option<Gate>>,
     }
@@ -607,6 +668,47 @@ mod tests {
         }
     }
 
+    #[async_trait]
+    impl FederatedCredentialStore for Fake {
+        async fn federated_credentials(
+            &self,
+            _: &ClientId,
+        ) -> Result<Vec<FederatedCredential>, StoreError> {
+            self.credential_reads.fetch_add(1, Ordering::SeqCst);
+            let found = self.credentials.lock().unwrap().clone();
+            self.after_read().await;
+            Ok(found)
+        }
+        async fn add_federated_credential(
+            &self,
+            _: &ClientId,
+            credential: &FederatedCredential,
+            _: Timestamp,
+        ) -> Result<(), StoreError> {
+            self.credentials.lock().unwrap().push(credential.clone());
+            Ok(())
+        }
+        async fn remove_federated_credential(
+            &self,
+            _: &ClientId,
+            _: &IssuerName,
+            subject: &str,
+        ) -> Result<bool, StoreError> {
+            let mut all = self.credentials.lock().unwrap();
+            let before = all.len();
+            all.retain(|c| c.subject != subject);
+            Ok(all.len() < before)
+        }
+    }
+
+    fn credential(subject: &str) -> FederatedCredential {
+        FederatedCredential {
+            issuer: IssuerName::parse("ci").unwrap(),
+            subject: subject.to_owned(),
+            claims: vec![],
+        }
+    }
+
     const SESSION: &str = "sess_0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f";
 
     fn record(revoked_at: Option<Timestamp>) -> SessionRecord {
@@ -749,6 +851,45 @@ mod tests {
         c.apply(&Change::All);
         assert!(c.find_client(&id).await.unwrap().unwrap().active);
         assert!(c.find_user(&uid).await.unwrap().unwrap().active);
+    }
+
+    #[tokio::test]
+    async fn federated_credentials_are_cached_and_dropped_with_their_client() {
+        let c = Cached::new(fake(true), Duration::from_secs(60));
+        let id = ClientId::parse("svc").unwrap();
+        let reads = || c.inner().credential_reads.load(Ordering::SeqCst);
+        *c.inner().credentials.lock().unwrap() = vec![credential("repo:a")];
+        for _ in 0..3 {
+            let found = c.federated_credentials(&id).await.unwrap();
+            assert_eq!(found, vec![credential("repo:a")]);
+        }
+        assert_eq!(reads(), 1);
+        // Removed by another process: the notification naming the client drops them.
+        c.inner().credentials.lock().unwrap().clear();
+        c.apply(&Change::Client(id.clone()));
+        assert_eq!(c.federated_credentials(&id).await.unwrap(), vec![]);
+        // Added, then removed, through the cache: each shows at once.
+        let at = Timestamp::from_secs(1);
+        c.add_federated_credential(&id, &credential("repo:b"), at)
+            .await
+            .unwrap();
+        let found = c.federated_credentials(&id).await.unwrap();
+        assert_eq!(found, vec![credential("repo:b")]);
+        let ci = IssuerName::parse("ci").unwrap();
+        c.remove_federated_credential(&id, &ci, "repo:b")
+            .await
+            .unwrap();
+        assert_eq!(c.federated_credentials(&id).await.unwrap(), vec![]);
+        // Any change to the client (here: disabled elsewhere) drops them too, and so does
+        // "everything".
+        *c.inner().credentials.lock().unwrap() = vec![credential("repo:c")];
+        c.set_client_active(&id, false, at).await.unwrap();
+        let found = c.federated_credentials(&id).await.unwrap();
+        assert_eq!(found, vec![credential("repo:c")]);
+        c.inner().credentials.lock().unwrap().clear();
+        c.apply(&Change::All);
+        assert_eq!(c.federated_credentials(&id).await.unwrap(), vec![]);
+        assert_eq!(reads(), 6);
     }
 
     #[tokio::test]
@@ -899,6 +1040,28 @@ mod tests {
         gate.release.notify_one();
         assert!(reader.await.unwrap().unwrap().unwrap().active);
         assert!(!c.find_user(&uid).await.unwrap().unwrap().active);
+    }
+
+    #[tokio::test]
+    async fn a_read_racing_a_credential_removal_cannot_resurrect_it() {
+        let c = Arc::new(Cached::new(fake(true), Duration::from_secs(60)));
+        let id = ClientId::parse("svc").unwrap();
+        *c.inner().credentials.lock().unwrap() = vec![credential("repo:a")];
+        let gate = c.inner().pause_next_read();
+        let reader = tokio::spawn({
+            let (c, id) = (c.clone(), id.clone());
+            async move { c.federated_credentials(&id).await }
+        });
+        gate.reached.notified().await;
+        let ci = IssuerName::parse("ci").unwrap();
+        assert!(
+            c.remove_federated_credential(&id, &ci, "repo:a")
+                .await
+                .unwrap()
+        );
+        gate.release.notify_one();
+        assert_eq!(reader.await.unwrap().unwrap(), vec![credential("repo:a")]);
+        assert_eq!(c.federated_credentials(&id).await.unwrap(), vec![]);
     }
 
     #[tokio::test]

@@ -74,7 +74,7 @@ async fn migrations_go_down_and_up_again(backend: Backend) {
     store.create_user(&u).await.expect("user");
 
     let reverted = store.revert_all_migrations().await.expect("down");
-    assert_eq!(reverted.len(), 11, "{reverted:?}");
+    assert_eq!(reverted.len(), 12, "{reverted:?}");
     for (version, name) in [
         ("20261202000100", "client_limits"),
         ("20261202000200", "dpop"),
@@ -297,7 +297,7 @@ async fn a_fresh_sqlite_database_migrates_from_nothing() {
         assert_eq!(store.backend(), Backend::Sqlite);
         let applied = store.migrate().await.expect("migrate");
         // The first URL creates and migrates the file; the bare path finds it migrated.
-        assert!(applied.len() == 11 || applied.is_empty(), "{applied:?}");
+        assert!(applied.len() == 12 || applied.is_empty(), "{applied:?}");
         assert_eq!(store.ping().await, Ok(()));
         // WAL mode: the write-ahead log sits next to the file while connections are open.
         let wal = std::path::PathBuf::from(format!("{}-wal", path.display()));

@@ -102,6 +102,22 @@ async fn writes_from_another_connection_are_reported(backend: Backend) {
             ),
             client_changed.clone(),
         ),
+        // A federated credential is cached with its client: its writes name the client.
+        (
+            format!(
+                "INSERT INTO federated_credentials (client_id, issuer, subject, claims, created_at) \
+                 VALUES ('{}', 'ci', 'repo:a', '{{}}', CURRENT_TIMESTAMP)",
+                c.id
+            ),
+            client_changed.clone(),
+        ),
+        (
+            format!(
+                "DELETE FROM federated_credentials WHERE client_id = '{}'",
+                c.id
+            ),
+            client_changed.clone(),
+        ),
         (
             format!("UPDATE users SET active = false WHERE id = '{}'", u.id),
             user_changed,

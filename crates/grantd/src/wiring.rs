@@ -48,8 +48,8 @@ impl std::fmt::Display for MasterKeySource {
 pub struct Wired {
     pub settings: Settings,
     pub store: Store,
-    /// The read cache behind `ports` (clients, owners, sessions); `serve` feeds it the
-    /// store's change notifications.
+    /// The read cache behind `ports` (clients, owners, sessions) and federation's credentials;
+    /// `serve` feeds it the store's change notifications.
     pub cache: Arc<Cached<Store>>,
     pub jwt: Arc<JwtService>,
     pub ports: Ports,
@@ -173,11 +173,11 @@ pub async fn wire(settings: Settings, role: Role) -> anyhow::Result<Wired> {
         secrets,
         clock,
         ids: Arc::new(RandomIds::new()),
-        assertions: Arc::new(grantd_jwt::AssertionVerifier),
+        assertions: Arc::new(grantd_jwt::AssertionVerifier::default()),
         remote_keys,
         dpop: Arc::new(DpopVerifier::new(&master, dpop_config(&settings))),
     };
-    let federation = federation(&settings, &store_arc, &ports)?;
+    let federation = federation(&settings, &cache, &ports)?;
     let policy = Arc::new(settings.policy.clone());
     Ok(Wired {
         settings,
@@ -194,10 +194,11 @@ pub async fn wire(settings: Settings, role: Role) -> anyhow::Result<Wired> {
 }
 
 /// The federation ports, when issuers are trusted: their keys through one JWKS fetcher
-/// (its cache shared by every request of this process), credentials read from the store.
+/// (its cache shared by every request of this process), credentials read through the client
+/// cache (dropped with their client's entry, see `grantd_store::cache`).
 fn federation(
     settings: &Settings,
-    store: &Arc<Store>,
+    cache: &Arc<Cached<Store>>,
     ports: &Ports,
 ) -> anyhow::Result<Option<FederationPorts>> {
     let f = &settings.federation;
@@ -213,8 +214,8 @@ fn federation(
     let keys = crate::federation::IssuerJwks::new(f, Arc::new(fetcher), fetch);
     Ok(Some(FederationPorts {
         issuers: Arc::new(f.federation(&settings.policy.issuer)),
-        credentials: store.clone(),
-        tokens: Arc::new(grantd_jwt::PlatformTokenVerifier),
+        credentials: cache.clone(),
+        tokens: Arc::new(grantd_jwt::PlatformTokenVerifier::default()),
         keys: Arc::new(keys),
     }))
 }

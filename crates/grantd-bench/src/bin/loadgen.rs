@@ -1,7 +1,8 @@
 //! `loadgen`: drives a running `grantd serve` over loopback with N keep-alive connections for T
-//! seconds, every request a real `client_credentials` (or introspection) request with HTTP Basic
-//! auth over a pool of clients, and reports throughput, latency percentiles, status counts and
-//! the server's peak RSS as one JSON document.
+//! seconds, every request a real `client_credentials` (or introspection) request over a pool of
+//! clients (HTTP Basic auth, or a pre-minted `private_key_jwt` assertion), and reports
+//! throughput, latency percentiles, status counts and the server's peak RSS as one JSON
+//! document.
 //!
 //! It speaks just enough HTTP/1.1 itself (pre-built request bytes, Content-Length framing) to
 //! cost the server's two cores as little as possible.
@@ -28,11 +29,15 @@ struct Args {
     #[arg(long)]
     addr: SocketAddr,
     /// "token" (POST /oauth/token), "dpop" (token requests, each with its own pre-minted ES256
-    /// DPoP proof), "introspect" (POST /oauth/introspect), or "healthz" (GET /healthz: the HTTP
-    /// floor of this machine, server and load generator included).
+    /// DPoP proof), "pkjwt" (token requests authenticated by `private_key_jwt`, each with its
+    /// own pre-minted ES256 assertion, no Basic header), "introspect" (POST /oauth/introspect),
+    /// or "healthz" (GET /healthz: the HTTP floor of this machine, server and load generator
+    /// included).
     #[arg(long, default_value = "token")]
     mode: String,
-    /// JSON file: [{"client_id": "...", "client_secret": "..."}, ...]
+    /// JSON file: [{"client_id": "...", "client_secret": "..."}, ...]; for --mode pkjwt
+    /// [{"client_id": "...", "kid": "...", "private_key": "<base64url PKCS#8>"}, ...] (see
+    /// `pkjwt-keys`).
     #[arg(long)]
     clients: PathBuf,
     /// For --mode introspect: a file holding the access tokens to introspect, one per line.
@@ -55,41 +60,67 @@ struct Args {
     /// Server process to sample VmRSS/VmHWM from.
     #[arg(long)]
     server_pid: Option<u32>,
-    /// For --mode dpop: how many proofs to mint before the run (each is sent once; a
-    /// connection stops when they run out, and the report says so).
-    #[arg(long, default_value_t = 100_000)]
-    dpop_proofs: usize,
+    /// For --mode dpop and pkjwt: how many proofs or assertions to mint before the run (each
+    /// is sent once; a connection stops when they run out, and the report says so).
+    #[arg(long = "minted", alias = "dpop-proofs", default_value_t = 100_000)]
+    minted: usize,
     /// For --mode dpop: the `htu` of the proofs (default: http://ADDR/oauth/token, the URL of
     /// a server whose issuer follows its bound address).
     #[arg(long)]
     htu: Option<String>,
+    /// For --mode pkjwt: the assertions' `aud` (default: http://ADDR, the issuer of a server
+    /// whose issuer follows its bound address).
+    #[arg(long)]
+    aud: Option<String>,
+    /// For --mode pkjwt: seconds from `iat` to `exp` (at most the server's
+    /// `[client_assertion] max_lifetime`, 300 s by default). The run must end before.
+    #[arg(long, default_value_t = 300)]
+    assertion_lifetime: u64,
 }
 
-/// `--mode dpop`: per client the request head up to the DPoP header, the proofs, and the next
-/// proof to send (shared by every connection, so no proof is sent twice).
-struct DpopRequests {
-    heads: Vec<String>,
-    tail: String,
-    proofs: Vec<String>,
+/// How a pre-minted credential goes into a request.
+enum Shape {
+    /// `--mode dpop`: per client the request head up to the DPoP header value, then the proof,
+    /// then `tail` (the end of the head and the body).
+    Dpop { heads: Vec<String>, tail: String },
+    /// `--mode pkjwt`: the head up to the Content-Length value, then the body: `body`, then
+    /// the assertion (its last parameter).
+    Pkjwt { head: String, body: String },
+}
+
+/// `--mode dpop` and `pkjwt`: credentials minted before the run, each sent once, and the next
+/// one to send (shared by every connection, so none is sent twice). Credential `i` belongs to
+/// client `i % clients`.
+struct PreMinted {
+    shape: Shape,
+    minted: Vec<String>,
     next: AtomicUsize,
 }
 
-impl DpopRequests {
-    fn new(args: &Args, clients: &[ClientCreds]) -> anyhow::Result<Self> {
+/// Seconds since the epoch, and a tag unique to this run (the `jti` prefix).
+fn run_clock() -> anyhow::Result<(u64, String)> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+    Ok((now.as_secs(), format!("{:x}", now.as_nanos())))
+}
+
+fn report_minted(what: &str, minted: &[String], started: Instant) {
+    eprintln!(
+        "minted {} {what} in {:.1}s",
+        minted.len(),
+        started.elapsed().as_secs_f64()
+    );
+}
+
+impl PreMinted {
+    fn dpop(args: &Args, clients: &[ClientCreds]) -> anyhow::Result<Self> {
         let htu = args
             .htu
             .clone()
             .unwrap_or_else(|| format!("http://{}/oauth/token", args.addr));
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
-        let run = format!("{:x}", now.as_nanos());
+        let (now, run) = run_clock()?;
         let started = Instant::now();
-        let proofs =
-            grantd_bench::dpop::mint(args.dpop_proofs, clients.len(), &htu, now.as_secs(), &run)?;
-        eprintln!(
-            "minted {} DPoP proofs in {:.1}s",
-            proofs.len(),
-            started.elapsed().as_secs_f64()
-        );
+        let minted = grantd_bench::dpop::mint(args.minted, clients.len(), &htu, now, &run)?;
+        report_minted("DPoP proofs", &minted, started);
         let body = token_body(args);
         let heads = clients
             .iter()
@@ -103,55 +134,121 @@ impl DpopRequests {
             })
             .collect();
         Ok(Self {
-            heads,
-            tail: format!("\r\n\r\n{body}"),
-            proofs,
+            shape: Shape::Dpop {
+                heads,
+                tail: format!("\r\n\r\n{body}"),
+            },
+            minted,
             next: AtomicUsize::new(0),
         })
     }
 
-    /// Request `i`: proof `i` with the credentials of the client whose key signed it.
-    fn request(&self, i: usize) -> Vec<u8> {
-        let head = &self.heads[i % self.heads.len()];
-        let proof = &self.proofs[i];
-        let mut out = Vec::with_capacity(head.len() + proof.len() + self.tail.len());
-        out.extend_from_slice(head.as_bytes());
-        out.extend_from_slice(proof.as_bytes());
-        out.extend_from_slice(self.tail.as_bytes());
-        out
+    fn pkjwt(args: &Args, clients: &[ClientCreds]) -> anyhow::Result<Self> {
+        let run_secs = args.warmup + args.duration + RUN_MARGIN_SECS;
+        if run_secs > args.assertion_lifetime {
+            bail!(
+                "the run ({run_secs} s with margin) outlives the assertions \
+                 (--assertion-lifetime {}): raise it and the server's [client_assertion] max_lifetime",
+                args.assertion_lifetime
+            );
+        }
+        let keys = clients
+            .iter()
+            .map(|c| match (&c.kid, &c.private_key) {
+                (Some(kid), Some(key)) => {
+                    grantd_bench::pkjwt::AssertionKey::new(&c.client_id, kid, key)
+                }
+                _ => bail!(
+                    "--mode pkjwt: client {} has no kid and private_key",
+                    c.client_id
+                ),
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let (now, run) = run_clock()?;
+        let window = grantd_bench::pkjwt::Window {
+            aud: args
+                .aud
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", args.addr)),
+            iat: now,
+            exp: now + args.assertion_lifetime,
+        };
+        let started = Instant::now();
+        let minted = grantd_bench::pkjwt::mint(args.minted, &keys, &window, &run)?;
+        report_minted("client assertions", &minted, started);
+        Ok(Self {
+            shape: Shape::Pkjwt {
+                head: format!(
+                    "POST /oauth/token HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nUser-Agent: grantd-loadgen\r\nContent-Length: ",
+                    args.addr
+                ),
+                body: format!(
+                    "{}&client_assertion_type={JWT_BEARER}&client_assertion=",
+                    token_body(args)
+                ),
+            },
+            minted,
+            next: AtomicUsize::new(0),
+        })
     }
 
-    /// The next unsent request, or `None` when every proof was sent.
+    /// Request `i`: credential `i`, with what its client sends besides.
+    fn request(&self, i: usize) -> Vec<u8> {
+        let cred = &self.minted[i];
+        match &self.shape {
+            Shape::Dpop { heads, tail } => {
+                let head = &heads[i % heads.len()];
+                [head.as_bytes(), cred.as_bytes(), tail.as_bytes()].concat()
+            }
+            Shape::Pkjwt { head, body } => {
+                let len = body.len() + cred.len();
+                format!("{head}{len}\r\n\r\n{body}{cred}").into_bytes()
+            }
+        }
+    }
+
+    /// The next unsent request, or `None` when every credential was sent.
     fn take(&self) -> Option<Vec<u8>> {
         let i = self.next.fetch_add(1, Ordering::Relaxed);
-        (i < self.proofs.len()).then(|| self.request(i))
+        (i < self.minted.len()).then(|| self.request(i))
     }
 
     fn sent(&self) -> usize {
-        self.next.load(Ordering::Relaxed).min(self.proofs.len())
+        self.next.load(Ordering::Relaxed).min(self.minted.len())
     }
 }
 
-/// What the connections send: fixed requests in turn, or each DPoP proof once.
+/// `client_assertion_type` of `private_key_jwt` (RFC 7523 §2.2), form-encoded.
+const JWT_BEARER: &str = "urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer";
+
+/// Seconds a pkjwt run must leave before its assertions expire, for minting and draining.
+const RUN_MARGIN_SECS: u64 = 30;
+
+/// What the connections send: fixed requests in turn, or each pre-minted credential once.
 enum Source {
     Fixed(Vec<Vec<u8>>),
-    Dpop(DpopRequests),
+    PreMinted(PreMinted),
 }
 
 impl Source {
-    /// The `i`-th request of a connection; `None` once every DPoP proof was sent.
+    /// The `i`-th request of a connection; `None` once every pre-minted credential was sent.
     fn request(&self, i: usize) -> Option<std::borrow::Cow<'_, [u8]>> {
         match self {
             Source::Fixed(requests) => Some((&requests[i % requests.len()][..]).into()),
-            Source::Dpop(d) => d.take().map(Into::into),
+            Source::PreMinted(d) => d.take().map(Into::into),
         }
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// No `Debug`: it holds secrets and private keys.
+#[derive(Deserialize)]
 struct ClientCreds {
     client_id: String,
+    #[serde(default)]
     client_secret: String,
+    /// `--mode pkjwt`: the kid of the client's registered key, and the key.
+    kid: Option<String>,
+    private_key: Option<String>,
 }
 
 fn pct_encode(s: &str) -> String {
@@ -412,12 +509,13 @@ async fn totals(tasks: Vec<tokio::task::JoinHandle<Tally>>) -> anyhow::Result<To
     })
 }
 
-/// Proofs at most this many are sent a second time after the run.
+/// Pre-minted credentials at most this many are sent a second time after the run.
 const REPLAYS: usize = 100;
 
-/// After the run: the first proofs sent (during the warm-up, each already answered) are sent
-/// again on one connection; every one must be refused. Also says whether the proofs ran out.
-async fn replays(addr: SocketAddr, d: &DpopRequests) -> anyhow::Result<serde_json::Value> {
+/// After the run: the first proofs or assertions sent (during the warm-up, each already
+/// answered) are sent again on one connection; every one must be refused. Also says whether
+/// they ran out.
+async fn replays(addr: SocketAddr, d: &PreMinted) -> anyhow::Result<serde_json::Value> {
     let sent = d.sent();
     let mut stream = TcpStream::connect(addr).await?;
     let _ = stream.set_nodelay(true);
@@ -429,9 +527,9 @@ async fn replays(addr: SocketAddr, d: &DpopRequests) -> anyhow::Result<serde_jso
         *status.entry(s.to_string()).or_default() += 1;
     }
     Ok(serde_json::json!({
-        "proofs_minted": d.proofs.len(),
-        "proofs_sent": sent,
-        "proofs_exhausted": sent >= d.proofs.len(),
+        "minted": d.minted.len(),
+        "sent": sent,
+        "exhausted": sent >= d.minted.len(),
         "replays_sent": sent.min(REPLAYS),
         "replays_accepted": status.get("200").copied().unwrap_or(0),
         "replay_status": status,
@@ -457,10 +555,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if clients.is_empty() {
         bail!("clients file is empty");
     }
-    let source = Arc::new(if args.mode == "dpop" {
-        Source::Dpop(DpopRequests::new(&args, &clients)?)
-    } else {
-        Source::Fixed(build_requests(&args, &clients)?)
+    let source = Arc::new(match args.mode.as_str() {
+        "dpop" => Source::PreMinted(PreMinted::dpop(&args, &clients)?),
+        "pkjwt" => Source::PreMinted(PreMinted::pkjwt(&args, &clients)?),
+        _ => Source::Fixed(build_requests(&args, &clients)?),
     });
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
@@ -494,8 +592,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         io_errors,
         ok_all,
     } = totals(tasks).await?;
-    let dpop = match &*source {
-        Source::Dpop(d) => Some(replays(args.addr, d).await?),
+    let single_use = match &*source {
+        Source::PreMinted(d) => Some(replays(args.addr, d).await?),
         Source::Fixed(_) => None,
     };
     let ok = status.get(&200).copied().unwrap_or(0);
@@ -519,7 +617,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "io_errors": io_errors,
         "server_rss_peak_kib": args.server_pid.map(|_| rss_peak.load(Ordering::Relaxed)),
         "server_vmhwm_kib": args.server_pid.and_then(|p| read_status_kib(p, "VmHWM:")),
-        "dpop": dpop,
+        "single_use": single_use,
     });
     let mut stdout = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut stdout, &report)?;

@@ -31,9 +31,99 @@ fn claims() -> Value {
 }
 
 fn check(assertion: &str, keys: &ClientKeys) -> Result<String, R> {
+    check_with(&AssertionVerifier::default(), assertion, keys)
+}
+
+/// The check by `verifier`, whose parsed-key cache carries over from call to call.
+fn check_with(
+    verifier: &AssertionVerifier,
+    assertion: &str,
+    keys: &ClientKeys,
+) -> Result<String, R> {
     let id = ClientId::parse(CLIENT).unwrap();
     let now = grantd_domain::Timestamp::from_secs(NOW);
-    AssertionVerifier.check(assertion, &id, keys, target(), now)
+    verifier.check(assertion, &id, keys, target(), now)
+}
+
+/// An ES256 assertion by `key` naming `kid`, with its own `jti`.
+fn signed_by(key: &ClientKey, kid: &str, jti: &str) -> String {
+    let mut c = claims();
+    c["jti"] = json!(jti);
+    key.jws("ES256", &json!({"alg": "ES256", "kid": kid}), &c)
+}
+
+#[test]
+fn a_cached_key_never_verifies_another_keys_signature_under_the_same_kid() {
+    let verifier = AssertionVerifier::default();
+    let (a, b) = (ClientKey::es256(), ClientKey::es256());
+    // Two registrations naming their key "k" (two clients, or one before and after a change).
+    let (keys_a, keys_b) = (registered(&a, "k"), registered(&b, "k"));
+    // Both keys parsed and kept.
+    check_with(&verifier, &signed_by(&a, "k", "1"), &keys_a).unwrap();
+    check_with(&verifier, &signed_by(&b, "k", "2"), &keys_b).unwrap();
+    // Each signature checks only under its own key, whatever the shared kid.
+    assert_eq!(
+        check_with(&verifier, &signed_by(&b, "k", "3"), &keys_a),
+        Err(R::BadSignature)
+    );
+    assert_eq!(
+        check_with(&verifier, &signed_by(&a, "k", "4"), &keys_b),
+        Err(R::BadSignature)
+    );
+    // What the uncached path says, for the same inputs.
+    assert_eq!(
+        check(&signed_by(&b, "k", "5"), &keys_a),
+        Err(R::BadSignature)
+    );
+    assert!(check_with(&verifier, &signed_by(&a, "k", "6"), &keys_a).is_ok());
+}
+
+#[test]
+fn keys_replaced_with_set_client_keys_refuse_the_old_key_at_once() {
+    let verifier = AssertionVerifier::default();
+    let (old, new) = (ClientKey::es256(), ClientKey::es256());
+    let before = registered(&old, "k1");
+    check_with(&verifier, &signed_by(&old, "k1", "1"), &before).unwrap();
+    // `set_client_keys` stored a new set under the same kid; once the client's cache entry is
+    // dropped, the verifier is handed the new set: the old key no longer verifies anything.
+    let after = registered(&new, "k1");
+    assert_eq!(
+        check_with(&verifier, &signed_by(&old, "k1", "2"), &after),
+        Err(R::BadSignature)
+    );
+    check_with(&verifier, &signed_by(&new, "k1", "3"), &after).unwrap();
+    // A set without that kid at all: the old kid is unknown.
+    let renamed = registered(&new, "k2");
+    assert_eq!(
+        check_with(&verifier, &signed_by(&old, "k1", "4"), &renamed),
+        Err(R::UnknownKey)
+    );
+    // And the same answers from a verifier that never saw the old key.
+    assert_eq!(
+        check(&signed_by(&old, "k1", "5"), &after),
+        Err(R::BadSignature)
+    );
+}
+
+#[test]
+fn a_registered_key_is_parsed_once_and_kept_under_its_whole_text() {
+    let verifier = AssertionVerifier::default();
+    let key = ClientKey::es256();
+    let keys = registered(&key, "k1");
+    for i in 0..3 {
+        check_with(&verifier, &signed_by(&key, "k1", &i.to_string()), &keys).unwrap();
+    }
+    assert_eq!(verifier.parsed.0.len(), 1);
+    let text = &keys.keys()[0].jwk;
+    assert!(verifier.parsed.0.get(text.as_str()).is_some());
+    // The same key registered under another kid is another text, another entry.
+    check_with(
+        &verifier,
+        &signed_by(&key, "k2", "x"),
+        &registered(&key, "k2"),
+    )
+    .unwrap();
+    assert_eq!(verifier.parsed.0.len(), 2);
 }
 
 fn es256_with(claims: &Value, kid: &str) -> (String, ClientKeys) {
@@ -57,7 +147,7 @@ fn a_valid_assertion_passes_for_each_key_type_and_gives_a_replay_key_per_client_
         other["jti"] = json!("j2");
         let jws2 = key.jws(alg, &json!({"alg": alg}), &other);
         assert_ne!(check(&jws2, &keys).unwrap(), replay, "{alg}");
-        assert_eq!(AssertionVerifier.issuer(&jws).unwrap(), CLIENT);
+        assert_eq!(AssertionVerifier::default().issuer(&jws).unwrap(), CLIENT);
     }
 }
 

@@ -45,7 +45,7 @@ fn claims() -> Value {
 fn check_with(iss: &TrustedIssuer, alg: &str, claims: &Value) -> Result<VerifiedPlatformToken, R> {
     let key = ClientKey::es256();
     let jws = key.jws(alg, &json!({"alg": alg, "kid": "k1"}), claims);
-    PlatformTokenVerifier.check(&jws, iss, &keys(&key), 5, Timestamp::from_secs(NOW))
+    PlatformTokenVerifier::default().check(&jws, iss, &keys(&key), 5, Timestamp::from_secs(NOW))
 }
 
 fn check(claims: &Value) -> Result<VerifiedPlatformToken, R> {
@@ -135,14 +135,19 @@ fn algorithms_are_the_issuers_and_the_keys() {
         any.algorithms = vec![alg.into(), "ES256".into()];
         let key = ClientKey::es256();
         let jws = key.jws("ES256", &json!({"alg": alg, "kid": "k1"}), &claims());
-        let got =
-            PlatformTokenVerifier.check(&jws, &any, &keys(&key), 5, Timestamp::from_secs(NOW));
+        let got = PlatformTokenVerifier::default().check(
+            &jws,
+            &any,
+            &keys(&key),
+            5,
+            Timestamp::from_secs(NOW),
+        );
         assert_eq!(got.err(), Some(R::UnsupportedAlgorithm), "{alg}");
     }
     // Signed by another key of the same type: the signature fails.
     let key = ClientKey::es256();
     let jws = ClientKey::es256().jws("ES256", &json!({"alg": "ES256", "kid": "k1"}), &claims());
-    let got = PlatformTokenVerifier.check(
+    let got = PlatformTokenVerifier::default().check(
         &jws,
         &issuer(IssuerKind::Oidc, false),
         &keys(&key),
@@ -192,10 +197,13 @@ fn spiffe_tokens_are_found_by_trust_domain_and_need_no_iss() {
 fn peek_reads_iss_sub_and_kid_unverified() {
     let key = ClientKey::es256();
     let jws = key.jws("ES256", &json!({"alg": "ES256", "kid": "k9"}), &claims());
-    let p = PlatformTokenVerifier.peek(&jws).unwrap();
+    let p = PlatformTokenVerifier::default().peek(&jws).unwrap();
     assert_eq!(
         (p.iss.as_deref(), p.sub.as_deref(), p.kid.as_deref()),
         (Some(K8S), Some(SUB), Some("k9"))
     );
-    assert_eq!(PlatformTokenVerifier.peek("a.b").err(), Some(R::Malformed));
+    assert_eq!(
+        PlatformTokenVerifier::default().peek("a.b").err(),
+        Some(R::Malformed)
+    );
 }

@@ -1,0 +1,1 @@
+DROP TRIGGER federated_credentials_notify_change ON federated_credentials;

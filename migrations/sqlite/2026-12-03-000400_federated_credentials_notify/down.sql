@@ -1,0 +1,3 @@
+DROP TRIGGER federated_credentials_insert_bumps_change_marker;
+DROP TRIGGER federated_credentials_update_bumps_change_marker;
+DROP TRIGGER federated_credentials_delete_bumps_change_marker;
