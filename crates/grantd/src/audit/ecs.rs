@@ -42,7 +42,9 @@ struct At(Timestamp);
 impl Serialize for At {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match chrono::DateTime::from_timestamp_micros(self.0.as_micros()) {
-            Some(d) => s.collect_str(&d.format("%Y-%m-%dT%H:%M:%S%.6fZ")),
+            // RFC 3339 in UTC with microseconds and `Z`, as `%Y-%m-%dT%H:%M:%S%.6fZ` would
+            // print it, without parsing a format string per event.
+            Some(d) => s.serialize_str(&d.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
             None => s.serialize_str(""),
         }
     }

@@ -209,3 +209,16 @@ fn an_issued_token_and_an_admin_change_are_ecs_documents() {
     );
     assert_eq!(doc["grantd"]["target"]["id"], "billing");
 }
+
+#[test]
+fn the_timestamp_is_rfc3339_utc_with_microseconds() {
+    let mut event = refusal(0);
+    for (micros, text) in [
+        (1_700_000_000_000_000, "2023-11-14T22:13:20.000000Z"),
+        (1_700_000_000_000_123, "2023-11-14T22:13:20.000123Z"),
+        (0, "1970-01-01T00:00:00.000000Z"),
+    ] {
+        event.at = Timestamp::from_micros(micros);
+        assert_eq!(super::ecs::to_json(&event)["@timestamp"], text);
+    }
+}
