@@ -9,7 +9,8 @@
 //! to create a new client with the new method and retire the old one.
 
 use grantd_domain::{
-    AuthMethod, Client, DpopPolicy, GrantType, GrantTypes, Owner, ScopeDef, StoredScopes, Tier,
+    AuthMethod, Client, ClientId, DpopPolicy, GrantType, GrantTypes, Owner, ScopeDef, StoredScopes,
+    Tier,
 };
 use grantd_ports::{StoreError, UpdateOutcome};
 
@@ -80,6 +81,20 @@ impl UserUpdated {
 }
 
 impl Admin {
+    /// The stored client `id`, if `precondition` (when given) holds for it: what a
+    /// compare-and-set change of the client starts from.
+    pub(super) async fn client_to_change(
+        &self,
+        id: &ClientId,
+        precondition: Option<Precondition<'_, Client>>,
+    ) -> Result<Client, AdminError> {
+        let client = self.find_client(id).await?;
+        if precondition.is_some_and(|holds| !holds(&client)) {
+            return Err(stale_client(id));
+        }
+        Ok(client)
+    }
+
     /// Applies `change` to client `id` in one write, if `precondition` (when given) holds for
     /// the stored client; returns it before and after.
     pub async fn update_client(
@@ -89,14 +104,7 @@ impl Admin {
         precondition: Option<Precondition<'_, Client>>,
     ) -> Result<ClientUpdated, AdminError> {
         let id = parse_client_id(id)?;
-        let before = self.find_client(&id).await?;
-        let stale = || AdminError::Stale {
-            what: Named::Client,
-            id: id.to_string(),
-        };
-        if precondition.is_some_and(|holds| !holds(&before)) {
-            return Err(stale());
-        }
+        let before = self.client_to_change(&id, precondition).await?;
         let mut after = self.check_client_change(&before, change)?;
         let owner = match after.owner_id.user() {
             Some(owner) => Some(self.find_user(owner).await?),
@@ -116,9 +124,7 @@ impl Admin {
         after.updated_at = self.ports.clock.now();
         let outcome = self.ports.clients.update_client(&after, before.updated_at);
         match outcome.await {
-            Ok(UpdateOutcome::Updated) => {}
-            Ok(UpdateOutcome::Stale) => return Err(stale()),
-            Ok(UpdateOutcome::NotFound) => return Err(AdminError::NotFound(Missing::Client(id))),
+            Ok(written) => client_written(written, &id)?,
             Err(StoreError::NotFound(_)) => {
                 let owner = after.owner_id.user().cloned();
                 return Err(owner.map_or_else(
@@ -276,5 +282,21 @@ fn check_method_switch(from: AuthMethod, to: AuthMethod) -> Result<(), AdminErro
             from,
             to,
         }))
+    }
+}
+
+fn stale_client(id: &ClientId) -> AdminError {
+    AdminError::Stale {
+        what: Named::Client,
+        id: id.to_string(),
+    }
+}
+
+/// A compare-and-set write of client `id`, as the use cases answer it.
+pub(super) fn client_written(outcome: UpdateOutcome, id: &ClientId) -> Result<(), AdminError> {
+    match outcome {
+        UpdateOutcome::Updated => Ok(()),
+        UpdateOutcome::Stale => Err(stale_client(id)),
+        UpdateOutcome::NotFound => Err(AdminError::NotFound(Missing::Client(id.clone()))),
     }
 }

@@ -3,12 +3,11 @@
 //! the client, and replaced in one compare-and-set write.
 
 use grantd_domain::{AssertionAlg, Client, ClientKeys, JwksUri};
-use grantd_ports::UpdateOutcome;
 
-use super::changes::Precondition;
+use super::changes::{Precondition, client_written};
 use super::clients::check_keys_fit;
 use super::input::parse_client_id;
-use super::{Admin, AdminError, InvalidReason, Missing, Named, NewClientSpec};
+use super::{Admin, AdminError, InvalidReason, NewClientSpec};
 
 /// Where a `private_key_jwt` client's public keys come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,14 +87,7 @@ impl Admin {
         precondition: Option<Precondition<'_, Client>>,
     ) -> Result<Client, AdminError> {
         let id = parse_client_id(id)?;
-        let before = self.find_client(&id).await?;
-        let stale = || AdminError::Stale {
-            what: Named::Client,
-            id: id.to_string(),
-        };
-        if precondition.is_some_and(|holds| !holds(&before)) {
-            return Err(stale());
-        }
+        let before = self.client_to_change(&id, precondition).await?;
         let keys = self.check_client_keys(&before, keys)?;
         if keys == before.keys {
             return Ok(before);
@@ -107,11 +99,7 @@ impl Admin {
             .set_client_keys(&id, &keys, before.updated_at, now)
             .await
             .map_err(|e| AdminError::store("updating client keys", e))?;
-        match outcome {
-            UpdateOutcome::Updated => {}
-            UpdateOutcome::Stale => return Err(stale()),
-            UpdateOutcome::NotFound => return Err(AdminError::NotFound(Missing::Client(id))),
-        }
+        client_written(outcome, &id)?;
         let client = self.find_client(&id).await?;
         self.audit(|| super::audit::keys_changed(id.to_string(), &before.keys, &client.keys));
         Ok(client)
