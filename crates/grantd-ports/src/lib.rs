@@ -6,6 +6,7 @@
 //! without a driver's text.
 
 use std::fmt;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use grantd_domain::{
@@ -550,6 +551,42 @@ pub trait FederatedCredentialStore: Send + Sync {
         issuer: &IssuerName,
         subject: &str,
     ) -> Result<bool, StoreError>;
+}
+
+/// Several admin writes as one unit (`grantd apply`): one database transaction held open
+/// across use-case calls.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait Transactions: Send + Sync {
+    /// Opens a transaction. Its stores' reads see its own writes; nobody else sees them, and
+    /// none stays, unless it is committed. Dropped without `commit` or `rollback`: rolled back.
+    async fn begin(&self) -> Result<Box<dyn Transaction>, StoreError>;
+}
+
+/// An open transaction (see [`Transactions`]).
+#[async_trait]
+pub trait Transaction: Send + Sync {
+    /// The stores bound to it.
+    fn stores(&self) -> TransactionStores;
+    /// Makes every write through its stores durable and visible, at once. `Err`: none is.
+    async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+    /// Undoes every write through its stores.
+    async fn rollback(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// The stores of an open transaction: the ones administration writes through. Sessions and
+/// signing keys are not part of it.
+#[derive(Clone)]
+pub struct TransactionStores {
+    pub clients: Arc<dyn ClientStore>,
+    pub users: Arc<dyn UserStore>,
+    pub credentials: Arc<dyn FederatedCredentialStore>,
+}
+
+impl fmt::Debug for TransactionStores {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TransactionStores { .. }")
+    }
 }
 
 /// What a platform token says before it is verified: which issuer's keys to check it with.

@@ -83,6 +83,9 @@ pub(crate) struct PgDb {
     pub pool: Pool<AsyncPgConnection>,
     pub timeout: Duration,
     pub connector: Arc<PgConnector>,
+    /// Set in a store bound to an open transaction ([`crate::Store::begin`]): every operation
+    /// runs on this connection instead of a pooled one.
+    pub pinned: Option<Pinned<AsyncPgConnection>>,
 }
 
 #[derive(Clone)]
@@ -95,6 +98,47 @@ pub(crate) struct SqliteDb {
     /// Stops the background checkpointer when the last clone goes; paces the session writer's
     /// own checkpoints.
     pub checkpointer: Arc<Checkpointer>,
+    /// Set in a store bound to an open transaction: the writer connection that holds it,
+    /// used for reads too (so they see the transaction's own writes).
+    pub pinned: Option<Pinned<SqliteConn>>,
+}
+
+/// The connection of a transaction held open across several operations
+/// ([`crate::Store::begin`]). Operations of the bound store take turns on it.
+pub(crate) type Pinned<C> = Arc<tokio::sync::Mutex<Object<C>>>;
+
+/// A connection for one operation: checked out of a pool (`O`, a pool object), or the pinned
+/// connection of an open transaction. Dereferences to the connection.
+pub(crate) enum Conn<O> {
+    Pooled(O),
+    Pinned(tokio::sync::OwnedMutexGuard<O>),
+}
+
+impl<O: std::ops::Deref> std::ops::Deref for Conn<O> {
+    type Target = O::Target;
+    fn deref(&self) -> &O::Target {
+        match self {
+            Conn::Pooled(obj) => obj,
+            Conn::Pinned(guard) => guard,
+        }
+    }
+}
+
+impl<O: std::ops::DerefMut> std::ops::DerefMut for Conn<O> {
+    fn deref_mut(&mut self) -> &mut O::Target {
+        match self {
+            Conn::Pooled(obj) => obj,
+            Conn::Pinned(guard) => guard,
+        }
+    }
+}
+
+/// The pinned connection, waiting at most `timeout` for the operation before it to finish.
+async fn pinned<O>(pin: &Arc<tokio::sync::Mutex<O>>, timeout: Duration) -> Result<Conn<O>, Error> {
+    tokio::time::timeout(timeout, Arc::clone(pin).lock_owned())
+        .await
+        .map(Conn::Pinned)
+        .map_err(|_| Error(StoreError::Unavailable(Unavailable::PoolTimeout)))
 }
 
 /// WAL checkpoints off the write path.
@@ -240,6 +284,7 @@ impl Db {
                     pool,
                     timeout: opts.acquire_timeout,
                     connector,
+                    pinned: None,
                 };
                 drop(db.get().await?);
                 Ok(Db::Pg(db))
@@ -268,6 +313,7 @@ impl Db {
                     writer,
                     timeout: opts.acquire_timeout,
                     checkpointer: Arc::new(Checkpointer::idle()),
+                    pinned: None,
                 };
                 // The writer first: it creates the file and switches it to WAL.
                 drop(db.write().await?);
@@ -358,29 +404,59 @@ fn checked_out<T>(
 }
 
 impl PgDb {
-    pub(crate) async fn get(&self) -> Result<Object<AsyncPgConnection>, Error> {
+    /// A connection: the pinned one in a transaction-bound store, else a pooled one.
+    pub(crate) async fn get(&self) -> Result<Conn<Object<AsyncPgConnection>>, Error> {
+        match &self.pinned {
+            Some(pin) => pinned(pin, self.timeout).await,
+            None => self.pooled().await.map(Conn::Pooled),
+        }
+    }
+
+    pub(crate) async fn pooled(&self) -> Result<Object<AsyncPgConnection>, Error> {
         checked_out(tokio::time::timeout(self.timeout, self.pool.get()).await)
     }
 }
 
 impl SqliteDb {
-    pub(crate) async fn read(&self) -> Result<Object<SqliteConn>, Error> {
-        checked_out(tokio::time::timeout(self.timeout, self.readers.get()).await)
+    /// A reading connection; in a transaction-bound store, the transaction's own.
+    pub(crate) async fn read(&self) -> Result<Conn<Object<SqliteConn>>, Error> {
+        match &self.pinned {
+            Some(pin) => pinned(pin, self.timeout).await,
+            None => checked_out(tokio::time::timeout(self.timeout, self.readers.get()).await)
+                .map(Conn::Pooled),
+        }
     }
 
-    pub(crate) async fn write(&self) -> Result<Object<SqliteConn>, Error> {
+    /// The writer; in a transaction-bound store, the transaction's own connection.
+    pub(crate) async fn write(&self) -> Result<Conn<Object<SqliteConn>>, Error> {
+        match &self.pinned {
+            Some(pin) => pinned(pin, self.timeout).await,
+            None => self.writer_pooled().await.map(Conn::Pooled),
+        }
+    }
+
+    pub(crate) async fn writer_pooled(&self) -> Result<Object<SqliteConn>, Error> {
         checked_out(tokio::time::timeout(self.timeout, self.writer.get()).await)
     }
 }
 
 /// `BEGIN IMMEDIATE`: takes SQLite's write lock up front, so a transaction that reads before
 /// it writes waits for another process's writer (busy_timeout) instead of failing when it
-/// tries to upgrade. Goes through diesel's transaction manager so its bookkeeping (and the
-/// pool's broken-connection check) stays right.
+/// tries to upgrade. Inside an open transaction (a transaction-bound store) a `SAVEPOINT`
+/// instead, so the nested unit can be rolled back alone. Goes through diesel's transaction
+/// manager so its bookkeeping (and the pool's broken-connection check) stays right.
 pub(crate) async fn sqlite_begin_immediate(conn: &mut SqliteConn) -> Result<(), Error> {
-    conn.spawn_blocking(|c| AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE"))
-        .await
-        .map_err(Error::from)
+    conn.spawn_blocking(|c| {
+        let status =
+            <AnsiTransactionManager as TransactionManager<SqliteConnection>>::transaction_manager_status_mut(c);
+        if status.transaction_depth()?.is_some() {
+            <AnsiTransactionManager as TransactionManager<SqliteConnection>>::begin_transaction(c)
+        } else {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")
+        }
+    })
+    .await
+    .map_err(Error::from)
 }
 
 /// Commits on `Ok`, rolls back on `Err`, and returns the body's result (or the commit error).
@@ -449,7 +525,8 @@ macro_rules! with_write {
 
 /// Runs `$body` (which evaluates to `Result<T, Error>`) in one transaction on a writing
 /// connection: diesel-async's transaction on Postgres, `BEGIN IMMEDIATE` on SQLite's writer.
-/// Commits on `Ok`, rolls back on `Err`; evaluates to the `Result`.
+/// Commits on `Ok`, rolls back on `Err`; evaluates to the `Result`. In a transaction-bound
+/// store the body runs in a savepoint of the open transaction instead (both backends).
 macro_rules! with_tx {
     ($db:expr, |$c:ident| $body:expr) => {
         match $db {
@@ -474,3 +551,82 @@ macro_rules! with_tx {
 }
 
 pub(crate) use {with_conn, with_read, with_tx, with_write};
+
+/// The connection of an open transaction, by backend (see [`crate::Store::begin`]).
+#[derive(Clone)]
+pub(crate) enum TxConn {
+    Pg(Pinned<AsyncPgConnection>),
+    Sqlite(Pinned<SqliteConn>),
+}
+
+impl Db {
+    /// This database with every operation bound to the open transaction `tx`.
+    pub(crate) fn bound_to(&self, tx: &TxConn) -> Db {
+        match (self, tx) {
+            (Db::Pg(pg), TxConn::Pg(pin)) => Db::Pg(PgDb {
+                pinned: Some(Arc::clone(pin)),
+                ..pg.clone()
+            }),
+            (Db::Sqlite(lite), TxConn::Sqlite(pin)) => Db::Sqlite(SqliteDb {
+                pinned: Some(Arc::clone(pin)),
+                ..lite.clone()
+            }),
+            // A transaction is only ever begun on its own store's database.
+            (db, _) => db.clone(),
+        }
+    }
+
+    /// Opens a transaction on a connection of its own: a pooled one on Postgres, the writer
+    /// (`BEGIN IMMEDIATE`: SQLite's write lock, held until commit or rollback) on SQLite.
+    pub(crate) async fn begin(&self) -> Result<TxConn, Error> {
+        match self {
+            Db::Pg(pg) => {
+                let mut obj = pg.pooled().await?;
+                <diesel_async::AnsiTransactionManager as diesel_async::TransactionManager<
+                    AsyncPgConnection,
+                >>::begin_transaction(&mut obj)
+                .await?;
+                Ok(TxConn::Pg(Arc::new(tokio::sync::Mutex::new(obj))))
+            }
+            Db::Sqlite(lite) => {
+                let mut obj = lite.writer_pooled().await?;
+                sqlite_begin_immediate(&mut obj).await?;
+                Ok(TxConn::Sqlite(Arc::new(tokio::sync::Mutex::new(obj))))
+            }
+        }
+    }
+}
+
+impl TxConn {
+    /// Commits (`commit`) or rolls back the transaction. Waits for an operation still running
+    /// on it. A connection whose commit or rollback failed is left marked broken, and its pool
+    /// drops it instead of reusing it inside a transaction.
+    pub(crate) async fn finish(self, commit: bool) -> Result<(), Error> {
+        use diesel_async::TransactionManager as _;
+        match self {
+            TxConn::Pg(pin) => {
+                let mut c = pin.lock_owned().await;
+                let conn: &mut AsyncPgConnection = &mut c;
+                if commit {
+                    diesel_async::AnsiTransactionManager::commit_transaction(conn).await?;
+                } else {
+                    diesel_async::AnsiTransactionManager::rollback_transaction(conn).await?;
+                }
+                Ok(())
+            }
+            TxConn::Sqlite(pin) => {
+                let mut c = pin.lock_owned().await;
+                let conn: &mut SqliteConn = &mut c;
+                conn.spawn_blocking(move |c| {
+                    if commit {
+                        <AnsiTransactionManager as TransactionManager<SqliteConnection>>::commit_transaction(c)
+                    } else {
+                        <AnsiTransactionManager as TransactionManager<SqliteConnection>>::rollback_transaction(c)
+                    }
+                })
+                .await?;
+                Ok(())
+            }
+        }
+    }
+}

@@ -68,10 +68,12 @@ mod sessions;
 pub mod testing;
 mod tls;
 mod tools;
+mod transaction;
 mod users;
 
 pub use db::sqlite_path;
 pub use grantd_ports::{ClientStore, SessionStore, SigningKeyStore, UserStore};
+pub use transaction::StoreTransaction;
 
 use crate::db::{Db, Target};
 use crate::error::Error;
@@ -234,6 +236,9 @@ pub(crate) struct Shared {
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
+    /// Set in a store bound to an open transaction (`transaction.rs`): every operation runs
+    /// on that transaction's connection.
+    tx: Option<db::TxConn>,
 }
 
 struct Inner {
@@ -332,6 +337,7 @@ impl Store {
                 deadline: opts.operation_deadline(),
                 runtime,
             }),
+            tx: None,
         })
     }
 
@@ -408,7 +414,7 @@ impl Store {
         T: Send + 'static,
     {
         let deadline = self.inner.deadline;
-        let task = op(self.inner.shared.db.clone());
+        let task = op(self.db());
         let waited = tokio::time::timeout(deadline, self.run_unbounded_task(task)).await;
         waited.unwrap_or_else(|_| {
             let e = StoreError::Unavailable(grantd_ports::Unavailable::NoAnswer {
@@ -428,8 +434,15 @@ impl Store {
         Fut: Future<Output = Result<T, Error>> + Send + 'static,
         T: Send + 'static,
     {
-        self.run_unbounded_task(op(self.inner.shared.db.clone()))
-            .await
+        self.run_unbounded_task(op(self.db())).await
+    }
+
+    /// The database the next operation runs on: bound to this store's transaction, if any.
+    fn db(&self) -> Db {
+        match &self.tx {
+            Some(tx) => self.inner.shared.db.bound_to(tx),
+            None => self.inner.shared.db.clone(),
+        }
     }
 
     async fn run_unbounded_task<T, Fut>(&self, task: Fut) -> Result<T, StoreError>

@@ -57,7 +57,7 @@ pub(crate) async fn run_pending(db: Db) -> Result<Vec<String>, Error> {
         }
         Db::Sqlite(lite) => {
             // The writer: migrations are writes like any other.
-            let conn = lite.write().await?;
+            let conn = lite.writer_pooled().await?;
             let mut harness = AsyncMigrationHarness::new(conn);
             harness
                 .run_pending_migrations(SQLITE)
@@ -87,7 +87,7 @@ pub(crate) async fn revert_all(db: Db) -> Result<Vec<String>, Error> {
                 .collect()
         }
         Db::Sqlite(lite) => {
-            let conn = lite.write().await?;
+            let conn = lite.writer_pooled().await?;
             AsyncMigrationHarness::new(conn)
                 .revert_all_migrations(SQLITE)
                 .map_err(migration_error)?

@@ -1,5 +1,6 @@
 //! Store behaviour beyond single port calls, on both backends: migrations down and up again,
-//! concurrent writers, group commit (and its row-by-row fallback), connection failures and TLS.
+//! concurrent writers, group commit (and its row-by-row fallback), connection failures and TLS,
+//! transactions held across operations (`Store::begin`).
 
 #![allow(
     clippy::expect_used,
@@ -55,6 +56,7 @@ on_both!(
     quota_counts_come_from_the_session_rows,
     client_keys_round_trip_and_bad_stored_keys_are_corruption,
     updates_compare_and_set_on_updated_at,
+    a_transaction_is_seen_by_others_only_once_committed,
 );
 
 async fn count_sessions(store: &Store) -> usize {
@@ -725,4 +727,55 @@ async fn updates_compare_and_set_on_updated_at(backend: Backend) {
     );
     let found = store.find_user(&u.id).await.expect("find").expect("some");
     assert_eq!(found, renamed);
+}
+
+async fn a_transaction_is_seen_by_others_only_once_committed(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let u = user(1);
+    store.create_user(&u).await.expect("user");
+    let ids: Vec<_> = (0..4).map(|_| unique_client_id()).collect();
+    let c: Vec<_> = ids.iter().map(|id| client(id, &u, 1)).collect();
+    let seen = async |id: &ClientId| store.find_client(id).await.expect("find").is_some();
+
+    let tx = store.begin().await.expect("begin");
+    tx.store().create_client(&c[0]).await.expect("create in tx");
+    let own = tx.store().find_client(&c[0].id).await.expect("find in tx");
+    assert!(
+        own.is_some(),
+        "{backend:?}: the transaction reads its own write"
+    );
+    assert!(!seen(&c[0].id).await, "{backend:?}: visible before commit");
+    // A failed operation inside is a savepoint: the transaction goes on.
+    let again = tx.store().create_client(&c[0]).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    tx.store()
+        .create_client(&c[1])
+        .await
+        .expect("after a failed step");
+    tx.rollback().await.expect("rollback");
+    assert!(
+        !seen(&c[0].id).await && !seen(&c[1].id).await,
+        "{backend:?}"
+    );
+
+    let tx = store.begin().await.expect("begin");
+    tx.store().create_client(&c[2]).await.expect("create");
+    tx.commit().await.expect("commit");
+    assert!(seen(&c[2].id).await, "{backend:?}: committed");
+
+    let tx = store.begin().await.expect("begin");
+    tx.store().create_client(&c[3]).await.expect("create");
+    drop(tx);
+    // The abandoned transaction is rolled back and its connection freed: the next write (on
+    // SQLite the one writer) goes through.
+    let mut later = client(&unique_client_id(), &u, 2);
+    later.name = "later".into();
+    store
+        .create_client(&later)
+        .await
+        .expect("write after an abandoned tx");
+    assert!(
+        !seen(&c[3].id).await,
+        "{backend:?}: abandoned, not rolled back"
+    );
 }
