@@ -14,7 +14,7 @@ use std::sync::Arc;
 use grantd_domain::{
     AuthMethod, ClientId, DomainError, IdError, ScopeProblem, SessionId, Tier, TokenPolicy, UserId,
 };
-use grantd_ports::{HashFailure, SecretRejection, StoreError};
+use grantd_ports::{HashFailure, SecretRejection, StoreError, Transactions};
 
 use crate::audit::Audit;
 use crate::token::Ports;
@@ -29,6 +29,7 @@ mod input;
 mod plan;
 mod revoke;
 mod sessions;
+mod transaction;
 mod users;
 
 pub use changes::{ClientChange, ClientUpdated, Precondition, UserChange, UserUpdated};
@@ -39,6 +40,7 @@ pub use federation::{FEDERATED_TEXT_MAX, NewFederatedCredential};
 #[cfg(test)]
 use revoke::OPERATOR_REVOCATION;
 pub use sessions::{PurgeCutoff, SessionExport, SessionQuery};
+pub use transaction::AdminTransaction;
 pub use users::NewUserSpec;
 
 use input::quote;
@@ -53,6 +55,8 @@ pub struct Admin {
     /// `[jwks_fetch] allow_http_loopback`: whether an `http://` loopback `jwks_uri` may be
     /// registered.
     jwks_http_loopback: bool,
+    /// Opens the transactions of [`Admin::begin`]; `None`: it is refused.
+    transactions: Option<transaction::Source>,
 }
 
 impl Admin {
@@ -63,7 +67,14 @@ impl Admin {
             audit: Audit::off(),
             federation: None,
             jwks_http_loopback: false,
+            transactions: None,
         }
+    }
+
+    /// The same use cases, able to run several as one transaction ([`Admin::begin`]).
+    pub fn with_transactions(mut self, transactions: Arc<dyn Transactions>) -> Self {
+        self.transactions = Some(transaction::Source(transactions));
+        self
     }
 
     /// The same use cases, accepting an `http://` loopback `jwks_uri` when `allow` (the
@@ -291,6 +302,9 @@ pub enum InternalCause {
     /// The hasher failed on an operator-supplied secret.
     #[error("secret hashing failed: {0}")]
     SecretHashing(HashFailure),
+    /// [`Admin::begin`] without a transaction port.
+    #[error("these use cases were built without transactions")]
+    NoTransactions,
 }
 
 /// A store failure and what the operation was doing ("loading client").

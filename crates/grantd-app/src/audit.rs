@@ -43,6 +43,13 @@ impl Audit {
         }
     }
 
+    /// Records an event made earlier (held by a transaction until its commit).
+    pub(crate) fn record(&self, event: AuditEvent) {
+        if let Some(sink) = &self.0 {
+            sink.record(event);
+        }
+    }
+
     /// A refused request (built by the caller, which alone knows what the request presented).
     pub fn refused(&self, at: Timestamp, refusal: impl FnOnce() -> Refusal) {
         self.emit(at, || AuditKind::Refused(refusal()));

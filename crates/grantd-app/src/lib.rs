@@ -14,9 +14,9 @@ mod quota;
 mod token;
 
 pub use admin::{
-    Admin, AdminError, ClientCreated, ExplainOutcome, Explanation, FEDERATED_TEXT_MAX,
-    LimitsChange, NewClientSpec, NewFederatedCredential, NewUserSpec, PurgeCutoff,
-    ScopeExplanation, SecretRotated, SessionExport, SessionQuery,
+    Admin, AdminError, AdminTransaction, ClientCreated, ExplainOutcome, Explanation,
+    FEDERATED_TEXT_MAX, LimitsChange, NewClientSpec, NewFederatedCredential, NewUserSpec,
+    PurgeCutoff, ScopeExplanation, SecretRotated, SessionExport, SessionQuery,
 };
 pub use admin::{ClientChange, ClientUpdated, KeySource, Precondition, UserChange, UserUpdated};
 pub use admin::{

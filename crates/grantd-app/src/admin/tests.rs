@@ -232,6 +232,7 @@ mod clients;
 mod explain;
 mod plan;
 mod sessions;
+mod transaction;
 mod users;
 
 // ---------- errors ----------
