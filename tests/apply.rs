@@ -1,7 +1,8 @@
 //! Outside-in tests of the declarative state file, on both backends, through the real binary:
 //! `apply` → `export` → `apply` is a no-op; `apply --plan` lists exactly the changes (exit 2)
-//! and writes nothing; an invalid file writes nothing; `--prune` disables (never deletes);
-//! `explain --plan` answers from the file, not the database.
+//! and writes nothing; an invalid file writes nothing; a write the database refuses midway
+//! rolls the whole file back (one transaction) and audits nothing; `--prune` disables (never
+//! deletes); `explain --plan` answers from the file, not the database.
 
 #![allow(
     clippy::expect_used,
@@ -14,6 +15,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use grantd_store::Backend;
 use serde_json::{Value, json};
 use support::{BACKENDS, Env};
 
@@ -434,6 +436,87 @@ fn an_invalid_file_changes_nothing() {
                 "{backend:?} {expect}: wrote clients"
             );
         }
+    }
+}
+
+/// Runs `sql` on the test's database: psql on Postgres, Python's sqlite3 module on SQLite.
+fn sql(env: &Env, sql: &str) {
+    let out = match env.db.backend() {
+        Backend::Postgres => std::process::Command::new("psql")
+            .args([env.db.url.as_str(), "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .output()
+            .expect("psql (this test needs it)"),
+        Backend::Sqlite => std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()",
+                grantd_store::sqlite_path(&env.db.url).expect("a SQLite URL"),
+                sql,
+            ])
+            .output()
+            .expect("python3 (this test needs it)"),
+    };
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A trigger that makes the database refuse to insert the client "reports": the third write
+/// of `STATE` (user ada, client billing-svc, then reports), after two that succeeded.
+fn refuse_third_write(env: &Env) {
+    match env.db.backend() {
+        Backend::Postgres => sql(
+            env,
+            "CREATE FUNCTION refuse_reports() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$; \
+             CREATE TRIGGER refuse_reports BEFORE INSERT ON clients FOR EACH ROW \
+             WHEN (NEW.id = 'reports') EXECUTE FUNCTION refuse_reports();",
+        ),
+        Backend::Sqlite => sql(
+            env,
+            "CREATE TRIGGER refuse_reports BEFORE INSERT ON clients WHEN NEW.id = 'reports' \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+        ),
+    }
+}
+
+#[test]
+fn a_write_refused_midway_rolls_the_whole_file_back() {
+    for backend in BACKENDS {
+        let mut env = Env::new(backend);
+        let audit = env.dir.join("audit.jsonl");
+        env.set("GRANTD_AUDIT__FILE", audit.to_str().unwrap());
+        let state = write(&env, "state.toml", STATE);
+        refuse_third_write(&env);
+        let (code, stdout, stderr) = run(&env, &["apply", "-f", path_str(&state)]);
+        assert_eq!(code, Some(1), "{backend:?}: {stdout} {stderr}");
+        assert!(stderr.contains("rolled back"), "{backend:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(
+            !stdout.contains("client_secret"),
+            "{backend:?}: a rolled-back client's secret was shown: {stdout}"
+        );
+        assert_eq!(env.json(&["user", "list"]), json!([]), "{backend:?}: users");
+        assert_eq!(env.json(&["client", "list"]), json!([]), "{backend:?}");
+        let events = std::fs::read_to_string(&audit).unwrap_or_default();
+        assert!(
+            !events.contains("user.create") && !events.contains("client.create"),
+            "{backend:?}: audited changes that were rolled back: {events}"
+        );
+        // Without the refusal the same file applies whole, and is audited.
+        let drop = match env.db.backend() {
+            Backend::Postgres => "DROP TRIGGER refuse_reports ON clients;",
+            Backend::Sqlite => "DROP TRIGGER refuse_reports;",
+        };
+        sql(&env, drop);
+        let (code, _, stderr) = run(&env, &["apply", "-f", path_str(&state)]);
+        assert_eq!(code, Some(0), "{backend:?}: {stderr}");
+        let names: Vec<String> = clients(&env).into_iter().map(|c| c.0).collect();
+        assert_eq!(names, ["billing-svc", "reports"], "{backend:?}");
+        let events = std::fs::read_to_string(&audit).unwrap();
+        assert_eq!(events.matches("client.create").count(), 2, "{backend:?}");
     }
 }
 

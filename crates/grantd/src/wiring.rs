@@ -91,6 +91,7 @@ impl Wired {
 
     pub fn admin(&self) -> Admin {
         let admin = Admin::new(self.ports.clone(), self.policy.clone())
+            .with_transactions(Arc::new(self.store.clone()))
             .with_audit(self.audit_sink())
             .with_jwks_http_loopback(self.settings.jwks_fetch.allow_http_loopback);
         match &self.federation {

@@ -1,6 +1,8 @@
 //! `grantd apply` without `--plan`: checks every change with the use cases' own validators
-//! first, then runs the plan's steps through the admin use cases (users first, then clients,
-//! then `--prune`): a new entry through `create_*`, a changed one through one `update_*` call
+//! first, then runs the plan's steps through the admin use cases in ONE transaction
+//! ([`Admin::begin`]; users first, then clients, then `--prune`): a step that fails (a store
+//! error, a concurrent change) rolls every step back, and the audit events of the steps are
+//! recorded only once the transaction committed. The steps: a new entry through `create_*`, a changed one through one `update_*` call
 //! (one compare-and-set write) with every field the file gives; then a client's keys through
 //! `set_client_keys` and its federated credentials through `add_/remove_federated_credential`
 //! (what the file lacks is removed, what it adds is added).
@@ -10,7 +12,7 @@ use std::path::Path;
 
 use anyhow::bail;
 use grantd_app::{Admin, ClientChange, LimitsChange, NewFederatedCredential, UserChange};
-use grantd_domain::{Client, FederatedCredential};
+use grantd_domain::{Client, FederatedCredential, Owner};
 use serde_json::{Value, json};
 
 use super::diff::{self, PlanHasChanges, Step};
@@ -39,20 +41,18 @@ pub(in crate::cli) async fn run(
             Err(PlanHasChanges.into())
         };
     }
-    let mut ids: BTreeMap<String, String> = users
-        .iter()
-        .map(|u| (u.email.clone(), u.id.as_str().to_owned()))
-        .collect();
-    for s in steps.iter().filter(|s| s.kind == "user") {
-        apply_user(admin, &wanted, s, &mut ids).await?;
-    }
-    let mut secrets = Vec::new();
-    for s in steps.iter().filter(|s| s.kind == "client") {
-        let stored = (clients.as_slice(), &creds);
-        if let Some(secret) = apply_client(admin, &wanted, s, &ids, stored).await? {
-            secrets.push(json!({ "client_id": s.key, "client_secret": secret }));
+    let tx = admin.begin().await?;
+    let written = write_steps(tx.admin(), &wanted, &steps, (&users, &clients, &creds)).await;
+    let secrets = match written {
+        Ok(secrets) => secrets,
+        Err(e) => {
+            if let Err(re) = tx.rollback().await {
+                eprintln!("warning: rolling back: {re}");
+            }
+            return Err(e.context("nothing was written (the transaction was rolled back)"));
         }
-    }
+    };
+    tx.commit().await?;
     diff::print(out, &steps, out.json.then(|| Value::Array(secrets.clone())))?;
     if !out.json {
         for s in &secrets {
@@ -67,6 +67,30 @@ pub(in crate::cli) async fn run(
         }
     }
     Ok(())
+}
+
+/// Runs the plan's steps (users first, then clients) on `admin`, the use cases of one open
+/// transaction; returns the generated secrets of created clients, to print once committed.
+async fn write_steps(
+    admin: &Admin,
+    wanted: &Wanted,
+    steps: &[Step],
+    (users, clients, creds): (&[Owner], &[Client], &Credentials),
+) -> anyhow::Result<Vec<Value>> {
+    let mut ids: BTreeMap<String, String> = users
+        .iter()
+        .map(|u| (u.email.clone(), u.id.as_str().to_owned()))
+        .collect();
+    for s in steps.iter().filter(|s| s.kind == "user") {
+        apply_user(admin, wanted, s, &mut ids).await?;
+    }
+    let mut secrets = Vec::new();
+    for s in steps.iter().filter(|s| s.kind == "client") {
+        if let Some(secret) = apply_client(admin, wanted, s, &ids, (clients, creds)).await? {
+            secrets.push(json!({ "client_id": s.key, "client_secret": secret }));
+        }
+    }
+    Ok(secrets)
 }
 
 /// Runs the store-free checks of every client creation and change before the first write
