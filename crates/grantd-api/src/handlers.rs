@@ -23,6 +23,7 @@ use crate::ApiState;
 use crate::audit::Seen;
 use crate::error::{ApiError, json, no_store};
 use crate::form::Form;
+use crate::metrics::Introspection;
 use crate::request::{
     authorization_used, form_authentication, read_form_body, request_context, source_ip,
 };
@@ -142,7 +143,9 @@ pub(crate) async fn token(
     let started = std::time::Instant::now();
     let mut seen = Seen::new(&state);
     let result = token_inner(&state, &req, payload, &mut seen).await;
-    crate::metrics::finished("token", started, result.as_ref().err());
+    state
+        .meters
+        .finished(Endpoint::Token, started, result.as_ref().err());
     if let Err(e) = &result {
         crate::audit::refused(&state, &req, Endpoint::Token, e, seen);
     }
@@ -198,7 +201,7 @@ async fn token_inner(
     };
     // The grant decision refuses an inactive client or owner as `invalid_client` too.
     let issued = issued.map_err(|e| ApiError::from(e).presented_by(auth.client_id()))?;
-    crate::metrics::issued(grant.as_str(), &auth, state.config.algorithm);
+    state.meters.issued(grant, &auth);
     crate::metrics::client_issued(&state.config.per_client, auth.client_id());
     let body = serialize(&TokenBody {
         access_token: &issued.access_token,
@@ -298,9 +301,11 @@ pub(crate) async fn introspect(
     let started = std::time::Instant::now();
     let mut seen = Seen::new(&state);
     let result = introspect_inner(&state, &req, payload, &mut seen).await;
-    crate::metrics::finished("introspect", started, result.as_ref().err());
+    state
+        .meters
+        .finished(Endpoint::Introspect, started, result.as_ref().err());
     if let Err(e) = &result {
-        crate::metrics::introspected("error");
+        state.meters.introspected(Introspection::Error);
         crate::audit::refused(&state, &req, Endpoint::Introspect, e, seen);
     }
     answer(&state, &req, result)
@@ -319,10 +324,10 @@ async fn introspect_inner(
     let (token, caller) = token_and_caller(state, req, &form, source).await?;
     let found = state.service.introspect(&caller, token).await?;
     let Some(c) = &found.claims else {
-        crate::metrics::introspected("inactive");
+        state.meters.introspected(Introspection::Inactive);
         return Ok(json(StatusCode::OK, INACTIVE.to_vec(), true));
     };
-    crate::metrics::introspected("active");
+    state.meters.introspected(Introspection::Active);
     let body = serialize(&ActiveToken {
         active: true,
         scope: &c.scope,
@@ -357,8 +362,10 @@ pub(crate) async fn revoke(
     let started = std::time::Instant::now();
     let mut seen = Seen::new(&state);
     let result = revoke_inner(&state, &req, payload, &mut seen).await;
-    crate::metrics::finished("revoke", started, result.as_ref().err());
-    crate::metrics::revoked(if result.is_ok() { "ok" } else { "error" });
+    state
+        .meters
+        .finished(Endpoint::Revoke, started, result.as_ref().err());
+    state.meters.revoked(result.is_ok());
     if let Err(e) = &result {
         crate::audit::refused(&state, &req, Endpoint::Revoke, e, seen);
     }

@@ -211,6 +211,8 @@ pub struct ApiState {
     /// The token endpoint's URLs as the issuer publishes them (what a DPoP proof's `htu`
     /// names): the main path and the legacy one.
     token_urls: Arc<[String; 2]>,
+    /// The request path's metric handles.
+    meters: Arc<metrics::Meters>,
 }
 
 impl fmt::Debug for ApiState {
@@ -285,6 +287,7 @@ impl ApiState {
         ]);
         Self {
             token_urls,
+            meters: Arc::new(metrics::Meters::new(config.algorithm)),
             service: Arc::new(service),
             readiness,
             limits: Arc::new(limits::Limits::new(config.rate_limit)),

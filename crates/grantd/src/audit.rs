@@ -148,21 +148,19 @@ struct Lines {
     out: Box<dyn Write + Send>,
     line: Vec<u8>,
     failing: bool,
+    /// Lines written and not yet added to `grantd_audit_events_total`.
+    uncounted: u64,
 }
 
 impl Lines {
     fn write(&mut self, event: &AuditEvent) {
         self.line.clear();
-        let written = ecs::write(event, &mut self.line)
-            .map_err(std::io::Error::from)
-            .and_then(|()| {
-                self.line.push(b'\n');
-                self.out.write_all(&self.line)
-            });
-        match written {
+        ecs::write(event, &mut self.line);
+        self.line.push(b'\n');
+        match self.out.write_all(&self.line) {
             Ok(()) => {
                 self.failing = false;
-                metrics::counter!("grantd_audit_events_total").increment(1);
+                self.uncounted += 1;
             }
             Err(e) => {
                 metrics::counter!("grantd_audit_write_errors_total").increment(1);
@@ -173,22 +171,33 @@ impl Lines {
             }
         }
     }
+
+    /// Adds the lines written since the last call to the counter: once per drained batch,
+    /// since each call looks the counter up in the metrics registry.
+    fn count(&mut self) {
+        if self.uncounted > 0 {
+            metrics::counter!("grantd_audit_events_total").increment(self.uncounted);
+            self.uncounted = 0;
+        }
+    }
 }
 
 /// Writes every queued event: whether there was any; `Err` when the queue is closed (or
-/// every sender gone).
+/// every sender gone). The lines written are counted before it returns.
 fn drain(rx: &Receiver<Msg>, lines: &mut Lines) -> Result<bool, ()> {
     let mut any = false;
-    loop {
+    let drained = loop {
         match rx.try_recv() {
             Ok(Msg::Event(event)) => {
                 lines.write(&event);
                 any = true;
             }
-            Ok(Msg::Close) | Err(TryRecvError::Disconnected) => return Err(()),
-            Err(TryRecvError::Empty) => return Ok(any),
+            Ok(Msg::Close) | Err(TryRecvError::Disconnected) => break Err(()),
+            Err(TryRecvError::Empty) => break Ok(any),
         }
-    }
+    };
+    lines.count();
+    drained
 }
 
 /// The writer thread. Idle, it blocks on the queue; once an event comes it drains the queue
@@ -198,6 +207,7 @@ fn write_all(rx: &Receiver<Msg>, out: Box<dyn Write + Send>) {
         out,
         line: Vec::with_capacity(1024),
         failing: false,
+        uncounted: 0,
     };
     'idle: while let Ok(Msg::Event(first)) = rx.recv() {
         lines.write(&first);
